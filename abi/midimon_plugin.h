@@ -1,0 +1,215 @@
+/*
+ * midimon_plugin.h - the one contract between the midimon host and a native action plugin.
+ *
+ * C99, no dependencies beyond <stddef.h> and <stdint.h>; usable from C++, Rust (#[repr(C)]
+ * mirror) and Zig (@cImport). ABI version 1.0.
+ *
+ * How a plugin is found and called
+ * --------------------------------
+ * The plugin is a shared library (.so / .dylib / .dll) that exports exactly one entry symbol,
+ * `_create_plugin`, returning a pointer to a `midimon_plugin_t`. The host reads the first three
+ * members (abi_major, abi_minor, struct_size) before it calls anything:
+ *   - abi_major must equal MIDIMON_ABI_MAJOR;
+ *   - a plugin built for a newer abi_minor than the host knows is refused;
+ *   - struct_size must be at least the size of the ABI 1.0 struct; members past struct_size
+ *     (from a plugin built against an older minor) read as zero/NULL.
+ * Then: initialize() once, execute() any number of times, shutdown() once, destroy() once.
+ *
+ * Growth rules: members are only ever appended (abi_minor goes up); nothing is renumbered or
+ * reordered. Larger additions are extensions found by string id through get_extension()
+ * ("midimon.<name>/<rev>"), which returns NULL when absent.
+ *
+ * Ownership: whoever allocates frees; nothing crosses the boundary to be freed by the other side.
+ * Host-owned inputs are valid only during the call that receives them.
+ *
+ * Threading: the host never calls one plugin instance concurrently. Every call below happens on
+ * the plugin's "host thread" (in an isolated worker process: that worker's main thread). The tags
+ * say when a member may be used:
+ *   [host-thread]   called by the host on the plugin's host thread;
+ *   [initialized]   only between initialize() returning MIDIMON_OK and shutdown();
+ *   [any-thread]    a host service the plugin may call from any of its own threads.
+ *
+ * The region between MIDIMON_CDEF_BEGIN and MIDIMON_CDEF_END is read by the Python host as its
+ * cffi declarations (one source of truth): keep it to plain typedefs and structs there, with
+ * constants as `#define NAME <integer literal>` lines.
+ */
+#ifndef MIDIMON_PLUGIN_H
+#define MIDIMON_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Symbol visibility for the entry point. Build plugins with -fvisibility=hidden if you like:
+ * MIDIMON_EXPORT keeps `_create_plugin` visible. */
+#if defined(_WIN32) || defined(__CYGWIN__)
+#define MIDIMON_EXPORT __declspec(dllexport)
+#elif defined(__GNUC__) || defined(__clang__)
+#define MIDIMON_EXPORT __attribute__((visibility("default")))
+#else
+#define MIDIMON_EXPORT
+#endif
+
+/* Name of the one exported entry symbol (for hosts that resolve it by string). */
+#define MIDIMON_ENTRY_SYMBOL "_create_plugin"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* MIDIMON_CDEF_BEGIN */
+
+/* ABI version this header describes. */
+#define MIDIMON_ABI_MAJOR 1
+#define MIDIMON_ABI_MINOR 0
+
+/* Capability bits (midimon_plugin_t.capabilities): what the plugin needs granted. */
+#define MIDIMON_CAP_NETWORK 1
+#define MIDIMON_CAP_FILESYSTEM 2
+#define MIDIMON_CAP_AUDIO 4
+#define MIDIMON_CAP_MIDI 8
+#define MIDIMON_CAP_SUBPROCESS 16
+#define MIDIMON_CAP_SYSTEM_CONTROL 32
+
+/* Status codes returned by initialize(), execute() and host services. */
+#define MIDIMON_OK 0
+#define MIDIMON_ERR_FAILED 1          /* generic failure; details in the message buffer */
+#define MIDIMON_ERR_INVALID_PARAMS 2  /* params_json missing a field, wrong type, bad value */
+#define MIDIMON_ERR_DENIED 3          /* a capability or host service was refused */
+#define MIDIMON_ERR_UNSUPPORTED 4     /* the request is valid but not supported here */
+#define MIDIMON_ERR_TIMEOUT 5         /* the plugin gave up waiting on something */
+
+/* Log levels for midimon_host_t.log. */
+#define MIDIMON_LOG_DEBUG 0
+#define MIDIMON_LOG_INFO 1
+#define MIDIMON_LOG_WARN 2
+#define MIDIMON_LOG_ERROR 3
+
+/* What fired the action (midimon_trigger_context_t.trigger_kind). */
+#define MIDIMON_TRIGGER_MANUAL 0          /* run by hand, e.g. `midimon plugins exec` */
+#define MIDIMON_TRIGGER_NOTE 1
+#define MIDIMON_TRIGGER_VELOCITY_RANGE 2
+#define MIDIMON_TRIGGER_LONG_PRESS 3
+#define MIDIMON_TRIGGER_DOUBLE_TAP 4
+#define MIDIMON_TRIGGER_CHORD 5
+#define MIDIMON_TRIGGER_CC 6
+#define MIDIMON_TRIGGER_ENCODER 7
+#define MIDIMON_TRIGGER_AFTERTOUCH 8
+#define MIDIMON_TRIGGER_PITCH_BEND 9
+
+typedef struct midimon_host midimon_host_t;
+typedef struct midimon_plugin midimon_plugin_t;
+typedef struct midimon_trigger_context midimon_trigger_context_t;
+
+/*
+ * The event that fired an action. Owned by the host; valid only until execute() returns:
+ * copy what you need to keep.
+ */
+struct midimon_trigger_context {
+    uint32_t struct_size;   /* sizeof this struct as the host built it; read members past it as 0 */
+    uint8_t velocity;       /* note velocity 0..127 (0 when the trigger has none) */
+    uint8_t channel;        /* MIDI channel 0..15 */
+    uint8_t number;         /* note number or controller number 0..127 */
+    uint8_t reserved0;      /* always 0 */
+    int32_t value;          /* CC value / pressure 0..127, pitch bend -8192..8191, encoder delta */
+    uint32_t trigger_kind;  /* MIDIMON_TRIGGER_* */
+    const char *mode;       /* current mode name, UTF-8, NUL-terminated; never NULL */
+    uint64_t timestamp_ns;  /* monotonic clock when the MIDI message arrived, nanoseconds */
+    int64_t wall_time_ms;   /* wall clock (Unix epoch) when the MIDI message arrived, ms */
+};
+
+/*
+ * Services the host offers the plugin. Owned by the host; the pointer handed to initialize()
+ * stays valid until destroy() returns. The plugin must not write to it.
+ */
+struct midimon_host {
+    uint32_t abi_major;     /* MIDIMON_ABI_MAJOR of the host */
+    uint32_t abi_minor;     /* MIDIMON_ABI_MINOR of the host */
+    uint32_t struct_size;   /* sizeof(midimon_host_t) as the host built it */
+    uint32_t reserved0;     /* always 0 */
+    const char *host_name;    /* "midimon", static, UTF-8 */
+    const char *host_version; /* e.g. "0.1.0", static, UTF-8 */
+    void *host_data;        /* opaque to the plugin; owned by the host */
+
+    /* Write one line to the host's log. `message` is UTF-8, NUL-terminated, owned by the caller
+     * and only read during the call. Never fails. [any-thread] */
+    void (*log)(const midimon_host_t *host, int32_t level, const char *message);
+
+    /* Send raw MIDI bytes (one or more complete messages) to the host's MIDI output. Brokered:
+     * the host checks the Midi capability grant and may refuse with MIDIMON_ERR_DENIED.
+     * `bytes` is owned by the caller and only read during the call. Returns MIDIMON_OK when the
+     * host accepted the bytes. [host-thread & initialized] */
+    int32_t (*send_midi)(const midimon_host_t *host, const uint8_t *bytes, size_t len);
+
+    /* Look up a host extension by id ("midimon.<name>/<rev>"). Returns a host-owned pointer
+     * valid until destroy() returns, or NULL when the host lacks it. [any-thread] */
+    const void *(*get_extension)(const midimon_host_t *host, const char *id);
+};
+
+/*
+ * The plugin, as returned by _create_plugin(). Owned by the plugin from _create_plugin() until
+ * destroy() returns; the host never writes to it and never frees it.
+ */
+struct midimon_plugin {
+    uint32_t abi_major;     /* set to MIDIMON_ABI_MAJOR */
+    uint32_t abi_minor;     /* set to MIDIMON_ABI_MINOR */
+    uint32_t struct_size;   /* set to sizeof(midimon_plugin_t) */
+    uint32_t capabilities;  /* MIDIMON_CAP_* bits the plugin needs; must match plugin.toml */
+
+    /* Static UTF-8, NUL-terminated strings, valid until destroy() returns. `name` must equal
+     * plugin.toml's name ([a-z0-9_]+). */
+    const char *name;
+    const char *version;
+    const char *description;
+
+    void *plugin_data;      /* the plugin's own state; opaque to the host */
+
+    /* Prepare to run. `host` stays valid until destroy() returns. On failure return a non-zero
+     * MIDIMON_ERR_* code; the host then calls destroy() without shutdown(). [host-thread] */
+    int32_t (*initialize)(const midimon_plugin_t *self, const midimon_host_t *host);
+
+    /* Run the action once.
+     * params_json: the mapping's params as a UTF-8 JSON object, `params_len` bytes, also
+     *   NUL-terminated; owned by the host, valid until execute() returns.
+     * context: the trigger; owned by the host, valid until execute() returns.
+     * message/message_cap: a host-owned buffer of message_cap bytes (message_cap >= 1). On
+     *   failure write the error text, on success optionally a short result text, NUL-terminated
+     *   and truncated to fit. The host reads it after execute() returns and never frees it.
+     * Returns MIDIMON_OK or a MIDIMON_ERR_* code. [host-thread & initialized] */
+    int32_t (*execute)(const midimon_plugin_t *self,
+                       const char *params_json, size_t params_len,
+                       const midimon_trigger_context_t *context,
+                       char *message, size_t message_cap);
+
+    /* Stop background work and release what initialize() acquired. The host calls no more
+     * execute() after it. [host-thread & initialized] */
+    void (*shutdown)(const midimon_plugin_t *self);
+
+    /* Free the plugin (and anything _create_plugin allocated). `self` is invalid afterwards.
+     * Called exactly once, last. [host-thread] */
+    void (*destroy)(const midimon_plugin_t *self);
+
+    /* Look up a plugin extension by id ("midimon.<name>/<rev>"). Returns a plugin-owned pointer
+     * valid until destroy() returns, or NULL when absent. May be NULL itself. [host-thread] */
+    const void *(*get_extension)(const midimon_plugin_t *self, const char *id);
+};
+
+/* The entry point's type. Returns a plugin-owned pointer, or NULL on failure. Called once per
+ * load, before anything else. [host-thread] */
+typedef const midimon_plugin_t *(*midimon_create_plugin_fn)(void);
+
+/* MIDIMON_CDEF_END */
+
+/* The entry point every plugin defines:
+ *   MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void) { ... }
+ */
+MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void);
+
+/* The compatibility rule both sides apply: same major, and a plugin minor the host knows. */
+#define MIDIMON_ABI_COMPATIBLE(host_major, host_minor, plugin_major, plugin_minor) \
+    ((plugin_major) == (host_major) && (plugin_minor) <= (host_minor))
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* MIDIMON_PLUGIN_H */
