@@ -164,7 +164,8 @@ struct midimon_plugin {
     void *plugin_data;      /* the plugin's own state; opaque to the host */
 
     /* Prepare to run. `host` stays valid until destroy() returns. On failure return a non-zero
-     * MIDIMON_ERR_* code; the host then calls destroy() without shutdown(). [host-thread] */
+     * MIDIMON_ERR_* code; the host then calls destroy() without shutdown(). May be NULL when
+     * there is nothing to prepare. [host-thread] */
     int32_t (*initialize)(const midimon_plugin_t *self, const midimon_host_t *host);
 
     /* Run the action once.
@@ -174,18 +175,20 @@ struct midimon_plugin {
      * message/message_cap: a host-owned buffer of message_cap bytes (message_cap >= 1). On
      *   failure write the error text, on success optionally a short result text, NUL-terminated
      *   and truncated to fit. The host reads it after execute() returns and never frees it.
-     * Returns MIDIMON_OK or a MIDIMON_ERR_* code. [host-thread & initialized] */
+     * Returns MIDIMON_OK or a MIDIMON_ERR_* code. Required (never NULL).
+     * [host-thread & initialized] */
     int32_t (*execute)(const midimon_plugin_t *self,
                        const char *params_json, size_t params_len,
                        const midimon_trigger_context_t *context,
                        char *message, size_t message_cap);
 
-    /* Stop background work and release what initialize() acquired. The host calls no more
-     * execute() after it. [host-thread & initialized] */
+    /* Stop background work and release what initialize() acquired; no thread the plugin
+     * started may still run when it returns. The host calls no more execute() after it. May be
+     * NULL. [host-thread & initialized] */
     void (*shutdown)(const midimon_plugin_t *self);
 
     /* Free the plugin (and anything _create_plugin allocated). `self` is invalid afterwards.
-     * Called exactly once, last. [host-thread] */
+     * Called exactly once, last. May be NULL for a static plugin. [host-thread] */
     void (*destroy)(const midimon_plugin_t *self);
 
     /* Look up a plugin extension by id ("midimon.<name>/<rev>"). Returns a plugin-owned pointer
