@@ -1,0 +1,7 @@
+"""midimon: map MIDI controllers to actions, with sandboxed native plugins."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

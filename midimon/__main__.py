@@ -1,0 +1,5 @@
+"""Allow ``python -m midimon``."""
+
+from midimon.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""Helpers shared by the CLI commands: exit codes, output, plugin lookup."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from midimon.paths import plugin_search_path
+from midimon.plugins.discovery import DiscoveredPlugin, DiscoveryResult, discover
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the plugin reported failure / verification failed
+EXIT_USAGE = 2  # usage, I/O or load errors
+
+
+class CliError(Exception):
+    """An error to print as ``midimon: error: ...`` and exit with ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def add_plugins_dir_option(parser: argparse.ArgumentParser) -> None:
+    """``--plugins-dir DIR`` (repeatable): extra folders searched before the default path."""
+    parser.add_argument(
+        "--plugins-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        type=Path,
+        help="also search DIR for plugin folders, before the default search path (repeatable)",
+    )
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    """``--json``: one JSON object on stdout instead of text."""
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def print_json(data: Any) -> None:
+    """Write ``data`` as JSON to stdout."""
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def run_discovery(args: argparse.Namespace) -> DiscoveryResult:
+    """Discover plugins on the search path the command line asks for."""
+    return discover(plugin_search_path(args.plugins_dir))
+
+
+def find_plugin(args: argparse.Namespace, name: str) -> tuple[DiscoveredPlugin, DiscoveryResult]:
+    """The discovered plugin called ``name``, or a CliError listing what was searched."""
+    result = run_discovery(args)
+    found = result.plugins.get(name)
+    if found is None:
+        searched = ", ".join(str(p) for p in result.searched)
+        known = ", ".join(sorted(result.plugins)) or "none"
+        hint = ""
+        bad = [p for p in result.problems if p.path.parent.name == name]
+        if bad:
+            hint = f"; note: {bad[0].message}"
+        raise CliError(f"no plugin named {name!r} (searched: {searched}; found: {known}){hint}")
+    return found, result

@@ -1,0 +1,275 @@
+"""``midimon plugins list|info|exec``: look at and run discovered plugins."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from midimon.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CliError,
+    add_json_option,
+    add_plugins_dir_option,
+    find_plugin,
+    print_json,
+    run_discovery,
+)
+from midimon.plugins import abi as abi_mod
+from midimon.plugins.capabilities import sorted_caps
+from midimon.plugins.context import TriggerContext, TriggerKind
+from midimon.plugins.discovery import DiscoveredPlugin
+from midimon.plugins.errors import LoadError, PluginCallError
+from midimon.plugins.loader import load_plugin, read_binary
+
+LOG_NAMES = {0: "debug", 1: "info", 2: "warn", 3: "error"}
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``plugins`` and its subcommands."""
+    group = commands.add_parser(
+        "plugins", help="list, inspect and run plugins", description="Work with plugins."
+    )
+    sub = group.add_subparsers(dest="plugins_command", metavar="SUBCOMMAND", required=True)
+
+    p_list = sub.add_parser(
+        "list",
+        help="every discovered plugin",
+        description="List every plugin on the search path with its status. No plugin code runs.",
+    )
+    add_plugins_dir_option(p_list)
+    add_json_option(p_list)
+    p_list.set_defaults(handler=cmd_list)
+
+    p_info = sub.add_parser(
+        "info",
+        help="one plugin's manifest, binary, SHA-256, ABI and capabilities",
+        description="Show one plugin in detail. No plugin code runs.",
+    )
+    p_info.add_argument("name", help="plugin name")
+    add_plugins_dir_option(p_info)
+    add_json_option(p_info)
+    p_info.set_defaults(handler=cmd_info)
+
+    p_exec = sub.add_parser(
+        "exec",
+        help="load a plugin and run its action once",
+        description=(
+            "Load the plugin, initialize it, execute it once with a trigger context built from "
+            "the options, shut it down, and print the result. Exit 0 on success, 1 when the "
+            "plugin reports failure, 2 on usage or load errors."
+        ),
+    )
+    p_exec.add_argument("name", help="plugin name")
+    p_exec.add_argument(
+        "--params", default="{}", metavar="JSON", help="action params as a JSON object (default {})"
+    )
+    p_exec.add_argument("--velocity", type=int, default=100, help="0..127 (default 100)")
+    p_exec.add_argument("--note", type=int, default=60, help="note/controller number (default 60)")
+    p_exec.add_argument("--channel", type=int, default=0, help="MIDI channel 0..15 (default 0)")
+    p_exec.add_argument("--value", type=int, default=0, help="CC value, pressure, bend (default 0)")
+    p_exec.add_argument("--mode", default="Default", help="mode name (default Default)")
+    p_exec.add_argument(
+        "--trigger",
+        default="manual",
+        metavar="KIND",
+        help="trigger kind: "
+        + ", ".join(k.name.lower() for k in TriggerKind)
+        + " (default manual)",
+    )
+    add_plugins_dir_option(p_exec)
+    add_json_option(p_exec)
+    p_exec.set_defaults(handler=cmd_exec)
+
+
+def _capabilities(found: DiscoveredPlugin) -> list[dict[str, str]]:
+    return [
+        {"name": c.value, "display_name": c.info.display_name, "risk": c.risk.value}
+        for c in sorted_caps(found.manifest.capabilities)
+    ]
+
+
+def _summary(found: DiscoveredPlugin) -> dict[str, Any]:
+    manifest = found.manifest
+    return {
+        "name": manifest.name,
+        "version": manifest.version,
+        "type": manifest.plugin_type,
+        "abi": manifest.abi_text,
+        "capabilities": [c.value for c in sorted_caps(manifest.capabilities)],
+        "path": str(manifest.directory),
+        "binary": str(manifest.binary) if manifest.binary else None,
+        "status": found.status,
+        "search_dir": str(found.search_dir),
+    }
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """``plugins list``."""
+    result = run_discovery(args)
+    rows = [_summary(p) for p in result.plugins.values()]
+    problems = [
+        {"path": str(p.path), "kind": p.kind, "message": p.message} for p in result.problems
+    ]
+    if args.json:
+        print_json(
+            {
+                "plugins": rows,
+                "problems": problems,
+                "search_path": [str(p) for p in result.searched],
+            }
+        )
+        return EXIT_OK
+    if not rows:
+        print("No plugins found. Searched:")
+        for path in result.searched:
+            print(f"  {path}")
+    else:
+        headers = ("NAME", "VERSION", "TYPE", "ABI", "CAPABILITIES", "STATUS", "PATH")
+        table = [
+            (
+                r["name"],
+                r["version"],
+                r["type"],
+                r["abi"],
+                ",".join(r["capabilities"]) or "-",
+                r["status"],
+                r["path"],
+            )
+            for r in rows
+        ]
+        widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(headers)]
+        for line in (headers, *table):
+            print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    for problem in problems:
+        print(f"warning: {problem['message']}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """``plugins info NAME``."""
+    found, _ = find_plugin(args, args.name)
+    manifest = found.manifest
+    info = manifest.as_dict()
+    info["capabilities"] = _capabilities(found)
+    info["status"] = found.status
+    info["search_dir"] = str(found.search_dir)
+    info["warnings"] = list(manifest.warnings)
+    info["host_abi"] = abi_mod.abi_version()
+    info["sha256_actual"] = None
+    if manifest.binary is not None and manifest.binary.is_file():
+        try:
+            _, info["sha256_actual"] = read_binary(manifest)
+        except LoadError as exc:
+            info["status"] = str(exc)
+    if args.json:
+        print_json(info)
+        return EXIT_OK
+    print(f"{manifest.name} {manifest.version} ({manifest.plugin_type} plugin)")
+    if manifest.description:
+        print(f"  {manifest.description}")
+    print(f"  status:       {info['status']}")
+    print(f"  manifest:     {manifest.path}")
+    print(f"  binary:       {manifest.binary or manifest.binary_error}")
+    print(f"  SHA-256:      {info['sha256_actual'] or '(binary not readable)'}")
+    if manifest.sha256:
+        print(f"  pinned:       {manifest.sha256}")
+    print(f"  ABI:          {manifest.abi_text} (host speaks {info['host_abi']})")
+    for key in ("author", "homepage", "license"):
+        if info[key]:
+            print(f"  {key + ':':<13} {info[key]}")
+    caps = info["capabilities"]
+    print("  capabilities:" + ("" if caps else " none"))
+    for cap in caps:
+        print(f"    {cap['display_name']:<15} risk {cap['risk']}")
+    for warning in manifest.warnings:
+        print(f"  warning: {warning}")
+    return EXIT_OK
+
+
+class RecordingHost:
+    """Host services for a one-off exec: keeps the log lines and MIDI the plugin sends."""
+
+    def __init__(self) -> None:
+        self.logs: list[dict[str, str]] = []
+        self.midi: list[list[int]] = []
+
+    def log(self, plugin: str, level: int, message: str) -> None:
+        """Keep one log line."""
+        self.logs.append({"level": LOG_NAMES.get(level, str(level)), "message": message})
+
+    def send_midi(self, plugin: str, data: bytes) -> int:
+        """Keep the bytes; there is no output port in a one-off exec."""
+        self.midi.append(list(data))
+        return abi_mod.constant("MIDIMON_OK")
+
+
+def _context(args: argparse.Namespace) -> TriggerContext:
+    try:
+        kind = TriggerKind.from_name(args.trigger)
+        return TriggerContext(
+            velocity=args.velocity,
+            channel=args.channel,
+            number=args.note,
+            value=args.value,
+            trigger_kind=kind,
+            mode=args.mode,
+        )
+    except ValueError as exc:
+        raise CliError(str(exc).replace("number", "note", 1)) from None
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    """``plugins exec NAME``."""
+    try:
+        params = json.loads(args.params)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--params is not valid JSON: {exc}") from None
+    if not isinstance(params, dict):
+        raise CliError('--params must be a JSON object, like \'{"key": "value"}\'')
+    context = _context(args)
+    found, _ = find_plugin(args, args.name)
+    host = RecordingHost()
+    try:
+        plugin = load_plugin(found.manifest, host)
+    except LoadError as exc:
+        raise CliError(f"cannot load plugin {args.name!r}: {exc}") from None
+    ok, status, message = True, 0, ""
+    started = time.perf_counter()
+    try:
+        plugin.initialize()
+        message = plugin.execute(params, context)
+    except PluginCallError as exc:
+        ok, status, message = False, exc.status, exc.message
+    finally:
+        plugin.shutdown()
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    result = {
+        "plugin": plugin.name,
+        "version": plugin.version,
+        "ok": ok,
+        "status": status,
+        "status_name": abi_mod.status_name(status),
+        "message": message,
+        "midi_sent": host.midi,
+        "logs": host.logs,
+        "elapsed_ms": round(elapsed_ms, 3),
+        "isolation": "in-process",
+        "context": context.as_dict(),
+    }
+    if args.json:
+        print_json(result)
+    else:
+        for entry in host.logs:
+            print(f"[{entry['level']}] {plugin.name}: {entry['message']}", file=sys.stderr)
+        for data in host.midi:
+            print("send_midi: " + " ".join(f"{b:02x}" for b in data))
+        verdict = "OK" if ok else f"FAILED ({result['status_name']})"
+        print(
+            f"{plugin.name} {plugin.version}: {verdict}: {message or '(no message)'}"
+            f" [{elapsed_ms:.1f} ms, in-process: capabilities advisory]"
+        )
+    return EXIT_OK if ok else EXIT_FAILED

@@ -1,0 +1,79 @@
+"""Where midimon keeps things on disk: config, data, state, runtime, and the plugin search path.
+
+Everything goes through platformdirs, which honours the XDG_* variables on Linux, so tests and
+users can relocate every file by setting them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "midimon"
+
+
+def config_dir() -> Path:
+    """The user's config folder (``config.toml``, ``trusted_keys/``)."""
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def data_dir() -> Path:
+    """The user's data folder (installed plugins live in ``plugins/`` under it)."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def state_dir() -> Path:
+    """The user's state folder (grants, anti-rollback records, audit log)."""
+    return Path(platformdirs.user_state_dir(APP_NAME, appauthor=False))
+
+
+def runtime_dir() -> Path:
+    """The per-user runtime folder (the IPC socket)."""
+    return Path(platformdirs.user_runtime_dir(APP_NAME, appauthor=False))
+
+
+def user_plugins_dir() -> Path:
+    """Plugins the user installed."""
+    return data_dir() / "plugins"
+
+
+def system_plugins_dirs() -> list[Path]:
+    """Plugins installed system-wide (each XDG_DATA_DIRS entry on Linux)."""
+    joined = platformdirs.site_data_dir(APP_NAME, appauthor=False, multipath=True)
+    return [Path(p) / "plugins" for p in joined.split(os.pathsep) if p]
+
+
+def bundled_plugins_dir() -> Path:
+    """The example plugins built and installed with the package."""
+    return Path(str(resources.files("midimon"))) / "bundled_plugins"
+
+
+def plugin_search_path(extra: Iterable[os.PathLike[str] | str] = ()) -> list[Path]:
+    """Folders searched for plugins, highest priority first.
+
+    Folders given explicitly (``--plugins-dir``) come first, then the user's data dir, then the
+    system dirs, then the bundled plugins. When two folders hold a plugin of the same name, the
+    earlier folder wins.
+    """
+    ordered = [Path(p).expanduser() for p in extra]
+    ordered += [user_plugins_dir(), *system_plugins_dirs(), bundled_plugins_dir()]
+    seen: set[Path] = set()
+    unique = []
+    for path in ordered:
+        key = path.resolve() if path.exists() else path.absolute()
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique
+
+
+def abi_header_path() -> Path:
+    """The ABI header: installed with the package, or ``abi/`` of a source checkout."""
+    installed = Path(str(resources.files("midimon"))) / "include" / "midimon_plugin.h"
+    if installed.is_file():
+        return installed
+    return Path(__file__).resolve().parent.parent / "abi" / "midimon_plugin.h"

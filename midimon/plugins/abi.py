@@ -1,0 +1,107 @@
+"""The C ABI as Python sees it: cffi declarations read from ``abi/midimon_plugin.h`` itself.
+
+The header's region between ``MIDIMON_CDEF_BEGIN`` and ``MIDIMON_CDEF_END`` holds plain
+typedefs, structs and ``#define NAME <integer>`` constants. This module strips comments and
+preprocessor lines from it, hands the rest to cffi, and collects the constants, so the header is
+the one source of truth (tests/plugins/test_abi.py compiles the header and compares layouts).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache, cached_property
+from pathlib import Path
+
+import cffi
+
+from midimon.paths import abi_header_path
+
+_BEGIN = "/* MIDIMON_CDEF_BEGIN */"
+_END = "/* MIDIMON_CDEF_END */"
+_DEFINE = re.compile(r"^\s*#\s*define\s+(MIDIMON_[A-Z0-9_]+)\s+(-?(?:0x[0-9a-fA-F]+|\d+))\s*$")
+_ENTRY_DECL = re.compile(r"^\s*MIDIMON_EXPORT\s+(.+;)\s*$")
+
+
+def _strip_comments(text: str) -> str:
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.DOTALL)
+    return re.sub(r"//[^\n]*", " ", text)
+
+
+def parse_header(text: str) -> tuple[str, dict[str, int]]:
+    """Split the header into (cdef source, integer constants).
+
+    The cdef source is the CDEF region without preprocessor lines, plus the entry point's
+    declaration with its export macro removed.
+    """
+    try:
+        start = text.index(_BEGIN)
+        end = text.index(_END, start)
+    except ValueError:
+        raise ValueError(f"header has no {_BEGIN} ... {_END} region") from None
+    region = _strip_comments(text[start + len(_BEGIN) : end])
+    constants: dict[str, int] = {}
+    decls: list[str] = []
+    for line in region.splitlines():
+        match = _DEFINE.match(line)
+        if match:
+            constants[match.group(1)] = int(match.group(2), 0)
+        elif line.lstrip().startswith("#"):
+            raise ValueError(f"unsupported preprocessor line in cdef region: {line.strip()!r}")
+        else:
+            decls.append(line)
+    for line in _strip_comments(text[end:]).splitlines():
+        match = _ENTRY_DECL.match(line)
+        if match:
+            decls.append(match.group(1))
+    return "\n".join(decls), constants
+
+
+class _Abi:
+    """The loaded header: its constants at once, its cffi declarations on first use."""
+
+    def __init__(self, header: Path) -> None:
+        self.header = header
+        self.cdef, self.constants = parse_header(header.read_text(encoding="utf-8"))
+        self.major = self.constants["MIDIMON_ABI_MAJOR"]
+        self.minor = self.constants["MIDIMON_ABI_MINOR"]
+
+    @cached_property
+    def ffi(self) -> cffi.FFI:
+        """An FFI holding the header's declarations (built lazily: discovery never needs it)."""
+        ffi = cffi.FFI()
+        ffi.cdef(self.cdef)
+        return ffi
+
+    @cached_property
+    def min_plugin_size(self) -> int:
+        """sizeof(midimon_plugin_t) in ABI x.0: a smaller struct_size is refused."""
+        return self.ffi.sizeof("midimon_plugin_t")
+
+
+@cache
+def abi() -> _Abi:
+    """The host's view of the ABI, parsed once per process."""
+    return _Abi(abi_header_path())
+
+
+def ffi() -> cffi.FFI:
+    """The shared FFI object with the header's declarations."""
+    return abi().ffi
+
+
+def constant(name: str) -> int:
+    """A ``MIDIMON_*`` constant from the header."""
+    return abi().constants[name]
+
+
+def status_name(status: int) -> str:
+    """``OK``, ``ERR_FAILED``, ... for a status code; ``status 42`` for an unknown one."""
+    for key, value in abi().constants.items():
+        if value == status and (key == "MIDIMON_OK" or key.startswith("MIDIMON_ERR_")):
+            return key.removeprefix("MIDIMON_")
+    return f"status {status}"
+
+
+def abi_version() -> str:
+    """The host's ABI version as ``major.minor``."""
+    return f"{abi().major}.{abi().minor}"
