@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up .venv (ci/setup.sh) and run the whole test suite plus the linter.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash ci/setup.sh
+echo "==> ruff"
+.venv/bin/ruff check midimon tests benchmarks
+echo "==> pytest"
+exec .venv/bin/pytest "$@"

@@ -1,0 +1,90 @@
+"""Shared fixtures: an isolated midimon environment, the CLI, and test plugins."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from helpers import TEST_PLUGIN_SOURCE, compile_plugin, write_manifest
+
+
+@pytest.fixture
+def midimon_env(tmp_path: Path) -> dict[str, str]:
+    """Environment with every XDG dir under tmp_path, so no test touches the real user dirs."""
+    env = dict(os.environ)
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        path = tmp_path / "xdg" / var.lower()
+        path.mkdir(parents=True, exist_ok=True)
+        env[var] = str(path)
+    runtime = tmp_path / "xdg" / "runtime"
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env["XDG_RUNTIME_DIR"] = str(runtime)
+    env["XDG_DATA_DIRS"] = str(tmp_path / "xdg" / "system_data")
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+@pytest.fixture
+def isolated_dirs(midimon_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point this test process's XDG variables at tmp_path too (for in-process API tests)."""
+    for key, value in midimon_env.items():
+        if key.startswith("XDG_"):
+            monkeypatch.setenv(key, value)
+    return midimon_env
+
+
+RunMidimon = Callable[..., subprocess.CompletedProcess]
+
+
+@pytest.fixture
+def run_midimon(midimon_env: dict[str, str], tmp_path: Path) -> RunMidimon:
+    """Run ``python -m midimon ARGS`` (the installed package) in the isolated environment."""
+
+    def run(
+        *args: str, timeout: float = 60, input: str | None = None
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "midimon", *map(str, args)],
+            env=midimon_env,
+            cwd=tmp_path,  # not the repo: python -m would import the source tree, unbuilt
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+
+    return run
+
+
+MakePlugin = Callable[..., Path]
+
+
+@pytest.fixture
+def make_plugin(tmp_path: Path) -> MakePlugin:
+    """Build a test plugin folder: ``make_plugin("name", defines={...}, manifest={...})``.
+
+    The folder goes under ``tmp_path/plugins`` (or ``root``); returns the folder.
+    """
+
+    def make(
+        name: str = "probe_ok",
+        *,
+        defines: dict[str, str] | None = None,
+        manifest: dict[str, object] | None = None,
+        root: Path | None = None,
+        folder_name: str | None = None,
+        source: str = TEST_PLUGIN_SOURCE,
+    ) -> Path:
+        folder = (root or tmp_path / "plugins") / (folder_name or name)
+        folder.mkdir(parents=True, exist_ok=True)
+        all_defines = {"P_NAME": f'"{name}"', **(defines or {})}
+        compile_plugin(folder / "plugin.so", all_defines, source)
+        write_manifest(folder, name, **(manifest or {}))
+        return folder
+
+    return make

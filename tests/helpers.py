@@ -1,0 +1,154 @@
+"""Helpers for tests: paths, external tools, compiling test plugins, writing manifests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+ABI_DIR = REPO / "abi"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_tool(name: str) -> str:
+    """Path of an external tool; a missing one fails under CI=true and skips elsewhere."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (.ci/run installs it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+# A configurable C plugin; the tests break it one way at a time through -D defines.
+TEST_PLUGIN_SOURCE = r"""
+#include "midimon_plugin.h"
+#include <stdio.h>
+#include <string.h>
+
+#ifndef P_NAME
+#define P_NAME "probe_ok"
+#endif
+#ifndef P_VERSION
+#define P_VERSION "1.0.0"
+#endif
+#ifndef P_MAJOR
+#define P_MAJOR MIDIMON_ABI_MAJOR
+#endif
+#ifndef P_MINOR
+#define P_MINOR MIDIMON_ABI_MINOR
+#endif
+#ifndef P_SIZE
+#define P_SIZE sizeof(midimon_plugin_t)
+#endif
+#ifndef P_CAPS
+#define P_CAPS 0
+#endif
+#ifndef P_STATUS
+#define P_STATUS MIDIMON_OK
+#endif
+#ifndef P_ENTRY
+#define P_ENTRY _create_plugin
+#endif
+#ifndef P_MARK
+#define P_MARK "original"
+#endif
+
+static const midimon_host_t *g_host;
+
+static int32_t p_init(const midimon_plugin_t *self, const midimon_host_t *host) {
+    (void)self;
+    g_host = host;
+    host->log(host, MIDIMON_LOG_INFO, "initialized " P_MARK);
+    return MIDIMON_OK;
+}
+
+static int32_t p_exec(const midimon_plugin_t *self, const char *params, size_t len,
+                      const midimon_trigger_context_t *ctx, char *msg, size_t cap) {
+    (void)self;
+    snprintf(msg, cap, "%s params=%.*s vel=%u ch=%u num=%u val=%d kind=%u mode=%s",
+             P_MARK, (int)len, params, ctx->velocity, ctx->channel, ctx->number,
+             (int)ctx->value, (unsigned)ctx->trigger_kind, ctx->mode);
+#ifdef P_SEND_MIDI
+    {
+        const uint8_t bytes[3] = {0x90, ctx->number, ctx->velocity};
+        int32_t rc = g_host->send_midi(g_host, bytes, sizeof bytes);
+        if (rc != MIDIMON_OK) {
+            snprintf(msg, cap, "send_midi refused: %d", (int)rc);
+            return rc;
+        }
+    }
+#endif
+    return P_STATUS;
+}
+
+static const midimon_plugin_t plugin = {
+    P_MAJOR, P_MINOR, (uint32_t)(P_SIZE), P_CAPS,
+    P_NAME, P_VERSION, "a test plugin", NULL,
+    p_init, p_exec, NULL, NULL, NULL,
+};
+
+MIDIMON_EXPORT const midimon_plugin_t *P_ENTRY(void) {
+#ifdef P_RETURN_NULL
+    (void)&plugin;
+    return NULL;
+#else
+    return &plugin;
+#endif
+}
+"""
+
+
+def compile_plugin(
+    out: Path, defines: dict[str, str] | None = None, source: str = TEST_PLUGIN_SOURCE
+) -> Path:
+    """Compile ``source`` into the shared library ``out`` with gcc."""
+    cc = require_tool("gcc")
+    src = out.with_suffix(".c")
+    src.write_text(source)
+    flags = [f"-D{k}={v}" for k, v in (defines or {}).items()]
+    command = [
+        cc,
+        "-std=c99",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-shared",
+        "-fPIC",
+        "-O1",
+        f"-I{ABI_DIR}",
+        *flags,
+        str(src),
+        "-o",
+        str(out),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"compiling the test plugin failed:\n{done.stderr}")
+    src.unlink()
+    return out
+
+
+def write_manifest(folder: Path, name: str, binary: str = "plugin.so", **fields: object) -> Path:
+    """Write a plugin.toml in ``folder``; ``capabilities={"network": True}`` etc."""
+    caps = fields.pop("capabilities", {})
+    lines = [
+        "[plugin]",
+        f'name = "{name}"',
+        f'version = "{fields.pop("version", "1.0.0")}"',
+        f'description = "{fields.pop("description", "a test plugin")}"',
+        f'type = "{fields.pop("type", "action")}"',
+        f'abi = "{fields.pop("abi", "1.0")}"',
+        f'binary = "{binary}"',
+    ]
+    lines += [f"{key} = {value!r}".replace("'", '"') for key, value in fields.items()]
+    lines.append("[plugin.capabilities]")
+    lines += [f"{key} = {'true' if value else 'false'}" for key, value in caps.items()]
+    path = folder / "plugin.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path

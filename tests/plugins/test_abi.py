@@ -1,0 +1,137 @@
+"""The header compiles everywhere it promises to, and the cffi view of it matches the compiler's."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import ABI_DIR, require_tool
+
+from midimon.plugins import abi as abi_mod
+from midimon.plugins.capabilities import CAPABILITY_TABLE
+from midimon.plugins.context import TriggerKind
+
+HEADER = ABI_DIR / "midimon_plugin.h"
+STRUCTS = ("midimon_plugin_t", "midimon_host_t", "midimon_trigger_context_t")
+
+
+@pytest.mark.parametrize(
+    ("compiler", "flags"),
+    [
+        ("gcc", ["-x", "c", "-std=c99"]),
+        ("gcc", ["-x", "c", "-std=c11"]),
+        ("g++", ["-x", "c++", "-std=c++11"]),
+        ("g++", ["-x", "c++", "-std=c++17"]),
+    ],
+)
+def test_header_compiles_cleanly(tmp_path: Path, compiler: str, flags: list[str]) -> None:
+    """The header builds with -Wall -Wextra -pedantic -Werror as C99/C11 and as C++."""
+    cc = require_tool(compiler)
+    src = tmp_path / "use.c"
+    src.write_text(
+        '#include "midimon_plugin.h"\n'
+        "static int32_t ex(const midimon_plugin_t *s, const char *p, size_t n,\n"
+        "    const midimon_trigger_context_t *c, char *m, size_t cap)\n"
+        "{ (void)s; (void)p; (void)n; (void)c; (void)m; (void)cap; return MIDIMON_OK; }\n"
+        "static const midimon_plugin_t plugin = { MIDIMON_ABI_MAJOR, MIDIMON_ABI_MINOR,\n"
+        '    sizeof(midimon_plugin_t), MIDIMON_CAP_MIDI, "x", "1.0.0", "d", 0,\n'
+        "    0, ex, 0, 0, 0 };\n"
+        "MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void) { return &plugin; }\n"
+        "int compat = MIDIMON_ABI_COMPATIBLE(1, 0, 1, 0);\n"
+    )
+    subprocess.run(
+        [
+            cc,
+            *flags,
+            "-Wall",
+            "-Wextra",
+            "-pedantic",
+            "-Werror",
+            f"-I{ABI_DIR}",
+            "-fsyntax-only",
+            str(src),
+        ],
+        check=True,
+    )
+
+
+def _c_layout(tmp_path: Path) -> dict[str, int]:
+    """sizeof/offsetof of every member, and every constant, as the C compiler sees them."""
+    ffi = abi_mod.ffi()
+    lines = [
+        '#include "midimon_plugin.h"',
+        "#include <stdio.h>",
+        "#include <stddef.h>",
+        "int main(void) {",
+    ]
+    for struct in STRUCTS:
+        lines.append(f'printf("sizeof {struct} %zu\\n", sizeof({struct}));')
+        for member, _ in ffi.typeof(struct).fields:
+            lines.append(
+                f'printf("offsetof {struct}.{member} %zu\\n", offsetof({struct}, {member}));'
+            )
+    for name in abi_mod.abi().constants:
+        lines.append(f'printf("const {name} %lld\\n", (long long)({name}));')
+    lines += ["return 0; }"]
+    src = tmp_path / "layout.c"
+    src.write_text("\n".join(lines))
+    exe = tmp_path / "layout"
+    subprocess.run([require_tool("gcc"), f"-I{ABI_DIR}", str(src), "-o", str(exe)], check=True)
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+    return {" ".join(line.split()[:2]): int(line.split()[2]) for line in out.splitlines()}
+
+
+def test_cffi_declarations_match_the_compiler(tmp_path: Path) -> None:
+    """Every struct size, member offset and constant cffi read agrees with gcc's view."""
+    ffi = abi_mod.ffi()
+    c = _c_layout(tmp_path)
+    for struct in STRUCTS:
+        assert ffi.sizeof(struct) == c[f"sizeof {struct}"], struct
+        for member, _ in ffi.typeof(struct).fields:
+            assert ffi.offsetof(struct, member) == c[f"offsetof {struct}.{member}"], member
+    for name, value in abi_mod.abi().constants.items():
+        assert value == c[f"const {name}"], name
+
+
+def test_every_define_in_the_cdef_region_is_read() -> None:
+    """No MIDIMON_* integer #define in the cdef region is silently dropped."""
+    text = HEADER.read_text()
+    region = text[text.index("/* MIDIMON_CDEF_BEGIN */") : text.index("/* MIDIMON_CDEF_END */")]
+    defined = set(re.findall(r"#define\s+(MIDIMON_\w+)", region))
+    assert defined == set(abi_mod.abi().constants)
+
+
+def test_python_tables_mirror_the_header() -> None:
+    """Capability bits and trigger kinds in Python equal the header's constants."""
+    consts = abi_mod.abi().constants
+    for cap, info in CAPABILITY_TABLE.items():
+        assert consts[f"MIDIMON_CAP_{cap.name}"] == info.bit
+    kinds = {
+        k[len("MIDIMON_TRIGGER_") :]: v
+        for k, v in consts.items()
+        if k.startswith("MIDIMON_TRIGGER_")
+    }
+    assert kinds == {k.name: int(k) for k in TriggerKind}
+
+
+def test_entry_point_declaration_is_taken_from_the_header() -> None:
+    """The cffi declarations include _create_plugin, exactly as the header declares it."""
+    ffi = abi_mod.ffi()
+    assert "_create_plugin" in abi_mod.abi().cdef
+    assert ffi.typeof("midimon_create_plugin_fn").result is ffi.typeof("midimon_plugin_t *")
+
+
+def test_parse_header_rejects_unsupported_preprocessor_lines() -> None:
+    """A macro cffi cannot read in the cdef region is an error, not a silent gap."""
+    bad = "/* MIDIMON_CDEF_BEGIN */\n#define MIDIMON_X (1u << 3)\n/* MIDIMON_CDEF_END */\n"
+    with pytest.raises(ValueError, match="unsupported preprocessor line"):
+        abi_mod.parse_header(bad)
+
+
+def test_status_names() -> None:
+    """Status codes have readable names, unknown ones too."""
+    assert abi_mod.status_name(0) == "OK"
+    assert abi_mod.status_name(2) == "ERR_INVALID_PARAMS"
+    assert abi_mod.status_name(99) == "status 99"
