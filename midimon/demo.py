@@ -22,7 +22,9 @@ from midimon.paths import plugin_search_path
 from midimon.plugins.context import TriggerContext, TriggerKind
 from midimon.plugins.discovery import discover
 from midimon.plugins.errors import LoadError, PluginCallError
-from midimon.plugins.loader import NativePlugin, load_plugin
+from midimon.plugins.integrity import IntegrityChecker, load_verified
+from midimon.plugins.loader import NativePlugin
+from midimon.plugins.settings import load_plugin_settings
 
 SEQUENCE = [  # (seconds after start, raw MIDI bytes)
     (0.0, [0x90, 36, 100]),
@@ -85,14 +87,17 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     workdir = Path(tempfile.mkdtemp(prefix="midimon-demo-"))
     mapping = _mapping(f"http://127.0.0.1:{server.server_address[1]}/pad", workdir / "pads.jsonl")
-    found = discover(plugin_search_path()).plugins
+    settings = load_plugin_settings()
+    checker = IntegrityChecker.for_user()
+    found = discover(plugin_search_path(settings.dirs)).plugins
     plugins: dict[str, NativePlugin] = {}
     for name, _ in mapping.values():
         if name not in found:
             print(f"(plugin {name} is not installed; its pad will be skipped)")
             continue
         try:
-            plugins[name] = load_plugin(found[name].manifest, _PrintingHost())
+            policy = settings.policy_for(name)
+            plugins[name] = load_verified(found[name].manifest, policy, checker, _PrintingHost())
             plugins[name].initialize()
         except (LoadError, PluginCallError) as exc:
             print(f"(plugin {name} refused: {exc})")

@@ -96,7 +96,7 @@ def test_verify_failures_exit_1_with_a_fix(
     assert "binary not found" in done.stdout and "fix:" in done.stdout
 
     major = make_plugin("vmajor", defines={"P_MAJOR": "2"})
-    done = run_midimon("verify", major, "--json")
+    done = run_midimon("verify", major, "--json", "--allow-unsigned")
     assert done.returncode == 1
     report = json.loads(done.stdout)
     assert report["verdict"] == "failed"
@@ -118,7 +118,7 @@ def test_verify_survives_a_plugin_that_crashes_on_load(
         "    volatile int *p = (int *)0; *p = 1; return 0; }\n"
     )
     folder = make_plugin("vcrash", source=source)
-    done = run_midimon("verify", folder)
+    done = run_midimon("verify", folder, "--allow-unsigned")
     assert done.returncode == 1
     assert "crashed while loading (SIGSEGV)" in done.stdout
 

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from midimon import __version__
-from midimon.cli import plugins_cmd, verify_cmd
+from midimon.cli import plugins_cmd, signing_cmd, trust_cmd, verify_cmd
 from midimon.cli.common import EXIT_USAGE, CliError
 
 
@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     plugins_cmd.register(commands)
     verify_cmd.register(commands)
+    signing_cmd.register(commands)
+    trust_cmd.register(commands)
     return parser
 
 

@@ -10,6 +10,10 @@ from typing import Any
 
 from midimon.paths import plugin_search_path
 from midimon.plugins.discovery import DiscoveredPlugin, DiscoveryResult, discover
+from midimon.plugins.errors import LoadError
+from midimon.plugins.integrity import IntegrityChecker, IntegrityError, load_verified
+from midimon.plugins.loader import HostServices, NativePlugin
+from midimon.plugins.settings import PluginSettings, SettingsError, load_plugin_settings
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the plugin reported failure / verification failed
@@ -48,8 +52,9 @@ def print_json(data: Any) -> None:
 
 
 def run_discovery(args: argparse.Namespace) -> DiscoveryResult:
-    """Discover plugins on the search path the command line asks for."""
-    return discover(plugin_search_path(args.plugins_dir))
+    """Discover plugins on the search path: --plugins-dir, config's plugins.dirs, defaults."""
+    extra = [*args.plugins_dir, *plugin_settings(args).dirs]
+    return discover(plugin_search_path(extra))
 
 
 def find_plugin(args: argparse.Namespace, name: str) -> tuple[DiscoveredPlugin, DiscoveryResult]:
@@ -65,3 +70,38 @@ def find_plugin(args: argparse.Namespace, name: str) -> tuple[DiscoveredPlugin, 
             hint = f"; note: {bad[0].message}"
         raise CliError(f"no plugin named {name!r} (searched: {searched}; found: {known}){hint}")
     return found, result
+
+
+def add_allow_unsigned_option(parser: argparse.ArgumentParser) -> None:
+    """``--allow-unsigned``: accept unsigned plugins this once (never modified ones)."""
+    parser.add_argument(
+        "--allow-unsigned",
+        action="store_true",
+        help="accept a plugin without a signature (a tampered or badly signed one is refused)",
+    )
+
+
+def plugin_settings(args: argparse.Namespace) -> PluginSettings:
+    """The user's [plugins] settings with this command line's overrides applied."""
+    try:
+        settings = load_plugin_settings()
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+    if getattr(args, "allow_unsigned", False):
+        settings = settings.with_policy(require_signatures=False)
+    return settings
+
+
+def load_for_cli(
+    args: argparse.Namespace, found: DiscoveredPlugin, host: HostServices | None = None
+) -> NativePlugin:
+    """Verify and load a discovered plugin; load and integrity errors exit 2 with the reason."""
+    settings = plugin_settings(args)
+    policy = settings.policy_for(found.name)
+    try:
+        return load_verified(found.manifest, policy, IntegrityChecker.for_user(), host)
+    except IntegrityError as exc:
+        fixes = "".join(f"\n  fix: {f.fix}" for f in exc.report.failures if f.fix)
+        raise CliError(f"plugin {found.name!r} refused: {exc.message}{fixes}") from None
+    except LoadError as exc:
+        raise CliError(f"cannot load plugin {found.name!r}: {exc}") from None

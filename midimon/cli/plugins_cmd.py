@@ -12,9 +12,11 @@ from midimon.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     CliError,
+    add_allow_unsigned_option,
     add_json_option,
     add_plugins_dir_option,
     find_plugin,
+    load_for_cli,
     print_json,
     run_discovery,
 )
@@ -23,7 +25,7 @@ from midimon.plugins.capabilities import sorted_caps
 from midimon.plugins.context import TriggerContext, TriggerKind
 from midimon.plugins.discovery import DiscoveredPlugin
 from midimon.plugins.errors import LoadError, PluginCallError
-from midimon.plugins.loader import load_plugin, read_binary
+from midimon.plugins.loader import read_binary
 
 LOG_NAMES = {0: "debug", 1: "info", 2: "warn", 3: "error"}
 
@@ -81,6 +83,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         + " (default manual)",
     )
     add_plugins_dir_option(p_exec)
+    add_allow_unsigned_option(p_exec)
     add_json_option(p_exec)
     p_exec.set_defaults(handler=cmd_exec)
 
@@ -233,10 +236,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
     context = _context(args)
     found, _ = find_plugin(args, args.name)
     host = RecordingHost()
-    try:
-        plugin = load_plugin(found.manifest, host)
-    except LoadError as exc:
-        raise CliError(f"cannot load plugin {args.name!r}: {exc}") from None
+    plugin = load_for_cli(args, found, host)
     ok, status, message = True, 0, ""
     started = time.perf_counter()
     try:
@@ -258,6 +258,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
         "logs": host.logs,
         "elapsed_ms": round(elapsed_ms, 3),
         "isolation": "in-process",
+        "trust": plugin.integrity.trust if plugin.integrity else None,
         "context": context.as_dict(),
     }
     if args.json:

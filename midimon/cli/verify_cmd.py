@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from midimon.cli.common import EXIT_FAILED, EXIT_OK, CliError, add_json_option, print_json
+from midimon.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CliError,
+    add_allow_unsigned_option,
+    add_json_option,
+    plugin_settings,
+    print_json,
+)
 from midimon.plugins import abi as abi_mod
 from midimon.plugins.capabilities import sorted_caps
 from midimon.plugins.errors import LoadError, ManifestError
+from midimon.plugins.integrity import IntegrityChecker
 from midimon.plugins.loader import read_binary
 from midimon.plugins.manifest import MANIFEST_NAME, PluginManifest, load_manifest
 from midimon.plugins.probe import probe
@@ -20,25 +28,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Add ``verify``."""
     parser = commands.add_parser(
         "verify",
-        help="check a plugin: manifest, binary, SHA-256, ABI",
+        help="check a plugin: manifest, binary, SHA-256, signature, trust, ABI",
         description=(
-            "Check a plugin folder, its plugin.toml, or its binary. Exit 0 when every check "
-            "passes, 1 when one fails, 2 on usage or I/O errors."
+            "Check a plugin folder, its plugin.toml, or its binary: manifest, binary, SHA-256, "
+            "signature and signer trust, anti-rollback, then ABI (by loading it in a child "
+            "process). Exit 0 when verified and trusted, 1 when a check fails, 2 on usage or "
+            "I/O errors."
         ),
     )
     parser.add_argument("path", type=Path, help="plugin folder, plugin.toml, or plugin binary")
+    add_allow_unsigned_option(parser)
     add_json_option(parser)
     parser.set_defaults(handler=cmd_verify)
 
 
-@dataclass
-class Check:
-    """One line of the report."""
-
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
+def _check(name: str, ok: bool, detail: str, fix: str = "") -> dict[str, Any]:
+    return {"name": name, "ok": ok, "detail": detail, "fix": fix}
 
 
 def resolve_manifest_path(path: Path) -> tuple[Path, Path | None]:
@@ -52,29 +57,32 @@ def resolve_manifest_path(path: Path) -> tuple[Path, Path | None]:
     return path.parent / MANIFEST_NAME, path
 
 
-def _checks(manifest: PluginManifest, named_binary: Path | None) -> tuple[list[Check], dict]:
-    checks = [Check("manifest", True, f"{manifest.path} is valid")]
-    extra: dict[str, Any] = {"sha256": None, "reported": None}
-    for warning in manifest.warnings:
-        checks.append(Check("manifest warning", True, warning))
+def _verify(
+    manifest: PluginManifest,
+    named_binary: Path | None,
+    args: argparse.Namespace,
+    report: dict[str, Any],
+) -> list[dict[str, Any]]:
+    checks = [_check("manifest", True, f"{manifest.path} is valid")]
+    checks += [_check("manifest warning", True, w) for w in manifest.warnings]
     if named_binary is not None and (
         manifest.binary is None or named_binary.resolve() != manifest.binary.resolve()
     ):
-        checks.append(
-            Check(
+        return [
+            *checks,
+            _check(
                 "binary",
                 False,
                 f"{named_binary} is not the binary {manifest.path} names for this platform "
                 f"({manifest.binary or manifest.binary_error})",
                 "verify the plugin folder instead, or fix plugin.binary",
-            )
-        )
-        return checks, extra
+            ),
+        ]
     host = abi_mod.abi()
     major, minor = manifest.abi
     abi_ok = major == host.major and minor <= host.minor
     checks.append(
-        Check(
+        _check(
             "declared ABI",
             abi_ok,
             f"plugin.toml says ABI {manifest.abi_text}; host speaks {host.major}.{host.minor}",
@@ -82,38 +90,62 @@ def _checks(manifest: PluginManifest, named_binary: Path | None) -> tuple[list[C
         )
     )
     try:
-        _, digest = read_binary(manifest)
+        data, digest = read_binary(manifest)
     except LoadError as exc:
         fix = "build the plugin, or correct plugin.binary"
         if "SHA-256" in exc.message:
             fix = "the binary changed since plugin.toml pinned it: rebuild or re-pin plugin.sha256"
-        checks.append(Check("binary", False, str(exc), fix))
-        return checks, extra
-    extra["sha256"] = digest
-    checks.append(Check("binary", True, f"{manifest.binary} is present"))
-    if manifest.sha256:
-        checks.append(Check("SHA-256", True, "matches the hash pinned in plugin.toml"))
-    result = probe(manifest.path)
-    extra["reported"] = result.info
-    if result.ok:
-        assert result.info is not None
-        checks.append(
-            Check(
-                "load",
-                True,
-                f"loads; reports {result.info['name']} {result.info['version']}, "
-                f"ABI {result.info['abi']}, name and capabilities match plugin.toml",
+        return [*checks, _check("binary", False, str(exc), fix)]
+    report["sha256"] = digest
+    checks.append(_check("binary", True, f"{manifest.binary} is present"))
+    policy = plugin_settings(args).policy_for(manifest.name)
+    checker = IntegrityChecker.for_user()
+    integrity = checker.check(manifest, data, policy)
+    report["trust"] = integrity.trust
+    report["signature"] = integrity.signature
+    report["manifest_sha256"] = integrity.manifest_sha256
+    for failure in integrity.failures:
+        checks.append(_check(f"integrity ({failure.code})", False, failure.message, failure.fix))
+    if integrity.ok:
+        sig = integrity.signature
+        detail = {
+            "signed": "signed by a trusted key"
+            + (f" ({sig['signer']})" if sig and sig.get("signer") else ""),
+            "bundled": "bundled with midimon",
+            "unsigned-allowed": "not signed, accepted by policy",
+        }[integrity.trust]
+        checks.append(_check("integrity", True, "; ".join([detail, *integrity.notes])))
+        result = probe(manifest.path, allow_unsigned=integrity.trust == "unsigned-allowed")
+        report["reported"] = result.info
+        if result.ok:
+            assert result.info is not None
+            checks.append(
+                _check(
+                    "load",
+                    True,
+                    f"loads; reports {result.info['name']} {result.info['version']}, ABI "
+                    f"{result.info['abi']}; name and capabilities match plugin.toml",
+                )
             )
-        )
+        else:
+            checks.append(_check("load", False, result.message, "fix what it says and rebuild"))
     else:
-        checks.append(Check("load", False, result.message, "fix what the message says and rebuild"))
-    return checks, extra
+        checks.append(_check("load", True, "not attempted: the integrity check failed"))
+    return checks
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """``verify PATH``."""
     manifest_path, named_binary = resolve_manifest_path(args.path)
-    report: dict[str, Any] = {"path": str(args.path), "manifest": str(manifest_path)}
+    report: dict[str, Any] = {
+        "path": str(args.path),
+        "manifest": str(manifest_path),
+        "plugin": None,
+        "sha256": None,
+        "trust": None,
+        "signature": None,
+        "reported": None,
+    }
     try:
         manifest = load_manifest(manifest_path)
     except ManifestError as exc:
@@ -121,39 +153,50 @@ def cmd_verify(args: argparse.Namespace) -> int:
             raise CliError(
                 f"{manifest_path}: no plugin.toml here; is this a plugin folder?"
             ) from None
-        checks = [Check("manifest", False, str(exc), "fix the field named in the message")]
-        report.update(plugin=None)
+        checks = [_check("manifest", False, str(exc), "fix the field named in the message")]
     else:
-        checks, extra = _checks(manifest, named_binary)
         report.update(
             plugin=manifest.name,
             version=manifest.version,
             binary=str(manifest.binary) if manifest.binary else None,
-            sha256=extra["sha256"],
             abi=manifest.abi_text,
-            reported=extra["reported"],
             capabilities=[
                 {"name": c.value, "risk": c.risk.value} for c in sorted_caps(manifest.capabilities)
             ],
-            signature={"status": "not checked", "detail": "signature checks are not built yet"},
         )
-    failed = [c for c in checks if not c.ok]
-    report["checks"] = [c.__dict__ for c in checks]
+        checks = _verify(manifest, named_binary, args, report)
+    failed = [c for c in checks if not c["ok"]]
+    report["checks"] = checks
     report["verdict"] = "failed" if failed else "ok"
     if args.json:
         print_json(report)
-        return EXIT_FAILED if failed else EXIT_OK
+    else:
+        _print_report(report)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _print_report(report: dict[str, Any]) -> None:
     if report.get("plugin"):
         print(f"{report['plugin']} {report['version']}")
-        print(f"  binary:  {report['binary']}")
-        print(f"  SHA-256: {report['sha256'] or '-'}")
-        print(f"  ABI:     {report['abi']}")
+        print(f"  binary:       {report['binary']}")
+        print(f"  SHA-256:      {report['sha256'] or '-'}")
+        print(f"  ABI:          {report['abi']}")
         caps = ", ".join(f"{c['name']} ({c['risk']} risk)" for c in report["capabilities"])
         print(f"  capabilities: {caps or 'none'}")
-    for check in checks:
-        mark = "ok  " if check.ok else "FAIL"
-        print(f"  [{mark}] {check.name}: {check.detail}")
-        if check.fix:
-            print(f"         fix: {check.fix}")
-    print(f"verdict: {'FAILED' if failed else 'OK'}")
-    return EXIT_FAILED if failed else EXIT_OK
+        sig = report.get("signature")
+        if sig:
+            print(
+                f"  signature:    {sig['file']} ({sig['algorithm']}, key {sig['key_id']}, "
+                f"signer {sig['signer'] or 'unknown'})"
+            )
+            print(f"  trusted comment: {sig['trusted_comment']}")
+            if sig.get("timestamp"):
+                print(f"  timestamp:    {sig['timestamp']}")
+        if report.get("trust"):
+            print(f"  trust:        {report['trust']}")
+    for check in report["checks"]:
+        mark = "ok  " if check["ok"] else "FAIL"
+        print(f"  [{mark}] {check['name']}: {check['detail']}")
+        if check["fix"]:
+            print(f"         fix: {check['fix']}")
+    print(f"verdict: {'FAILED' if report['verdict'] == 'failed' else 'OK'}")

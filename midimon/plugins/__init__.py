@@ -19,7 +19,8 @@ from midimon.plugins.errors import (
     PluginError,
     PluginNotFound,
 )
-from midimon.plugins.loader import HostServices, NativePlugin, load_plugin
+from midimon.plugins.integrity import IntegrityError, IntegrityReport, load_verified
+from midimon.plugins.loader import HostServices, NativePlugin, load_unverified
 from midimon.plugins.manifest import PluginManifest, load_manifest
 from midimon.plugins.protocol import ActionPlugin
 
@@ -31,6 +32,8 @@ __all__ = [
     "DiscoveredPlugin",
     "DiscoveryResult",
     "HostServices",
+    "IntegrityError",
+    "IntegrityReport",
     "InvalidPluginStruct",
     "LoadError",
     "ManifestError",
@@ -48,5 +51,6 @@ __all__ = [
     "TriggerKind",
     "discover",
     "load_manifest",
-    "load_plugin",
+    "load_unverified",
+    "load_verified",
 ]

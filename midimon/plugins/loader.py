@@ -1,8 +1,9 @@
 """Load a native plugin with cffi (ABI mode), check its ABI, and wrap it as a NativePlugin.
 
-Load order: read the binary once -> SHA-256 (and, when given, the caller's verifier) on that
-buffer -> load exactly those bytes -> ``_create_plugin`` -> ABI checks -> struct checks ->
-compare with plugin.toml. Every refusal is a typed LoadError naming the file and the fault.
+Load order: read the binary once -> SHA-256 and signature checks on that buffer
+(integrity.load_verified) -> load exactly those bytes -> ``_create_plugin`` -> ABI checks ->
+struct checks -> compare with plugin.toml. Every refusal is a typed LoadError naming the file
+and the fault.
 Libraries are never dlclose'd (RTLD_NODELETE, and the handle is kept for the process's life).
 """
 
@@ -12,7 +13,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -195,22 +196,15 @@ def read_binary(manifest: PluginManifest) -> tuple[bytes, str]:
     return data, digest
 
 
-def load_plugin(
+def load_unverified(
     manifest: PluginManifest,
     host: HostServices | None = None,
     *,
     granted: frozenset[Capability] | None = None,
-    verify: Callable[[bytes], None] | None = None,
 ) -> NativePlugin:
-    """Load, check and wrap the plugin a manifest describes (not yet initialized).
-
-    ``verify`` is called with the exact bytes that will be loaded (signature checks) and may
-    raise to refuse them. ``granted`` is what the host services broker allows; by default, the
-    capabilities the manifest declares.
-    """
+    """Load a plugin WITHOUT the signature check: only for tests of the ABI checks and for
+    callers that have just verified it. Everything else uses integrity.load_verified()."""
     data, digest = read_binary(manifest)
-    if verify is not None:
-        verify(data)
     return load_image(manifest, data, digest, host, granted=granted)
 
 
@@ -272,6 +266,7 @@ class NativePlugin:
         self.info = info
         self.sha256 = sha256
         self.granted = granted
+        self.integrity: Any = None  # the IntegrityReport when loaded through load_verified()
         self._raw = raw
         self._view = view
         self._host = host
@@ -443,6 +438,6 @@ __all__ = [
     "PluginInfo",
     "encode_params",
     "load_image",
-    "load_plugin",
+    "load_unverified",
     "read_binary",
 ]

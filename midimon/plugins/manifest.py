@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import re
 import sys
 from dataclasses import dataclass, field
@@ -57,6 +59,12 @@ class PluginManifest:
     sha256: str | None = None
     capabilities: frozenset[Capability] = frozenset()
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    raw: bytes = field(default=b"", repr=False, compare=False)  # the exact bytes validated
+
+    @property
+    def manifest_sha256(self) -> str:
+        """SHA-256 of the exact manifest bytes that were validated."""
+        return hashlib.sha256(self.raw).hexdigest()
 
     @property
     def directory(self) -> Path:
@@ -113,7 +121,7 @@ def parse_manifest(raw: bytes, path: Path) -> PluginManifest:
         doc = _toml.loads(text)
     except _toml.TOMLDecodeError as exc:
         raise ManifestError(path, None, f"invalid TOML: {exc}") from None
-    return _Validator(path).validate(doc)
+    return dataclasses.replace(_Validator(path).validate(doc), raw=raw)
 
 
 class _Validator:

@@ -1,8 +1,9 @@
 """Load a plugin in a child process and report what its binary says about itself.
 
-``python -m midimon.plugins.probe PLUGIN_TOML`` prints one JSON object and exits 0 when the
-binary loads and passes the ABI and manifest checks, 1 when it is refused. Running it in a
-child keeps a crashing ``_create_plugin`` from taking the caller down.
+``python -m midimon.plugins.probe [--allow-unsigned] PLUGIN_TOML`` prints one JSON object and
+exits 0 when the binary passes the integrity check, loads, and passes the ABI and manifest
+checks, 1 when it is refused. Running it in a child keeps a crashing ``_create_plugin`` from
+taking the caller down; the child checks the bytes it loads itself.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 
 from midimon.plugins.capabilities import sorted_caps
 from midimon.plugins.errors import LoadError, ManifestError
-from midimon.plugins.loader import load_plugin
+from midimon.plugins.integrity import IntegrityChecker, load_verified
 from midimon.plugins.manifest import load_manifest
+from midimon.plugins.settings import SettingsError, load_plugin_settings
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,10 @@ class ProbeResult:
     message: str
 
 
-def probe(manifest_path: Path, timeout: float = 10.0) -> ProbeResult:
+def probe(manifest_path: Path, allow_unsigned: bool = False, timeout: float = 10.0) -> ProbeResult:
     """Run the probe child on ``manifest_path`` and collect its verdict."""
-    command = [sys.executable, "-m", "midimon.plugins.probe", str(manifest_path)]
+    flags = ["--allow-unsigned"] if allow_unsigned else []
+    command = [sys.executable, "-m", "midimon.plugins.probe", *flags, str(manifest_path)]
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
@@ -56,13 +59,22 @@ def probe(manifest_path: Path, timeout: float = 10.0) -> ProbeResult:
 
 
 def _main(argv: list[str]) -> int:
+    allow_unsigned = "--allow-unsigned" in argv
+    argv = [a for a in argv if a != "--allow-unsigned"]
     if len(argv) != 1:
-        print("usage: python -m midimon.plugins.probe PLUGIN_TOML", file=sys.stderr)
+        print(
+            "usage: python -m midimon.plugins.probe [--allow-unsigned] PLUGIN_TOML", file=sys.stderr
+        )
         return 2
     try:
         manifest = load_manifest(Path(argv[0]))
-        plugin = load_plugin(manifest)
-    except (ManifestError, LoadError) as exc:
+        settings = load_plugin_settings()
+        if allow_unsigned:
+            settings = settings.with_policy(require_signatures=False)
+        checker = IntegrityChecker.for_user()
+        checker.rollback = None  # probing is looking, not accepting: no anti-rollback record
+        plugin = load_verified(manifest, settings.policy_for(manifest.name), checker)
+    except (ManifestError, LoadError, SettingsError) as exc:
         report = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
     else:
         info = plugin.info
