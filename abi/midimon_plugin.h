@@ -107,7 +107,7 @@ typedef struct midimon_trigger_context midimon_trigger_context_t;
 struct midimon_trigger_context {
     uint32_t struct_size;   /* sizeof this struct as the host built it; read members past it as 0 */
     uint8_t velocity;       /* note velocity 0..127 (0 when the trigger has none) */
-    uint8_t channel;        /* MIDI channel 0..15 */
+    uint8_t channel;        /* MIDI channel 0..15 (what users call channel 1..16) */
     uint8_t number;         /* note number or controller number 0..127 */
     uint8_t reserved0;      /* always 0 */
     int32_t value;          /* CC value / pressure 0..127, pitch bend -8192..8191, encoder delta */
@@ -161,7 +161,9 @@ struct midimon_plugin {
     const char *version;
     const char *description;
 
-    void *plugin_data;      /* the plugin's own state; opaque to the host */
+    void *plugin_data;      /* the plugin's own state; opaque to the host. A plugin returning
+                             * a static struct keeps its state in statics instead: one load
+                             * per process is all the host ever makes of a binary. */
 
     /* Prepare to run. `host` stays valid until destroy() returns. On failure return a non-zero
      * MIDIMON_ERR_* code; the host then calls destroy() without shutdown(). May be NULL when
@@ -173,8 +175,11 @@ struct midimon_plugin {
      *   NUL-terminated; owned by the host, valid until execute() returns.
      * context: the trigger; owned by the host, valid until execute() returns.
      * message/message_cap: a host-owned buffer of message_cap bytes (message_cap >= 1). On
-     *   failure write the error text, on success optionally a short result text, NUL-terminated
-     *   and truncated to fit. The host reads it after execute() returns and never frees it.
+     *   failure write the error text, on success optionally a short result text: UTF-8,
+     *   NUL-terminated, truncated to fit on a character boundary. The host reads it after
+     *   execute() returns and never frees it.
+     * Blocking is allowed (an HTTP request, a file write) but keep it short: the host gives each
+     *   call a deadline and, in an isolated worker, kills the worker when it passes.
      * Returns MIDIMON_OK or a MIDIMON_ERR_* code. Required (never NULL).
      * [host-thread & initialized] */
     int32_t (*execute)(const midimon_plugin_t *self,
