@@ -18,7 +18,12 @@ from pathlib import Path
 _OPEN_IMAGES: list[int] = []
 
 
-def _sealed_memfd(data: bytes, name: str) -> Path:
+def sealed_image_fd(data: bytes, name: str) -> int:
+    """A new sealed memfd holding exactly ``data`` (Linux). The caller owns the fd.
+
+    Sealed against writes, growth and shrinking, so whoever receives the fd (this process's
+    dynamic loader, or an isolated worker via SCM_RIGHTS) sees these bytes and no others.
+    """
     import fcntl
 
     fd = os.memfd_create(f"midimon-plugin:{name}", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
@@ -32,6 +37,11 @@ def _sealed_memfd(data: bytes, name: str) -> Path:
     except BaseException:
         os.close(fd)
         raise
+    return fd
+
+
+def _sealed_memfd(data: bytes, name: str) -> Path:
+    fd = sealed_image_fd(data, name)
     _OPEN_IMAGES.append(fd)
     return Path(f"/proc/self/fd/{fd}")
 
