@@ -110,10 +110,9 @@ def _open_library(ffi: Any, loader_path: Path, binary: Path) -> Any:
     return lib
 
 
-def _read_struct(ffi: Any, raw: Any, path: Path) -> Any:
-    """Check the version/size header, then copy the struct zero-extended to the host's size."""
+def check_header(major: int, minor: int, struct_size: int, path: Path) -> None:
+    """The ABI rule (same major, a minor the host knows, a sane struct_size), or AbiMismatch."""
     host = abi_mod.abi()
-    major, minor, struct_size = ffi.cast("uint32_t *", raw)[0:3]
     if major != host.major:
         raise AbiMismatch(
             path,
@@ -138,9 +137,25 @@ def _read_struct(ffi: Any, raw: Any, path: Path) -> Any:
             f"plugin struct_size is {struct_size} bytes; ABI {host.major}.0 needs at least "
             f"{host.min_plugin_size}: set it to sizeof(midimon_plugin_t)",
         )
+
+
+def _read_struct(ffi: Any, raw: Any, path: Path) -> Any:
+    """Check the version/size header, then copy the struct zero-extended to the host's size."""
+    major, minor, struct_size = ffi.cast("uint32_t *", raw)[0:3]
+    check_header(major, minor, struct_size, path)
     view = ffi.new("midimon_plugin_t *")
     ffi.memmove(view, raw, min(struct_size, ffi.sizeof("midimon_plugin_t")))
     return view
+
+
+def check_capability_bits(bits: int, path: Path) -> frozenset[Capability]:
+    """The capabilities in a MIDIMON_CAP_* mask; InvalidPluginStruct on unknown bits."""
+    unknown = bits & ~ALL_CAPABILITY_BITS
+    if unknown:
+        raise InvalidPluginStruct(
+            path, f"capabilities has unknown bits 0x{unknown:x}; only MIDIMON_CAP_* are defined"
+        )
+    return from_bits(bits)
 
 
 def read_info(view: Any, path: Path) -> PluginInfo:
@@ -148,16 +163,12 @@ def read_info(view: Any, path: Path) -> PluginInfo:
     ffi = abi_mod.ffi()
     if view.execute == ffi.NULL:
         raise InvalidPluginStruct(path, "plugin struct member execute is NULL; it is required")
-    unknown = view.capabilities & ~ALL_CAPABILITY_BITS
-    if unknown:
-        raise InvalidPluginStruct(
-            path, f"capabilities has unknown bits 0x{unknown:x}; only MIDIMON_CAP_* are defined"
-        )
+    capabilities = check_capability_bits(view.capabilities, path)
     return PluginInfo(
         name=_c_string(ffi, view.name, "name", path),
         version=_c_string(ffi, view.version, "version", path),
         description=_c_string(ffi, view.description, "description", path),
-        capabilities=from_bits(view.capabilities),
+        capabilities=capabilities,
         abi_major=view.abi_major,
         abi_minor=view.abi_minor,
         struct_size=view.struct_size,
@@ -320,8 +331,14 @@ class NativePlugin:
         ``params`` is a mapping (serialized to JSON) or a JSON object text. Raises
         PluginCallError carrying the status and the plugin's error text on failure.
         """
+        status, message = self.execute_encoded(encode_params(params), context)
+        if status != 0:
+            raise PluginCallError(self.name, "execute", status, message)
+        return message
+
+    def execute_encoded(self, payload: bytes, context: TriggerContext) -> tuple[int, str]:
+        """Run the action with params already encoded as JSON bytes; return (status, text)."""
         ffi = abi_mod.ffi()
-        payload = encode_params(params)
         params_buf = ffi.new("char[]", payload)
         mode_buf = ffi.new("char[]", context.mode.encode("utf-8"))
         ctx = ffi.new("midimon_trigger_context_t *")
@@ -343,9 +360,7 @@ class NativePlugin:
             )
             self._message[MESSAGE_CAPACITY - 1] = b"\0"  # a plugin that forgot the NUL
             message = ffi.string(self._message).decode("utf-8", errors="replace")
-        if status != 0:
-            raise PluginCallError(self.name, "execute", status, message)
-        return message
+        return status, message
 
     def shutdown(self) -> None:
         """Call shutdown() then destroy(); the library itself stays mapped."""

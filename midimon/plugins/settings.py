@@ -22,6 +22,7 @@ from typing import Any
 
 from midimon import _toml
 from midimon.paths import config_dir
+from midimon.plugins.capabilities import DEFAULT_AUTO_GRANT, Capability, from_name
 
 CONFIG_NAME = "config.toml"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -56,13 +57,52 @@ _POLICY_KEYS = {f.name for f in dataclasses.fields(SignaturePolicy)}
 
 
 @dataclass(frozen=True)
+class ExecutionSettings:
+    """How one plugin runs: isolation mode, limits, and when repeated crashes disable it."""
+
+    isolation: str = "isolated"
+    timeout: float = 2.0
+    rate_limit: float = 100.0
+    rate_burst: int = 200
+    memory_mb: int = 256
+    max_processes: int = 64
+    max_open_files: int = 256
+    max_crashes: int = 3
+    crash_window: float = 60.0
+    kernel_sandbox: bool = True
+
+
+_EXEC_TYPES: dict[str, tuple[type, ...]] = {
+    "isolation": (str,),
+    "timeout": (int, float),
+    "rate_limit": (int, float),
+    "rate_burst": (int,),
+    "memory_mb": (int,),
+    "max_processes": (int,),
+    "max_open_files": (int,),
+    "max_crashes": (int,),
+    "crash_window": (int, float),
+    "kernel_sandbox": (bool,),
+}
+ISOLATION_MODES = ("isolated", "in-process")
+
+
+@dataclass(frozen=True)
 class PluginSettings:
     """The whole [plugins] table."""
 
     dirs: tuple[Path, ...] = ()
     policy: SignaturePolicy = SignaturePolicy()
+    execution: ExecutionSettings = ExecutionSettings()
+    auto_grant: frozenset[Capability] = DEFAULT_AUTO_GRANT
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    exec_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: Path | None = None
+
+    def execution_for(self, plugin: str) -> ExecutionSettings:
+        """The global execution settings with this plugin's overrides applied."""
+        override = self.exec_overrides.get(plugin)
+        return dataclasses.replace(self.execution, **override) if override else self.execution
 
     def policy_for(self, plugin: str) -> SignaturePolicy:
         """The global policy with this plugin's overrides applied."""
@@ -93,6 +133,35 @@ def _policy_values(table: dict[str, Any], path: Path | None, prefix: str) -> dic
     return values
 
 
+def _exec_values(table: dict[str, Any], path: Path | None, prefix: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        types = _EXEC_TYPES.get(key)
+        if types is None:
+            continue
+        dotted = f"{prefix}.{key}"
+        if isinstance(value, bool) and bool not in types:
+            raise SettingsError(path, dotted, f"must be a number, got {value!r}")
+        if not isinstance(value, types):
+            kind = "true or false" if bool in types else types[0].__name__
+            raise SettingsError(path, dotted, f"must be {kind}, got {value!r}")
+        if key == "isolation" and value not in ISOLATION_MODES:
+            raise SettingsError(path, dotted, f"{value!r}; expected isolated or in-process")
+        if key != "isolation" and not isinstance(value, bool) and value <= 0:
+            raise SettingsError(path, dotted, f"must be greater than 0, got {value!r}")
+        values[key] = value
+    return values
+
+
+def _auto_grant(value: Any, path: Path | None) -> frozenset[Capability]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SettingsError(path, "plugins.auto_grant", "must be a list of capability names")
+    try:
+        return frozenset(from_name(v) for v in value)
+    except ValueError as exc:
+        raise SettingsError(path, "plugins.auto_grant", str(exc)) from None
+
+
 def parse_plugin_settings(table: dict[str, Any], path: Path | None = None) -> PluginSettings:
     """Validate a [plugins] table."""
     if not isinstance(table, dict):
@@ -102,6 +171,7 @@ def parse_plugin_settings(table: dict[str, Any], path: Path | None = None) -> Pl
         raise SettingsError(path, "plugins.dirs", "must be a list of folder paths")
     policy = SignaturePolicy(**_policy_values(table, path, "plugins"))
     overrides: dict[str, dict[str, Any]] = {}
+    exec_overrides: dict[str, dict[str, Any]] = {}
     raw_overrides = table.get("overrides", {})
     if not isinstance(raw_overrides, dict):
         raise SettingsError(path, "plugins.overrides", "must be a table of plugin tables")
@@ -109,10 +179,17 @@ def parse_plugin_settings(table: dict[str, Any], path: Path | None = None) -> Pl
         if not isinstance(sub, dict):
             raise SettingsError(path, f"plugins.overrides.{name}", "must be a table")
         overrides[name] = _policy_values(sub, path, f"plugins.overrides.{name}")
+        exec_overrides[name] = _exec_values(sub, path, f"plugins.overrides.{name}")
+    auto_grant = (
+        _auto_grant(table["auto_grant"], path) if "auto_grant" in table else DEFAULT_AUTO_GRANT
+    )
     return PluginSettings(
         dirs=tuple(Path(d).expanduser() for d in dirs),
         policy=policy,
+        execution=ExecutionSettings(**_exec_values(table, path, "plugins")),
+        auto_grant=auto_grant,
         overrides=overrides,
+        exec_overrides=exec_overrides,
         source=path,
     )
 

@@ -1,0 +1,79 @@
+"""The audit log: append-only JSON lines recording every security-relevant plugin event.
+
+Events: load, verify, grant, revoke, deny, crash, timeout, rate_limit, disable, enable, unload,
+execute_failed. Each line: {"time": <unix seconds>, "event": ..., "plugin": ..., ...details}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+EVENTS = (
+    "load",
+    "load_failed",
+    "verify",
+    "grant",
+    "revoke",
+    "deny",
+    "crash",
+    "timeout",
+    "rate_limit",
+    "disable",
+    "enable",
+    "unload",
+    "execute_failed",
+)
+
+
+class AuditLog:
+    """Appends events to one JSON-lines file; each event is one write() of one line."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def record(self, event: str, plugin: str, **details: Any) -> dict[str, Any]:
+        """Append one event and return it."""
+        if event not in EVENTS:
+            raise ValueError(f"unknown audit event {event!r}")
+        entry = {"time": round(self._clock(), 6), "event": event, "plugin": plugin, **details}
+        line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+        return entry
+
+    def read(
+        self, plugin: str | None = None, since: float | None = None, event: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Events in order, filtered; a torn or corrupt line is skipped, never fatal."""
+        try:
+            handle = self.path.open("r", encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return
+        with handle:
+            for line in handle:
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if not isinstance(entry, dict):
+                    continue
+                if plugin is not None and entry.get("plugin") != plugin:
+                    continue
+                if event is not None and entry.get("event") != event:
+                    continue
+                if since is not None and float(entry.get("time", 0)) < since:
+                    continue
+                yield entry

@@ -1,0 +1,529 @@
+"""The PluginManager: discovery, lifecycle, grants, limits, isolation, stats and audit.
+
+Lifecycle: available (discovered) -> loaded (verified, worker started, initialized) -> enabled.
+Plugins load lazily on first execute. Calls to one plugin are serialized; calls to different
+plugins run concurrently; no call blocks its caller longer than the plugin's timeout (plus the
+worker's start when it has to be (re)started).
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from midimon.paths import plugin_search_path, state_dir
+from midimon.plugins.audit import AuditLog
+from midimon.plugins.capabilities import Capability, sorted_caps
+from midimon.plugins.context import TriggerContext
+from midimon.plugins.discovery import DiscoveredPlugin, DiscoveryResult, discover
+from midimon.plugins.errors import LoadError, PluginCallError, PluginError, PluginNotFound
+from midimon.plugins.grants import Grant, PluginStateStore
+from midimon.plugins.integrity import IntegrityChecker, IntegrityError, IntegrityReport
+from midimon.plugins.isolation import Denial, WorkerCrashed, WorkerError, WorkerTimeout
+from midimon.plugins.loader import HostServices, LoggingHost, encode_params, read_binary
+from midimon.plugins.manifest import PluginManifest
+from midimon.plugins.ratelimit import TokenBucket
+from midimon.plugins.runners import InProcessRunner, IsolatedRunner, Runner, sandbox_spec
+from midimon.plugins.settings import PluginSettings
+from midimon.plugins.stats import PluginStats
+
+MAX_BACKOFF = 5.0
+
+
+class Outcome(str, Enum):
+    """How one execute() ended."""
+
+    OK = "ok"
+    FAILED = "failed"  # the plugin returned a failure status
+    DENIED = "denied"  # a capability is not granted, or the sandbox refused
+    RATE_LIMITED = "rate_limited"
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"
+    DISABLED = "disabled"
+    UNAVAILABLE = "unavailable"  # unknown plugin, or it failed to load
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """The result of one execute()."""
+
+    plugin: str
+    outcome: Outcome
+    message: str
+    status: int | None = None
+    elapsed_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Whether the action succeeded."""
+        return self.outcome is Outcome.OK
+
+
+class PluginDisabled(PluginError):
+    """The plugin is disabled (by the user or after repeated crashes)."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(
+            f"plugin {name!r} is disabled: {reason}; enable it with midimon plugins enable {name}"
+        )
+
+
+class InProcessRefused(LoadError):
+    """In-process mode was asked for a plugin not signed by a trusted key."""
+
+
+@dataclass
+class _Loaded:
+    manifest: PluginManifest
+    report: IntegrityReport
+    data: bytes
+    granted: frozenset[Capability]
+    write_paths: tuple[Path, ...]
+    runner: Runner | None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    restart_after: float = 0.0
+    needs_restart: bool = False
+    loaded_at: float = field(default_factory=time.time)
+
+
+class PluginManager:
+    """Owns every plugin of one daemon (or one CLI command). Thread-safe."""
+
+    def __init__(
+        self,
+        settings: PluginSettings | None = None,
+        *,
+        extra_dirs: Iterable[Path] = (),
+        host: HostServices | None = None,
+        checker: IntegrityChecker | None = None,
+        state: PluginStateStore | None = None,
+        audit: AuditLog | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings or PluginSettings()
+        self.search_dirs = plugin_search_path([*extra_dirs, *self.settings.dirs])
+        self.host = host or LoggingHost()
+        self.checker = checker or IntegrityChecker.for_user()
+        self.state = state or PluginStateStore(state_dir() / "plugin_state.json")
+        self.audit = audit or AuditLog(state_dir() / "audit.jsonl")
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._available: dict[str, DiscoveredPlugin] = {}
+        self._discovery: DiscoveryResult | None = None
+        self._loaded: dict[str, _Loaded] = {}
+        self._load_locks: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
+        self._stats: dict[str, PluginStats] = collections.defaultdict(PluginStats)
+        self._buckets: dict[str, TokenBucket] = {}
+        self._crashes: dict[str, collections.deque[float]] = collections.defaultdict(
+            collections.deque
+        )
+
+    # -- discovery -------------------------------------------------------------------------
+    def discover(self) -> DiscoveryResult:
+        """Scan the search path again (manifests only; no plugin code runs)."""
+        result = discover(self.search_dirs)
+        with self._lock:
+            self._discovery = result
+            self._available = dict(result.plugins)
+        return result
+
+    def _ensure_discovered(self) -> None:
+        if self._discovery is None:
+            self.discover()
+
+    def list_available(self) -> list[DiscoveredPlugin]:
+        """Every discovered plugin."""
+        self._ensure_discovered()
+        with self._lock:
+            return list(self._available.values())
+
+    def list_loaded(self) -> list[str]:
+        """Names of the loaded plugins."""
+        with self._lock:
+            return sorted(self._loaded)
+
+    def get_metadata(self, name: str) -> PluginManifest:
+        """The manifest of a discovered plugin; PluginNotFound otherwise."""
+        self._ensure_discovered()
+        with self._lock:
+            found = self._available.get(name)
+        if found is None:
+            raise PluginNotFound(name, self.search_dirs)
+        return found.manifest
+
+    # -- grants ----------------------------------------------------------------------------
+    def _granted(self, manifest: PluginManifest, sha256: str) -> tuple[frozenset, tuple]:
+        grants = self.state.grants(manifest.name, sha256)
+        auto = self.settings.auto_grant & manifest.capabilities
+        granted = frozenset(grants) | auto
+        paths = tuple(
+            Path(p)
+            for g in grants.values()
+            if g.capability is Capability.FILESYSTEM
+            for p in g.paths
+        )
+        return granted, paths
+
+    def _current_sha256(self, name: str) -> str:
+        with self._lock:
+            loaded = self._loaded.get(name)
+        if loaded is not None:
+            return loaded.report.sha256
+        _, digest = read_binary(self.get_metadata(name))
+        return digest
+
+    def grant(self, name: str, capability: Capability, paths: Iterable[Path | str] = ()) -> None:
+        """Grant a capability to the plugin's current binary (persists across restarts).
+
+        A running worker is restarted before its next call so the sandbox includes the grant.
+        """
+        manifest = self.get_metadata(name)
+        if capability not in manifest.capabilities:
+            raise ValueError(
+                f"{name} does not ask for {capability.value}; its plugin.toml declares: "
+                + (", ".join(c.value for c in sorted_caps(manifest.capabilities)) or "nothing")
+            )
+        resolved = tuple(str(Path(p).expanduser().resolve()) for p in paths)
+        if resolved and capability is not Capability.FILESYSTEM:
+            raise ValueError("paths can only be given with the filesystem capability")
+        sha256 = self._current_sha256(name)
+        self.state.grant(name, sha256, Grant(capability, resolved, time.time()))
+        self.audit.record(
+            "grant", name, capability=capability.value, paths=list(resolved), sha256=sha256
+        )
+        self._mark_restart(name)
+
+    def revoke(self, name: str, capability: Capability) -> bool:
+        """Revoke a grant; the worker restarts without it before the next call."""
+        removed = self.state.revoke(name, capability)
+        if removed:
+            self.audit.record("revoke", name, capability=capability.value)
+            self._mark_restart(name)
+        return removed
+
+    def _mark_restart(self, name: str) -> None:
+        with self._lock:
+            loaded = self._loaded.get(name)
+            if loaded is not None:
+                loaded.needs_restart = True
+
+    # -- enable / disable ----------------------------------------------------------------------
+    def enable(self, name: str) -> None:
+        """Enable a plugin (also clears an automatic disable and its crash history)."""
+        self.get_metadata(name)
+        self.state.set_disabled(name, None)
+        self._crashes.pop(name, None)
+        self.audit.record("enable", name)
+
+    def disable(self, name: str, reason: str = "disabled by the user") -> None:
+        """Disable a plugin persistently; its worker is stopped."""
+        self.get_metadata(name)
+        self.state.set_disabled(name, reason)
+        self.audit.record("disable", name, reason=reason)
+        self.unload(name)
+
+    def is_enabled(self, name: str) -> bool:
+        """Whether the plugin may run."""
+        return self.state.disabled_reason(name) is None
+
+    # -- load / unload ---------------------------------------------------------------------
+    def load(self, name: str) -> PluginManifest:
+        """Verify, start and initialize the plugin (no-op when already loaded)."""
+        with self._load_locks[name]:
+            with self._lock:
+                if name in self._loaded:
+                    return self._loaded[name].manifest
+            manifest = self.get_metadata(name)
+            reason = self.state.disabled_reason(name)
+            if reason is not None:
+                raise PluginDisabled(name, reason)
+            loaded = self._verify(manifest)
+            self._start(loaded)
+            with self._lock:
+                self._loaded[name] = loaded
+            return manifest
+
+    def _verify(self, manifest: PluginManifest) -> _Loaded:
+        name = manifest.name
+        try:
+            data, _ = read_binary(manifest)
+        except LoadError as exc:
+            self.audit.record("load_failed", name, reason=str(exc))
+            raise
+        report = self.checker.check(manifest, data, self.settings.policy_for(name))
+        self.audit.record(
+            "verify",
+            name,
+            ok=report.ok,
+            trust=report.trust,
+            sha256=report.sha256,
+            failures=[f.message for f in report.failures],
+            key_id=(report.signature or {}).get("key_id"),
+        )
+        if not report.ok:
+            raise IntegrityError(report)
+        granted, paths = self._granted(manifest, report.sha256)
+        return _Loaded(manifest, report, data, granted, paths, runner=None)
+
+    def _start(self, loaded: _Loaded) -> None:
+        """Start a runner for a verified plugin and initialize it."""
+        manifest = loaded.manifest
+        name = manifest.name
+        settings = self.settings.execution_for(name)
+        try:
+            if settings.isolation == "in-process":
+                if loaded.report.trust not in ("signed", "bundled"):
+                    raise InProcessRefused(
+                        manifest.path,
+                        "in-process mode is only for plugins signed by a trusted key (or bundled "
+                        f"with midimon); {name} is {loaded.report.trust}",
+                    )
+                runner: Runner = InProcessRunner(
+                    manifest, loaded.data, loaded.report.sha256, self.host, loaded.granted
+                )
+            else:
+                spec = sandbox_spec(manifest, loaded.granted, loaded.write_paths, settings)
+                runner = IsolatedRunner(
+                    manifest, loaded.data, spec, self.host, start_timeout=max(settings.timeout, 5)
+                )
+            runner.initialize(settings.timeout)
+        except (LoadError, PluginCallError, WorkerError) as exc:
+            self.audit.record("load_failed", name, reason=str(exc))
+            raise LoadError(manifest.path, f"{name} failed to start: {exc}") from None
+        loaded.runner = runner
+        loaded.needs_restart = False
+        self.checker.record_accepted(loaded.report)
+        self.audit.record(
+            "load",
+            name,
+            mode=runner.mode,
+            trust=loaded.report.trust,
+            sha256=loaded.report.sha256,
+            version=manifest.version,
+            granted=[c.value for c in sorted_caps(loaded.granted)],
+            enforced=runner.enforcement(),
+        )
+
+    def unload(self, name: str) -> bool:
+        """Shut the plugin down (its worker exits); False when it was not loaded."""
+        with self._lock:
+            loaded = self._loaded.pop(name, None)
+        if loaded is None:
+            return False
+        with loaded.lock:
+            if loaded.runner is not None:
+                try:
+                    loaded.runner.shutdown()
+                except WorkerError:
+                    loaded.runner.kill()
+        self.audit.record("unload", name)
+        return True
+
+    def shutdown(self) -> None:
+        """Unload everything."""
+        for name in self.list_loaded():
+            self.unload(name)
+
+    # -- execute -----------------------------------------------------------------------------
+    def _bucket(self, name: str) -> TokenBucket:
+        bucket = self._buckets.get(name)
+        if bucket is None:
+            settings = self.settings.execution_for(name)
+            bucket = self._buckets[name] = TokenBucket(settings.rate_limit, settings.rate_burst)
+        return bucket
+
+    def execute(
+        self, name: str, params: Mapping[str, Any] | str, context: TriggerContext
+    ) -> ExecutionResult:
+        """Run a plugin's action once. Never raises for plugin trouble: see the outcome."""
+        started = time.perf_counter()
+        stats = self._stats[name]
+
+        def result(outcome: Outcome, message: str, status: int | None = None) -> ExecutionResult:
+            return ExecutionResult(
+                name, outcome, message, status, round((time.perf_counter() - started) * 1000, 4)
+            )
+
+        try:
+            payload = encode_params(params)
+        except ValueError as exc:
+            return result(Outcome.FAILED, str(exc))
+        reason = self.state.disabled_reason(name)
+        if reason is not None:
+            return result(Outcome.DISABLED, str(PluginDisabled(name, reason)))
+        if not self._bucket(name).try_take():
+            stats.rate_limited += 1
+            self.audit.record("rate_limit", name)
+            return result(Outcome.RATE_LIMITED, f"{name}: rate limit reached; call refused")
+        try:
+            self.load(name)
+        except PluginDisabled as exc:
+            return result(Outcome.DISABLED, str(exc))
+        except (PluginError, OSError) as exc:
+            return result(Outcome.UNAVAILABLE, str(exc))
+        with self._lock:
+            loaded = self._loaded.get(name)
+        if loaded is None:
+            return result(Outcome.UNAVAILABLE, f"{name} was unloaded")
+        missing = loaded.manifest.capabilities - loaded.granted
+        if missing:
+            stats.denials += 1
+            names = ", ".join(c.value for c in sorted_caps(missing))
+            self.audit.record(
+                "deny", name, capabilities=sorted(c.value for c in missing), reason="not granted"
+            )
+            return result(
+                Outcome.DENIED,
+                f"{name} needs {names}, not granted; grant it with: "
+                + "; ".join(
+                    f"midimon plugins grant {name} {c.value}" for c in sorted_caps(missing)
+                ),
+            )
+        settings = self.settings.execution_for(name)
+        deadline = time.monotonic() + settings.timeout
+        if not loaded.lock.acquire(timeout=settings.timeout):
+            stats.timeouts += 1
+            return result(Outcome.TIMEOUT, f"{name} is busy with another call past its timeout")
+        try:
+            return self._call_locked(loaded, payload, context, deadline, stats, result)
+        finally:
+            loaded.lock.release()
+
+    def _call_locked(self, loaded, payload, context, deadline, stats, result) -> ExecutionResult:
+        name = loaded.manifest.name
+        settings = self.settings.execution_for(name)
+        if loaded.runner is None or loaded.needs_restart:
+            wait = loaded.restart_after - self._clock()
+            if wait > 0:
+                time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+            if loaded.runner is not None:
+                loaded.runner.kill()
+            loaded.runner = None
+            granted, paths = self._granted(loaded.manifest, loaded.report.sha256)
+            loaded.granted, loaded.write_paths = granted, paths
+            try:
+                self._start(loaded)
+            except LoadError as exc:
+                stats.failures += 1
+                return result(Outcome.UNAVAILABLE, str(exc))
+        runner = loaded.runner
+        assert runner is not None
+        timeout = max(0.001, deadline - time.monotonic())
+        stats.executions += 1
+        stats.last_execution = time.time()
+        call_started = time.perf_counter()
+        try:
+            status, message = runner.execute(payload, context, timeout)
+        except WorkerTimeout as exc:
+            stats.timeouts += 1
+            self._after_failure(loaded, "timeout", f"no answer within {exc.seconds:g} s")
+            return result(
+                Outcome.TIMEOUT,
+                f"{name} timed out after {settings.timeout:g} s; its worker was killed "
+                "and restarts for the next call",
+            )
+        except WorkerCrashed as exc:
+            return self._crashed(loaded, exc, stats, result)
+        stats.add_latency(time.perf_counter() - call_started)
+        if status == 0:
+            stats.successes += 1
+            return result(Outcome.OK, message, status)
+        stats.failures += 1
+        self.audit.record("execute_failed", name, status=status, message=message[:500])
+        return result(Outcome.FAILED, message, status)
+
+    def _crashed(self, loaded: _Loaded, exc: WorkerCrashed, stats, result) -> ExecutionResult:
+        name = loaded.manifest.name
+        denial: Denial | None = exc.denial
+        if denial is not None:
+            stats.denials += 1
+            self.audit.record(
+                "deny",
+                name,
+                syscall=denial.syscall,
+                capability=denial.capability.value if denial.capability else None,
+                detail=denial.detail,
+            )
+            self._after_failure(loaded, "deny", str(exc), count_crash=False)
+            return result(Outcome.DENIED, f"{name}: {exc}")
+        stats.crashes += 1
+        self._after_failure(loaded, "crash", str(exc))
+        return result(Outcome.CRASHED, f"{name} crashed: {exc}; its worker restarts")
+
+    def _after_failure(
+        self, loaded: _Loaded, event: str, detail: str, count_crash: bool = True
+    ) -> None:
+        """Kill the runner, log the event, back off, and disable after too many crashes."""
+        name = loaded.manifest.name
+        settings = self.settings.execution_for(name)
+        if loaded.runner is not None:
+            loaded.runner.kill()
+        loaded.runner = None
+        if event != "deny":
+            self.audit.record(event, name, detail=detail)
+        if not count_crash:
+            return
+        now = self._clock()
+        crashes = self._crashes[name]
+        crashes.append(now)
+        while crashes and crashes[0] < now - settings.crash_window:
+            crashes.popleft()
+        loaded.restart_after = now + min(MAX_BACKOFF, 0.05 * 2 ** (len(crashes) - 1))
+        if len(crashes) > settings.max_crashes:
+            reason = (
+                f"{len(crashes)} crashes or timeouts within {settings.crash_window:g} s "
+                f"(last: {detail})"
+            )
+            self.state.set_disabled(name, reason)
+            self.audit.record("disable", name, reason=reason)
+
+    # -- introspection -----------------------------------------------------------------------
+    def stats(self, name: str) -> dict[str, Any]:
+        """Counters and latency for one plugin."""
+        data = self._stats[name].as_dict()
+        with self._lock:
+            loaded = self._loaded.get(name)
+        data["loaded"] = loaded is not None
+        data["enabled"] = self.is_enabled(name)
+        data["rss_bytes"] = loaded.runner.rss_bytes() if loaded and loaded.runner else None
+        return data
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """Isolation mode, grants and enforcement for `plugins info`."""
+        manifest = self.get_metadata(name)
+        settings = self.settings.execution_for(name)
+        with self._lock:
+            loaded = self._loaded.get(name)
+        sha256 = loaded.report.sha256 if loaded else None
+        if sha256 is None:
+            try:
+                _, sha256 = read_binary(manifest)
+            except LoadError:
+                sha256 = None
+        granted = self._granted(manifest, sha256)[0] if sha256 else frozenset()
+        grants = self.state.grants(name, sha256) if sha256 else {}
+        return {
+            "isolation": settings.isolation,
+            "timeout_s": settings.timeout,
+            "rate_limit": {"per_second": settings.rate_limit, "burst": settings.rate_burst},
+            "limits": {
+                "memory_mb": settings.memory_mb,
+                "max_processes": settings.max_processes,
+                "max_open_files": settings.max_open_files,
+            },
+            "granted": [c.value for c in sorted_caps(granted)],
+            "filesystem_paths": [p for g in grants.values() for p in g.paths],
+            "missing": [c.value for c in sorted_caps(manifest.capabilities - granted)],
+            "enabled": self.is_enabled(name),
+            "disabled_reason": self.state.disabled_reason(name),
+            "loaded": loaded is not None,
+            "enforced": loaded.runner.enforcement() if loaded and loaded.runner else None,
+        }

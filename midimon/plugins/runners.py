@@ -1,0 +1,190 @@
+"""How a loaded plugin is run: in an isolated worker process (default) or in this process.
+
+Both runners offer the same small interface to the PluginManager. The isolated one drives a
+sandboxed ``midimon-worker`` (see isolation.py); the in-process one calls the plugin through
+cffi directly: lowest latency, but no sandbox and no enforceable timeout, so the manager only
+allows it for plugins signed by a trusted key (or bundled) and configured explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+from midimon.plugins.capabilities import Capability
+from midimon.plugins.context import TriggerContext
+from midimon.plugins.errors import InvalidPluginStruct, PluginCallError
+from midimon.plugins.image import sealed_image_fd
+from midimon.plugins.isolation import SandboxSpec, WorkerLoadFailed, WorkerProcess
+from midimon.plugins.loader import (
+    HostServices,
+    NativePlugin,
+    PluginInfo,
+    check_against_manifest,
+    check_capability_bits,
+    check_header,
+    load_image,
+)
+from midimon.plugins.manifest import PluginManifest
+from midimon.plugins.settings import ExecutionSettings
+
+
+class Runner(Protocol):
+    """What the manager needs from a running plugin."""
+
+    mode: str
+    info: PluginInfo
+
+    def initialize(self, timeout: float) -> None:
+        """Call initialize(); PluginCallError on a failure status."""
+
+    def execute(self, payload: bytes, context: TriggerContext, timeout: float) -> tuple[int, str]:
+        """Call execute(); (status, message)."""
+
+    def shutdown(self) -> None:
+        """Shut the plugin down and release the runner."""
+
+    def kill(self) -> None:
+        """Stop at once (from any thread)."""
+
+    def enforcement(self) -> list[str]:
+        """Human lines saying exactly what is enforced for this plugin here."""
+
+    def rss_bytes(self) -> int | None:
+        """Resident memory of the plugin's process, when it has its own."""
+
+
+class InProcessRunner:
+    """Runs the plugin inside this process via cffi. Capabilities are advisory here."""
+
+    mode = "in-process"
+
+    def __init__(
+        self,
+        manifest: PluginManifest,
+        data: bytes,
+        sha256: str,
+        host: HostServices,
+        granted: frozenset[Capability],
+    ) -> None:
+        self._plugin: NativePlugin = load_image(manifest, data, sha256, host, granted=granted)
+        self.info = self._plugin.info
+
+    def initialize(self, timeout: float) -> None:
+        """Initialize in this thread (no timeout can be enforced in-process)."""
+        self._plugin.initialize()
+
+    def execute(self, payload: bytes, context: TriggerContext, timeout: float) -> tuple[int, str]:
+        """Call execute in this thread."""
+        return self._plugin.execute_encoded(payload, context)
+
+    def shutdown(self) -> None:
+        """shutdown() + destroy(); the library stays mapped (never dlclose)."""
+        self._plugin.shutdown()
+
+    def kill(self) -> None:
+        """Nothing can be killed in-process; the call runs to completion."""
+
+    def enforcement(self) -> list[str]:
+        """In-process: nothing is enforced."""
+        return [
+            "in-process: no sandbox, no timeout, no memory limit; capabilities are advisory "
+            "(only the host's send_midi broker checks the Midi grant)"
+        ]
+
+    def rss_bytes(self) -> int | None:
+        """Shares the daemon's memory."""
+        return None
+
+
+def sandbox_spec(
+    manifest: PluginManifest,
+    granted: frozenset[Capability],
+    write_paths: tuple[Path, ...],
+    settings: ExecutionSettings,
+) -> SandboxSpec:
+    """The worker sandbox for a plugin with these grants and settings."""
+    return SandboxSpec(
+        granted=granted,
+        read_paths=(manifest.directory,),
+        write_paths=write_paths,
+        address_space=settings.memory_mb * 1024 * 1024,
+        max_processes=settings.max_processes,
+        max_open_files=settings.max_open_files,
+        kernel_sandbox=settings.kernel_sandbox,
+    )
+
+
+class IsolatedRunner:
+    """Runs the plugin in its own sandboxed worker process."""
+
+    mode = "isolated"
+
+    def __init__(
+        self,
+        manifest: PluginManifest,
+        data: bytes,
+        spec: SandboxSpec,
+        host: HostServices,
+        start_timeout: float,
+    ) -> None:
+        assert manifest.binary is not None
+        binary = manifest.binary
+        fd = sealed_image_fd(data, manifest.name)
+        try:
+            self._worker = WorkerProcess(fd, manifest.name, spec, host)
+            try:
+                loaded = self._worker.start(timeout=start_timeout)
+            except WorkerLoadFailed as exc:
+                raise InvalidPluginStruct(binary, exc.message) from None
+        finally:
+            os.close(fd)  # the worker has its own copy of the sealed image
+        try:
+            check_header(loaded.abi_major, loaded.abi_minor, loaded.struct_size, binary)
+            capabilities = check_capability_bits(loaded.capabilities, binary)
+            self.info = PluginInfo(
+                name=loaded.name,
+                version=loaded.version,
+                description=loaded.description,
+                capabilities=capabilities,
+                abi_major=loaded.abi_major,
+                abi_minor=loaded.abi_minor,
+                struct_size=loaded.struct_size,
+            )
+            check_against_manifest(self.info, manifest, binary)
+        except Exception:
+            self._worker.kill()
+            raise
+        self._enforcement = loaded.enforcement
+
+    def initialize(self, timeout: float) -> None:
+        """initialize() in the worker."""
+        status, message = self._worker.initialize(timeout)
+        if status != 0:
+            raise PluginCallError(self.info.name, "initialize", status, message)
+
+    def execute(self, payload: bytes, context: TriggerContext, timeout: float) -> tuple[int, str]:
+        """execute() in the worker, bounded by ``timeout``."""
+        return self._worker.execute(payload, context, timeout)
+
+    def shutdown(self) -> None:
+        """Graceful shutdown of the worker, then kill."""
+        self._worker.shutdown()
+
+    def kill(self) -> None:
+        """Kill the worker's process group."""
+        self._worker.kill()
+
+    def enforcement(self) -> list[str]:
+        """What the worker reported as in force."""
+        return self._enforcement.describe()
+
+    def rss_bytes(self) -> int | None:
+        """The worker's resident memory."""
+        return self._worker.rss_bytes()
+
+    @property
+    def denials(self) -> list:
+        """Denials the worker reported so far."""
+        return self._worker.denials
