@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from midimon import __version__
-from midimon.cli import plugins_cmd, signing_cmd, trust_cmd, verify_cmd
+from midimon.cli import audit_cmd, plugins_cmd, signing_cmd, trust_cmd, verify_cmd
 from midimon.cli.common import EXIT_USAGE, CliError
 
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify_cmd.register(commands)
     signing_cmd.register(commands)
     trust_cmd.register(commands)
+    audit_cmd.register(commands)
     return parser
 
 

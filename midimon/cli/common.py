@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -10,9 +11,9 @@ from typing import Any
 
 from midimon.paths import plugin_search_path
 from midimon.plugins.discovery import DiscoveredPlugin, DiscoveryResult, discover
-from midimon.plugins.errors import LoadError
-from midimon.plugins.integrity import IntegrityChecker, IntegrityError, load_verified
-from midimon.plugins.loader import HostServices, NativePlugin
+from midimon.plugins.grants import Grant
+from midimon.plugins.loader import HostServices
+from midimon.plugins.manager import PluginManager
 from midimon.plugins.settings import PluginSettings, SettingsError, load_plugin_settings
 
 EXIT_OK = 0
@@ -92,16 +93,20 @@ def plugin_settings(args: argparse.Namespace) -> PluginSettings:
     return settings
 
 
-def load_for_cli(
-    args: argparse.Namespace, found: DiscoveredPlugin, host: HostServices | None = None
-) -> NativePlugin:
-    """Verify and load a discovered plugin; load and integrity errors exit 2 with the reason."""
+def make_manager(
+    args: argparse.Namespace,
+    host: HostServices | None = None,
+    session_grants: dict[str, list[Grant]] | None = None,
+) -> PluginManager:
+    """A PluginManager for this command: the user's settings, --plugins-dir, --allow-unsigned."""
     settings = plugin_settings(args)
-    policy = settings.policy_for(found.name)
-    try:
-        return load_verified(found.manifest, policy, IntegrityChecker.for_user(), host)
-    except IntegrityError as exc:
-        fixes = "".join(f"\n  fix: {f.fix}" for f in exc.report.failures if f.fix)
-        raise CliError(f"plugin {found.name!r} refused: {exc.message}{fixes}") from None
-    except LoadError as exc:
-        raise CliError(f"cannot load plugin {found.name!r}: {exc}") from None
+    if getattr(args, "in_process", False):
+        settings = dataclasses.replace(
+            settings, execution=dataclasses.replace(settings.execution, isolation="in-process")
+        )
+    return PluginManager(
+        settings,
+        extra_dirs=getattr(args, "plugins_dir", []),
+        host=host,
+        session_grants=session_grants,
+    )

@@ -5,27 +5,31 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
+from pathlib import Path
 from typing import Any
 
+from midimon.cli import manage_cmd
 from midimon.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_USAGE,
     CliError,
     add_allow_unsigned_option,
     add_json_option,
     add_plugins_dir_option,
     find_plugin,
-    load_for_cli,
+    make_manager,
     print_json,
     run_discovery,
 )
 from midimon.plugins import abi as abi_mod
-from midimon.plugins.capabilities import sorted_caps
+from midimon.plugins.capabilities import Capability, from_name, sorted_caps
 from midimon.plugins.context import TriggerContext, TriggerKind
 from midimon.plugins.discovery import DiscoveredPlugin
-from midimon.plugins.errors import LoadError, PluginCallError
+from midimon.plugins.errors import LoadError, PluginNotFound
+from midimon.plugins.grants import Grant
 from midimon.plugins.loader import read_binary
+from midimon.plugins.manager import Outcome
 
 LOG_NAMES = {0: "debug", 1: "info", 2: "warn", 3: "error"}
 
@@ -82,10 +86,32 @@ def register(commands: argparse._SubParsersAction) -> None:
         + ", ".join(k.name.lower() for k in TriggerKind)
         + " (default manual)",
     )
+    p_exec.add_argument(
+        "--grant",
+        action="append",
+        default=[],
+        metavar="CAP",
+        help="grant CAP for this run only, not saved (repeatable)",
+    )
+    p_exec.add_argument(
+        "--grant-path",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="with --grant filesystem: a path the plugin may write (repeatable)",
+    )
+    p_exec.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run inside this process instead of a sandboxed worker (trusted signed plugins "
+        "only; capabilities are then advisory)",
+    )
     add_plugins_dir_option(p_exec)
     add_allow_unsigned_option(p_exec)
     add_json_option(p_exec)
     p_exec.set_defaults(handler=cmd_exec)
+    manage_cmd.register(sub)
 
 
 def _capabilities(found: DiscoveredPlugin) -> list[dict[str, str]]:
@@ -225,8 +251,25 @@ def _context(args: argparse.Namespace) -> TriggerContext:
         raise CliError(str(exc).replace("number", "note", 1)) from None
 
 
+def _session_grants(args: argparse.Namespace) -> dict[str, list[Grant]]:
+    grants = []
+    for name in args.grant:
+        try:
+            capability = from_name(name)
+        except ValueError as exc:
+            raise CliError(f"--grant: {exc}") from None
+        paths = tuple(str(p.resolve()) for p in args.grant_path)
+        grants.append(Grant(capability, paths if capability is Capability.FILESYSTEM else ()))
+    if args.grant_path and not any(g.capability is Capability.FILESYSTEM for g in grants):
+        raise CliError("--grant-path needs --grant filesystem")
+    return {args.name: grants}
+
+
+EXIT_FOR_OUTCOME = {Outcome.OK: EXIT_OK, Outcome.UNAVAILABLE: EXIT_USAGE}
+
+
 def cmd_exec(args: argparse.Namespace) -> int:
-    """``plugins exec NAME``."""
+    """``plugins exec NAME``: one execute through the PluginManager."""
     try:
         params = json.loads(args.params)
     except json.JSONDecodeError as exc:
@@ -234,43 +277,51 @@ def cmd_exec(args: argparse.Namespace) -> int:
     if not isinstance(params, dict):
         raise CliError('--params must be a JSON object, like \'{"key": "value"}\'')
     context = _context(args)
-    found, _ = find_plugin(args, args.name)
     host = RecordingHost()
-    plugin = load_for_cli(args, found, host)
-    ok, status, message = True, 0, ""
-    started = time.perf_counter()
+    manager = make_manager(args, host, _session_grants(args))
     try:
-        plugin.initialize()
-        message = plugin.execute(params, context)
-    except PluginCallError as exc:
-        ok, status, message = False, exc.status, exc.message
+        manifest = manager.get_metadata(args.name)
+    except PluginNotFound as exc:
+        raise CliError(str(exc)) from None
+    try:
+        result = manager.execute(args.name, params, context)
+        description = manager.describe(args.name)
     finally:
-        plugin.shutdown()
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    result = {
-        "plugin": plugin.name,
-        "version": plugin.version,
-        "ok": ok,
-        "status": status,
-        "status_name": abi_mod.status_name(status),
-        "message": message,
+        manager.shutdown()
+    if result.outcome is Outcome.UNAVAILABLE:
+        raise CliError(f"cannot run plugin {args.name!r}: {result.message}")
+    status = result.status if result.status is not None else -1
+    output = {
+        "plugin": manifest.name,
+        "version": manifest.version,
+        "ok": result.ok,
+        "outcome": result.outcome.value,
+        "status": result.status,
+        "status_name": abi_mod.status_name(status) if result.status is not None else None,
+        "message": result.message,
         "midi_sent": host.midi,
         "logs": host.logs,
-        "elapsed_ms": round(elapsed_ms, 3),
-        "isolation": "in-process",
-        "trust": plugin.integrity.trust if plugin.integrity else None,
+        "elapsed_ms": result.elapsed_ms,
+        "isolation": description["isolation"],
+        "granted": description["granted"],
         "context": context.as_dict(),
     }
     if args.json:
-        print_json(result)
+        print_json(output)
     else:
         for entry in host.logs:
-            print(f"[{entry['level']}] {plugin.name}: {entry['message']}", file=sys.stderr)
+            print(f"[{entry['level']}] {manifest.name}: {entry['message']}", file=sys.stderr)
         for data in host.midi:
             print("send_midi: " + " ".join(f"{b:02x}" for b in data))
-        verdict = "OK" if ok else f"FAILED ({result['status_name']})"
+        if result.ok:
+            verdict = "OK"
+        elif result.outcome is Outcome.FAILED:
+            verdict = f"FAILED ({output['status_name']})"
+        else:
+            verdict = result.outcome.value.upper().replace("_", " ")
+        note = "" if description["isolation"] == "isolated" else ", capabilities advisory"
         print(
-            f"{plugin.name} {plugin.version}: {verdict}: {message or '(no message)'}"
-            f" [{elapsed_ms:.1f} ms, in-process: capabilities advisory]"
+            f"{manifest.name} {manifest.version}: {verdict}: {result.message or '(no message)'}"
+            f" [{result.elapsed_ms:.1f} ms, {description['isolation']}{note}]"
         )
-    return EXIT_OK if ok else EXIT_FAILED
+    return EXIT_FOR_OUTCOME.get(result.outcome, EXIT_FAILED)
