@@ -30,6 +30,7 @@ from midimon.plugins.errors import LoadError, PluginNotFound
 from midimon.plugins.grants import Grant
 from midimon.plugins.loader import read_binary
 from midimon.plugins.manager import Outcome
+from midimon.plugins.sandbox_support import enforcement_preview
 
 LOG_NAMES = {0: "debug", 1: "info", 2: "warn", 3: "error"}
 
@@ -194,6 +195,13 @@ def cmd_info(args: argparse.Namespace) -> int:
             _, info["sha256_actual"] = read_binary(manifest)
         except LoadError as exc:
             info["status"] = str(exc)
+    manager = make_manager(args)
+    execution = manager.describe(manifest.name)
+    execution["enforced"] = enforcement_preview(
+        manager.settings.execution_for(manifest.name),
+        frozenset(from_name(c) for c in execution["granted"]),
+    )
+    info["execution"] = execution
     if args.json:
         print_json(info)
         return EXIT_OK
@@ -212,8 +220,25 @@ def cmd_info(args: argparse.Namespace) -> int:
             print(f"  {key + ':':<13} {info[key]}")
     caps = info["capabilities"]
     print("  capabilities:" + ("" if caps else " none"))
+    granted = set(execution["granted"])
     for cap in caps:
-        print(f"    {cap['display_name']:<15} risk {cap['risk']}")
+        state = "granted" if cap["name"] in granted else "NOT granted"
+        print(f"    {cap['display_name']:<15} risk {cap['risk']:<7} {state}")
+    if execution["missing"]:
+        print(
+            "    grant with: "
+            + "; ".join(f"midimon plugins grant {manifest.name} {c}" for c in execution["missing"])
+        )
+    state = "enabled" if execution["enabled"] else f"DISABLED ({execution['disabled_reason']})"
+    print(f"  state:        {state}")
+    print(
+        f"  isolation:    {execution['isolation']}, timeout {execution['timeout_s']:g} s, "
+        f"rate limit {execution['rate_limit']['per_second']:g}/s "
+        f"(burst {execution['rate_limit']['burst']})"
+    )
+    print("  enforced here:")
+    for line in execution["enforced"]:
+        print(f"    - {line}")
     for warning in manifest.warnings:
         print(f"  warning: {warning}")
     return EXIT_OK

@@ -106,6 +106,7 @@ class PluginManager:
         checker: IntegrityChecker | None = None,
         state: PluginStateStore | None = None,
         audit: AuditLog | None = None,
+        session_grants: Mapping[str, Iterable[Grant]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings or PluginSettings()
@@ -114,6 +115,8 @@ class PluginManager:
         self.checker = checker or IntegrityChecker.for_user()
         self.state = state or PluginStateStore(state_dir() / "plugin_state.json")
         self.audit = audit or AuditLog(state_dir() / "audit.jsonl")
+        # Grants for this process only (``plugins exec --grant``), never written to disk.
+        self.session_grants = {k: tuple(v) for k, v in (session_grants or {}).items()}
         self._clock = clock
         self._lock = threading.RLock()
         self._available: dict[str, DiscoveredPlugin] = {}
@@ -161,14 +164,14 @@ class PluginManager:
 
     # -- grants ----------------------------------------------------------------------------
     def _granted(self, manifest: PluginManifest, sha256: str) -> tuple[frozenset, tuple]:
-        grants = self.state.grants(manifest.name, sha256)
+        grants = [
+            *self.state.grants(manifest.name, sha256).values(),
+            *self.session_grants.get(manifest.name, ()),
+        ]
         auto = self.settings.auto_grant & manifest.capabilities
-        granted = frozenset(grants) | auto
+        granted = frozenset(g.capability for g in grants) | auto
         paths = tuple(
-            Path(p)
-            for g in grants.values()
-            if g.capability is Capability.FILESYSTEM
-            for p in g.paths
+            Path(p) for g in grants if g.capability is Capability.FILESYSTEM for p in g.paths
         )
         return granted, paths
 

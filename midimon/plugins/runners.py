@@ -104,10 +104,15 @@ def sandbox_spec(
     write_paths: tuple[Path, ...],
     settings: ExecutionSettings,
 ) -> SandboxSpec:
-    """The worker sandbox for a plugin with these grants and settings."""
+    """The worker sandbox for a plugin with these grants and settings.
+
+    Without Filesystem: read the plugin folder (and system libraries), write nowhere. With it:
+    read everywhere, write only to the granted paths.
+    """
+    reads = (Path("/"),) if Capability.FILESYSTEM in granted else (manifest.directory,)
     return SandboxSpec(
         granted=granted,
-        read_paths=(manifest.directory,),
+        read_paths=reads,
         write_paths=write_paths,
         address_space=settings.memory_mb * 1024 * 1024,
         max_processes=settings.max_processes,
