@@ -88,3 +88,61 @@ def make_plugin(tmp_path: Path) -> MakePlugin:
         return folder
 
     return make
+
+
+class RecordingHost:
+    """Host services that remember the log lines and MIDI a plugin sent."""
+
+    def __init__(self) -> None:
+        self.logs: list[tuple[str, int, str]] = []
+        self.midi: list[tuple[str, bytes]] = []
+
+    def log(self, plugin: str, level: int, message: str) -> None:
+        self.logs.append((plugin, level, message))
+
+    def send_midi(self, plugin: str, data: bytes) -> int:
+        self.midi.append((plugin, data))
+        return 0
+
+
+@pytest.fixture
+def recording_host() -> RecordingHost:
+    """A fresh RecordingHost."""
+    return RecordingHost()
+
+
+@pytest.fixture
+def make_manager(tmp_path: Path, isolated_dirs: dict[str, str], recording_host: RecordingHost):
+    """Build a PluginManager over tmp_path/plugins with all its state under tmp_path.
+
+    ``make_manager(**plugins_table)`` takes [plugins] settings; dev_mode is on unless given.
+    """
+    from midimon.plugins.audit import AuditLog
+    from midimon.plugins.grants import PluginStateStore
+    from midimon.plugins.integrity import IntegrityChecker
+    from midimon.plugins.manager import PluginManager
+    from midimon.plugins.rollback import RollbackStore
+    from midimon.plugins.settings import parse_plugin_settings
+    from midimon.plugins.trust import TrustStore
+
+    managers = []
+
+    def make(**table: object) -> PluginManager:
+        table.setdefault("dev_mode", True)
+        state = tmp_path / "state"
+        manager = PluginManager(
+            parse_plugin_settings(table),
+            extra_dirs=[tmp_path / "plugins"],
+            host=recording_host,
+            checker=IntegrityChecker(
+                TrustStore(tmp_path / "trusted"), RollbackStore(state / "rb.json")
+            ),
+            state=PluginStateStore(state / "plugin_state.json"),
+            audit=AuditLog(state / "audit.jsonl"),
+        )
+        managers.append(manager)
+        return manager
+
+    yield make
+    for manager in managers:
+        manager.shutdown()

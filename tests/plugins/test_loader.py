@@ -196,9 +196,7 @@ def test_cli_exec_exits_2_on_load_errors(
 ) -> None:
     """`plugins exec` on an unloadable plugin exits 2 and prints why."""
     folder = make_plugin(name, defines=defines)
-    done = run_midimon(
-        "plugins", "exec", name, "--plugins-dir", folder.parent, "--allow-unsigned"
-    )
+    done = run_midimon("plugins", "exec", name, "--plugins-dir", folder.parent, "--allow-unsigned")
     assert done.returncode == 2, done.stderr
     assert fragment in done.stderr
 
