@@ -4,6 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/setup.sh
 echo "==> ruff"
-.venv/bin/ruff check midimon tests benchmarks
+.venv/bin/ruff check .
 echo "==> pytest"
 exec .venv/bin/pytest "$@"
