@@ -54,15 +54,19 @@ print(json.dumps(results))
 """
 
 
-def run_plugin(run_midimon: RunMidimon, params: dict[str, Any], *options: str) -> dict:
-    """`plugins exec file_log --json` with a default trigger; ``options`` override it.
+def run_plugin(
+    run_midimon: RunMidimon, grant_dir: Path, params: dict[str, Any], *options: str
+) -> dict:
+    """`plugins exec file_log --json` with a default trigger, the filesystem capability granted
+    for ``grant_dir`` for this run; ``options`` override the trigger.
 
     Returns the printed result object, after checking the exit code agrees with ``ok``.
     """
     done = run_midimon(
         "plugins", "exec", PLUGIN, "--params", json.dumps(params),
         "--velocity", "100", "--note", "36", "--channel", "0", "--value", "0",
-        "--mode", "Default", "--json", *options,
+        "--mode", "Default", "--grant", "filesystem", "--grant-path", str(grant_dir),
+        "--json", *options,
     )  # fmt: skip
     assert done.returncode in (0, 1), f"exit {done.returncode}: {done.stderr}"
     result = json.loads(done.stdout)
@@ -111,7 +115,7 @@ def test_one_line_with_params_and_context(run_midimon: RunMidimon, tmp_path: Pat
     log.parent.mkdir()
     params = {"path": str(log), "label": "kick", "n": 3, "x": {"a": [1, 2.5, True, None]}}
     result = run_plugin(
-        run_midimon, params,
+        run_midimon, tmp_path, params,
         "--velocity", "87", "--note", "41", "--channel", "9", "--value", "-12",
         "--mode", "Live", "--trigger", "note",
     )  # fmt: skip
@@ -140,8 +144,8 @@ def test_two_execs_append_two_lines(run_midimon: RunMidimon, tmp_path: Path) -> 
     """A second exec appends a second line and leaves the first untouched."""
     log = tmp_path / "events.jsonl"
     log.write_text("existing\n", encoding="utf-8")
-    run_plugin(run_midimon, {"path": str(log), "i": 1}, "--note", "40")
-    run_plugin(run_midimon, {"path": str(log), "i": 2}, "--note", "41")
+    run_plugin(run_midimon, tmp_path, {"path": str(log), "i": 1}, "--note", "40")
+    run_plugin(run_midimon, tmp_path, {"path": str(log), "i": 2}, "--note", "41")
     first, *rest = log.read_text(encoding="utf-8").split("\n", 1)
     assert first == "existing"
     lines = [json.loads(line) for line in rest[0].splitlines()]
@@ -165,7 +169,7 @@ def test_unicode_and_escapes_round_trip(run_midimon: RunMidimon, tmp_path: Path)
         "empty": {},
         "list": [],
     }
-    result = run_plugin(run_midimon, params, "--mode", "Modé ✓")
+    result = run_plugin(run_midimon, tmp_path, params, "--mode", "Modé ✓")
     assert result["ok"] is True, result
     raw = log.read_bytes()
     assert raw.count(b"\n") == 1  # the newline in "controls" is escaped, not written
@@ -189,7 +193,7 @@ def test_relative_or_missing_path_names_path(
     run_midimon: RunMidimon, tmp_path: Path, params: dict[str, Any]
 ) -> None:
     """A relative, empty, missing or non-string path: exit 1, INVALID_PARAMS naming `path`."""
-    result = run_plugin(run_midimon, params)
+    result = run_plugin(run_midimon, tmp_path, params)
     assert result["ok"] is False
     assert result["status_name"] == "ERR_INVALID_PARAMS"
     assert "`path`" in result["message"]
@@ -199,7 +203,7 @@ def test_relative_or_missing_path_names_path(
 def test_missing_directory_reports_os_error(run_midimon: RunMidimon, tmp_path: Path) -> None:
     """A path in a directory that does not exist: exit 1, ERR_FAILED with path and OS error."""
     log = tmp_path / "no such dir" / "events.jsonl"
-    result = run_plugin(run_midimon, {"path": str(log)})
+    result = run_plugin(run_midimon, tmp_path, {"path": str(log)})
     assert result["ok"] is False
     assert result["status_name"] == "ERR_FAILED"
     assert str(log) in result["message"]
@@ -210,7 +214,7 @@ def test_missing_directory_reports_os_error(run_midimon: RunMidimon, tmp_path: P
 
 def test_directory_as_path_reports_os_error(run_midimon: RunMidimon, tmp_path: Path) -> None:
     """A path that is a directory: exit 1, ERR_FAILED with the OS error, nothing written."""
-    result = run_plugin(run_midimon, {"path": str(tmp_path)})
+    result = run_plugin(run_midimon, tmp_path, {"path": str(tmp_path)})
     assert result["status_name"] == "ERR_FAILED"
     assert os.strerror(errno.EISDIR) in result["message"]
 
@@ -277,7 +281,7 @@ def test_concurrent_writers_do_not_interleave(run_midimon: RunMidimon, tmp_path:
     pad = "x" * 60_000
 
     def one(i: int) -> dict:
-        return run_plugin(run_midimon, {"path": str(log), "writer": i, "pad": pad})
+        return run_plugin(run_midimon, tmp_path, {"path": str(log), "writer": i, "pad": pad})
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(one, range(8)))

@@ -17,14 +17,15 @@ NOTE_ON, NOTE_OFF, CONTROL_CHANGE = 0x90, 0x80, 0xB0
 
 
 def run_plugin(run_midimon: RunMidimon, params: dict[str, Any], *options: str) -> dict:
-    """`plugins exec midi_transpose --json` with a default trigger; ``options`` override it.
+    """`plugins exec midi_transpose --json` with a default trigger and the midi capability
+    granted for this run; ``options`` override the trigger.
 
     Returns the printed result object, after checking the exit code agrees with ``ok``.
     """
     done = run_midimon(
         "plugins", "exec", PLUGIN, "--params", json.dumps(params),
         "--velocity", "100", "--note", "36", "--channel", "0", "--value", "0",
-        "--mode", "Default", "--json", *options,
+        "--mode", "Default", "--grant", "midi", "--json", *options,
     )  # fmt: skip
     assert done.returncode in (0, 1), f"exit {done.returncode}: {done.stderr}"
     result = json.loads(done.stdout)
