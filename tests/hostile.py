@@ -58,7 +58,7 @@ __attribute__((unused)) static int32_t fail_errno(char *msg, size_t cap, const c
 
 static int32_t p_exec(const midimon_plugin_t *self, const char *params, size_t len,
                       const midimon_trigger_context_t *ctx, char *msg, size_t cap) {
-    (void)self; (void)params; (void)len; (void)ctx;
+    (void)self; (void)params; (void)len; (void)ctx; (void)msg; (void)cap;
 #if defined(HOSTILE_SEGV)
     volatile int *p = (int *)0; *p = 1;
 #elif defined(HOSTILE_ABORT)

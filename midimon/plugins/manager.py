@@ -154,10 +154,13 @@ class PluginManager:
             return sorted(self._loaded)
 
     def get_metadata(self, name: str) -> PluginManifest:
-        """The manifest of a discovered plugin; PluginNotFound otherwise."""
+        """The manifest of a discovered plugin (rescanning once for a new one), else
+        PluginNotFound."""
         self._ensure_discovered()
         with self._lock:
             found = self._available.get(name)
+        if found is None:
+            found = self.discover().plugins.get(name)
         if found is None:
             raise PluginNotFound(name, self.search_dirs)
         return found.manifest
@@ -376,6 +379,10 @@ class PluginManager:
             loaded = self._loaded.get(name)
         if loaded is None:
             return result(Outcome.UNAVAILABLE, f"{name} was unloaded")
+        if loaded.needs_restart:  # grants changed: judge this call by the new ones
+            loaded.granted, loaded.write_paths = self._granted(
+                loaded.manifest, loaded.report.sha256
+            )
         missing = loaded.manifest.capabilities - loaded.granted
         if missing:
             stats.denials += 1
