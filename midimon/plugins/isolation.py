@@ -644,6 +644,16 @@ def _load_payload(spec: SandboxSpec) -> bytes:
     return payload
 
 
+def _poll_one(fd: int, events: int, seconds: float) -> bool:
+    """Whether ``fd`` has ``events`` within ``seconds`` (poll: no FD_SETSIZE limit)."""
+    poller = select.poll()
+    poller.register(fd, events)
+    try:
+        return bool(poller.poll(seconds * 1000))
+    except OSError:
+        return False
+
+
 def _message(kind: int, seq: int, payload: bytes = b"") -> bytes:
     return _HEADER.pack(kind, seq, len(payload), 0) + payload
 
@@ -936,8 +946,7 @@ class WorkerProcess:
                 return
             pidfd = self._pidfd
             if pidfd is not None:
-                with contextlib.suppress(OSError, ValueError):
-                    select.select([pidfd], [], [], min(remaining, 0.1))
+                _poll_one(pidfd, select.POLLIN, min(remaining, 0.1))
             else:
                 time.sleep(min(remaining, 0.002))
 
@@ -1071,10 +1080,7 @@ class WorkerProcess:
 
     def _readable_now(self) -> bool:
         sock = self._sock
-        if sock is None:
-            return False
-        ready, _, _ = select.select([sock], [], [], 0)
-        return bool(ready)
+        return sock is not None and _poll_one(sock.fileno(), select.POLLIN, 0.0)
 
     def _recv(self, deadline: float, call: str) -> tuple[int, int, bytes]:
         sock = self._sock
