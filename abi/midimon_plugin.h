@@ -11,7 +11,7 @@
  * members (abi_major, abi_minor, struct_size) before it calls anything:
  *   - abi_major must equal MIDIMON_ABI_MAJOR;
  *   - a plugin built for a newer abi_minor than the host knows is refused;
- *   - struct_size must be at least the size of the ABI 1.0 struct; members past struct_size
+ *   - struct_size must be at least MIDIMON_PLUGIN_V1_0_SIZE; members past struct_size
  *     (from a plugin built against an older minor) read as zero/NULL.
  * Then: initialize() once, execute() any number of times, shutdown() once, destroy() once.
  *
@@ -131,17 +131,21 @@ struct midimon_host {
     void *host_data;        /* opaque to the plugin; owned by the host */
 
     /* Write one line to the host's log. `message` is UTF-8, NUL-terminated, owned by the caller
-     * and only read during the call. Never fails. [any-thread] */
+     * and only read during the call; the host may cut very long lines. Never fails, but may
+     * block briefly when the host is behind (an isolated worker applies backpressure).
+     * [any-thread] */
     void (*log)(const midimon_host_t *host, int32_t level, const char *message);
 
     /* Send raw MIDI bytes (one or more complete messages) to the host's MIDI output. Brokered:
      * the host checks the Midi capability grant and may refuse with MIDIMON_ERR_DENIED.
      * `bytes` is owned by the caller and only read during the call. Returns MIDIMON_OK when the
-     * host accepted the bytes. [host-thread & initialized] */
+     * host accepted the bytes. Only during initialize() or execute(), on the host thread;
+     * anywhere else it returns MIDIMON_ERR_UNSUPPORTED. [host-thread & initialized] */
     int32_t (*send_midi)(const midimon_host_t *host, const uint8_t *bytes, size_t len);
 
     /* Look up a host extension by id ("midimon.<name>/<rev>"). Returns a host-owned pointer
-     * valid until destroy() returns, or NULL when the host lacks it. [any-thread] */
+     * valid until destroy() returns, or NULL when the host lacks it (an isolated worker may
+     * offer fewer extensions than an in-process host). [any-thread] */
     const void *(*get_extension)(const midimon_host_t *host, const char *id);
 };
 
@@ -211,6 +215,11 @@ typedef const midimon_plugin_t *(*midimon_create_plugin_fn)(void);
  *   MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void) { ... }
  */
 MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void);
+
+/* Size of midimon_plugin_t in ABI 1.0: the smallest struct_size a host accepts. Later minors
+ * append members, so sizeof(midimon_plugin_t) grows while this stays. */
+#define MIDIMON_PLUGIN_V1_0_SIZE \
+    (offsetof(midimon_plugin_t, get_extension) + sizeof(void *))
 
 /* The compatibility rule both sides apply: same major, and a plugin minor the host knows. */
 #define MIDIMON_ABI_COMPATIBLE(host_major, host_minor, plugin_major, plugin_minor) \

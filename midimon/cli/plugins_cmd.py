@@ -328,7 +328,9 @@ def cmd_exec(args: argparse.Namespace) -> int:
         "logs": host.logs,
         "elapsed_ms": result.elapsed_ms,
         "isolation": description["isolation"],
+        "trust": description["trust"],
         "granted": description["granted"],
+        "enforced": description["enforced"],
         "context": context.as_dict(),
     }
     if args.json:

@@ -74,8 +74,11 @@ class _Abi:
 
     @cached_property
     def min_plugin_size(self) -> int:
-        """sizeof(midimon_plugin_t) in ABI x.0: a smaller struct_size is refused."""
-        return self.ffi.sizeof("midimon_plugin_t")
+        """MIDIMON_PLUGIN_V1_0_SIZE: the struct up to its last ABI 1.0 member (get_extension).
+
+        Not sizeof(midimon_plugin_t), which grows as later minors append members.
+        """
+        return self.ffi.offsetof("midimon_plugin_t", "get_extension") + self.ffi.sizeof("void *")
 
 
 @cache

@@ -7,10 +7,13 @@ original path is never opened again, so replacing the file after the check chang
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import tempfile
 from pathlib import Path
+
+_MFD_EXEC = getattr(os, "MFD_EXEC", 0x0010)
 
 # Never closed: the library stays mapped for the life of the process (we never dlclose), and
 # keeping the fd also keeps its number, so glibc's "already loaded?" check, which compares
@@ -26,7 +29,15 @@ def sealed_image_fd(data: bytes, name: str) -> int:
     """
     import fcntl
 
-    fd = os.memfd_create(f"midimon-plugin:{name}", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
+    try:
+        # Kernels with vm.memfd_noexec=1 make memfds non-executable unless MFD_EXEC is asked
+        # for; kernels before 6.3 do not know the flag and answer EINVAL.
+        fd = os.memfd_create(f"midimon-plugin:{name}", flags | _MFD_EXEC)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+        fd = os.memfd_create(f"midimon-plugin:{name}", flags)
     try:
         view = memoryview(data)
         while view:

@@ -535,5 +535,6 @@ class PluginManager:
             "enabled": self.is_enabled(name),
             "disabled_reason": self.state.disabled_reason(name),
             "loaded": loaded is not None,
+            "trust": loaded.report.trust if loaded else None,
             "enforced": loaded.runner.enforcement() if loaded and loaded.runner else None,
         }

@@ -12,9 +12,18 @@ import os
 from pathlib import Path
 from typing import Protocol
 
+from midimon.plugins.abi import abi_version
 from midimon.plugins.capabilities import Capability
 from midimon.plugins.context import TriggerContext
-from midimon.plugins.errors import InvalidPluginStruct, PluginCallError
+from midimon.plugins.errors import (
+    AbiMismatch,
+    InvalidPluginStruct,
+    LoadError,
+    MissingEntryPoint,
+    NotASharedObject,
+    NullPlugin,
+    PluginCallError,
+)
 from midimon.plugins.image import sealed_image_fd
 from midimon.plugins.isolation import SandboxSpec, WorkerLoadFailed, WorkerProcess
 from midimon.plugins.loader import (
@@ -98,6 +107,22 @@ class InProcessRunner:
         return None
 
 
+def _load_error(exc: WorkerLoadFailed, binary: Path) -> LoadError:
+    """The same typed error the in-process loader would raise for this refusal."""
+    if exc.code in ("abi_major", "abi_minor", "struct_size"):
+        found = f"{exc.abi_major}.{exc.abi_minor}"
+        if exc.code == "struct_size":
+            found = f"struct_size {exc.struct_size}"
+        return AbiMismatch(binary, found, abi_version(), exc.message)
+    kinds: dict[str, type[LoadError]] = {
+        "dlopen": NotASharedObject,
+        "image": NotASharedObject,
+        "no_entry": MissingEntryPoint,
+        "null_plugin": NullPlugin,
+    }
+    return kinds.get(exc.code, InvalidPluginStruct)(binary, exc.message)
+
+
 def sandbox_spec(
     manifest: PluginManifest,
     granted: frozenset[Capability],
@@ -106,10 +131,14 @@ def sandbox_spec(
 ) -> SandboxSpec:
     """The worker sandbox for a plugin with these grants and settings.
 
-    Without Filesystem: read the plugin folder (and system libraries), write nowhere. With it:
-    read everywhere, write only to the granted paths.
+    Always: read the plugin folder (and the system libraries isolation adds). Filesystem
+    granted with paths: read and write those paths. Filesystem granted without paths: read the
+    user's home folder. Never "/" as a whole: that would include /proc and, for a daemon
+    running as root, /etc/shadow.
     """
-    reads = (Path("/"),) if Capability.FILESYSTEM in granted else (manifest.directory,)
+    reads: tuple[Path, ...] = (manifest.directory,)
+    if Capability.FILESYSTEM in granted and not write_paths:
+        reads += (Path.home(),)
     return SandboxSpec(
         granted=granted,
         read_paths=reads,
@@ -142,7 +171,7 @@ class IsolatedRunner:
             try:
                 loaded = self._worker.start(timeout=start_timeout)
             except WorkerLoadFailed as exc:
-                raise InvalidPluginStruct(binary, exc.message) from None
+                raise _load_error(exc, binary) from None
         finally:
             os.close(fd)  # the worker has its own copy of the sealed image
         try:

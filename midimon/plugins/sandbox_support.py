@@ -77,7 +77,8 @@ def enforcement_preview(settings: ExecutionSettings, granted: frozenset[Capabili
             else "no TCP rules (needs Landlock ABI 4)"
         )
         fs = (
-            "read everywhere, write only to granted paths"
+            "read the plugin folder, system libraries and granted paths (the home folder when "
+            "no path is granted), write only granted paths"
             if Capability.FILESYSTEM in granted
             else "read only the plugin folder and system libraries, write nowhere"
         )

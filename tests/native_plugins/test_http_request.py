@@ -132,7 +132,7 @@ def run_plugin(run_midimon: RunMidimon, params: dict[str, Any] | str, *options: 
     done = run_midimon(
         "plugins", "exec", PLUGIN, "--params", text,
         "--velocity", "100", "--note", "36", "--channel", "0", "--mode", "Default",
-        "--json", *options,
+        "--grant", "network", "--json", *options,
     )  # fmt: skip
     assert done.returncode in (0, 1), f"exit {done.returncode}: {done.stderr}"
     result = json.loads(done.stdout)

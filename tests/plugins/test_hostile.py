@@ -164,7 +164,7 @@ def test_reading_outside_needs_filesystem(
     assert "execute_failed" in [e["event"] for e in audit(tmp_path, "h_read")]
     assert_host_fine(manager, good)
     hostile(make_plugin, "h_read_ok", "READ", caps=("filesystem",), P_PATH=f'"{secret}"')
-    manager.grant("h_read_ok", Capability.FILESYSTEM)
+    manager.grant("h_read_ok", Capability.FILESYSTEM, [tmp_path])
     result = manager.execute("h_read_ok", {}, CTX)
     assert result.ok and "read 10 bytes" in result.message, result
 

@@ -48,9 +48,8 @@
 
 #define FD MM_SOCKET_FD
 
-/* The ABI 1.0 plugin struct: the smallest struct_size any 1.x plugin may report. When the
- * header grows (members appended in 1.1+), this stays the 1.0 size. */
-#define MM_PLUGIN_V1_0_SIZE sizeof(midimon_plugin_t)
+/* The ABI 1.0 plugin struct: the smallest struct_size any 1.x plugin may report. */
+#define MM_PLUGIN_V1_0_SIZE MIDIMON_PLUGIN_V1_0_SIZE
 
 static pthread_t g_main_thread;
 static volatile sig_atomic_t g_in_call; /* main thread is inside initialize() or execute() */
