@@ -1,7 +1,8 @@
 """A no-hardware demonstration: a short built-in MIDI sequence drives the bundled plugins.
 
 ``python -m midimon.demo`` plays raw MIDI messages through decoding, a small note -> plugin
-mapping and the real plugin loader, and prints what each event turned into. It starts its own
+mapping and the PluginManager (verified plugins in sandboxed workers), and prints what each
+event turned into. It starts its own
 HTTP server on 127.0.0.1 for the http_request plugin and writes file_log's lines to a temp dir.
 """
 
@@ -18,12 +19,10 @@ from typing import Any, ClassVar
 
 import mido
 
-from midimon.paths import plugin_search_path
+from midimon.plugins.capabilities import Capability
 from midimon.plugins.context import TriggerContext, TriggerKind
-from midimon.plugins.discovery import discover
-from midimon.plugins.errors import LoadError, PluginCallError
-from midimon.plugins.integrity import IntegrityChecker, load_verified
-from midimon.plugins.loader import NativePlugin
+from midimon.plugins.grants import Grant
+from midimon.plugins.manager import PluginManager
 from midimon.plugins.settings import load_plugin_settings
 
 SEQUENCE = [  # (seconds after start, raw MIDI bytes)
@@ -86,22 +85,20 @@ def main(argv: list[str] | None = None) -> int:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     workdir = Path(tempfile.mkdtemp(prefix="midimon-demo-"))
-    mapping = _mapping(f"http://127.0.0.1:{server.server_address[1]}/pad", workdir / "pads.jsonl")
-    settings = load_plugin_settings()
-    checker = IntegrityChecker.for_user()
-    found = discover(plugin_search_path(settings.dirs)).plugins
-    plugins: dict[str, NativePlugin] = {}
+    log_path = workdir / "pads.jsonl"
+    mapping = _mapping(f"http://127.0.0.1:{server.server_address[1]}/pad", log_path)
+    # The demo grants what its pads need for this run only; nothing is saved.
+    grants = {
+        "http_request": [Grant(Capability.NETWORK)],
+        "file_log": [Grant(Capability.FILESYSTEM, (str(workdir),))],
+    }
+    manager = PluginManager(load_plugin_settings(), host=_PrintingHost(), session_grants=grants)
+    installed = {p.name for p in manager.list_available()}
     for name, _ in mapping.values():
-        if name not in found:
+        if name not in installed:
             print(f"(plugin {name} is not installed; its pad will be skipped)")
-            continue
-        try:
-            policy = settings.policy_for(name)
-            plugins[name] = load_verified(found[name].manifest, policy, checker, _PrintingHost())
-            plugins[name].initialize()
-        except (LoadError, PluginCallError) as exc:
-            print(f"(plugin {name} refused: {exc})")
-    print(f"midimon demo: playing {len(SEQUENCE)} MIDI messages into the event path\n")
+    print(f"midimon demo: playing {len(SEQUENCE)} MIDI messages into the event path")
+    print("each plugin runs in its own sandboxed worker process\n")
     start = time.monotonic()
     failures = 0
     for at, raw in SEQUENCE:
@@ -111,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         if message.type != "note_on" or message.note not in mapping:
             continue
         name, params = mapping[message.note]
-        if name not in plugins:
+        if name not in installed:
             continue
         context = TriggerContext(
             velocity=message.velocity,
@@ -119,19 +116,17 @@ def main(argv: list[str] | None = None) -> int:
             number=message.note,
             trigger_kind=TriggerKind.NOTE,
         )
-        try:
-            result = plugins[name].execute(params, context)
-            print(f"    -> plugin {name}: OK: {result}")
-        except PluginCallError as exc:
+        result = manager.execute(name, params, context)
+        if result.ok:
+            print(f"    -> plugin {name}: OK ({result.elapsed_ms:.1f} ms): {result.message}")
+        else:
             failures += 1
-            print(f"    -> plugin {name}: FAILED: {exc.message}")
-    for plugin in plugins.values():
-        plugin.shutdown()
+            print(f"    -> plugin {name}: {result.outcome.value.upper()}: {result.message}")
+    manager.shutdown()
     server.shutdown()
     print("\nwhat the actions did:")
     for line in _Recorder.received:
         print(f"  HTTP server received: {line}")
-    log_path = workdir / "pads.jsonl"
     if log_path.exists():
         for line in log_path.read_text().splitlines():
             print(f"  file_log wrote: {json.loads(line)['params']}")
