@@ -29,7 +29,8 @@ def test_lifecycle_lazy_load_execute_unload(
     """available -> (lazy) loaded on first execute -> unloaded; each step audited."""
     make_plugin("life")
     manager = make_manager()
-    assert [p.name for p in manager.list_available()] == ["life"]
+    mine = [p.name for p in manager.list_available() if p.search_dir == tmp_path / "plugins"]
+    assert mine == ["life"]
     assert manager.list_loaded() == []
     result = manager.execute("life", {"k": 1}, CTX)
     assert result.ok, result

@@ -1,0 +1,1 @@
+"""midimon's benchmarks: figures measured next to their floors in the same run."""
