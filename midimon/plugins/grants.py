@@ -3,7 +3,9 @@ disabled flags, in one JSON file in the state dir, written atomically."""
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -12,6 +14,8 @@ from typing import Any
 
 from midimon.fsutil import atomic_write
 from midimon.plugins.capabilities import Capability
+
+RECHECK_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -29,24 +33,60 @@ class PluginStateStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        # The parsed file and the (mtime, size, inode) it was parsed at: execute() asks for the
+        # disabled flag on every call, and a stat is far cheaper than a read and a parse.
+        self._cache: tuple[tuple[int, int, int], dict[str, Any]] | None = None
+        self._checked_at = 0.0
 
-    def _read(self) -> dict[str, Any]:
+    def _parsed(self) -> dict[str, Any]:
+        """The parsed file, shared with the cache: callers must not modify it.
+
+        Our own writes refresh the cache at once; a change made by another process is seen
+        within RECHECK_SECONDS (one stat per interval, not one per plugin call).
+        """
+        cached = self._cache
+        now = time.monotonic()
+        if cached is not None and now - self._checked_at < RECHECK_SECONDS:
+            return cached[1]
+        self._checked_at = now
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            self._cache = ((0, 0, 0), {})  # no file yet: nothing granted, nothing disabled
+            return self._cache[1]
+        key = (info.st_mtime_ns, info.st_size, info.st_ino)
+        cached = self._cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return {}
+            self._cache = ((0, 0, 0), {})
+            return self._cache[1]
         except (OSError, ValueError) as exc:
             raise OSError(f"{self.path}: unreadable plugin state: {exc}") from None
-        return data if isinstance(data, dict) else {}
+        data = data if isinstance(data, dict) else {}
+        self._cache = (key, data)
+        return data
+
+    def _read(self) -> dict[str, Any]:
+        """A private copy of the file's contents, to modify and write back."""
+        return copy.deepcopy(self._parsed())
+
+    def _entry(self, plugin: str) -> dict[str, Any]:
+        """One plugin's entry, read-only: for the per-call lookups."""
+        entry = self._parsed().get(plugin, {})
+        return entry if isinstance(entry, dict) else {}
 
     def _write(self, data: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(data, indent=2, sort_keys=True) + "\n"
         atomic_write(self.path, text.encode("utf-8"), 0o600)
+        self._checked_at = 0.0  # re-stat on the next read: it picks up what we just wrote
 
     def grants(self, plugin: str, sha256: str) -> dict[Capability, Grant]:
         """Grants given to this exact binary (a different SHA-256 has none)."""
-        entry = self._read().get(plugin, {})
+        entry = self._entry(plugin)
         if entry.get("sha256") != sha256:
             return {}
         result = {}
@@ -85,7 +125,7 @@ class PluginStateStore:
 
     def disabled_reason(self, plugin: str) -> str | None:
         """Why the plugin is disabled, or None when it is enabled."""
-        return self._read().get(plugin, {}).get("disabled")
+        return self._entry(plugin).get("disabled")
 
     def set_disabled(self, plugin: str, reason: str | None) -> None:
         """Disable (with a reason) or enable (None) a plugin, persistently."""

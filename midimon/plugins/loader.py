@@ -284,6 +284,9 @@ class NativePlugin:
         self._lock = threading.Lock()
         self._state = "created"  # -> initialized -> shut down -> destroyed
         self._message = abi_mod.ffi().new("char[]", MESSAGE_CAPACITY)
+        self._context = abi_mod.ffi().new("midimon_trigger_context_t *")
+        self._context.struct_size = abi_mod.ffi().sizeof("midimon_trigger_context_t")
+        self._modes: dict[str, Any] = {}
         self._host_struct = self._build_host_struct()
 
     # -- ActionPlugin protocol -------------------------------------------------------------
@@ -339,10 +342,21 @@ class NativePlugin:
     def execute_encoded(self, payload: bytes, context: TriggerContext) -> tuple[int, str]:
         """Run the action with params already encoded as JSON bytes; return (status, text)."""
         ffi = abi_mod.ffi()
-        params_buf = ffi.new("char[]", payload)
-        mode_buf = ffi.new("char[]", context.mode.encode("utf-8"))
-        ctx = ffi.new("midimon_trigger_context_t *")
-        ctx.struct_size = ffi.sizeof("midimon_trigger_context_t")
+        params_buf = ffi.from_buffer(payload + b"\0")
+        with self._lock:
+            return self._execute_locked(ffi, params_buf, len(payload), context)
+
+    def _execute_locked(
+        self, ffi: Any, params_buf: Any, params_len: int, context: TriggerContext
+    ) -> tuple[int, str]:
+        # The context struct and mode strings are reused: calls are serialized, and the plugin
+        # may only use them until execute() returns.
+        mode_buf = self._modes.get(context.mode)
+        if mode_buf is None:
+            if len(self._modes) > 64:
+                self._modes.clear()
+            mode_buf = self._modes[context.mode] = ffi.new("char[]", context.mode.encode("utf-8"))
+        ctx = self._context
         ctx.velocity = context.velocity
         ctx.channel = context.channel
         ctx.number = context.number
@@ -351,15 +365,14 @@ class NativePlugin:
         ctx.mode = mode_buf
         ctx.timestamp_ns = context.timestamp_ns
         ctx.wall_time_ms = context.wall_time_ms
-        with self._lock:
-            if self._state != "initialized":
-                raise RuntimeError(f"{self.name}: execute() called when {self._state}")
-            self._message[0] = b"\0"
-            status = self._view.execute(
-                self._raw, params_buf, len(payload), ctx, self._message, MESSAGE_CAPACITY
-            )
-            self._message[MESSAGE_CAPACITY - 1] = b"\0"  # a plugin that forgot the NUL
-            message = ffi.string(self._message).decode("utf-8", errors="replace")
+        if self._state != "initialized":
+            raise RuntimeError(f"{self.name}: execute() called when {self._state}")
+        self._message[0] = b"\0"
+        status = self._view.execute(
+            self._raw, params_buf, params_len, ctx, self._message, MESSAGE_CAPACITY
+        )
+        self._message[MESSAGE_CAPACITY - 1] = b"\0"  # a plugin that forgot the NUL
+        message = ffi.string(self._message).decode("utf-8", errors="replace")
         return status, message
 
     def shutdown(self) -> None:
