@@ -160,6 +160,7 @@ _MAX_DATAGRAM = Wire.HEADER_SIZE + Wire.MAX_PAYLOAD
 _RLIM_INFINITY = 2**64 - 1
 _MAX_DENIALS = 256  # kept per worker; later ones are counted in denial_count only
 _REAP_SECONDS = 2.0  # how long a dead or SIGKILLed worker may take to be reaped
+_GRACE_SECONDS = 0.25  # how long a worker that hung up may take to exit on its own
 _CLONE_VFORK = 0x4000
 
 _MESSAGE_NAMES = {
@@ -950,6 +951,24 @@ class WorkerProcess:
             else:
                 time.sleep(min(remaining, 0.002))
 
+    def _await_exit_unreaped(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for the worker to exit, without reaping it (WNOWAIT)."""
+        if self.pid is None or self._reaped:
+            return
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            remaining = deadline - time.monotonic()
+            if info is not None or remaining <= 0:
+                return
+            if self._pidfd is not None:
+                _poll_one(self._pidfd, select.POLLIN, min(remaining, 0.05))
+            else:
+                time.sleep(min(remaining, 0.002))
+
     def _wait_exit(self, deadline: float) -> None:
         self._reap(max(0.0, deadline - time.monotonic()))
 
@@ -976,7 +995,11 @@ class WorkerProcess:
     # -- failure paths ---------------------------------------------------------------------------
     def _crashed(self, call: str, detail: str = "") -> WorkerCrashed:
         """The worker died or misbehaved: kill the group, collect its last words, reap it."""
-        self._kill_group()
+        # A worker that is exiting by itself (exit(3), a signal, the watchdog after a hang-up)
+        # usually closes its socket a moment before it can be reaped: give it that moment, so
+        # the report names its real exit status or signal rather than our SIGKILL.
+        self._await_exit_unreaped(_GRACE_SECONDS)
+        self._kill_group()  # the exited leader stays a zombie, so its group id is still ours
         self._drain()
         self._reap(_REAP_SECONDS)
         status = self.wait_status
