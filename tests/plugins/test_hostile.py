@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from conftest import MakePlugin
+from helpers import TcpListener
 from hostile import HOSTILE_SOURCE
 
 from midimon.plugins.capabilities import Capability
@@ -113,28 +112,9 @@ def test_exec_with_subprocess_granted_runs(make_plugin: MakePlugin, make_manager
     assert result.ok and result.message == "child exited 7", result
 
 
-class Listener:
-    """A TCP server on 127.0.0.1 counting connections."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            conn.close()
-
-
 def test_network_needs_grant(make_plugin: MakePlugin, make_manager, good: str, tmp_path) -> None:
     """Connecting to a local server: denied (and audited) without Network, works with it."""
-    server = Listener()
+    server = TcpListener()
     port = str(server.port)
     hostile(make_plugin, "h_net", "CONNECT", P_PORT=port)  # declares nothing
     manager = make_manager()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RecordingHost
-from helpers import IN_CI, REPO, TEST_PLUGIN_SOURCE, compile_plugin
+from helpers import IN_CI, REPO, TEST_PLUGIN_SOURCE, TcpListener, compile_plugin
 
 from midimon.plugins import abi as abi_mod
 from midimon.plugins.capabilities import Capability
@@ -694,28 +694,9 @@ def test_sandbox_is_in_force_before_constructors_run(
     assert caught.value.denial is not None and caught.value.denial.syscall == "execve"
 
 
-class Listener:
-    """A TCP server on 127.0.0.1 that counts connections."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            conn.close()
-
-
 def test_tcp_connect_needs_network(start_worker: StartWorker) -> None:
     """Without Network socket(AF_INET) is denied; with it the local server sees the client."""
-    server = Listener()
+    server = TcpListener()
     try:
         worker = start_worker()
         require_seccomp(worker)
