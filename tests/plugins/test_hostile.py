@@ -92,7 +92,9 @@ def test_hostile_call_fails_with_reason(
     assert_host_fine(manager, good)
 
 
-def test_unbounded_allocation_is_capped(make_plugin: MakePlugin, make_manager, good: str) -> None:
+def test_unbounded_allocation_is_capped(
+    make_plugin: MakePlugin, make_manager, good: str, tmp_path: Path
+) -> None:
     """malloc without end hits the address-space limit: the call fails, the host is fine."""
     hostile(make_plugin, "h_alloc", "ALLOC")
     manager = make_manager(memory_mb=128, timeout=5.0)
@@ -100,6 +102,8 @@ def test_unbounded_allocation_is_capped(make_plugin: MakePlugin, make_manager, g
     assert result.outcome in (Outcome.FAILED, Outcome.CRASHED), result
     if result.outcome is Outcome.FAILED:
         assert "malloc failed" in result.message
+    events = [e["event"] for e in audit(tmp_path, "h_alloc")]
+    assert "execute_failed" in events or "crash" in events
     assert_host_fine(manager, good)
 
 
@@ -166,31 +170,38 @@ def test_writing_only_inside_granted_paths(
     result = manager.execute("h_write_out", {}, CTX)
     assert result.outcome is Outcome.FAILED and "Permission denied" in result.message
     assert not outside.exists()
+    assert "execute_failed" in [e["event"] for e in audit(tmp_path, "h_write_out")]
 
 
-def test_stdout_spam_does_not_corrupt_the_protocol(make_plugin: MakePlugin, make_manager) -> None:
+def test_stdout_spam_does_not_corrupt_the_protocol(
+    make_plugin: MakePlugin, make_manager, good: str
+) -> None:
     """20 MB on stdout/stderr and a fake protocol line change nothing."""
     hostile(make_plugin, "h_spam", "SPAM")
     manager = make_manager(timeout=10.0)
     for _ in range(2):
         result = manager.execute("h_spam", {}, CTX)
         assert result.ok and result.message == "spammed", result
+    assert_host_fine(manager, good)
 
 
 def test_huge_error_and_log_are_truncated(
-    make_plugin: MakePlugin, make_manager, recording_host
+    make_plugin: MakePlugin, make_manager, recording_host, good: str, tmp_path: Path
 ) -> None:
     """A message filling the whole buffer without NUL, and a 1 MiB log line, are cut short."""
     hostile(make_plugin, "h_huge", "HUGE_ERROR")
-    result = make_manager().execute("h_huge", {}, CTX)
+    manager = make_manager()
+    result = manager.execute("h_huge", {}, CTX)
     assert result.outcome is Outcome.FAILED
     assert result.message == "E" * 4095
+    assert "execute_failed" in [e["event"] for e in audit(tmp_path, "h_huge")]
+    assert_host_fine(manager, good)
     lines = [m for p, _, m in recording_host.logs if p == "h_huge"]
     assert lines and all(len(m) <= 8192 for m in lines)
 
 
 def test_thread_after_shutdown_dies_with_the_worker(
-    make_plugin: MakePlugin, make_manager, recording_host
+    make_plugin: MakePlugin, make_manager, recording_host, good: str, tmp_path: Path
 ) -> None:
     """A plugin thread that keeps running after shutdown stops when its worker is gone."""
     hostile(make_plugin, "h_thread", "THREAD")
@@ -203,6 +214,8 @@ def test_thread_after_shutdown_dies_with_the_worker(
     count = len(recording_host.logs)
     time.sleep(0.2)
     assert len(recording_host.logs) == count
+    assert "unload" in [e["event"] for e in audit(tmp_path, "h_thread")]
+    assert_host_fine(manager, good)
 
 
 def _is_zombie(pid: int) -> bool:
