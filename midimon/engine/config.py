@@ -539,7 +539,7 @@ class _ActionParser:
     def _condition(self, c: Any, loc: str, fld: str, suffix: str = "") -> Condition | None:
         kinds = ("Mode", "TimeRange", "Days", "And", "Or", "Not")
         if not _table(c) or c.get("type") not in kinds:
-            self.check.error(loc, f"{fld}.type", f"a condition type must be one of: {kinds}")
+            self.check.error(loc, f"{fld}.type", f"must be one of: {', '.join(kinds)}")
             return None
         kind = c["type"]
         if kind == "Mode":
@@ -560,7 +560,9 @@ class _ActionParser:
             self.check.unknown(loc, f"{fld}.", c, {"type", "days"})
             days = c.get("days")
             if not _str_list(days) or any(d.lower()[:3] not in DAY_NAMES for d in days):
-                self.check.error(loc, f"{fld}.days", f"must be a list of days: {DAY_NAMES}")
+                self.check.error(
+                    loc, f"{fld}.days", f"must be a list of days: {', '.join(DAY_NAMES)}"
+                )
                 return None
             return DaysOfWeek(frozenset(DAY_NAMES.index(d.lower()[:3]) for d in days))
         if kind == "Not":
@@ -642,7 +644,10 @@ def _device(doc: dict[str, Any], check: _Checker) -> DeviceSettings:
         try:
             re.compile(values["name"])
         except re.error as exc:
-            check.error("device", "name", f"is neither a port name nor a valid regex: {exc}")
+            where = f"{check.path}: " if check.path else ""
+            check.warnings.append(
+                f"{where}device: name: not a valid regex ({exc}); matched as an exact name only"
+            )
     if "auto_reconnect" in table:
         if isinstance(table["auto_reconnect"], bool):
             values["auto_reconnect"] = table["auto_reconnect"]

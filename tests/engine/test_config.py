@@ -1,0 +1,433 @@
+"""The mapping config: loading, validation errors naming file/mapping/field, warnings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from midimon.engine.config import (
+    AllOf,
+    AnyOf,
+    ConditionalAction,
+    ConfigError,
+    DaysOfWeek,
+    DelayAction,
+    InvalidConfig,
+    KeystrokeAction,
+    MidiMessage,
+    ModeChangeAction,
+    ModeIs,
+    Not,
+    PluginAction,
+    RepeatAction,
+    SendMidiAction,
+    SequenceAction,
+    ShellAction,
+    TextAction,
+    TimeRange,
+    default_config_path,
+    load_config,
+    parse_config,
+)
+from midimon.engine.triggers import LongPressTrigger, NoteChordTrigger, NoteTrigger
+
+HEAD = """
+[[modes]]
+name = "Default"
+
+[[modes]]
+name = "Edit"
+"""
+
+
+def mapping(trigger: str, action: str, description: str = "Play/pause") -> str:
+    return f"""
+[[modes.mappings]]
+description = "{description}"
+trigger = {trigger}
+action = {action}
+"""
+
+
+def one_action(action: str) -> object:
+    """Parse a config whose Edit mode has one Note 36 mapping with this action."""
+    config = parse_config(HEAD + mapping('{ type = "Note", note = 36 }', action), "c.toml")
+    return config.modes[1].mappings[0].action
+
+
+def errors_of(text: str, path: str = "/home/u/.config/midimon/config.toml") -> list[ConfigError]:
+    with pytest.raises(InvalidConfig) as info:
+        parse_config(text, path)
+    assert isinstance(info.value, ConfigError)
+    return list(info.value.errors)
+
+
+def single_error(action: str) -> ConfigError:
+    errors = errors_of(HEAD + mapping('{ type = "Note", note = 36 }', action))
+    assert len(errors) == 1, [str(e) for e in errors]
+    return errors[0]
+
+
+# -- the bundled default
+
+
+def test_default_config_loads() -> None:
+    """The bundled config validates without warnings: two modes, a ModeChange pad, 3 plugins."""
+    config = load_config(default_config_path())
+    assert config.warnings == ()
+    assert config.mode_names == ("Default", "Performance")
+    plugins = {m.action.plugin for m in config.modes[0].mappings}
+    assert plugins == {"http_request", "file_log", "midi_transpose"}
+    notes = sorted(m.trigger.note for m in config.modes[0].mappings)
+    assert notes == [36, 38, 40]
+    assert ModeChangeAction(relative="next") in [m.action for m in config.global_mappings]
+    assert config.plugins.policy.require_signatures
+
+
+def test_default_config_expands_home() -> None:
+    """file_log's "~/..." path is expanded at load."""
+    config = load_config(default_config_path())
+    log = next(m.action for m in config.modes[0].mappings if m.action.plugin == "file_log")
+    assert log.params["path"] == str(Path.home() / "midimon-pads.log")
+
+
+# -- good configs
+
+
+def test_minimal_config_has_implicit_default_mode() -> None:
+    """A config without [[modes]] gets one empty "Default" mode and default settings."""
+    config = parse_config("", None)
+    assert config.mode_names == ("Default",)
+    assert config.device.auto_reconnect and config.device.virtual_port == "midimon"
+    assert config.advanced.chord_timeout_ms == 50
+
+
+def test_advanced_settings_feed_trigger_defaults() -> None:
+    """Trigger timing defaults come from [advanced_settings]."""
+    text = (
+        "[advanced_settings]\nhold_threshold_ms = 700\nchord_timeout_ms = 80\n"
+        + HEAD
+        + mapping('{ type = "LongPress", note = 1 }', '{ type = "Text", text = "x" }')
+        + mapping('{ type = "NoteChord", notes = [3, 2] }', '{ type = "Text", text = "y" }')
+    )
+    triggers = parse_config(text).triggers()
+    assert triggers == [LongPressTrigger(1, 700), NoteChordTrigger((2, 3), 80)]
+
+
+def test_every_action_type_parses() -> None:
+    """Each action type validates into its spec."""
+    assert one_action('{ type = "Plugin", plugin = "http_request", params = { a = 1 } }') == (
+        PluginAction("http_request", {"a": 1})
+    )
+    assert one_action('{ type = "Shell", argv = ["playerctl", "play-pause"] }') == ShellAction(
+        ("playerctl", "play-pause")
+    )
+    assert one_action('{ type = "Shell", shell = true, command = "a | b" }') == ShellAction(
+        command="a | b", shell=True
+    )
+    send = one_action(
+        '{ type = "SendMidi", port = "out", messages = [{ type = "note_on", channel = 1, '
+        'note = 60, velocity = 90 }, { type = "program_change", program = 5 }] }'
+    )
+    assert send == SendMidiAction(
+        (MidiMessage("note_on", 1, 60, 90), MidiMessage("program_change", 0, 5)), "out"
+    )
+    assert one_action('{ type = "ModeChange", mode = "Default" }') == ModeChangeAction("Default")
+    assert one_action('{ type = "ModeChange", mode = "previous" }') == ModeChangeAction(
+        relative="previous"
+    )
+    assert one_action(
+        '{ type = "Sequence", actions = [{ type = "Delay", ms = 5 }, '
+        '{ type = "Text", text = "a" }] }'
+    ) == SequenceAction((DelayAction(5), TextAction("a")))
+    assert one_action(
+        '{ type = "Repeat", count = 3, delay_ms = 10, action = { type = "Text", text = "a" } }'
+    ) == RepeatAction(TextAction("a"), 3, 10)
+    assert one_action(
+        '{ type = "Keystroke", keys = ["space"], modifiers = ["Ctrl", "shift"] }'
+    ) == KeystrokeAction(("space",), ("ctrl", "shift"))
+    cond = one_action(
+        '{ type = "Conditional", condition = { type = "Or", conditions = ['
+        '{ type = "Mode", mode = "Edit" }, { type = "Not", condition = '
+        '{ type = "Days", days = ["sat", "Sunday"] } }] }, '
+        'then = { type = "Text", text = "a" }, else = { type = "Text", text = "b" } }'
+    )
+    assert cond == ConditionalAction(
+        AnyOf((ModeIs("Edit"), Not(DaysOfWeek(frozenset({5, 6}))))),
+        TextAction("a"),
+        TextAction("b"),
+    )
+    listed = one_action(
+        '{ type = "Conditional", conditions = [{ type = "TimeRange", range = "22:00-06:30" }], '
+        'then = { type = "Text", text = "a" } }'
+    )
+    assert listed == ConditionalAction(AllOf((TimeRange(22 * 60, 6 * 60 + 30),)), TextAction("a"))
+
+
+def test_conditions_evaluate() -> None:
+    """Time ranges wrap midnight; days, mode, and/or/not combine."""
+    night = TimeRange(22 * 60, 6 * 60)
+    saturday_23h = datetime(2026, 11, 28, 23, 0)
+    assert night.evaluate("x", saturday_23h)
+    assert not night.evaluate("x", datetime(2026, 11, 28, 12, 0))
+    assert TimeRange(9 * 60, 17 * 60).evaluate("x", datetime(2026, 11, 27, 9, 0))
+    assert not TimeRange(9 * 60, 17 * 60).evaluate("x", datetime(2026, 11, 27, 17, 0))
+    weekend = DaysOfWeek(frozenset({5, 6}))
+    assert AllOf((night, weekend, ModeIs("A"))).evaluate("A", saturday_23h)
+    assert not AllOf((night, weekend, ModeIs("A"))).evaluate("B", saturday_23h)
+    assert Not(weekend).evaluate("A", datetime(2026, 11, 27, 9, 0))
+
+
+def test_midi_message_bytes() -> None:
+    """SendMidi messages render to raw bytes."""
+    assert MidiMessage("cc", 2, 7, 100).to_bytes() == bytes([0xB2, 7, 100])
+    assert MidiMessage("program_change", 0, 5).to_bytes() == bytes([0xC0, 5])
+
+
+def test_unknown_keys_are_warnings() -> None:
+    """Unknown keys anywhere are warnings naming file, mapping and key, not errors."""
+    text = (
+        '[device]\ncolour = "red"\n'
+        + HEAD
+        + mapping(
+            '{ type = "Note", note = 36, velocty = 3 }', '{ type = "Text", text = "a", x = 1 }'
+        )
+        + "[wat]\n"
+    )
+    config = parse_config(text, "c.toml")
+    joined = "\n".join(config.warnings)
+    assert "c.toml: device: colour: unknown key" in joined
+    assert 'modes[1] "Edit" mappings[0] ("Play/pause"): trigger.velocty' in joined
+    assert "action.x" in joined and "wat" in joined
+    assert len(config.warnings) == 4
+
+
+def test_invalid_regex_device_name_is_a_warning() -> None:
+    """A device name that is not a regex is still a valid exact port name."""
+    config = parse_config('[device]\nname = "Arturia (USB"\n')
+    assert config.device.name == "Arturia (USB" and "exact name" in config.warnings[0]
+
+
+# -- errors
+
+
+def test_error_names_file_mapping_and_field() -> None:
+    """An error names the file, the mode and mapping by index and description, the field, and
+    what would be accepted."""
+    good = '{ type = "Text", text = "a" }'
+    text = '[[modes]]\nname = "Default"\n'
+    text += "".join(mapping(f'{{ type = "Note", note = {n} }}', good, f"m{n}") for n in (1, 2, 3))
+    text += mapping('{ type = "Note", note = 128 }', good)
+    [error] = errors_of(text, "/cfg/config.toml")
+    assert error.path == Path("/cfg/config.toml")
+    assert error.location == 'modes[0] "Default" mappings[3] ("Play/pause")'
+    assert error.field == "trigger.note"
+    assert "note must be an integer in 0..127" in error.message
+    assert str(error).startswith(
+        '/cfg/config.toml: modes[0] "Default" mappings[3] ("Play/pause"): trigger.note: '
+    )
+
+
+def test_all_errors_are_collected() -> None:
+    """Every mistake is reported at once, in file order, in one InvalidConfig."""
+    text = (
+        "[advanced_settings]\nhold_threshold_ms = 0\n"
+        + HEAD
+        + mapping('{ type = "Note", note = -1 }', '{ type = "Text", text = "" }', "a")
+        + "[[global_mappings]]\n"
+        + 'trigger = { type = "CC" }\naction = { type = "Delay", ms = "1" }\n'
+    )
+    with pytest.raises(InvalidConfig) as info:
+        parse_config(text, "c.toml")
+    fields = [(e.location, e.field) for e in info.value.errors]
+    assert fields == [
+        ("advanced_settings", "hold_threshold_ms"),
+        ('modes[1] "Edit" mappings[0] ("a")', "trigger.note"),
+        ('modes[1] "Edit" mappings[0] ("a")', "action.text"),
+        ("global_mappings[0]", "trigger.controller"),
+        ("global_mappings[0]", "action.ms"),
+    ]
+    assert "5 errors" in str(info.value) and "c.toml" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("action", "field", "words"),
+    [
+        ('{ type = "Launch" }', "action.type", "Plugin, Shell, SendMidi"),
+        ('"Plugin"', "action", "table with a type"),
+        ('{ type = "Plugin", plugin = "Bad Name" }', "action.plugin", "a-z, 0-9"),
+        ('{ type = "Plugin", plugin = "x", params = 3 }', "action.params", "table"),
+        ('{ type = "Shell" }', "action.argv", "list of strings"),
+        ('{ type = "Shell", argv = "ls -l" }', "action.argv", "list of strings"),
+        ('{ type = "Shell", argv = [] }', "action.argv", "non-empty"),
+        ('{ type = "Shell", command = "ls" }', "action.command", "shell = true"),
+        ('{ type = "Shell", shell = true }', "action.command", "non-empty string"),
+        ('{ type = "Shell", shell = "yes", argv = ["a"] }', "action.shell", "true or false"),
+        ('{ type = "SendMidi", messages = [] }', "action.messages", "non-empty list"),
+        (
+            '{ type = "SendMidi", messages = [{ type = "sysex" }] }',
+            "action.messages[0].type",
+            "note_on, note_off, cc, program_change",
+        ),
+        (
+            '{ type = "SendMidi", messages = [{ type = "note_on", note = 1, channel = 16 }] }',
+            "action.messages[0].channel",
+            "0..15",
+        ),
+        (
+            '{ type = "SendMidi", messages = [{ type = "cc", value = 1 }] }',
+            "action.messages[0].controller",
+            "0..127",
+        ),
+        ('{ type = "ModeChange", mode = "Live" }', "action.mode", '(Default, Edit) or be "next"'),
+        ('{ type = "Sequence", actions = [] }', "action.actions", "non-empty list"),
+        (
+            '{ type = "Sequence", actions = [{ type = "Text", text = "a" }, { type = "Delay" }] }',
+            "action.actions[1].ms",
+            "0..3600000",
+        ),
+        ('{ type = "Delay", ms = -5 }', "action.ms", "0..3600000"),
+        (
+            '{ type = "Repeat", count = 0, action = { type = "Text", text = "a" } }',
+            "action.count",
+            "1..1000",
+        ),
+        ('{ type = "Repeat", count = 2 }', "action.action", "table with a type"),
+        (
+            '{ type = "Conditional", then = { type = "Text", text = "a" } }',
+            "action.condition",
+            "condition = {...} or conditions",
+        ),
+        (
+            '{ type = "Conditional", condition = { type = "TimeRange", range = "9:00-17:00" }, '
+            'then = { type = "Text", text = "a" } }',
+            "action.condition.range",
+            "HH:MM-HH:MM",
+        ),
+        (
+            '{ type = "Conditional", condition = { type = "Days", days = ["someday"] }, '
+            'then = { type = "Text", text = "a" } }',
+            "action.condition.days",
+            "mon, tue",
+        ),
+        (
+            '{ type = "Conditional", condition = { type = "Mode", mode = "Live" }, '
+            'then = { type = "Text", text = "a" } }',
+            "action.condition.mode",
+            "Default, Edit",
+        ),
+        (
+            '{ type = "Conditional", condition = { type = "Not", condition = '
+            '{ type = "Weather" } }, then = { type = "Text", text = "a" } }',
+            "action.condition.condition.type",
+            "Mode, TimeRange, Days, And, Or, Not",
+        ),
+        (
+            '{ type = "Conditional", condition = { type = "Mode", mode = "Edit" }, '
+            'then = { type = "Text", text = "a" }, else = { type = "Delay" } }',
+            "action.else.ms",
+            "0..3600000",
+        ),
+        ('{ type = "Keystroke", keys = [] }', "action.keys", "non-empty list"),
+        (
+            '{ type = "Keystroke", keys = ["a"], modifiers = ["hyper"] }',
+            "action.modifiers",
+            "ctrl, shift, alt",
+        ),
+        ('{ type = "Text", text = 5 }', "action.text", "non-empty string"),
+    ],
+)
+def test_action_errors(action: str, field: str, words: str) -> None:
+    """Each kind of action mistake names the mapping, the field and what would be accepted."""
+    error = single_error(action)
+    assert error.location == 'modes[1] "Edit" mappings[0] ("Play/pause")'
+    assert error.field == field
+    assert words in error.message
+
+
+@pytest.mark.parametrize(
+    ("trigger", "field", "words"),
+    [
+        ('{ type = "Note", note = 200 }', "trigger.note", "0..127"),
+        ("{ note = 36 }", "trigger.type", "Note, VelocityRange, LongPress"),
+        ('{ type = "Note", note = 36, channel = 16 }', "trigger.channel", "0..15"),
+        ('{ type = "EncoderTurn", controller = 1, direction = "left" }', "trigger.direction", "cw"),
+        ('{ type = "NoteChord", notes = [36] }', "trigger.notes", "at least 2"),
+        ('{ type = "VelocityRange", note = 36, level = "loud" }', "trigger.level", "soft"),
+        ('"Note 36"', "trigger", "table with a type"),
+    ],
+)
+def test_trigger_errors(trigger: str, field: str, words: str) -> None:
+    """Each kind of trigger mistake names the mapping and trigger field."""
+    errors = errors_of(HEAD + mapping(trigger, '{ type = "Text", text = "a" }'))
+    assert [(e.location, e.field) for e in errors] == [
+        ('modes[1] "Edit" mappings[0] ("Play/pause")', field)
+    ]
+    assert words in errors[0].message
+
+
+def test_missing_trigger_and_action() -> None:
+    """A mapping without trigger or action names both."""
+    errors = errors_of(HEAD + '[[modes.mappings]]\ndescription = "empty"\n')
+    assert [e.field for e in errors] == ["trigger", "action"]
+    assert all(e.location == 'modes[1] "Edit" mappings[0] ("empty")' for e in errors)
+
+
+def test_mode_errors() -> None:
+    """Modes need distinct non-empty names."""
+    errors = errors_of('[[modes]]\nname = "A"\n[[modes]]\nname = "A"\n[[modes]]\ncolor = "x"\n')
+    assert [(e.location, e.field) for e in errors] == [
+        ('modes[1] "A"', "name"),
+        ("modes[2]", "name"),
+    ]
+
+
+def test_settings_errors() -> None:
+    """[device], [advanced_settings] and [plugins] mistakes name their table and key."""
+    text = (
+        '[device]\nauto_reconnect = "yes"\nvirtual_port = 3\n'
+        "[advanced_settings]\ndouble_tap_timeout_ms = 1.5\n"
+        "[advanced_settings.velocity_levels]\nsoft = [40, 1]\n"
+        '[plugins]\nisolation = "none"\n'
+    )
+    errors = errors_of(text)
+    assert [(e.location, e.field) for e in errors] == [
+        ("device", "virtual_port"),
+        ("device", "auto_reconnect"),
+        ("advanced_settings", "double_tap_timeout_ms"),
+        ("advanced_settings", "velocity_levels.soft"),
+        ("plugins", "plugins.isolation"),
+    ]
+    assert "isolated or in-process" in errors[-1].message
+
+
+def test_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
+    """Broken TOML is one error naming the file."""
+    path = tmp_path / "config.toml"
+    path.write_text("[[modes]\n", encoding="utf-8")
+    with pytest.raises(InvalidConfig, match="invalid TOML") as info:
+        load_config(path)
+    assert info.value.errors[0].path == path and str(path) in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    """An unreadable file is a ConfigError naming it."""
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_plugins_table_parsed(tmp_path: Path) -> None:
+    """[plugins] goes through parse_plugin_settings, with the file as its source."""
+    path = tmp_path / "config.toml"
+    path.write_text("[plugins]\ndev_mode = true\ntimeout = 5.0\n", encoding="utf-8")
+    config = load_config(path)
+    assert config.plugins.policy.dev_mode and config.plugins.execution.timeout == 5.0
+    assert config.plugins.source == path
+
+
+def test_note_trigger_shared_across_mappings() -> None:
+    """Equal triggers in different mappings are one spec."""
+    text = HEAD + mapping('{ type = "Note", note = 36 }', '{ type = "Text", text = "a" }') * 2
+    assert parse_config(text).triggers() == [NoteTrigger(36)]
