@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from midimon import _toml
-from midimon.engine.triggers import TimingDefaults, TriggerSpec, int_in, parse_trigger
+from midimon.engine.triggers import (
+    DEFAULT_VELOCITY_LEVELS,
+    TimingDefaults,
+    TriggerSpec,
+    int_in,
+    parse_trigger,
+)
 from midimon.plugins.manifest import NAME_PATTERN
 from midimon.plugins.settings import PluginSettings, SettingsError, parse_plugin_settings
 
@@ -365,7 +371,7 @@ def _str_list(value: Any, allow_empty: bool = False) -> bool:
 class _ActionParser:
     """Validates action tables (recursively) into Action specs."""
 
-    def __init__(self, check: _Checker, mode_names: set[str]) -> None:
+    def __init__(self, check: _Checker, mode_names: list[str]) -> None:
         self.check = check
         self.mode_names = mode_names
         self.parsers: dict[str, tuple[set[str], Callable[..., Action | None]]] = {
@@ -481,9 +487,14 @@ class _ActionParser:
             return ModeChangeAction(mode=mode)
         if mode in ("next", "previous"):
             return ModeChangeAction(relative=mode)
-        names = ", ".join(sorted(self.mode_names))
+        if _is_int(mode) and 0 <= mode < len(self.mode_names):  # upstream: index into [[modes]]
+            return ModeChangeAction(mode=self.mode_names[mode])
+        names = ", ".join(self.mode_names)
         self.check.error(
-            loc, f"{fld}.mode", f'must name a mode ({names}) or be "next" or "previous"'
+            loc,
+            f"{fld}.mode",
+            f'must name a mode ({names}), be "next" or "previous", '
+            f"or a mode index 0..{len(self.mode_names) - 1}",
         )
         return None
 
@@ -545,7 +556,7 @@ class _ActionParser:
         if kind == "Mode":
             self.check.unknown(loc, f"{fld}.", c, {"type", "mode"})
             if c.get("mode") not in self.mode_names:
-                names = ", ".join(sorted(self.mode_names))
+                names = ", ".join(self.mode_names)
                 self.check.error(loc, f"{fld}.mode", f"must name a mode ({names})")
                 return None
             return ModeIs(c["mode"])
@@ -606,7 +617,7 @@ class _ActionParser:
         return TextAction(text)
 
 
-MODIFIERS = ("ctrl", "shift", "alt", "super", "cmd", "meta")
+MODIFIERS = ("ctrl", "control", "shift", "alt", "option", "super", "cmd", "command", "meta")
 _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 
@@ -619,7 +630,7 @@ def _time_range(value: Any) -> tuple[int, int] | None:
     return int(start[1]) * 60 + int(start[2]), int(end[1]) * 60 + int(end[2])
 
 
-_DEVICE_KEYS = {"name", "virtual_port", "auto_reconnect"}
+_DEVICE_KEYS = {"name", "virtual_port", "auto_reconnect", "auto_connect"}
 _ADVANCED_MS = ("chord_timeout_ms", "double_tap_timeout_ms", "hold_threshold_ms")
 _TOP_KEYS = {"device", "advanced_settings", "modes", "global_mappings", "plugins"}
 
@@ -648,11 +659,12 @@ def _device(doc: dict[str, Any], check: _Checker) -> DeviceSettings:
             check.warnings.append(
                 f"{where}device: name: not a valid regex ({exc}); matched as an exact name only"
             )
-    if "auto_reconnect" in table:
-        if isinstance(table["auto_reconnect"], bool):
-            values["auto_reconnect"] = table["auto_reconnect"]
-        else:
-            check.error("device", "auto_reconnect", "must be true or false")
+    for key in ("auto_connect", "auto_reconnect"):  # auto_connect: upstream MIDIMon's name
+        if key in table:
+            if isinstance(table[key], bool):
+                values["auto_reconnect"] = table[key]
+            else:
+                check.error("device", key, "must be true or false")
     return DeviceSettings(**values)
 
 
@@ -681,7 +693,7 @@ def _velocity_levels(raw: Any, check: _Checker) -> dict[str, tuple[int, int]] | 
     if not _table(raw) or not raw:
         check.error(loc, fld, "must be a table of name = [min, max]")
         return None
-    levels: dict[str, tuple[int, int]] = {}
+    levels = dict(DEFAULT_VELOCITY_LEVELS)  # the table adds levels or redefines them
     for name, span in raw.items():
         ok = (
             isinstance(span, list)
@@ -693,7 +705,7 @@ def _velocity_levels(raw: Any, check: _Checker) -> dict[str, tuple[int, int]] | 
             check.error(loc, f"{fld}.{name}", "must be [min, max] with 1 <= min <= max <= 127")
             continue
         levels[name] = (span[0], span[1])
-    return levels if len(levels) == len(raw) else None
+    return levels
 
 
 def _mapping_location(prefix: str, index: int, table: Any) -> str:
@@ -779,7 +791,7 @@ def parse_config(text: str, path: Path | str | None = None) -> Config:
     names = _mode_names(raw_modes, check)
     if not raw_modes:
         raw_modes, names = [{"name": "Default"}], ["Default"]
-    actions = _ActionParser(check, {n for n in names if n})
+    actions = _ActionParser(check, [n for n in names if n])
     modes = []
     for i, (table, name) in enumerate(zip(raw_modes, names, strict=True)):
         loc = f'modes[{i}] "{name}"' if name else f"modes[{i}]"

@@ -213,12 +213,15 @@ def _note_list(value: Any) -> str | None:
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One field of a trigger table: its check and its default (a value, REQUIRED, or a
-    function of the TimingDefaults)."""
+    """One field of a trigger table: its check, its default (a value, REQUIRED, or a function
+    of the TimingDefaults), the key names upstream MIDIMon configs use for it, and value
+    spellings they use (``"Clockwise"`` for ``"cw"``)."""
 
     name: str
     check: Check
     default: Any = REQUIRED
+    aliases: tuple[str, ...] = ()
+    value_aliases: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -234,6 +237,7 @@ NOTE = int_in(0, 127)
 VALUE = int_in(0, 127)
 MS_RANGE = int_in(1, 60_000)
 CHANNEL = FieldSpec("channel", int_in(0, 15), None)
+UPSTREAM_WINDOW = ("timeout_ms", "max_interval_ms")
 
 
 def _ordered(low: str, high: str) -> Callable[[dict[str, Any], TimingDefaults], list]:
@@ -294,8 +298,8 @@ TRIGGER_TYPES: dict[str, TriggerType] = {
         VelocityRangeTrigger,
         (
             FieldSpec("note", NOTE),
-            FieldSpec("min", int_in(1, 127), None),
-            FieldSpec("max", int_in(1, 127), None),
+            FieldSpec("min", int_in(1, 127), None, ("min_velocity",)),
+            FieldSpec("max", int_in(1, 127), None, ("max_velocity",)),
             FieldSpec(
                 "level", lambda v: None if isinstance(v, str) else "must be a level name", None
             ),
@@ -307,7 +311,12 @@ TRIGGER_TYPES: dict[str, TriggerType] = {
         LongPressTrigger,
         (
             FieldSpec("note", NOTE),
-            FieldSpec("hold_ms", MS_RANGE, lambda t: t.hold_threshold_ms),
+            FieldSpec(
+                "hold_ms",
+                MS_RANGE,
+                lambda t: t.hold_threshold_ms,
+                ("duration_ms", "min_duration_ms"),
+            ),
             CHANNEL,
         ),
     ),
@@ -315,7 +324,7 @@ TRIGGER_TYPES: dict[str, TriggerType] = {
         DoubleTapTrigger,
         (
             FieldSpec("note", NOTE),
-            FieldSpec("window_ms", MS_RANGE, lambda t: t.double_tap_timeout_ms),
+            FieldSpec("window_ms", MS_RANGE, lambda t: t.double_tap_timeout_ms, UPSTREAM_WINDOW),
             CHANNEL,
         ),
     ),
@@ -323,7 +332,7 @@ TRIGGER_TYPES: dict[str, TriggerType] = {
         NoteChordTrigger,
         (
             FieldSpec("notes", _note_list),
-            FieldSpec("window_ms", MS_RANGE, lambda t: t.chord_timeout_ms),
+            FieldSpec("window_ms", MS_RANGE, lambda t: t.chord_timeout_ms, UPSTREAM_WINDOW),
             CHANNEL,
         ),
         _chord,
@@ -331,7 +340,7 @@ TRIGGER_TYPES: dict[str, TriggerType] = {
     "CC": TriggerType(
         CCTrigger,
         (
-            FieldSpec("controller", NOTE),
+            FieldSpec("controller", NOTE, REQUIRED, ("cc",)),
             FieldSpec("value_min", VALUE, 0),
             FieldSpec("value_max", VALUE, 127),
             CHANNEL,
@@ -341,8 +350,13 @@ TRIGGER_TYPES: dict[str, TriggerType] = {
     "EncoderTurn": TriggerType(
         EncoderTurnTrigger,
         (
-            FieldSpec("controller", NOTE),
-            FieldSpec("direction", one_of(*DIRECTIONS), "any"),
+            FieldSpec("controller", NOTE, REQUIRED, ("cc",)),
+            FieldSpec(
+                "direction",
+                one_of(*DIRECTIONS),
+                "any",
+                value_aliases={"Clockwise": "cw", "CounterClockwise": "ccw"},
+            ),
             FieldSpec("encoding", one_of(*ENCODINGS), "twos_complement"),
             CHANNEL,
         ),
@@ -396,19 +410,26 @@ def parse_trigger(table: Any, timing: TimingDefaults | None = None) -> TriggerPa
     errors: list[tuple[str, str]] = []
     values: dict[str, Any] = {}
     for spec in ttype.fields:
-        if spec.name in table:
-            problem = spec.check(table[spec.name])
+        given = [k for k in (spec.name, *spec.aliases) if k in table]
+        if len(given) > 1:
+            errors.append((given[1], f"{' and '.join(given)} are the same field; give one"))
+        elif given:
+            key = given[0]
+            value = table[key]
+            if isinstance(value, str):
+                value = spec.value_aliases.get(value, value)
+            problem = spec.check(value)
             if problem:
-                errors.append((spec.name, f"{spec.name} {problem}, got {table[spec.name]!r}"))
+                errors.append((key, f"{key} {problem}, got {table[key]!r}"))
                 continue
-            values[spec.name] = table[spec.name]
+            values[spec.name] = value
         elif spec.default is REQUIRED:
             errors.append(
                 (spec.name, f"{spec.name} is required ({kind} needs {_required_names(ttype)})")
             )
         else:
             values[spec.name] = spec.default(timing) if callable(spec.default) else spec.default
-    known = {f.name for f in ttype.fields} | {"type"}
+    known = {name for f in ttype.fields for name in (f.name, *f.aliases)} | {"type"}
     unknown = tuple(k for k in table if k not in known)
     if errors:
         return TriggerParse(None, tuple(errors), unknown)

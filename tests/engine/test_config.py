@@ -31,7 +31,14 @@ from midimon.engine.config import (
     load_config,
     parse_config,
 )
-from midimon.engine.triggers import LongPressTrigger, NoteChordTrigger, NoteTrigger
+from midimon.engine.triggers import (
+    DoubleTapTrigger,
+    EncoderTurnTrigger,
+    LongPressTrigger,
+    NoteChordTrigger,
+    NoteTrigger,
+    VelocityRangeTrigger,
+)
 
 HEAD = """
 [[modes]]
@@ -281,7 +288,8 @@ def test_all_errors_are_collected() -> None:
             "action.messages[0].controller",
             "0..127",
         ),
-        ('{ type = "ModeChange", mode = "Live" }', "action.mode", '(Default, Edit) or be "next"'),
+        ('{ type = "ModeChange", mode = "Live" }', "action.mode", '(Default, Edit), be "next"'),
+        ('{ type = "ModeChange", mode = 2 }', "action.mode", "index 0..1"),
         ('{ type = "Sequence", actions = [] }', "action.actions", "non-empty list"),
         (
             '{ type = "Sequence", actions = [{ type = "Text", text = "a" }, { type = "Delay" }] }',
@@ -334,7 +342,7 @@ def test_all_errors_are_collected() -> None:
         (
             '{ type = "Keystroke", keys = ["a"], modifiers = ["hyper"] }',
             "action.modifiers",
-            "ctrl, shift, alt",
+            "ctrl, control, shift, alt, option",
         ),
         ('{ type = "Text", text = 5 }', "action.text", "non-empty string"),
     ],
@@ -431,3 +439,108 @@ def test_note_trigger_shared_across_mappings() -> None:
     """Equal triggers in different mappings are one spec."""
     text = HEAD + mapping('{ type = "Note", note = 36 }', '{ type = "Text", text = "a" }') * 2
     assert parse_config(text).triggers() == [NoteTrigger(36)]
+
+
+UPSTREAM = """
+[device]
+name = "Mikro"
+auto_connect = false
+
+[advanced_settings]
+hold_threshold_ms = 2000
+
+[[modes]]
+name = "Default"
+
+[[modes.mappings]]
+description = "soft"
+[modes.mappings.trigger]
+type = "VelocityRange"
+note = 13
+min_velocity = 1
+max_velocity = 40
+[modes.mappings.action]
+type = "Keystroke"
+keys = "space"
+modifiers = ["cmd", "option"]
+
+[[modes.mappings]]
+description = "hold"
+[modes.mappings.trigger]
+type = "LongPress"
+note = 14
+min_duration_ms = 1000
+[modes.mappings.action]
+type = "Text"
+text = "held"
+
+[[modes.mappings]]
+description = "twice"
+[modes.mappings.trigger]
+type = "DoubleTap"
+note = 16
+max_interval_ms = 250
+[modes.mappings.action]
+type = "Text"
+text = "twice"
+
+[[modes.mappings]]
+description = "chord"
+[modes.mappings.trigger]
+type = "NoteChord"
+notes = [12, 8]
+timeout_ms = 100
+[modes.mappings.action]
+type = "Sequence"
+actions = [{ type = "Text", text = "a" }, { type = "Delay", ms = 500 }]
+
+[[modes]]
+name = "Media"
+
+[[global_mappings]]
+description = "Next Mode"
+[global_mappings.trigger]
+type = "EncoderTurn"
+cc = 1
+direction = "Clockwise"
+[global_mappings.action]
+type = "ModeChange"
+mode = 1
+"""
+
+
+def test_upstream_midimon_config_loads() -> None:
+    """Configs written for upstream MIDIMon load: its key names, directions and mode indexes."""
+    config = parse_config(UPSTREAM, "upstream.toml")
+    assert config.warnings == ()
+    assert not config.device.auto_reconnect and config.device.name == "Mikro"
+    triggers = [m.trigger for m in config.modes[0].mappings]
+    assert triggers == [
+        VelocityRangeTrigger(13, 1, 40),
+        LongPressTrigger(14, 1000),
+        DoubleTapTrigger(16, 250),
+        NoteChordTrigger((8, 12), 100),
+    ]
+    assert config.modes[0].mappings[0].action == KeystrokeAction(("space",), ("cmd", "option"))
+    [mode_pad] = config.global_mappings
+    assert mode_pad.trigger == EncoderTurnTrigger(1, "cw")
+    assert mode_pad.action == ModeChangeAction("Media")
+
+
+def test_alias_and_name_together_is_an_error() -> None:
+    """Giving a field under both its name and an upstream alias is refused."""
+    [error] = errors_of(
+        HEAD
+        + mapping(
+            '{ type = "LongPress", note = 1, hold_ms = 5, duration_ms = 6 }',
+            '{ type = "Text", text = "a" }',
+        )
+    )
+    assert error.field == "trigger.duration_ms" and "same field" in error.message
+
+
+def test_velocity_levels_extend_defaults() -> None:
+    """[advanced_settings.velocity_levels] redefines or adds levels; the others stay."""
+    text = "[advanced_settings.velocity_levels]\nsoft = [1, 30]\nghost = [1, 10]\n"
+    levels = parse_config(text).advanced.velocity_levels
+    assert levels == {"soft": (1, 30), "medium": (41, 90), "hard": (91, 127), "ghost": (1, 10)}
