@@ -17,10 +17,13 @@ returns a :class:`Stream` first sends zero or more ``event`` lines, then the fin
 the stream ends (``ok`` with ``data`` null, or an error such as SHUTTING_DOWN).
 
 The client sends ``HELLO {"protocol": N}`` first; the daemon answers with its own version or,
-when they differ, error VERSION_MISMATCH and closes the connection. Errors after which the
-daemon closes the connection are listed in :data:`CLOSES_CONNECTION`; after any other error the
-connection stays usable (a malformed JSON line is answered with BAD_JSON and the next line is
-read normally, since line framing is intact).
+when they differ, error VERSION_MISMATCH and closes the connection. (The daemon does not insist
+on HELLO, so ``socat`` can send a bare PING; ControlClient always says it and checks the answer.)
+
+Errors after which the daemon closes the connection are listed in :data:`CLOSES_CONNECTION`
+(REQUEST_TOO_LARGE, PERMISSION_DENIED, VERSION_MISMATCH, BUSY); after any other error the
+connection stays usable. In particular a malformed JSON line is answered with BAD_JSON (id null)
+and the next line is read normally, since line framing is intact.
 
 This module holds no socket code: the transport is ``server.py`` and ``client.py``.
 """
@@ -189,6 +192,8 @@ def parse_request(line: bytes) -> Request:
         obj = json.loads(line.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise CommandError(ErrorCode.BAD_JSON, f"request is not UTF-8 JSON: {exc}") from None
+    except RecursionError:
+        raise CommandError(ErrorCode.BAD_JSON, "request is nested too deeply") from None
     if not isinstance(obj, dict):
         raise CommandError(ErrorCode.BAD_REQUEST, "a request must be a JSON object")
     rid = obj.get("id")
@@ -408,7 +413,8 @@ class RequestContext:
     connection_id: int
     peer: PeerCredentials | None
     server_started: float  # time.monotonic() when the server started
-    cancelled: threading.Event = field(default_factory=threading.Event)  # set on timeout/stop
+    # Set when the daemon stopped waiting for the handler (its timeout passed): give up early.
+    cancelled: threading.Event = field(default_factory=threading.Event)
 
 
 Handler = Callable[[dict[str, Any], RequestContext], Any]

@@ -75,13 +75,16 @@ def peer_credentials(sock: socket.socket) -> PeerCredentials | None:
 
 def _prepare_directory(directory: Path) -> None:
     """Create ``directory`` 0700, or check an existing one is a real dir of ours, not shared."""
-    directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
-        directory.mkdir(mode=0o700)
-        os.chmod(directory, 0o700)  # exactly, whatever the umask
-    except FileExistsError:
-        pass
-    st = os.lstat(directory)
+        directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            directory.mkdir(mode=0o700)
+            os.chmod(directory, 0o700)  # exactly, whatever the umask
+        except FileExistsError:
+            pass
+        st = os.lstat(directory)
+    except OSError as exc:
+        raise ControlServerError(directory, f"cannot create the runtime dir: {exc}") from None
     if not stat.S_ISDIR(st.st_mode):
         raise ControlServerError(directory, "exists and is not a directory (or is a symlink)")
     if st.st_uid != os.geteuid():
@@ -282,10 +285,13 @@ class ControlServer:
 
     def _accept_loop(self) -> None:
         assert self._listener is not None
+        poller = select.poll()
+        poller.register(self._listener, select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
         while not self.stopping.is_set():
             try:
-                ready, _, _ = select.select([self._listener, self._wake_r], [], [])
-            except (OSError, ValueError):
+                ready = {fd for fd, _ in poller.poll()}
+            except OSError:
                 return
             if self._wake_r in ready or self.stopping.is_set():
                 return
@@ -323,7 +329,11 @@ class ControlServer:
         if busy:
             _refuse(sock, ErrorCode.BUSY, f"too many clients ({self.max_connections})")
             return
-        conn.thread.start()
+        try:
+            conn.thread.start()
+        except RuntimeError:  # no more threads: refuse this client, keep accepting
+            self._forget(conn)
+            _refuse(sock, ErrorCode.BUSY, "cannot start a thread for this client")
 
     def _forget(self, conn: _Connection) -> None:
         with self._conn_lock:
@@ -552,8 +562,9 @@ class _Connection:
 
     def _check_hang_up(self) -> None:
         """While streaming: notice a client that left; keep what it sent for afterwards."""
-        readable, _, _ = select.select([self.sock], [], [], 0)
-        if not readable:
+        poller = select.poll()  # not select(): daemon fds may be past FD_SETSIZE
+        poller.register(self.sock, select.POLLIN)
+        if not poller.poll(0):
             return
         self.sock.settimeout(0)
         try:

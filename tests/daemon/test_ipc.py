@@ -145,9 +145,10 @@ def test_unknown_command(server: ControlServer, sock_path: Path) -> None:
 
 
 def test_malformed_json_keeps_connection(server: ControlServer, sock_path: Path) -> None:
-    """Bad JSON or bad UTF-8 is answered with error 1 (id null) and the next line still works."""
+    """Bad JSON, bad UTF-8 or absurd nesting get error 1 (id null); the next line still works."""
     raw = Raw(sock_path)
-    for bad in (b"{not json\n", b'{"id": 1, "command": "PING", "x": \xff}\n', b"[NaN]\n"):
+    nested = b"[" * 60000 + b"\n"
+    for bad in (b"{not json\n", b'{"id": 1, "command": "PING", "x": \xff}\n', b"[NaN]\n", nested):
         raw.send(bad)
         answer = raw.recv()
         assert answer is not None
