@@ -243,6 +243,9 @@ class ControlServer:
             except ValueError:
                 pid = None
             os.close(fd)
+            if pid is None:  # caught between its truncate and write: ask the socket instead
+                with contextlib.suppress(ControlServerError):
+                    pid = _live_socket_pid(self.socket_path) or None
             raise AlreadyRunning(self.socket_path, pid) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)

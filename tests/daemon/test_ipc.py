@@ -210,6 +210,17 @@ def test_handler_raising(server: ControlServer, sock_path: Path) -> None:
         assert (info.value.code, info.value.message) == (4, "velocity must be in 0..127")
 
 
+def test_result_not_json(server: ControlServer, sock_path: Path, registry: CommandRegistry) -> None:
+    """A handler returning something JSON cannot carry is error 8, not a dropped connection."""
+    registry.register("BYTES", lambda args, ctx: b"raw")
+    with ControlClient(sock_path) as client:
+        with pytest.raises(IpcError) as info:
+            client.request("BYTES")
+        assert info.value.code == ErrorCode.COMMAND_FAILED
+        assert "not JSON" in info.value.message
+        assert client.request("PING")["protocol"] == PROTOCOL_VERSION
+
+
 def test_handler_timeout(server: ControlServer, sock_path: Path) -> None:
     """A handler past its timeout is answered with error 9 and its context is cancelled."""
     with ControlClient(sock_path) as client:
