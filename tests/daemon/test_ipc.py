@@ -398,6 +398,28 @@ def test_iterator_stream_ends_normally(server: ControlServer, sock_path: Path) -
     raw.close()
 
 
+def test_stop_with_a_stuck_stream(sock_path: Path, registry: CommandRegistry) -> None:
+    """stop() returns within its timeout even when a stream's iterator never yields."""
+    release = threading.Event()
+
+    def stuck() -> Iterator[int]:
+        yield 1
+        release.wait(10)
+
+    registry.register("STUCK", lambda args, ctx: Stream(stuck()))
+    srv = ControlServer(sock_path, registry).start()
+    raw = Raw(sock_path)
+    raw.send({"id": 1, "command": "STUCK"})
+    assert raw.recv() == {"id": 1, "status": "event", "data": 1}
+    started = time.monotonic()
+    srv.stop(timeout=0.5)
+    assert time.monotonic() - started < 1.5
+    assert not sock_path.exists()
+    assert raw.recv() is None  # hung up
+    raw.close()
+    release.set()
+
+
 def test_socket_and_dir_permissions(server: ControlServer, sock_path: Path) -> None:
     """The runtime dir is created 0700 and the socket is 0600, whatever the umask."""
     assert stat.S_IMODE(os.stat(sock_path.parent).st_mode) == 0o700
