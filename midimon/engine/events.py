@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 EventKind = Literal[
     "note_on", "note_off", "cc", "aftertouch", "poly_aftertouch", "pitch_bend", "program_change"
@@ -25,37 +24,55 @@ PITCH_BEND_MIN = -8192
 PITCH_BEND_MAX = 8191
 
 
-@dataclass(frozen=True, slots=True)
-class MidiEvent:
-    """One channel-voice message.
-
-    ``number`` is the note (note_on/off, poly_aftertouch), controller (cc) or program
-    (program_change), 0 otherwise. ``value`` is the velocity (notes), CC value, pressure
-    (aftertouch, poly_aftertouch) or pitch bend (-8192..8191, 0 = centre); 0 for
-    program_change. ``timestamp_ns`` is monotonic (``time.monotonic_ns`` or the port's clock).
-    """
-
+class _Fields(NamedTuple):
     kind: EventKind
     channel: int
     number: int
     value: int
     timestamp_ns: int
 
-    def __post_init__(self) -> None:
-        if self.kind not in EVENT_KINDS:
-            raise ValueError(f"kind must be one of {', '.join(EVENT_KINDS)}, got {self.kind!r}")
-        if not 0 <= self.channel <= 15:
-            raise ValueError(f"channel must be an integer in 0..15, got {self.channel!r}")
-        if not 0 <= self.number <= 127:
-            raise ValueError(f"number must be an integer in 0..127, got {self.number!r}")
-        low, high = (PITCH_BEND_MIN, PITCH_BEND_MAX) if self.kind == "pitch_bend" else (0, 127)
-        if not low <= self.value <= high:
-            raise ValueError(f"{self.kind} value must be in {low}..{high}, got {self.value!r}")
+
+class MidiEvent(_Fields):
+    """One channel-voice message (immutable; a NamedTuple because it is built once per MIDI
+    message on the hot path, where it costs half a frozen dataclass).
+
+    ``number`` is the note (note_on/off, poly_aftertouch), controller (cc) or program
+    (program_change), 0 otherwise. ``value`` is the velocity (notes), CC value, pressure
+    (aftertouch, poly_aftertouch) or pitch bend (-8192..8191, 0 = centre); 0 for
+    program_change. ``timestamp_ns`` is monotonic (``time.monotonic_ns`` or the port's clock).
+    Built by hand, every field is checked; ``decode`` checks the bytes instead.
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls, kind: EventKind, channel: int, number: int, value: int, timestamp_ns: int
+    ) -> MidiEvent:
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(EVENT_KINDS)}, got {kind!r}")
+        if not _is_int(channel) or not 0 <= channel <= 15:
+            raise ValueError(f"channel must be an integer in 0..15, got {channel!r}")
+        if not _is_int(number) or not 0 <= number <= 127:
+            raise ValueError(f"number must be an integer in 0..127, got {number!r}")
+        low, high = (PITCH_BEND_MIN, PITCH_BEND_MAX) if kind == "pitch_bend" else (0, 127)
+        if not _is_int(value) or not low <= value <= high:
+            raise ValueError(f"{kind} value must be an integer in {low}..{high}, got {value!r}")
+        if not _is_int(timestamp_ns):
+            raise ValueError(f"timestamp_ns must be an integer, got {timestamp_ns!r}")
+        return tuple.__new__(cls, (kind, channel, number, value, timestamp_ns))
 
     @property
     def velocity(self) -> int:
         """The velocity of a note event (0 for every other kind)."""
-        return self.value if self.kind in ("note_on", "note_off") else 0
+        return self[3] if self[0] in ("note_on", "note_off") else 0
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _trusted(kind: str, channel: int, number: int, value: int, timestamp_ns: int) -> MidiEvent:
+    return tuple.__new__(MidiEvent, (kind, channel, number, value, timestamp_ns))
 
 
 def decode(raw: bytes | bytearray | Sequence[int], timestamp_ns: int) -> MidiEvent | None:
@@ -80,9 +97,9 @@ def decode(raw: bytes | bytearray | Sequence[int], timestamp_ns: int) -> MidiEve
     if kind == "note_on" and data2 == 0:
         kind = "note_off"
     if kind == "pitch_bend":
-        return MidiEvent(kind, channel, 0, ((data2 << 7) | data1) - 8192, timestamp_ns)
+        return _trusted(kind, channel, 0, ((data2 << 7) | data1) - 8192, timestamp_ns)
     if kind == "aftertouch":
-        return MidiEvent(kind, channel, 0, data1, timestamp_ns)
+        return _trusted(kind, channel, 0, data1, timestamp_ns)
     if kind == "program_change":
-        return MidiEvent(kind, channel, data1, 0, timestamp_ns)
-    return MidiEvent(kind, channel, data1, data2, timestamp_ns)
+        return _trusted(kind, channel, data1, 0, timestamp_ns)
+    return _trusted(kind, channel, data1, data2, timestamp_ns)

@@ -22,7 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from midimon.engine.events import PITCH_BEND_MAX, PITCH_BEND_MIN, MidiEvent
 from midimon.plugins.context import TriggerContext, TriggerKind
@@ -447,9 +447,9 @@ def _required_names(ttype: TriggerType) -> str:
 # --------------------------------------------------------------------------- fired triggers
 
 
-@dataclass(frozen=True, slots=True)
-class FiredTrigger:
-    """A trigger that fired: the spec, and what a TriggerContext needs.
+class FiredTrigger(NamedTuple):
+    """A trigger that fired: the spec, and what a TriggerContext needs (immutable; a
+    NamedTuple because one is built per firing on the hot path).
 
     ``timestamp_ns`` is when it fired (the event's time, or the tick's for a long press);
     ``event_timestamp_ns`` the MIDI event that started it (the press, for a long press).
@@ -468,7 +468,7 @@ class FiredTrigger:
     @property
     def kind(self) -> TriggerKind:
         """The TriggerKind of the spec that fired."""
-        return self.trigger.KIND
+        return self[0].KIND
 
     def to_context(self, mode: str, wall_time_ms: int | None = None) -> TriggerContext:
         """The TriggerContext handed to a plugin's ``execute``."""
@@ -503,17 +503,17 @@ def encoder_delta(value: int, encoding: str) -> int:
 # --------------------------------------------------------------------------- the processor
 
 
-def _channel_ok(spec: TriggerSpec, channel: int) -> bool:
-    return spec.channel is None or spec.channel == channel
+Handler = Callable[[Any, MidiEvent, list[FiredTrigger]], None]
 
 
 class EventProcessor:
     """Turns MidiEvents into FiredTriggers for a fixed set of trigger specs.
 
-    Specs are indexed by (event kind, note/controller), so each event touches only the
+    The specs are compiled into one route table keyed by (event kind, note/controller); each
+    route holds the spec, its channel filter and its handler, so an event touches only the
     triggers that could fire on it. Timing state is kept per spec. ``now_ns`` is the clock
     ``tick()`` uses when not given a time (default ``time.monotonic_ns``); events carry their
-    own timestamps. Not thread-safe: feed it from one thread.
+    own timestamps. Not thread-safe: feed events and ticks from one thread.
     """
 
     def __init__(
@@ -521,66 +521,56 @@ class EventProcessor:
     ) -> None:
         self.now_ns = now_ns
         self.triggers: tuple[TriggerSpec, ...] = tuple(dict.fromkeys(triggers))
-        self._press: dict[int, list[TriggerSpec]] = defaultdict(list)
-        self._release: dict[int, list[TriggerSpec]] = defaultdict(list)
-        self._cc: dict[int, list[TriggerSpec]] = defaultdict(list)
-        self._aftertouch: list[AftertouchTrigger] = []
-        self._poly: dict[int | None, list[AftertouchTrigger]] = defaultdict(list)
-        self._bend: list[PitchBendTrigger] = []
+        self._routes: dict[tuple[str, int], list[tuple[Any, int | None, Handler]]] = {}
         for spec in self.triggers:
-            self._index(spec)
+            for key, handler in self._keys(spec):
+                self._routes.setdefault(key, []).append((spec, spec.channel, handler))
         self._held: dict[LongPressTrigger, MidiEvent] = {}  # armed long presses
         self._last_tap: dict[DoubleTapTrigger, int] = {}
         self._chord_presses: dict[NoteChordTrigger, dict[int, MidiEvent]] = defaultdict(dict)
 
-    def _index(self, spec: TriggerSpec) -> None:
+    def _keys(self, spec: TriggerSpec) -> list[tuple[tuple[str, int], Handler]]:
+        """The (event kind, number) routes of one spec, with their handlers."""
+        if isinstance(spec, NoteTrigger):
+            return [(("note_on", spec.note), self._note)]
+        if isinstance(spec, VelocityRangeTrigger):
+            return [(("note_on", spec.note), self._velocity_range)]
+        if isinstance(spec, LongPressTrigger):
+            return [
+                (("note_on", spec.note), self._long_press_down),
+                (("note_off", spec.note), self._long_press_up),
+            ]
+        if isinstance(spec, DoubleTapTrigger):
+            return [(("note_on", spec.note), self._double_tap)]
         if isinstance(spec, NoteChordTrigger):
-            for note in spec.notes:
-                self._press[note].append(spec)
-        elif isinstance(spec, LongPressTrigger):
-            self._press[spec.note].append(spec)
-            self._release[spec.note].append(spec)
-        elif isinstance(spec, NoteTrigger | VelocityRangeTrigger | DoubleTapTrigger):
-            self._press[spec.note].append(spec)
-        elif isinstance(spec, CCTrigger | EncoderTurnTrigger):
-            self._cc[spec.controller].append(spec)
-        elif isinstance(spec, AftertouchTrigger):
+            return [(("note_on", note), self._chord) for note in spec.notes]
+        if isinstance(spec, CCTrigger):
+            return [(("cc", spec.controller), self._cc)]
+        if isinstance(spec, EncoderTurnTrigger):
+            return [(("cc", spec.controller), self._encoder)]
+        if isinstance(spec, AftertouchTrigger):
+            keys: list[tuple[tuple[str, int], Handler]] = []
             if spec.source in ("channel", "any"):
-                self._aftertouch.append(spec)
+                keys.append((("aftertouch", 0), self._pressure))
             if spec.source in ("poly", "any"):
-                self._poly[spec.note].append(spec)
-        elif isinstance(spec, PitchBendTrigger):
-            self._bend.append(spec)
-        else:
-            raise TypeError(f"not a trigger spec: {spec!r}")
+                notes = range(128) if spec.note is None else (spec.note,)
+                keys += [(("poly_aftertouch", n), self._pressure) for n in notes]
+            return keys
+        if isinstance(spec, PitchBendTrigger):
+            return [(("pitch_bend", 0), self._pitch_bend)]
+        raise TypeError(f"not a trigger spec: {spec!r}")
 
     # -- public API
 
     def process(self, event: MidiEvent) -> list[FiredTrigger]:
         """Every trigger this event fires, after any long press that fell due before it."""
         fired = self.tick(event.timestamp_ns) if self._held else []
-        kind = event.kind
-        if kind == "note_on":
-            for spec in self._press.get(event.number, ()):
-                if _channel_ok(spec, event.channel):
-                    self._on_press(spec, event, fired)
-        elif kind == "note_off":
-            for spec in self._release.get(event.number, ()):
-                if _channel_ok(spec, event.channel):
-                    self._on_release(spec, event, fired)
-        elif kind == "cc":
-            for spec in self._cc.get(event.number, ()):
-                if _channel_ok(spec, event.channel):
-                    self._on_cc(spec, event, fired)
-        elif kind == "aftertouch":
-            self._on_pressure(self._aftertouch, event, fired)
-        elif kind == "poly_aftertouch":
-            self._on_pressure(self._poly.get(None, ()), event, fired)
-            self._on_pressure(self._poly.get(event.number, ()), event, fired)
-        elif kind == "pitch_bend":
-            for spec in self._bend:
-                if _channel_ok(spec, event.channel) and spec.min <= event.value <= spec.max:
-                    fired.append(self._fire(spec, event, value=event.value))
+        routes = self._routes.get((event.kind, event.number))
+        if routes:
+            channel = event.channel
+            for spec, wanted, handler in routes:
+                if wanted is None or wanted == channel:
+                    handler(spec, event, fired)
         return fired
 
     def tick(self, now_ns: int | None = None) -> list[FiredTrigger]:
@@ -591,7 +581,7 @@ class EventProcessor:
             held_ns = now - press.timestamp_ns
             if held_ns >= spec.hold_ms * MS:
                 del self._held[spec]
-                fired.append(self._fire(spec, press, value=held_ns // MS, at=now))
+                fired.append(_fire(spec, press, held_ns // MS, now))
         return fired
 
     def next_deadline_ns(self) -> int | None:
@@ -606,72 +596,81 @@ class EventProcessor:
         self._last_tap.clear()
         self._chord_presses.clear()
 
-    # -- per-type logic
+    # -- handlers, one per trigger type and event
 
     @staticmethod
-    def _fire(
-        spec: TriggerSpec, event: MidiEvent, *, value: int = 0, at: int | None = None
-    ) -> FiredTrigger:
-        return FiredTrigger(
-            trigger=spec,
-            channel=event.channel,
-            number=event.number,
-            velocity=event.velocity,
-            value=value,
-            timestamp_ns=event.timestamp_ns if at is None else at,
-            event_timestamp_ns=event.timestamp_ns,
-        )
+    def _note(spec: NoteTrigger, event: MidiEvent, fired: list[FiredTrigger]) -> None:
+        if spec.velocity_min <= event.value <= spec.velocity_max:
+            fired.append(_fire(spec, event))
 
-    def _on_press(self, spec: TriggerSpec, event: MidiEvent, fired: list[FiredTrigger]) -> None:
-        ts = event.timestamp_ns
-        if isinstance(spec, NoteTrigger):
-            if spec.velocity_min <= event.value <= spec.velocity_max:
-                fired.append(self._fire(spec, event))
-        elif isinstance(spec, VelocityRangeTrigger):
-            if spec.min <= event.value <= spec.max:
-                fired.append(self._fire(spec, event))
-        elif isinstance(spec, LongPressTrigger):
-            self._held[spec] = event
-        elif isinstance(spec, DoubleTapTrigger):
-            first = self._last_tap.pop(spec, None)
-            if first is not None and ts - first <= spec.window_ms * MS:
-                fired.append(self._fire(spec, event, value=(ts - first) // MS))
-            else:
-                self._last_tap[spec] = ts
-        elif isinstance(spec, NoteChordTrigger):
-            presses = self._chord_presses[spec]
-            presses[event.number] = event
-            window = spec.window_ms * MS
-            for note, earlier in list(presses.items()):
-                if ts - earlier.timestamp_ns > window:
-                    del presses[note]
-            if len(presses) == len(spec.notes):
-                spread = ts - min(p.timestamp_ns for p in presses.values())
-                presses.clear()
-                fired.append(self._fire(spec, event, value=spread // MS))
+    @staticmethod
+    def _velocity_range(
+        spec: VelocityRangeTrigger, event: MidiEvent, fired: list[FiredTrigger]
+    ) -> None:
+        if spec.min <= event.value <= spec.max:
+            fired.append(_fire(spec, event))
 
-    def _on_release(self, spec: TriggerSpec, event: MidiEvent, fired: list[FiredTrigger]) -> None:
-        assert isinstance(spec, LongPressTrigger)
+    def _long_press_down(
+        self, spec: LongPressTrigger, event: MidiEvent, fired: list[FiredTrigger]
+    ) -> None:
+        self._held[spec] = event
+
+    def _long_press_up(
+        self, spec: LongPressTrigger, event: MidiEvent, fired: list[FiredTrigger]
+    ) -> None:
         press = self._held.pop(spec, None)
         if press is not None:
             held_ns = event.timestamp_ns - press.timestamp_ns
             if held_ns >= spec.hold_ms * MS:  # due, but no tick saw it yet
-                fired.append(self._fire(spec, press, value=held_ns // MS, at=event.timestamp_ns))
+                fired.append(_fire(spec, press, held_ns // MS, event.timestamp_ns))
 
-    def _on_cc(self, spec: TriggerSpec, event: MidiEvent, fired: list[FiredTrigger]) -> None:
-        if isinstance(spec, CCTrigger):
-            if spec.value_min <= event.value <= spec.value_max:
-                fired.append(self._fire(spec, event, value=event.value))
-        elif isinstance(spec, EncoderTurnTrigger):
-            delta = encoder_delta(event.value, spec.encoding)
-            if delta and (spec.direction == "any" or (delta > 0) == (spec.direction == "cw")):
-                fired.append(self._fire(spec, event, value=delta))
-
-    def _on_pressure(
-        self, specs: Iterable[AftertouchTrigger], event: MidiEvent, fired: list[FiredTrigger]
+    def _double_tap(
+        self, spec: DoubleTapTrigger, event: MidiEvent, fired: list[FiredTrigger]
     ) -> None:
-        for spec in specs:
-            if _channel_ok(spec, event.channel) and (
-                spec.pressure_min <= event.value <= spec.pressure_max
-            ):
-                fired.append(self._fire(spec, event, value=event.value))
+        ts = event.timestamp_ns
+        first = self._last_tap.pop(spec, None)
+        if first is not None and ts - first <= spec.window_ms * MS:
+            fired.append(_fire(spec, event, (ts - first) // MS))
+        else:
+            self._last_tap[spec] = ts
+
+    def _chord(self, spec: NoteChordTrigger, event: MidiEvent, fired: list[FiredTrigger]) -> None:
+        ts = event.timestamp_ns
+        presses = self._chord_presses[spec]
+        presses[event.number] = event
+        window = spec.window_ms * MS
+        for note, earlier in list(presses.items()):
+            if ts - earlier.timestamp_ns > window:
+                del presses[note]
+        if len(presses) == len(spec.notes):
+            spread = ts - min(p.timestamp_ns for p in presses.values())
+            presses.clear()
+            fired.append(_fire(spec, event, spread // MS))
+
+    @staticmethod
+    def _cc(spec: CCTrigger, event: MidiEvent, fired: list[FiredTrigger]) -> None:
+        if spec.value_min <= event.value <= spec.value_max:
+            fired.append(_fire(spec, event, event.value))
+
+    @staticmethod
+    def _encoder(spec: EncoderTurnTrigger, event: MidiEvent, fired: list[FiredTrigger]) -> None:
+        delta = encoder_delta(event.value, spec.encoding)
+        if delta and (spec.direction == "any" or (delta > 0) == (spec.direction == "cw")):
+            fired.append(_fire(spec, event, delta))
+
+    @staticmethod
+    def _pressure(spec: AftertouchTrigger, event: MidiEvent, fired: list[FiredTrigger]) -> None:
+        if spec.pressure_min <= event.value <= spec.pressure_max:
+            fired.append(_fire(spec, event, event.value))
+
+    @staticmethod
+    def _pitch_bend(spec: PitchBendTrigger, event: MidiEvent, fired: list[FiredTrigger]) -> None:
+        if spec.min <= event.value <= spec.max:
+            fired.append(_fire(spec, event, event.value))
+
+
+def _fire(spec: Any, event: MidiEvent, value: int = 0, at: int | None = None) -> FiredTrigger:
+    kind, channel, number, velocity, ts = event
+    if kind != "note_on" and kind != "note_off":
+        velocity = 0
+    return FiredTrigger(spec, channel, number, velocity, value, ts if at is None else at, ts)

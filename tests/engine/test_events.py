@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from midimon.engine.events import MidiEvent, decode
 
@@ -76,3 +78,19 @@ def test_event_validates() -> None:
         MidiEvent("cc", 16, 0, 0, 0)
     with pytest.raises(ValueError, match="kind"):
         MidiEvent("sysex", 0, 0, 0, 0)  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 255), max_size=4), st.integers(0, 2**63))
+def test_decode_never_raises(raw: list[int], timestamp_ns: int) -> None:
+    """Any bytes decode to None or to an event that passes MidiEvent's own checks."""
+    event = decode(raw, timestamp_ns)
+    if event is not None:
+        assert MidiEvent(*event) == event
+        assert event.timestamp_ns == timestamp_ns
+
+
+def test_velocity_only_for_notes() -> None:
+    """velocity is the note velocity, 0 for other kinds."""
+    assert MidiEvent("note_off", 0, 1, 64, 0).velocity == 64
+    assert MidiEvent("cc", 0, 1, 64, 0).velocity == 0

@@ -285,7 +285,7 @@ def test_aftertouch_channel_and_poly() -> None:
     both = AftertouchTrigger(50, 127, "any")
     proc = EventProcessor([chan, poly, both])
     assert specs(proc.process(MidiEvent("aftertouch", 0, 0, 60, 0))) == [chan, both]
-    assert specs(proc.process(MidiEvent("poly_aftertouch", 0, 36, 60, 0))) == [both, poly]
+    assert specs(proc.process(MidiEvent("poly_aftertouch", 0, 36, 60, 0))) == [poly, both]
     assert specs(proc.process(MidiEvent("poly_aftertouch", 0, 37, 60, 0))) == [both]
     assert proc.process(MidiEvent("aftertouch", 0, 0, 49, 0)) == []
 
@@ -431,3 +431,22 @@ def test_parse_trigger_unknown_keys() -> None:
     """Unknown keys are reported, not fatal."""
     result = parse_trigger({"type": "Note", "note": 1, "velocty_min": 3})
     assert result.spec == NoteTrigger(1) and result.unknown == ("velocty_min",)
+
+
+def test_channel_filter_on_cc_encoder_and_long_press() -> None:
+    """Channel filters apply to controller and timing triggers too."""
+    cc_spec, enc = CCTrigger(7, channel=1), EncoderTurnTrigger(8, channel=1)
+    lp = LongPressTrigger(36, 100, channel=1)
+    proc = EventProcessor([cc_spec, enc, lp])
+    assert proc.process(cc(7, 5, channel=0)) == [] and proc.process(cc(8, 1, channel=2)) == []
+    assert specs(feed(proc, cc(7, 5, channel=1), cc(8, 1, channel=1))) == [cc_spec, enc]
+    proc.process(on(36, t_ms=0, channel=0))
+    assert proc.tick(500 * MS) == []
+    proc.process(on(36, t_ms=1000, channel=1))
+    assert specs(proc.tick(1100 * MS)) == [lp]
+
+
+def test_processor_rejects_non_specs() -> None:
+    """Something that is not a trigger spec is refused when the processor is built."""
+    with pytest.raises(TypeError, match="not a trigger spec"):
+        EventProcessor([object()])  # type: ignore[list-item]
