@@ -99,21 +99,16 @@ def _prepare_directory(directory: Path) -> None:
 
 def _live_socket_pid(path: Path) -> int | None:
     """The pid listening on ``path``, or None when nobody is (a stale socket)."""
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.settimeout(1.0)
-    try:
-        probe.connect(str(path))
-    except (ConnectionRefusedError, FileNotFoundError):
-        return None
-    except OSError as exc:
-        if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
-            return None
-        raise ControlServerError(path, f"cannot probe existing socket: {exc}") from None
-    try:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(str(path))
+        except OSError as exc:
+            if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
+                return None
+            raise ControlServerError(path, f"cannot probe existing socket: {exc}") from None
         creds = peer_credentials(probe)
         return creds.pid if creds else 0
-    finally:
-        probe.close()
 
 
 class ControlServer:
