@@ -1,17 +1,37 @@
 """The mapping config file (TOML): device, timing, modes, mappings, actions and [plugins].
 
-    [device]             name = "pattern", virtual_port = "midimon", auto_reconnect = true
-    [advanced_settings]  chord_timeout_ms, double_tap_timeout_ms, hold_threshold_ms,
-                         [advanced_settings.velocity_levels] soft = [1, 40], ...
+    [device]             name = "port name or regex", virtual_port = "midimon" (or false),
+                         auto_reconnect = true
+    [advanced_settings]  chord_timeout_ms = 50, double_tap_timeout_ms = 300,
+                         hold_threshold_ms = 1000 (trigger defaults);
+    [advanced_settings.velocity_levels]  soft = [1, 40], medium = [41, 90], hard = [91, 127]
+                         (redefine these or add more)
     [[modes]]            name = "Default", color = "blue"
-    [[modes.mappings]]   description, trigger = { type = ... }, action = { type = ... }
-    [[global_mappings]]  same shape, active in every mode
+    [[modes.mappings]]   description = "...", trigger = { type = ... }, action = { type = ... }
+    [[global_mappings]]  same shape, active in every mode (after the mode's own mappings)
     [plugins]            see midimon.plugins.settings
 
+Triggers: see ``midimon.engine.triggers.TRIGGER_TYPES`` (Note, VelocityRange, LongPress,
+DoubleTap, NoteChord, CC, EncoderTurn, Aftertouch, PitchBend; each takes ``channel`` 0..15).
+
+Actions (validated here as data; running them is the executor's job):
+``Plugin`` plugin, params (top-level string params starting with ``~/`` are expanded) ·
+``Shell`` argv = [...] (no shell), or shell = true with command = "..." ·
+``SendMidi`` port (optional), messages = [{ type = note_on/note_off/cc/program_change, channel,
+note/controller/program, velocity/value }] · ``ModeChange`` mode = a mode's name (wins), "next",
+"previous", or an index into [[modes]] · ``Sequence`` actions · ``Delay`` ms ·
+``Repeat`` action, count, delay_ms · ``Conditional`` condition (or conditions = [...], all must
+hold), then, else; conditions are { type = "Mode", mode }, { type = "TimeRange",
+range = "HH:MM-HH:MM" } (may wrap midnight), { type = "Days", days = ["mon", ...] },
+And/Or { conditions = [...] }, Not { condition } · ``Keystroke`` keys, modifiers · ``Text`` text.
+
+Upstream MIDIMon key names are accepted too (``min_duration_ms``, ``max_interval_ms``,
+``timeout_ms``, ``cc``, ``min_velocity``/``max_velocity``, ``"Clockwise"``, ``auto_connect``).
+
 Everything is checked when loaded; all problems are collected and raised together as
-``InvalidConfig`` (a ``ConfigError`` whose ``errors`` lists each one). Unknown keys are not
-errors: they land in ``Config.warnings``. Actions are validated here as data; running them is
-the executor's job.
+``InvalidConfig`` (a ``ConfigError`` whose ``errors`` lists each one, each naming the file, the
+mapping, the field and what would be accepted). Unknown keys are not errors: they land in
+``Config.warnings``.
 """
 
 from __future__ import annotations
@@ -563,8 +583,10 @@ class _ActionParser:
         if kind == "TimeRange":
             self.check.unknown(loc, f"{fld}.", c, {"type", "range"})
             span = _time_range(c.get("range"))
-            if span is None:
-                self.check.error(loc, f"{fld}.range", 'must be "HH:MM-HH:MM" (24-hour clock)')
+            if span is None or span[0] == span[1]:
+                self.check.error(
+                    loc, f"{fld}.range", 'must be "HH:MM-HH:MM" (24-hour clock, start != end)'
+                )
                 return None
             return TimeRange(*span)
         if kind == "Days":

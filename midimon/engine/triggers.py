@@ -10,8 +10,10 @@ or suppresses another, so a Note action never lags behind a possible double tap)
 - ``DoubleTap`` fires on the second press when it comes within ``window_ms`` of the first press
   (press to press); that press also fires ``Note``. A third quick press starts a new pair.
 - ``NoteChord`` fires on the press that completes the set, when every note of it was pressed
-  within ``window_ms`` of the others (any order); the single notes still fire their own ``Note``
-  triggers. The chord then re-arms: each note must be pressed again.
+  within ``window_ms`` of the others (any order; a press counts whether or not the note was
+  released since); the single notes still fire their own ``Note`` triggers. The chord then
+  re-arms: each note must be pressed again.
+- A trigger that fires later (LongPress) is matched against the mode current when it fires.
 - ``CC``, ``Aftertouch`` and ``PitchBend`` fire on every message whose value is in range;
   ``EncoderTurn`` on every relative step in the chosen direction (0 steps never fire).
 """
