@@ -146,3 +146,20 @@ def make_manager(tmp_path: Path, isolated_dirs: dict[str, str], recording_host: 
     yield make
     for manager in managers:
         manager.shutdown()
+
+
+@pytest.fixture
+def jack_server(monkeypatch: pytest.MonkeyPatch):
+    """A private JACK server (dummy backend) that this test's MIDI clients connect to.
+
+    Needs jackd (fails under CI=true when it is missing, skips elsewhere); stopped afterwards.
+    """
+    from jack import JackServer
+
+    server = JackServer().start()
+    for key, value in server.env.items():
+        monkeypatch.setenv(key, value)
+    try:
+        yield server
+    finally:
+        server.stop()

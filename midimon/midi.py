@@ -1,0 +1,505 @@
+"""MIDI ports through python-rtmidi: list, open by name or pattern, virtual ports, reconnect.
+
+This is the only module that imports ``rtmidi``; every rtmidi error leaves it as a
+:class:`MidiError` (an ``OSError``) whose message names the port or pattern and the ports that
+were available.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import rtmidi
+
+__all__ = [
+    "MidiBackendError",
+    "MidiError",
+    "MidiInput",
+    "MidiOutput",
+    "PortClosedError",
+    "PortInfo",
+    "PortList",
+    "PortNotFoundError",
+    "PortWatcher",
+    "compiled_apis",
+    "list_ports",
+    "match_port",
+]
+
+log = logging.getLogger(__name__)
+
+# Our API names -> rtmidi constants (only those rtmidi was compiled with can be used).
+_APIS = {
+    "alsa": rtmidi.API_LINUX_ALSA,
+    "jack": rtmidi.API_UNIX_JACK,
+    "coremidi": rtmidi.API_MACOSX_CORE,
+    "winmm": rtmidi.API_WINDOWS_MM,
+}
+_API_NAMES = {value: key for key, value in _APIS.items()}
+# ALSA port names end in " client:port" numbers, which change when a device is replugged.
+_ALSA_SUFFIX = re.compile(r"\s+\d+:\d+$")
+
+MessageCallback = Callable[[bytes, int], None]
+Hook = Callable[[str], None]
+
+
+class MidiError(OSError):
+    """A MIDI port or backend problem."""
+
+
+class MidiBackendError(MidiError):
+    """No usable MIDI API: not compiled in, or it failed to start (no JACK server, no ALSA)."""
+
+
+class PortNotFoundError(MidiError):
+    """No port matched ``pattern``; ``available`` lists the port names that were there."""
+
+    def __init__(self, direction: str, pattern: str, api: str, available: Sequence[str]) -> None:
+        self.direction = direction
+        self.pattern = pattern
+        self.api = api
+        self.available = tuple(available)
+        listed = ", ".join(f"{i}: {name!r}" for i, name in enumerate(available)) or "none"
+        super().__init__(
+            f"no MIDI {direction} port matches {pattern!r} ({api}; tried exact name, "
+            f"case-insensitive substring, regex); available {direction}s: {listed}"
+        )
+
+
+class PortClosedError(MidiError):
+    """The port is closed, or its device is currently disconnected."""
+
+
+@dataclass(frozen=True)
+class PortInfo:
+    """One port as rtmidi numbers it."""
+
+    index: int
+    name: str
+
+
+@dataclass(frozen=True)
+class PortList:
+    """The ports one MIDI API sees: inputs (sources we can read) and outputs (we can write)."""
+
+    api: str
+    inputs: tuple[PortInfo, ...]
+    outputs: tuple[PortInfo, ...]
+    compiled_apis: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "api": self.api,
+            "compiled_apis": list(self.compiled_apis),
+            "inputs": [{"index": p.index, "name": p.name} for p in self.inputs],
+            "outputs": [{"index": p.index, "name": p.name} for p in self.outputs],
+        }
+
+
+def compiled_apis() -> tuple[str, ...]:
+    """The MIDI APIs this python-rtmidi was compiled with, in rtmidi's order of preference."""
+    return tuple(_API_NAMES[a] for a in rtmidi.get_compiled_api() if a in _API_NAMES)
+
+
+def _candidates(api: str | None) -> list[int]:
+    """rtmidi API constants to try for ``api`` (None: every compiled one, in order)."""
+    compiled = compiled_apis()
+    if api is None:
+        if not compiled:
+            raise MidiBackendError("python-rtmidi was compiled without any MIDI API")
+        return [_APIS[name] for name in compiled]
+    key = api.strip().lower()
+    if key not in _APIS:
+        raise MidiBackendError(f"unknown MIDI API {api!r}; use one of: {', '.join(_APIS)}")
+    if key not in compiled:
+        raise MidiBackendError(
+            f"MIDI API {key!r} is not compiled into python-rtmidi; "
+            f"compiled: {', '.join(compiled) or 'none'}"
+        )
+    return [_APIS[key]]
+
+
+def _create(kind: type, api: str | None, client_name: str) -> tuple[Any, int]:
+    """A new rtmidi MidiIn/MidiOut on the first API of ``api``'s candidates that starts."""
+    failures = []
+    for candidate in _candidates(api):
+        try:
+            return kind(candidate, name=client_name), candidate
+        except rtmidi.RtMidiError as exc:
+            failures.append(f"{_API_NAMES[candidate]}: {exc}")
+    raise MidiBackendError("no MIDI API could start: " + "; ".join(failures))
+
+
+def _stable(name: str) -> str:
+    """A port name without ALSA's client:port numbers."""
+    return _ALSA_SUFFIX.sub("", name)
+
+
+def match_port(pattern: str, names: Sequence[str]) -> int | None:
+    """Index of the first port named ``pattern``: exact, then case-insensitive substring, then
+    regex (``re.search``). Exact matching ignores ALSA's trailing client:port numbers."""
+    for i, name in enumerate(names):
+        if pattern in (name, _stable(name)):
+            return i
+    folded = pattern.casefold()
+    for i, name in enumerate(names):
+        if folded in name.casefold():
+            return i
+    try:
+        regex = re.compile(pattern)
+    except re.error:
+        return None
+    for i, name in enumerate(names):
+        if regex.search(name):
+            return i
+    return None
+
+
+def list_ports(api: str | None = None, client_name: str = "midimon-list") -> PortList:
+    """Every input and output port of ``api`` ("jack", "alsa", or None: rtmidi's first that
+    starts). Raises MidiBackendError when the API cannot start."""
+    midi_in, used = _create(rtmidi.MidiIn, api, client_name)
+    try:
+        midi_out, _ = _create(rtmidi.MidiOut, _API_NAMES[used], client_name)
+        try:
+            inputs = midi_in.get_ports()
+            outputs = midi_out.get_ports()
+        finally:
+            midi_out.delete()
+    except rtmidi.RtMidiError as exc:
+        raise MidiBackendError(f"listing {_API_NAMES[used]} MIDI ports failed: {exc}") from exc
+    finally:
+        midi_in.delete()
+    return PortList(
+        api=_API_NAMES[used],
+        inputs=tuple(PortInfo(i, n) for i, n in enumerate(inputs)),
+        outputs=tuple(PortInfo(i, n) for i, n in enumerate(outputs)),
+        compiled_apis=compiled_apis(),
+    )
+
+
+class _Port:
+    """What inputs and outputs share: opening by pattern or virtually, closing, reconnecting."""
+
+    _direction = "port"
+    _rtmidi_class: type = rtmidi.MidiIn
+
+    def __init__(
+        self,
+        name_or_pattern: str | None,
+        virtual_name: str | None,
+        api: str | None,
+        client_name: str,
+        missing_ok: bool,
+    ) -> None:
+        if name_or_pattern is None and virtual_name is None:
+            raise ValueError("give a port name or pattern, or a virtual_name (or both)")
+        self.pattern = name_or_pattern
+        self._lock = threading.RLock()
+        self._rt, api_const = _create(self._rtmidi_class, api, client_name)
+        self.api = _API_NAMES[api_const]
+        self.is_virtual = False
+        self._port_name: str | None = None
+        self._connected = False
+        self._closed = False
+        try:
+            self._configure()
+            self._open_first(name_or_pattern, virtual_name, missing_ok)
+        except BaseException:
+            self._rt.delete()
+            self._closed = True
+            raise
+
+    def _configure(self) -> None:
+        """Set up the rtmidi object before a port opens (inputs: callback, filters)."""
+
+    def _open_first(self, pattern: str | None, virtual_name: str | None, missing_ok: bool) -> None:
+        names = self._rt.get_ports() if pattern is not None else []
+        index = match_port(pattern, names) if pattern is not None else None
+        if index is not None:
+            self._open_index(index, names[index])
+        elif virtual_name is not None:
+            try:
+                self._rt.open_virtual_port(virtual_name)
+            except rtmidi.RtMidiError as exc:
+                raise MidiError(
+                    f"cannot create virtual MIDI {self._direction} {virtual_name!r} "
+                    f"({self.api}): {exc}"
+                ) from exc
+            self.is_virtual = True
+            self._port_name = virtual_name
+            self._connected = True
+        elif not missing_ok:
+            assert pattern is not None
+            raise PortNotFoundError(self._direction, pattern, self.api, names)
+
+    def _open_index(self, index: int, name: str) -> None:
+        try:
+            self._rt.open_port(index, name=f"{self._direction}")
+        except rtmidi.RtMidiError as exc:
+            raise MidiError(
+                f"cannot open MIDI {self._direction} {name!r} ({self.api}): {exc}"
+            ) from exc
+        self._port_name = name
+        self._connected = True
+
+    @property
+    def port_name(self) -> str | None:
+        """The device port's name (or the virtual port's); None before it ever connected."""
+        return self._port_name
+
+    @property
+    def is_open(self) -> bool:
+        """Open and connected to its device (a virtual port is open until closed)."""
+        return self._connected and not self._closed
+
+    def close(self) -> None:
+        """Close the port and release the MIDI client; idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._connected = False
+            self._before_close()
+            try:
+                self._rt.close_port()
+            finally:
+                self._rt.delete()
+
+    def _before_close(self) -> None:
+        """Inputs cancel their callback here."""
+
+    def __enter__(self) -> _Port:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check(self, available: Sequence[str]) -> tuple[str, str] | None:
+        """Watcher step: close a port whose device vanished from ``available``, reopen one that
+        came back. Returns ("connect"|"disconnect", port name) when that happened."""
+        with self._lock:
+            if self._closed or self.is_virtual:
+                return None
+            if self._port_name is not None:
+                wanted = _stable(self._port_name)
+                present = any(_stable(n) == wanted for n in available)
+            else:  # never connected yet (missing_ok): wait for the pattern
+                assert self.pattern is not None
+                present = match_port(self.pattern, available) is not None
+            if self._connected and not present:
+                self._connected = False
+                self._rt.close_port()
+                assert self._port_name is not None
+                return ("disconnect", self._port_name)
+            if not self._connected and present:
+                names = self._rt.get_ports()
+                if self._port_name is not None:
+                    wanted = _stable(self._port_name)
+                    index = next((i for i, n in enumerate(names) if _stable(n) == wanted), None)
+                else:
+                    assert self.pattern is not None
+                    index = match_port(self.pattern, names)
+                if index is None:
+                    return None  # gone again already; next round
+                self._configure()  # python-rtmidi's close_port() dropped the callback
+                self._open_index(index, names[index])
+                return ("connect", names[index])
+            return None
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open" if self._connected else "disconnected"
+        return f"<{type(self).__name__} {self._port_name or self.pattern!r} {self.api} {state}>"
+
+
+class MidiInput(_Port):
+    """A MIDI input: the first port matching ``name_or_pattern``, else a virtual port.
+
+    ``callback(data, timestamp_ns)`` runs on rtmidi's thread (JACK's process thread under
+    JACK) with the raw message bytes and ``time.monotonic_ns()`` taken on arrival; it must not
+    block (push into a queue). ``missing_ok=True`` starts disconnected when nothing matches
+    and no virtual port is wanted; a :class:`PortWatcher` opens it when the device appears.
+    """
+
+    _direction = "input"
+    _rtmidi_class = rtmidi.MidiIn
+
+    def __init__(
+        self,
+        name_or_pattern: str | None = None,
+        *,
+        virtual_name: str | None = None,
+        api: str | None = None,
+        client_name: str = "midimon",
+        callback: MessageCallback,
+        missing_ok: bool = False,
+    ) -> None:
+        self._callback = callback
+        super().__init__(name_or_pattern, virtual_name, api, client_name, missing_ok)
+
+    def _configure(self) -> None:
+        self.ignore_types()
+        self._rt.set_callback(self._on_message)
+
+    def ignore_types(
+        self, sysex: bool = True, timing: bool = True, active_sense: bool = True
+    ) -> None:
+        """Drop these message kinds before they reach the callback (all dropped by default)."""
+        with self._lock:
+            self._rt.ignore_types(sysex=sysex, timing=timing, active_sense=active_sense)
+
+    def _on_message(self, event: tuple[list[int], float], _data: object) -> None:
+        now = time.monotonic_ns()
+        try:
+            self._callback(bytes(event[0]), now)
+        except Exception:
+            log.exception("MIDI input callback failed for %r", self._port_name)
+
+    def _before_close(self) -> None:
+        self._rt.cancel_callback()
+
+
+class MidiOutput(_Port):
+    """A MIDI output: the first port matching ``name_or_pattern``, else a virtual port.
+
+    :meth:`send` is thread-safe (one lock per output).
+    """
+
+    _direction = "output"
+    _rtmidi_class = rtmidi.MidiOut
+
+    def __init__(
+        self,
+        name_or_pattern: str | None = None,
+        *,
+        virtual_name: str | None = None,
+        api: str | None = None,
+        client_name: str = "midimon",
+        missing_ok: bool = False,
+    ) -> None:
+        super().__init__(name_or_pattern, virtual_name, api, client_name, missing_ok)
+
+    def send(self, data: bytes) -> None:
+        """Send one MIDI message; PortClosedError when closed or disconnected."""
+        if not data:
+            raise ValueError("an empty MIDI message cannot be sent")
+        with self._lock:
+            if not self.is_open:
+                state = "closed" if self._closed else "disconnected"
+                raise PortClosedError(
+                    f"MIDI output {self._port_name or self.pattern!r} ({self.api}) is {state}"
+                )
+            try:
+                self._rt.send_message(data)
+            except (rtmidi.RtMidiError, ValueError, TypeError) as exc:
+                raise MidiError(
+                    f"sending {data.hex(' ')} to MIDI output {self._port_name!r} failed: {exc}"
+                ) from exc
+
+
+class PortWatcher:
+    """Reconnects ports whose device disappears and comes back, polling every ``interval`` s.
+
+    ``on_connect(name)`` / ``on_disconnect(name)`` run on the watcher thread. Virtual ports
+    need no watching and are ignored. A device that vanishes and returns within one interval
+    is not noticed (JACK drops the connection): keep the interval short for such devices.
+    """
+
+    def __init__(
+        self,
+        ports: Iterable[MidiInput | MidiOutput] = (),
+        *,
+        interval: float = 1.0,
+        on_connect: Hook | None = None,
+        on_disconnect: Hook | None = None,
+        client_name: str = "midimon-watch",
+    ) -> None:
+        self.interval = interval
+        self.on_connect = on_connect
+        self.on_disconnect = on_disconnect
+        self._client_name = client_name
+        self._ports: list[_Port] = list(ports)
+        self._probes: dict[tuple[type, str], Any] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, port: MidiInput | MidiOutput) -> None:
+        """Watch ``port`` too."""
+        with self._lock:
+            self._ports.append(port)
+
+    def remove(self, port: MidiInput | MidiOutput) -> None:
+        """Stop watching ``port``."""
+        with self._lock:
+            if port in self._ports:
+                self._ports.remove(port)
+
+    def _names(self, kind: type, api: str) -> list[str]:
+        probe = self._probes.get((kind, api))
+        if probe is None:
+            probe, _ = _create(kind, api, self._client_name)
+            self._probes[(kind, api)] = probe
+        return probe.get_ports()
+
+    def poll_once(self) -> None:
+        """One round: list ports per API and direction, then let each port reconnect."""
+        with self._lock:
+            ports = list(self._ports)
+        listings: dict[tuple[type, str], list[str]] = {}
+        for port in ports:
+            key = (port._rtmidi_class, port.api)
+            try:
+                if key not in listings:
+                    listings[key] = self._names(*key)
+                change = port._check(listings[key])
+            except (rtmidi.RtMidiError, MidiError) as exc:
+                log.warning("MIDI port watcher: %r: %s", port, exc)
+                continue
+            if change is None:
+                continue
+            event, name = change
+            log.info("MIDI %s %s: %s", port._direction, event + "ed", name)
+            hook = self.on_connect if event == "connect" else self.on_disconnect
+            if hook is not None:
+                try:
+                    hook(name)
+                except Exception:
+                    log.exception("MIDI port watcher %s hook failed", event)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.poll_once()
+
+    def start(self) -> PortWatcher:
+        """Start the polling thread."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._run, name="midimon-port-watcher", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread and release its listing clients; idempotent."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        for probe in self._probes.values():
+            probe.delete()
+        self._probes.clear()
+
+    def __enter__(self) -> PortWatcher:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
