@@ -1,0 +1,211 @@
+"""Carrying out actions: plugins, programs, MIDI out, mode changes, sequences, conditions.
+
+The executor runs on the daemon's action threads, never on the MIDI input thread. A failing
+action is logged and counted and never stops the daemon; ``run`` returns what happened to each
+leaf action so the daemon can report it (STATUS, the event stream, the tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from midimon.engine.config import (
+    Action,
+    ConditionalAction,
+    DelayAction,
+    KeystrokeAction,
+    ModeChangeAction,
+    PluginAction,
+    RepeatAction,
+    SendMidiAction,
+    SequenceAction,
+    ShellAction,
+    TextAction,
+)
+from midimon.engine.mapping import Mapper
+from midimon.engine.triggers import FiredTrigger
+from midimon.plugins.context import TriggerContext
+
+log = logging.getLogger(__name__)
+
+SHELL_TIMEOUT = 30.0  # seconds a Shell action's program may run before it is killed
+
+
+class PluginRunner(Protocol):
+    """What the executor needs of the PluginManager."""
+
+    def execute(self, name: str, params: Any, context: TriggerContext) -> Any:
+        """Run a plugin action; returns an object with ``ok``, ``outcome`` and ``message``."""
+
+
+MidiSender = Callable[[str | None, bytes], None]
+
+
+class ActionError(Exception):
+    """An action could not be carried out; the message says why."""
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    """What one leaf action did."""
+
+    action: str  # the action type: Plugin, Shell, SendMidi, ModeChange, Delay, Keystroke, Text
+    ok: bool
+    detail: str
+    elapsed_ms: float
+
+
+def _keyboard() -> Any:
+    """A pynput keyboard controller, or ActionError saying what is missing."""
+    try:
+        from pynput.keyboard import Controller  # optional: X11, macOS, Windows
+    except ImportError as exc:
+        raise ActionError(
+            "Keystroke and Text actions need a desktop session (X11, macOS or Windows) and the "
+            f"pynput package (pip install pynput); here: {exc}"
+        ) from None
+    return Controller()
+
+
+class ActionExecutor:
+    """Runs action specs against the mapper (modes), the plugin manager and MIDI output."""
+
+    def __init__(
+        self,
+        mapper: Mapper,
+        plugins: PluginRunner,
+        send_midi: MidiSender,
+        *,
+        now: Callable[[], datetime] = datetime.now,
+        sleep: Callable[[float], None] = time.sleep,
+        keyboard: Callable[[], Any] = _keyboard,
+    ) -> None:
+        self.mapper = mapper
+        self.plugins = plugins
+        self.send_midi = send_midi
+        self._now = now
+        self._sleep = sleep
+        self._keyboard = keyboard
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()  # "<Type>.ok" / "<Type>.failed"
+
+    def run(self, action: Action, fired: FiredTrigger) -> list[ActionOutcome]:
+        """Carry out ``action`` for ``fired``; never raises for a failing action."""
+        outcomes: list[ActionOutcome] = []
+        self._run(action, fired, outcomes)
+        return outcomes
+
+    # -- dispatch ------------------------------------------------------------------------------
+    def _run(self, action: Action, fired: FiredTrigger, out: list[ActionOutcome]) -> None:
+        if isinstance(action, SequenceAction):
+            for step in action.actions:
+                self._run(step, fired, out)
+        elif isinstance(action, RepeatAction):
+            for index in range(action.count):
+                if index and action.delay_ms:
+                    self._sleep(action.delay_ms / 1000)
+                self._run(action.action, fired, out)
+        elif isinstance(action, ConditionalAction):
+            branch = (
+                action.then
+                if action.condition.evaluate(self.mapper.mode, self._now())
+                else action.otherwise
+            )
+            if branch is not None:
+                self._run(branch, fired, out)
+        else:
+            out.append(self._leaf(action, fired))
+
+    def _leaf(self, action: Action, fired: FiredTrigger) -> ActionOutcome:
+        kind = type(action).__name__.removesuffix("Action")
+        started = time.perf_counter()
+        try:
+            ok, detail = self._do(action, fired)
+        except ActionError as exc:
+            ok, detail = False, str(exc)
+        except Exception as exc:  # an action must never take the daemon down
+            log.exception("%s action failed", kind)
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        elapsed = (time.perf_counter() - started) * 1000
+        with self._lock:
+            self.counts[f"{kind}.{'ok' if ok else 'failed'}"] += 1
+        if not ok:
+            log.warning("%s action failed: %s", kind, detail)
+        return ActionOutcome(kind, ok, detail, round(elapsed, 3))
+
+    def _do(self, action: Action, fired: FiredTrigger) -> tuple[bool, str]:
+        if isinstance(action, PluginAction):
+            result = self.plugins.execute(
+                action.plugin, action.params, fired.to_context(self.mapper.mode)
+            )
+            return result.ok, f"{action.plugin}: {result.outcome.value}: {result.message}"
+        if isinstance(action, ShellAction):
+            return self._shell(action)
+        if isinstance(action, SendMidiAction):
+            data = b"".join(m.to_bytes() for m in action.messages)
+            self.send_midi(action.port, data)
+            return True, f"sent {len(action.messages)} message(s)"
+        if isinstance(action, ModeChangeAction):
+            before = self.mapper.mode
+            after = self.mapper.apply_mode_change(action)
+            return True, f"mode {before} -> {after}"
+        if isinstance(action, DelayAction):
+            self._sleep(action.ms / 1000)
+            return True, f"waited {action.ms} ms"
+        if isinstance(action, KeystrokeAction):
+            return self._keystroke(action)
+        if isinstance(action, TextAction):
+            self._keyboard().type(action.text)
+            return True, f"typed {len(action.text)} characters"
+        raise ActionError(f"unsupported action {type(action).__name__}")
+
+    def _shell(self, action: ShellAction) -> tuple[bool, str]:
+        if action.shell:
+            command: Any = action.command
+            what = action.command or ""
+        else:
+            command = list(action.argv)
+            what = " ".join(action.argv)
+        try:
+            done = subprocess.run(
+                command,
+                shell=action.shell,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=SHELL_TIMEOUT,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise ActionError(f"program not found: {what}") from None
+        except subprocess.TimeoutExpired:
+            raise ActionError(f"{what}: still running after {SHELL_TIMEOUT:g} s; killed") from None
+        if done.returncode != 0:
+            tail = done.stderr.decode("utf-8", "replace").strip()[-300:]
+            return False, f"{what}: exit {done.returncode}" + (f": {tail}" if tail else "")
+        return True, f"{what}: exit 0"
+
+    def _keystroke(self, action: KeystrokeAction) -> tuple[bool, str]:
+        keyboard = self._keyboard()
+        from pynput.keyboard import Key
+
+        def key(name: str) -> Any:
+            return getattr(Key, name.lower(), name)
+
+        modifiers = [key(m) for m in action.modifiers]
+        for modifier in modifiers:
+            keyboard.press(modifier)
+        try:
+            for name in action.keys:
+                keyboard.tap(key(name))
+        finally:
+            for modifier in reversed(modifiers):
+                keyboard.release(modifier)
+        return True, "pressed " + "+".join([*action.modifiers, *action.keys])
