@@ -18,6 +18,7 @@ from typing import Any
 import rtmidi
 
 __all__ = [
+    "API_NAMES",
     "MidiBackendError",
     "MidiError",
     "MidiInput",
@@ -42,6 +43,7 @@ _APIS = {
     "winmm": rtmidi.API_WINDOWS_MM,
 }
 _API_NAMES = {value: key for key, value in _APIS.items()}
+API_NAMES = tuple(_APIS)  # what ``api=`` accepts
 # ALSA port names end in " client:port" numbers, which change when a device is replugged.
 _ALSA_SUFFIX = re.compile(r"\s+\d+:\d+$")
 
@@ -129,11 +131,14 @@ def _candidates(api: str | None) -> list[int]:
 def _create(kind: type, api: str | None, client_name: str) -> tuple[Any, int]:
     """A new rtmidi MidiIn/MidiOut on the first API of ``api``'s candidates that starts."""
     failures = []
-    for candidate in _candidates(api):
+    candidates = _candidates(api)
+    for candidate in candidates:
         try:
             return kind(candidate, name=client_name), candidate
         except rtmidi.RtMidiError as exc:
             failures.append(f"{_API_NAMES[candidate]}: {exc}")
+    if len(candidates) == 1:
+        raise MidiBackendError(f"the {failures[0].replace(':', ' MIDI API could not start:', 1)}")
     raise MidiBackendError("no MIDI API could start: " + "; ".join(failures))
 
 

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from midimon.cli.common import EXIT_FAILED, EXIT_OK, add_json_option, print_json
-from midimon.midi import MidiError, compiled_apis, list_ports
+from midimon.midi import API_NAMES, MidiError, compiled_apis, list_ports
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -18,7 +18,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "only --api's. Exit status 0 when at least one API answered, 1 when none did.",
     )
     parser.add_argument(
-        "--api", metavar="API", help="only this MIDI API (jack, alsa, coremidi, winmm)"
+        "--api",
+        type=str.lower,
+        choices=API_NAMES,
+        help=f"only this MIDI API (compiled here: {', '.join(compiled_apis()) or 'none'})",
     )
     add_json_option(parser)
     parser.set_defaults(handler=cmd_devices)
