@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/setup.sh
-exec .venv/bin/python -m midimon.demo "$@"
+exec .venv/bin/midimon run --demo "$@"

@@ -24,6 +24,9 @@ def midimon_env(tmp_path: Path) -> dict[str, str]:
     runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
     env["XDG_RUNTIME_DIR"] = str(runtime)
     env["XDG_DATA_DIRS"] = str(tmp_path / "xdg" / "system_data")
+    home = tmp_path / "home"  # the bundled config writes ~/midimon-pads.log: keep it here
+    home.mkdir(exist_ok=True)
+    env["HOME"] = str(home)
     env.pop("PYTHONPATH", None)
     return env
 

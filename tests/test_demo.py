@@ -1,26 +1,21 @@
-"""The README's first Quick start command ends in `python -m midimon.demo`: it must work."""
+"""The README's first Quick start command ends in `midimon run --demo`: it must work."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 from conftest import RunMidimon
 
 
-def test_demo_turns_midi_into_plugin_actions(midimon_env: dict[str, str], tmp_path) -> None:
-    """Every mapped note reaches its bundled plugin and each action's effect is shown."""
-    done = subprocess.run(
-        [sys.executable, "-m", "midimon.demo"],
-        env=midimon_env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+def test_run_demo_turns_midi_into_plugin_actions(run_midimon: RunMidimon) -> None:
+    """The daemon on the bundled config turns the demo's notes into the bundled plugins' actions."""
+    done = run_midimon("run", "--demo", "--exit-after-demo", timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
+    assert "running: config" in out and "default_config.toml" in out
     for name in ("http_request", "file_log", "midi_transpose"):
-        assert f"-> plugin {name}: OK" in out, out
-    assert "HTTP server received: POST /pad?note=36&vel=100" in out
-    assert "file_log wrote: {" in out
-    assert "send_midi -> note_on channel=1 note=47 velocity=127" in out
+        assert f"-> Plugin OK: {name}" in out, out
+    assert "[demo HTTP server] GET /pad?note=36&velocity=100&mode=Default" in out
+    assert "[midi_transpose] send_midi 90 34 7f" in out
+    assert out.rstrip().endswith("midimon stopping")
 
 
 def test_version(run_midimon: RunMidimon) -> None:

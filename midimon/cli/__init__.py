@@ -8,7 +8,14 @@ import sys
 from collections.abc import Sequence
 
 from midimon import __version__
-from midimon.cli import audit_cmd, plugins_cmd, signing_cmd, trust_cmd, verify_cmd
+from midimon.cli import (
+    audit_cmd,
+    daemon_cmd,
+    plugins_cmd,
+    signing_cmd,
+    trust_cmd,
+    verify_cmd,
+)
 from midimon.cli.common import EXIT_USAGE, CliError
 
 
@@ -23,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more log output (repeatable)"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    daemon_cmd.register(commands)
     plugins_cmd.register(commands)
     verify_cmd.register(commands)
     signing_cmd.register(commands)

@@ -1,0 +1,146 @@
+"""``midimon run|status|reload|stop|validate|monitor``: the daemon and its control socket."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from midimon.cli.common import EXIT_FAILED, EXIT_OK, CliError, print_json
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the daemon commands."""
+    p_run = commands.add_parser(
+        "run", help="run the daemon in the foreground",
+        description="Run the daemon: MIDI in, triggers, mappings, actions, plugins. Uses the "
+        "bundled default config when --config is not given. SIGHUP or editing the config "
+        "reloads it; Ctrl-C, SIGTERM or `midimon stop` stop it.",
+    )  # fmt: skip
+    p_run.add_argument("--config", type=Path, metavar="PATH", help="config file (TOML)")
+    p_run.add_argument(
+        "--demo",
+        action="store_true",
+        help="play a short built-in MIDI sequence into the event path",
+    )
+    p_run.add_argument("--exit-after-demo", action="store_true", help=argparse.SUPPRESS)
+    p_run.set_defaults(handler=cmd_run)
+
+    for name, text in (("status", "what the running daemon is doing"),
+                       ("reload", "reload the running daemon's config"),
+                       ("stop", "stop the running daemon")):  # fmt: skip
+        parser = commands.add_parser(name, help=text, description=text.capitalize() + ".")
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+        parser.set_defaults(handler=cmd_control, command_name=name.upper())
+
+    p_validate = commands.add_parser(
+        "validate", help="check a config file without running it",
+        description="Check a config file: exit 0 when valid, 1 with every error otherwise.",
+    )  # fmt: skip
+    p_validate.add_argument("path", nargs="?", type=Path, help="config file (default: bundled)")
+    p_validate.add_argument("--json", action="store_true", help="print one JSON object")
+    p_validate.set_defaults(handler=cmd_validate)
+
+    p_monitor = commands.add_parser(
+        "monitor", help="print the running daemon's events live",
+        description="Print MIDI events, triggers and actions from the running daemon.",
+    )  # fmt: skip
+    p_monitor.add_argument("--json", action="store_true", help="one JSON object per line")
+    p_monitor.set_defaults(handler=cmd_monitor)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``run``."""
+    from midimon.daemon.runner import run
+    from midimon.daemon.server import ControlServerError
+    from midimon.engine.config import ConfigError
+
+    try:
+        return run(args.config, demo=args.demo, exit_after_demo=args.exit_after_demo)
+    except ConfigError as exc:
+        raise CliError(str(exc), EXIT_FAILED) from None
+    except ControlServerError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _client() -> Any:
+    from midimon.daemon.client import ControlClient
+
+    return ControlClient()
+
+
+def _ipc(command: str, args: dict[str, Any] | None = None) -> Any:
+    from midimon.daemon.client import IpcError
+
+    try:
+        with _client() as client:
+            return client.request(command, args)
+    except IpcError as exc:
+        raise CliError(exc.message, exc.exit_status) from None
+
+
+def cmd_control(args: argparse.Namespace) -> int:
+    """``status``, ``reload``, ``stop``."""
+    data = _ipc(args.command_name)
+    if args.json:
+        print_json(data)
+    elif args.command_name == "STATUS":
+        for key, value in data.items():
+            print(f"{key:<16} {value}")
+    elif args.command_name == "RELOAD":
+        print(f"reloaded in {data['ms']} ms")
+        for warning in data.get("warnings", []):
+            print(f"warning: {warning}")
+    else:
+        print("midimon is stopping")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``validate [PATH]``."""
+    from midimon.engine.config import ConfigError, default_config_path, load_config
+
+    path = args.path or default_config_path()
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        errors = [str(e) for e in getattr(exc, "errors", [exc])]
+        if args.json:
+            print_json({"ok": False, "path": str(path), "errors": errors})
+        else:
+            print(f"{path}: INVALID", file=sys.stderr)
+            for error in errors:
+                print(f"  {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        raise CliError(f"{path}: {exc.strerror or exc}") from None
+    mappings = sum(len(m.mappings) for m in config.modes) + len(config.global_mappings)
+    if args.json:
+        print_json({"ok": True, "path": str(path), "modes": list(config.mode_names),
+                    "mappings": mappings, "warnings": list(config.warnings)})  # fmt: skip
+    else:
+        print(f"{path}: OK ({len(config.modes)} modes, {mappings} mappings)")
+        for warning in config.warnings:
+            print(f"  warning: {warning}")
+    return EXIT_OK
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """``monitor``."""
+    import json
+
+    from midimon.daemon.client import IpcError
+
+    try:
+        with _client() as client:
+            for event in client.stream("EVENTS"):
+                if args.json:
+                    print(json.dumps(event), flush=True)
+                else:
+                    kind = event.pop("type", "?") if isinstance(event, dict) else "?"
+                    detail = " ".join(f"{k}={v}" for k, v in event.items())
+                    print(f"{kind:<8} {detail}", flush=True)
+    except IpcError as exc:
+        raise CliError(exc.message, exc.exit_status) from None
+    return EXIT_OK

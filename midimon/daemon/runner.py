@@ -1,0 +1,194 @@
+"""``midimon run``: start the daemon in the foreground with MIDI ports, control socket, reload.
+
+SIGHUP and edits of the config file (watchfiles) reload it; SIGTERM, SIGINT and the STOP
+command shut it down cleanly: control socket closed, MIDI ports closed, plugin workers stopped.
+``--demo`` plays a short built-in MIDI sequence into the same event path, so a newcomer sees
+events turning into plugin actions with no hardware.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from midimon.daemon.commands import register_commands
+from midimon.daemon.paths import socket_path
+from midimon.daemon.protocol import StreamEnded
+from midimon.daemon.server import ControlServer
+from midimon.daemon.service import Daemon
+from midimon.plugins.capabilities import Capability
+from midimon.plugins.grants import Grant
+from midimon.plugins.loader import LoggingHost
+
+log = logging.getLogger(__name__)
+
+DEMO_SEQUENCE = [  # (seconds after start, raw MIDI)
+    (0.0, [0x90, 36, 100]), (0.15, [0x80, 36, 0]),
+    (0.4, [0x90, 38, 80]), (0.55, [0x80, 38, 0]),
+    (0.8, [0x90, 40, 127]), (0.95, [0x80, 40, 0]),
+]  # fmt: skip
+DEMO_HTTP_PORT = 8080  # the default config's http_request pad posts here
+
+
+class _Sink(BaseHTTPRequestHandler):
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode("utf-8", "replace")
+        print(f"  [demo HTTP server] {self.command} {self.path} {body}".rstrip(), flush=True)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+class _PrintingHost(LoggingHost):
+    def send_midi(self, plugin: str, data: bytes) -> int:
+        print(f"  [{plugin}] send_midi {data.hex(' ')}", flush=True)
+        return 0
+
+
+def _open_midi(daemon: Daemon) -> tuple[Any, Any, Any]:
+    """Input, output and watcher, or Nones with a warning when no MIDI system is reachable."""
+    try:
+        from midimon.midi import MidiError, MidiInput, MidiOutput, PortWatcher
+    except ImportError as exc:  # pragma: no cover - python-rtmidi is a dependency
+        log.warning("MIDI unavailable: %s", exc)
+        return None, None, None
+    device = daemon.config.device
+    try:
+        midi_in = MidiInput(
+            device.name,
+            virtual_name=device.virtual_port or None,
+            callback=daemon.feed,
+            missing_ok=device.virtual_port is None,
+        )
+        midi_out = MidiOutput(None, virtual_name=f"{device.virtual_port or 'midimon'} out")
+    except (MidiError, ValueError) as exc:
+        log.warning("no MIDI input/output (%s); the daemon runs without MIDI ports", exc)
+        return None, None, None
+    watcher = None
+    if device.auto_reconnect and device.name:
+        watcher = PortWatcher(
+            [midi_in],
+            on_connect=lambda n: log.info("MIDI connected: %s", n),
+            on_disconnect=lambda n: log.warning("MIDI lost: %s", n),
+        )
+        watcher.start()
+    return midi_in, midi_out, watcher
+
+
+def _watch_config(daemon: Daemon, stop: threading.Event) -> threading.Thread | None:
+    try:
+        import watchfiles
+    except ImportError:
+        return None
+
+    def watch() -> None:
+        path = daemon.config_path
+        for _changes in watchfiles.watch(path.parent, stop_event=stop, debounce=100,
+                                         watch_filter=lambda _c, p: Path(p) == path,
+                                         raise_interrupt=False):  # fmt: skip
+            daemon.reload()
+
+    thread = threading.Thread(target=watch, name="midimon-config-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) -> int:
+    """Run until stopped; returns the exit status."""
+    grants: dict[str, list[Grant]] = {}
+    sink = None
+    if demo:
+        grants = {"http_request": [Grant(Capability.NETWORK)],
+                  "file_log": [Grant(Capability.FILESYSTEM, (str(Path.home()),))]}  # fmt: skip
+        with contextlib.suppress(OSError):
+            sink = ThreadingHTTPServer(("127.0.0.1", DEMO_HTTP_PORT), _Sink)
+            threading.Thread(target=sink.serve_forever, daemon=True).start()
+    midi_out_ref: list[Any] = [None]
+
+    def send_midi(port: str | None, data: bytes) -> None:
+        if midi_out_ref[0] is None:
+            raise RuntimeError("no MIDI output is open")
+        midi_out_ref[0].send(data)
+
+    daemon = Daemon(config, host=_PrintingHost() if demo else None, session_grants=grants,
+                    send_midi=send_midi)  # fmt: skip
+    stop = threading.Event()
+    register_commands(daemon, stop.set)
+    server = ControlServer(socket_path(), daemon.registry)
+    server.start()
+    midi_in, midi_out, watcher = _open_midi(daemon)
+    midi_out_ref[0] = midi_out
+    daemon.start()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=daemon.reload).start())
+    watch_thread = _watch_config(daemon, stop)
+    port = midi_in.port_name if midi_in is not None else "none"
+    print(
+        f"midimon {daemon.status()['version']} running: config {daemon.config_path}, "
+        f"mode {daemon.mapper.mode}, MIDI in {port}, control {server.socket_path}",
+        flush=True,
+    )
+    try:
+        if demo:
+            _play_demo(daemon)
+            if exit_after_demo:
+                stop.set()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        print("midimon stopping", flush=True)
+        server.stop()
+        if watcher is not None:
+            watcher.stop()
+        for port_obj in (midi_in, midi_out):
+            if port_obj is not None:
+                port_obj.close()
+        daemon.stop()
+        if sink is not None:
+            sink.shutdown()
+        if watch_thread is not None:
+            watch_thread.join(2)
+    return 0
+
+
+def _play_demo(daemon: Daemon) -> None:
+    print("demo: playing a short MIDI sequence into the event path", flush=True)
+    events = daemon.registry.events.subscribe()
+    start = time.monotonic()
+    for at, raw in DEMO_SEQUENCE:
+        time.sleep(max(0.0, start + at - time.monotonic()))
+        daemon.feed(bytes(raw))
+    deadline = time.monotonic() + 10
+    expected = sum(1 for _, raw in DEMO_SEQUENCE if raw[0] & 0xF0 == 0x90)
+    actions = 0
+    try:
+        while actions < expected and time.monotonic() < deadline:
+            try:
+                event = events.next_item(0.2)
+            except StreamEnded:
+                break
+            if not isinstance(event, dict):
+                continue
+            if event.get("type") == "midi":
+                print(f"  MIDI in: {event['kind']} channel {event['channel'] + 1} "
+                      f"number {event['number']} value {event['value']}", flush=True)  # fmt: skip
+            elif event.get("type") == "action":
+                actions += 1
+                state = "OK" if event["ok"] else "FAILED"
+                print(f"    -> {event['action']} {state}: {event['detail']}", flush=True)
+    finally:
+        events.release()
