@@ -11,6 +11,7 @@ from midimon import __version__
 from midimon.cli import (
     audit_cmd,
     daemon_cmd,
+    devices_cmd,
     plugins_cmd,
     signing_cmd,
     trust_cmd,
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     daemon_cmd.register(commands)
+    devices_cmd.register(commands)
     plugins_cmd.register(commands)
     verify_cmd.register(commands)
     signing_cmd.register(commands)
