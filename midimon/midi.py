@@ -247,7 +247,7 @@ class _Port:
 
     def _open_index(self, index: int, name: str) -> None:
         try:
-            self._rt.open_port(index, name=f"{self._direction}")
+            self._rt.open_port(index, name=self._direction)
         except rtmidi.RtMidiError as exc:
             raise MidiError(
                 f"cannot open MIDI {self._direction} {name!r} ({self.api}): {exc}"
