@@ -24,7 +24,6 @@ from midimon.daemon.server import ControlServer
 from midimon.daemon.service import Daemon
 from midimon.plugins.capabilities import Capability
 from midimon.plugins.grants import Grant
-from midimon.plugins.loader import LoggingHost
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +49,6 @@ class _Sink(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         return
-
-
-class _PrintingHost(LoggingHost):
-    def send_midi(self, plugin: str, data: bytes) -> int:
-        print(f"  [{plugin}] send_midi {data.hex(' ')}", flush=True)
-        return 0
 
 
 def _open_midi(daemon: Daemon) -> tuple[Any, Any, Any]:
@@ -120,11 +113,12 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
 
     def send_midi(port: str | None, data: bytes) -> None:
         if midi_out_ref[0] is None:
+            if demo:  # no MIDI system here: the demo shows the bytes instead of sending them
+                return
             raise RuntimeError("no MIDI output is open")
         midi_out_ref[0].send(data)
 
-    daemon = Daemon(config, host=_PrintingHost() if demo else None, session_grants=grants,
-                    send_midi=send_midi)  # fmt: skip
+    daemon = Daemon(config, session_grants=grants, send_midi=send_midi)
     stop = threading.Event()
     register_commands(daemon, stop.set)
     server = ControlServer(socket_path(), daemon.registry)
@@ -186,6 +180,8 @@ def _play_demo(daemon: Daemon) -> None:
             if event.get("type") == "midi":
                 print(f"  MIDI in: {event['kind']} channel {event['channel'] + 1} "
                       f"number {event['number']} value {event['value']}", flush=True)  # fmt: skip
+            elif event.get("type") == "plugin_midi":
+                print(f"    [{event['plugin']}] send_midi {event['bytes']}", flush=True)
             elif event.get("type") == "action":
                 actions += 1
                 state = "OK" if event["ok"] else "FAILED"

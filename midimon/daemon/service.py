@@ -25,8 +25,9 @@ from midimon.engine.config import Config, ConfigError, default_config_path, load
 from midimon.engine.events import decode
 from midimon.engine.mapping import Mapper
 from midimon.engine.triggers import EventProcessor, FiredTrigger
+from midimon.plugins.abi import constant
 from midimon.plugins.grants import Grant
-from midimon.plugins.loader import HostServices
+from midimon.plugins.loader import HostServices, LoggingHost
 from midimon.plugins.manager import PluginManager
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,23 @@ class Counters:
     started: float = field(default_factory=time.time)
 
 
+class _DaemonHost(LoggingHost):
+    """Host services for plugins in the daemon: their MIDI goes to the daemon's output port."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+
+    def send_midi(self, plugin: str, data: bytes) -> int:
+        """Send through the daemon's MIDI output; UNSUPPORTED when none is open."""
+        try:
+            self._daemon._send_midi(None, data)
+        except Exception as exc:
+            log.warning("%s: send_midi failed: %s", plugin, exc)
+            return constant("MIDIMON_ERR_UNSUPPORTED")
+        self._daemon.publish({"type": "plugin_midi", "plugin": plugin, "bytes": data.hex(" ")})
+        return constant("MIDIMON_OK")
+
+
 class Daemon:
     """One midimon daemon. ``start()``, then ``feed()`` MIDI (or let the port do it), ``stop()``."""
 
@@ -65,8 +83,9 @@ class Daemon:
         self.config: Config = load_config(self.config_path)
         self.registry = CommandRegistry(daemon_version=__version__)
         self.counters = Counters()
-        self.manager = PluginManager(self.config.plugins, host=host,
-                                     session_grants=session_grants)  # fmt: skip
+        self.manager = PluginManager(
+            self.config.plugins, host=host or _DaemonHost(self), session_grants=session_grants
+        )
         self._send_midi_hook = send_midi
         self._queue: queue.Queue[tuple[bytes, int] | None] = queue.Queue(QUEUE_SIZE)
         self._actions = ThreadPoolExecutor(ACTION_THREADS, thread_name_prefix="midimon-action")

@@ -111,3 +111,20 @@ def test_second_daemon_is_refused(daemon, midimon_env: dict[str, str], tmp_path:
         env=midimon_env, cwd=tmp_path, capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert done.returncode == 2 and "already running" in done.stderr
+
+
+def test_rapid_successive_edits_settle_on_the_last(daemon, run_midimon: RunMidimon) -> None:
+    """Ten quick edits, some broken: the daemon ends on the last valid file and keeps running."""
+    proc, config = daemon
+    for index in range(10):
+        text = CONFIG.replace('name = "Second"', f'name = "Edit{index}"')
+        if index % 3 == 1:
+            text = text.replace("note = 36", "note = 999")  # broken: must be refused
+        config.write_text(text)
+        time.sleep(0.03)
+    config.write_text(CONFIG.replace('name = "Second"', 'name = "Final"'))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and status(run_midimon)["modes"][-1] != "Final":
+        time.sleep(0.1)
+    assert status(run_midimon)["modes"] == ["Default", "Final"]
+    assert proc.poll() is None

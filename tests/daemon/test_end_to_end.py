@@ -39,6 +39,9 @@ action = {{ type = "SendMidi", messages = [
   {{ type = "note_on", channel = 2, note = 61, velocity = 99 }},
 ] }}
 [[modes.mappings]]
+trigger = {{ type = "Note", note = 60 }}
+action = {{ type = "Plugin", plugin = "midi_transpose", params = {{ semitones = 12 }} }}
+[[modes.mappings]]
 trigger = {{ type = "Note", note = 38 }}
 action = {{ type = "ModeChange", mode = "Second" }}
 
@@ -99,7 +102,8 @@ def e2e(jack_server, tmp_path: Path, midimon_env: dict[str, str], run_midimon: R
 
 
 def test_midi_reaches_actions(e2e, run_midimon: RunMidimon) -> None:
-    """Notes, a long press, a chord and a CC sent over JACK fire their actions in the daemon."""
+    """Notes, a long press, a chord and a CC sent over JACK fire their actions in the daemon;
+    SendMidi and a plugin's brokered send_midi come out of its output port."""
     controller, received, hits, log, env = e2e
     controller.send_message([0x90, 36, 100])
     controller.send_message([0x80, 36, 0])
@@ -124,6 +128,9 @@ def test_midi_reaches_actions(e2e, run_midimon: RunMidimon) -> None:
     controller.send_message([0xB0, 7, 100])
     assert wait_for(lambda: [0x92, 61, 99] in received)
     assert received.count([0x92, 61, 99]) == 1
+
+    controller.send_message([0x90, 60, 70])  # the Zig plugin's send_midi -> the daemon's output
+    assert wait_for(lambda: [0x90, 72, 70] in received and [0x80, 72, 0] in received)
 
     controller.send_message([0x90, 38, 100])
 
