@@ -12,6 +12,7 @@ from midimon.cli import (
     audit_cmd,
     daemon_cmd,
     devices_cmd,
+    learn_cmd,
     plugins_cmd,
     signing_cmd,
     trust_cmd,
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     daemon_cmd.register(commands)
     devices_cmd.register(commands)
+    learn_cmd.register(commands)
     plugins_cmd.register(commands)
     verify_cmd.register(commands)
     signing_cmd.register(commands)

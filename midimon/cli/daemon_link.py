@@ -1,0 +1,69 @@
+"""The CLI's link to a running daemon: is one there, and requests whose errors are CliErrors."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from midimon.cli.common import CliError
+
+log = logging.getLogger("midimon.cli")
+
+
+def client(timeout: float = 5.0) -> Any:
+    """A ControlClient for the default socket (connects on first request)."""
+    from midimon.daemon.client import ControlClient
+
+    return ControlClient(timeout=timeout)
+
+
+def daemon_running(timeout: float = 2.0) -> bool:
+    """True when a daemon answers PING on the control socket."""
+    from midimon.daemon.client import IpcError
+
+    try:
+        with client(timeout) as link:
+            link.request("PING")
+    except IpcError:
+        return False
+    return True
+
+
+def request(command: str, args: dict[str, Any] | None = None, timeout: float = 15.0) -> Any:
+    """Send one command to the daemon; any IpcError becomes a CliError with its exit status."""
+    from midimon.daemon.client import IpcError
+
+    try:
+        with client(timeout) as link:
+            return link.request(command, args)
+    except IpcError as exc:
+        raise CliError(exc.message, exc.exit_status) from None
+
+
+def add_local_option(parser: argparse.ArgumentParser) -> None:
+    """``--local``: act on the state files here even when a daemon is running."""
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="act locally (state files) even when a daemon is running",
+    )
+
+
+def use_daemon(args: argparse.Namespace) -> bool:
+    """Whether this command goes to the daemon: not with --local or --plugins-dir, and only
+    when one answers.
+
+    Logs (visible with -v) which way was taken.
+    """
+    if getattr(args, "local", False):
+        log.info("--local given: acting locally, not through a daemon")
+        return False
+    if getattr(args, "plugins_dir", None):
+        log.info("--plugins-dir given (the daemon does not search it): acting locally")
+        return False
+    if daemon_running():
+        log.info("a daemon is running: acting through it (IPC)")
+        return True
+    log.info("no daemon is running: acting locally")
+    return False
