@@ -54,15 +54,15 @@ def test_readme_rtmidi_snippet_plays_into_the_daemon(
     jack_server, tmp_path: Path, midimon_env: dict[str, str]
 ) -> None:
     """The "Playing into midimon without hardware" snippet, run as written against
-    `midimon run` on a JACK dummy server, fires the daemon's mapping for note 60."""
+    `midimon run` on a JACK dummy server, fires the daemon's mapping for note 40."""
     (snippet,) = blocks("python")
     script = tmp_path / "snippet.py"
     script.write_text(snippet)
-    hit = tmp_path / "note60"
+    hit = tmp_path / "note40"
     config = tmp_path / "config.toml"
     config.write_text(
         '[[modes]]\nname = "Default"\n[[modes.mappings]]\n'
-        'trigger = { type = "Note", note = 60 }\n'
+        'trigger = { type = "Note", note = 40 }\n'
         f'action = {{ type = "Shell", argv = ["touch", "{hit}"] }}\n'
     )
     env = {**midimon_env, **jack_server.env}
@@ -85,7 +85,7 @@ def test_readme_rtmidi_snippet_plays_into_the_daemon(
         deadline = time.monotonic() + 10
         while not hit.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert hit.exists(), "the daemon did not run the action for note 60"
+        assert hit.exists(), "the daemon did not run the action for note 40"
     finally:
         daemon.terminate()
         daemon.wait(15)
