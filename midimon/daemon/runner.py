@@ -1,6 +1,6 @@
 """``midimon run``: start the daemon in the foreground with MIDI ports, control socket, reload.
 
-SIGHUP and edits of the config file (watchfiles) reload it; SIGTERM, SIGINT and the STOP
+SIGHUP and edits of the config file (a stat poll) reload it; SIGTERM, SIGINT and the STOP
 command shut it down cleanly: control socket closed, MIDI ports closed, plugin workers stopped.
 ``--demo`` plays a short built-in MIDI sequence into the same event path, so a newcomer sees
 events turning into plugin actions with no hardware.
@@ -81,17 +81,35 @@ def _open_midi(daemon: Daemon) -> tuple[Any, Any, Any]:
     return midi_in, midi_out, watcher
 
 
-def _watch_config(daemon: Daemon, stop: threading.Event) -> threading.Thread | None:
+def _file_signature(path: Path) -> tuple[int, int, int] | None:
     try:
-        import watchfiles
-    except ImportError:
+        info = path.stat()
+    except OSError:
         return None
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+
+def _watch_config(
+    daemon: Daemon, stop: threading.Event, interval: float = 0.25
+) -> threading.Thread:
+    """Reload when the config file changes (editors that replace the file included).
+
+    A stat poll rather than watchfiles/inotify: it starts watching at once (watchfiles gives no
+    signal that it is ready, so an edit made while the daemon starts could be missed) and it
+    follows the file through rename-and-replace saves. A change is acted on once the file has
+    stayed the same for one interval, so a save in several writes reloads once.
+    """
+    seen = _file_signature(daemon.config_path)
 
     def watch() -> None:
-        path = daemon.config_path
-        for _changes in watchfiles.watch(path.parent, stop_event=stop, debounce=100,
-                                         watch_filter=lambda _c, p: Path(p) == path,
-                                         raise_interrupt=False):  # fmt: skip
+        nonlocal seen
+        while not stop.wait(interval):
+            current = _file_signature(daemon.config_path)
+            if current == seen:
+                continue
+            if stop.wait(interval) or _file_signature(daemon.config_path) != current:
+                continue  # still being written: look again next round
+            seen = current
             daemon.reload()
 
     thread = threading.Thread(target=watch, name="midimon-config-watch", daemon=True)
@@ -121,6 +139,7 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
     daemon = Daemon(config, session_grants=grants, send_midi=send_midi)
     stop = threading.Event()
     register_commands(daemon, stop.set)
+    watch_thread = _watch_config(daemon, stop)
     server = ControlServer(socket_path(), daemon.registry)
     server.start()
     midi_in, midi_out, watcher = _open_midi(daemon)
@@ -129,7 +148,6 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=daemon.reload).start())
-    watch_thread = _watch_config(daemon, stop)
     port = midi_in.port_name if midi_in is not None else "none"
     print(
         f"midimon {daemon.status()['version']} running: config {daemon.config_path}, "
@@ -154,8 +172,7 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
         daemon.stop()
         if sink is not None:
             sink.shutdown()
-        if watch_thread is not None:
-            watch_thread.join(2)
+        watch_thread.join(2)
     return 0
 
 
