@@ -1,10 +1,17 @@
-"""``midimon plugins grant|revoke|enable|disable|stats``: the PluginManager's controls."""
+"""``midimon plugins grant|revoke|enable|disable|stats|load|unload``: the PluginManager's controls.
+
+With a running daemon (its socket answers) these act on the daemon's PluginManager over IPC;
+without one (or with ``--local`` or ``--plugins-dir``) on a PluginManager in this process, whose
+grants and enable/disable state are the same files the daemon reads. ``load``/``unload`` need a
+daemon: a one-off process has nothing to keep loaded.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from midimon.cli import daemon_link
 from midimon.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -14,6 +21,7 @@ from midimon.cli.common import (
     make_manager,
     print_json,
 )
+from midimon.daemon.protocol import EXIT_PROTOCOL
 from midimon.plugins.capabilities import from_name
 from midimon.plugins.errors import LoadError, PluginNotFound
 
@@ -44,12 +52,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="with filesystem: a folder the plugin may write (repeatable)",
     )
     add_plugins_dir_option(p_grant)
+    daemon_link.add_local_option(p_grant)
     p_grant.set_defaults(handler=cmd_grant)
 
     p_revoke = sub.add_parser("revoke", help="revoke a capability", description="Revoke a grant.")
     p_revoke.add_argument("name", help="plugin name")
     p_revoke.add_argument("capability", metavar="CAP", help="the capability to revoke")
     add_plugins_dir_option(p_revoke)
+    daemon_link.add_local_option(p_revoke)
     p_revoke.set_defaults(handler=cmd_revoke)
 
     for verb, helptext in (
@@ -59,18 +69,33 @@ def register(sub: argparse._SubParsersAction) -> None:
         parser = sub.add_parser(verb, help=helptext, description=helptext.capitalize() + ".")
         parser.add_argument("name", help="plugin name")
         add_plugins_dir_option(parser)
+        daemon_link.add_local_option(parser)
         parser.set_defaults(handler=cmd_enable if verb == "enable" else cmd_disable)
 
     p_stats = sub.add_parser(
         "stats",
         help="execution counters and latency",
-        description="Counters and latency of a plugin in this process. A one-off command has "
-        "run nothing; the daemon's figures come over IPC.",
+        description="Counters and latency of a plugin: the running daemon's over IPC; without "
+        "a daemon (or with --local) those of this process, which has run nothing.",
     )
     p_stats.add_argument("name", help="plugin name")
     add_plugins_dir_option(p_stats)
+    daemon_link.add_local_option(p_stats)
     add_json_option(p_stats)
     p_stats.set_defaults(handler=cmd_stats)
+
+    for verb, helptext in (
+        ("load", "verify, start and initialize a plugin in the running daemon"),
+        ("unload", "stop a plugin's worker in the running daemon"),
+    ):
+        parser = sub.add_parser(
+            verb,
+            help=helptext,
+            description=helptext.capitalize() + " (needs a running daemon).",
+        )
+        parser.add_argument("name", help="plugin name")
+        add_json_option(parser)
+        parser.set_defaults(handler=cmd_load if verb == "load" else cmd_unload)
 
 
 def _capability(text: str):
@@ -82,12 +107,18 @@ def _capability(text: str):
 
 def cmd_grant(args: argparse.Namespace) -> int:
     """``plugins grant NAME CAP``."""
-    manager = make_manager(args)
     capability = _capability(args.capability)
-    try:
-        manager.grant(args.name, capability, args.path)
-    except (PluginNotFound, LoadError, ValueError) as exc:
-        raise CliError(str(exc)) from None
+    if daemon_link.use_daemon(args):
+        paths = [str(p.expanduser().resolve()) for p in args.path]  # the daemon's cwd differs
+        daemon_link.request(
+            "PLUGIN_GRANT", {"name": args.name, "capability": capability.value, "paths": paths}
+        )
+    else:
+        manager = make_manager(args)
+        try:
+            manager.grant(args.name, capability, args.path)
+        except (PluginNotFound, LoadError, ValueError) as exc:
+            raise CliError(str(exc)) from None
     info = capability.info
     paths = f" (write access: {', '.join(map(str, args.path))})" if args.path else ""
     print(f"granted {info.display_name} ({info.risk.value} risk) to {args.name}{paths}")
@@ -96,13 +127,21 @@ def cmd_grant(args: argparse.Namespace) -> int:
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     """``plugins revoke NAME CAP``."""
-    manager = make_manager(args)
     capability = _capability(args.capability)
-    try:
-        manager.get_metadata(args.name)
-    except PluginNotFound as exc:
-        raise CliError(str(exc)) from None
-    if manager.revoke(args.name, capability):
+    if daemon_link.use_daemon(args):
+        daemon_link.request("PLUGIN_INFO", {"name": args.name})  # an unknown plugin is an error
+        data = daemon_link.request(
+            "PLUGIN_REVOKE", {"name": args.name, "capability": capability.value}
+        )
+        removed = bool(data.get("revoked")) if isinstance(data, dict) else False
+    else:
+        manager = make_manager(args)
+        try:
+            manager.get_metadata(args.name)
+        except PluginNotFound as exc:
+            raise CliError(str(exc)) from None
+        removed = manager.revoke(args.name, capability)
+    if removed:
         print(f"revoked {capability.value} from {args.name}")
         return EXIT_OK
     print(f"{args.name} had no {capability.value} grant")
@@ -111,32 +150,45 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def cmd_enable(args: argparse.Namespace) -> int:
     """``plugins enable NAME``."""
-    try:
-        make_manager(args).enable(args.name)
-    except PluginNotFound as exc:
-        raise CliError(str(exc)) from None
+    if daemon_link.use_daemon(args):
+        daemon_link.request("PLUGIN_ENABLE", {"name": args.name})
+    else:
+        try:
+            make_manager(args).enable(args.name)
+        except PluginNotFound as exc:
+            raise CliError(str(exc)) from None
     print(f"enabled {args.name}")
     return EXIT_OK
 
 
 def cmd_disable(args: argparse.Namespace) -> int:
     """``plugins disable NAME``."""
-    try:
-        make_manager(args).disable(args.name)
-    except PluginNotFound as exc:
-        raise CliError(str(exc)) from None
+    if daemon_link.use_daemon(args):
+        daemon_link.request("PLUGIN_DISABLE", {"name": args.name})
+    else:
+        try:
+            make_manager(args).disable(args.name)
+        except PluginNotFound as exc:
+            raise CliError(str(exc)) from None
     print(f"disabled {args.name}")
     return EXIT_OK
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
     """``plugins stats NAME``."""
-    manager = make_manager(args)
-    try:
-        manager.get_metadata(args.name)
-    except PluginNotFound as exc:
-        raise CliError(str(exc)) from None
-    stats = manager.stats(args.name)
+    if daemon_link.use_daemon(args):
+        stats = daemon_link.request("PLUGIN_STATS", {"name": args.name})
+        if not isinstance(stats, dict):
+            raise CliError(
+                f"the daemon's PLUGIN_STATS answer is not an object: {stats!r}", EXIT_PROTOCOL
+            )
+    else:
+        manager = make_manager(args)
+        try:
+            manager.get_metadata(args.name)
+        except PluginNotFound as exc:
+            raise CliError(str(exc)) from None
+        stats = manager.stats(args.name)
     if args.json:
         print_json({"plugin": args.name, **stats})
         return EXIT_OK
@@ -145,6 +197,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         f"{args.name}: {'enabled' if stats['enabled'] else 'disabled'}, "
         f"{'loaded' if stats['loaded'] else 'not loaded'}"
     )
+    if stats.get("rss_bytes"):
+        print(f"  {'rss':<13} {stats['rss_bytes'] / 1048576:.1f} MiB")
     for key in (
         "executions",
         "successes",
@@ -160,3 +214,27 @@ def cmd_stats(args: argparse.Namespace) -> int:
         f"p99 {latency['p99']} ms ({latency['samples']} samples)"
     )
     return EXIT_OK
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    """``plugins load NAME``: the daemon verifies, starts and initializes the plugin."""
+    daemon_link.request("PLUGIN_LOAD", {"name": args.name}, timeout=30.0)
+    if args.json:
+        print_json({"plugin": args.name, "loaded": True})
+    else:
+        print(f"loaded {args.name} in the daemon")
+    return EXIT_OK
+
+
+def cmd_unload(args: argparse.Namespace) -> int:
+    """``plugins unload NAME``: the daemon stops the plugin's worker."""
+    daemon_link.request("PLUGIN_INFO", {"name": args.name})  # an unknown plugin is an error
+    data = daemon_link.request("PLUGIN_UNLOAD", {"name": args.name})
+    unloaded = bool(data.get("unloaded")) if isinstance(data, dict) else False
+    if args.json:
+        print_json({"plugin": args.name, "unloaded": unloaded})
+    elif unloaded:
+        print(f"unloaded {args.name} from the daemon")
+    else:
+        print(f"{args.name} was not loaded in the daemon")
+    return EXIT_OK if unloaded else EXIT_FAILED

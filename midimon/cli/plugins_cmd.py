@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from midimon.cli import manage_cmd
+from midimon.cli import daemon_link, manage_cmd
 from midimon.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -19,17 +20,20 @@ from midimon.cli.common import (
     add_plugins_dir_option,
     find_plugin,
     make_manager,
+    plugin_settings,
     print_json,
     run_discovery,
 )
+from midimon.daemon.protocol import EXIT_PROTOCOL
 from midimon.plugins import abi as abi_mod
 from midimon.plugins.capabilities import Capability, from_name, sorted_caps
 from midimon.plugins.context import TriggerContext, TriggerKind
 from midimon.plugins.discovery import DiscoveredPlugin
-from midimon.plugins.errors import LoadError, PluginNotFound
+from midimon.plugins.errors import LoadError, ManifestError, PluginNotFound
 from midimon.plugins.grants import Grant
 from midimon.plugins.loader import read_binary
 from midimon.plugins.manager import Outcome
+from midimon.plugins.manifest import PluginManifest, load_manifest
 from midimon.plugins.sandbox_support import enforcement_preview
 
 LOG_NAMES = {0: "debug", 1: "info", 2: "warn", 3: "error"}
@@ -45,19 +49,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     p_list = sub.add_parser(
         "list",
         help="every discovered plugin",
-        description="List every plugin on the search path with its status. No plugin code runs.",
+        description="List every plugin on the search path with its status. No plugin code runs. "
+        "With a running daemon, its view (its search path, what it has loaded and enabled).",
     )
     add_plugins_dir_option(p_list)
+    daemon_link.add_local_option(p_list)
     add_json_option(p_list)
     p_list.set_defaults(handler=cmd_list)
 
     p_info = sub.add_parser(
         "info",
         help="one plugin's manifest, binary, SHA-256, ABI and capabilities",
-        description="Show one plugin in detail. No plugin code runs.",
+        description="Show one plugin in detail. No plugin code runs. With a running daemon, "
+        "its grants, state and (when loaded) what its worker enforces.",
     )
     p_info.add_argument("name", help="plugin name")
     add_plugins_dir_option(p_info)
+    daemon_link.add_local_option(p_info)
     add_json_option(p_info)
     p_info.set_defaults(handler=cmd_info)
 
@@ -137,8 +145,39 @@ def _summary(found: DiscoveredPlugin) -> dict[str, Any]:
     }
 
 
+def _list_from_daemon(args: argparse.Namespace) -> int:
+    rows = daemon_link.request("PLUGINS")
+    if not isinstance(rows, list):
+        raise CliError(f"the daemon's PLUGINS answer is not a list: {rows!r}", EXIT_PROTOCOL)
+    if args.json:
+        print_json({"plugins": rows})
+        return EXIT_OK
+    if not rows:
+        print("The daemon found no plugins.")
+        return EXIT_OK
+    headers = ("NAME", "VERSION", "CAPABILITIES", "STATUS", "STATE", "PATH")
+    table = [
+        (
+            str(r.get("name")),
+            str(r.get("version")),
+            ",".join(r.get("capabilities") or []) or "-",
+            str(r.get("status")),
+            ("loaded" if r.get("loaded") else "idle")
+            + ("" if r.get("enabled", True) else ",disabled"),
+            str(r.get("path")),
+        )
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(headers)]
+    for line in (headers, *table):
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    return EXIT_OK
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    """``plugins list``."""
+    """``plugins list``: the daemon's view when one runs, else discovery here."""
+    if daemon_link.use_daemon(args):
+        return _list_from_daemon(args)
     result = run_discovery(args)
     rows = [_summary(p) for p in result.plugins.values()]
     problems = [
@@ -179,8 +218,65 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_info(args: argparse.Namespace) -> int:
-    """``plugins info NAME``."""
+def _info_from_daemon(args: argparse.Namespace) -> tuple[PluginManifest, dict[str, Any]]:
+    """The daemon's PLUGIN_INFO reshaped like the local ``info`` (manifest read here too)."""
+    data = daemon_link.request("PLUGIN_INFO", {"name": args.name})
+    if not isinstance(data, dict) or not isinstance(data.get("manifest"), str):
+        raise CliError(
+            f"the daemon's PLUGIN_INFO answer is not understood: {data!r}", EXIT_PROTOCOL
+        )
+    try:
+        manifest = load_manifest(data["manifest"])
+    except ManifestError as exc:
+        raise CliError(
+            f"the daemon knows {args.name} but its manifest is unreadable here: {exc}"
+        ) from None
+    rows = daemon_link.request("PLUGINS")
+    rows = rows if isinstance(rows, list) else []
+    row = next((r for r in rows if isinstance(r, dict) and r.get("name") == args.name), {})
+    info = manifest.as_dict()
+    info["capabilities"] = [
+        {"name": c.value, "display_name": c.info.display_name, "risk": c.risk.value}
+        for c in sorted_caps(manifest.capabilities)
+    ]
+    info["status"] = row.get("status", "?")
+    info["search_dir"] = str(manifest.directory.parent)
+    info["warnings"] = list(manifest.warnings)
+    info["host_abi"] = abi_mod.abi_version()
+    info["sha256_actual"] = _sha256_here(manifest, info)
+    keys = ("isolation", "timeout_s", "rate_limit", "limits", "granted", "filesystem_paths",
+            "missing", "enabled", "disabled_reason", "loaded", "trust", "enforced")  # fmt: skip
+    execution = {key: data.get(key) for key in keys}
+    if not execution["enforced"]:  # not loaded: what a worker would enforce, from here
+        settings = plugin_settings(args).execution_for(manifest.name)
+        limits = execution["limits"] or {}
+        settings = dataclasses.replace(
+            settings,
+            isolation=execution["isolation"] or settings.isolation,
+            timeout=execution["timeout_s"] or settings.timeout,
+            **{
+                k: limits[k]
+                for k in ("memory_mb", "max_processes", "max_open_files")
+                if k in limits
+            },
+        )
+        execution["enforced"] = enforcement_preview(
+            settings, frozenset(from_name(c) for c in execution["granted"] or ())
+        )
+    info["execution"] = execution
+    return manifest, info
+
+
+def _sha256_here(manifest: PluginManifest, info: dict[str, Any]) -> str | None:
+    if manifest.binary is not None and manifest.binary.is_file():
+        try:
+            return read_binary(manifest)[1]
+        except LoadError as exc:
+            info["status"] = str(exc)
+    return None
+
+
+def _info_local(args: argparse.Namespace) -> tuple[PluginManifest, dict[str, Any]]:
     found, _ = find_plugin(args, args.name)
     manifest = found.manifest
     info = manifest.as_dict()
@@ -189,12 +285,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     info["search_dir"] = str(found.search_dir)
     info["warnings"] = list(manifest.warnings)
     info["host_abi"] = abi_mod.abi_version()
-    info["sha256_actual"] = None
-    if manifest.binary is not None and manifest.binary.is_file():
-        try:
-            _, info["sha256_actual"] = read_binary(manifest)
-        except LoadError as exc:
-            info["status"] = str(exc)
+    info["sha256_actual"] = _sha256_here(manifest, info)
     manager = make_manager(args)
     execution = manager.describe(manifest.name)
     execution["enforced"] = enforcement_preview(
@@ -202,6 +293,16 @@ def cmd_info(args: argparse.Namespace) -> int:
         frozenset(from_name(c) for c in execution["granted"]),
     )
     info["execution"] = execution
+    return manifest, info
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """``plugins info NAME``: the daemon's grants and state when one runs, else local files."""
+    if daemon_link.use_daemon(args):
+        manifest, info = _info_from_daemon(args)
+    else:
+        manifest, info = _info_local(args)
+    execution = info["execution"]
     if args.json:
         print_json(info)
         return EXIT_OK
