@@ -38,7 +38,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "validate", help="check a config file without running it",
         description="Check a config file: exit 0 when valid, 1 with every error otherwise.",
     )  # fmt: skip
-    p_validate.add_argument("path", nargs="?", type=Path, help="config file (default: bundled)")
+    p_validate.add_argument(
+        "path", nargs="?", type=Path,
+        help="config file (default: the one `midimon run` would use)",
+    )  # fmt: skip
     p_validate.add_argument("--json", action="store_true", help="print one JSON object")
     p_validate.set_defaults(handler=cmd_validate)
 
@@ -99,9 +102,10 @@ def cmd_control(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """``validate [PATH]``."""
-    from midimon.engine.config import ConfigError, default_config_path, load_config
+    from midimon.daemon.service import user_or_default_config
+    from midimon.engine.config import ConfigError, load_config
 
-    path = args.path or default_config_path()
+    path = args.path or user_or_default_config()
     try:
         config = load_config(path)
     except ConfigError as exc:

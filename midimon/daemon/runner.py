@@ -129,7 +129,17 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
             threading.Thread(target=sink.serve_forever, daemon=True).start()
     midi_out_ref: list[Any] = [None]
 
+    named_outputs: dict[str, Any] = {}
+
     def send_midi(port: str | None, data: bytes) -> None:
+        if port is not None:  # a SendMidi action naming its port: open it once, then reuse it
+            output = named_outputs.get(port)
+            if output is None:
+                from midimon.midi import MidiOutput
+
+                output = named_outputs[port] = MidiOutput(port)
+            output.send(data)
+            return
         if midi_out_ref[0] is None:
             if demo:  # no MIDI system here: the demo shows the bytes instead of sending them
                 return
@@ -166,7 +176,7 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
         server.stop()
         if watcher is not None:
             watcher.stop()
-        for port_obj in (midi_in, midi_out):
+        for port_obj in (midi_in, midi_out, *named_outputs.values()):
             if port_obj is not None:
                 port_obj.close()
         daemon.stop()

@@ -25,10 +25,12 @@ from midimon.engine.config import Config, ConfigError, default_config_path, load
 from midimon.engine.events import decode
 from midimon.engine.mapping import Mapper
 from midimon.engine.triggers import EventProcessor, FiredTrigger
+from midimon.paths import config_dir
 from midimon.plugins.abi import constant
 from midimon.plugins.grants import Grant
 from midimon.plugins.loader import HostServices, LoggingHost
 from midimon.plugins.manager import PluginManager
+from midimon.plugins.settings import CONFIG_NAME
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,12 @@ class Counters:
     reload_failures: int = 0
     last_reload_ms: float | None = None
     started: float = field(default_factory=time.time)
+
+
+def user_or_default_config() -> Path:
+    """The user's config.toml when it exists, else the config bundled with midimon."""
+    user = config_dir() / CONFIG_NAME
+    return user if user.is_file() else default_config_path()
 
 
 class _DaemonHost(LoggingHost):
@@ -79,7 +87,7 @@ class Daemon:
         session_grants: dict[str, list[Grant]] | None = None,
         send_midi: Any = None,
     ) -> None:
-        self.config_path = Path(config_path) if config_path else default_config_path()
+        self.config_path = Path(config_path) if config_path else user_or_default_config()
         self.config: Config = load_config(self.config_path)
         self.registry = CommandRegistry(daemon_version=__version__)
         self.counters = Counters()

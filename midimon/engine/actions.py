@@ -36,6 +36,9 @@ from midimon.plugins.context import TriggerContext
 
 log = logging.getLogger(__name__)
 
+# Names the config accepts for modifiers -> pynput's Key attribute names.
+MODIFIER_ALIASES = {"control": "ctrl", "option": "alt", "command": "cmd", "meta": "cmd",
+                    "super": "cmd", "win": "cmd"}  # fmt: skip
 SHELL_TIMEOUT = 30.0  # seconds a Shell action's program may run before it is killed
 
 
@@ -197,7 +200,8 @@ class ActionExecutor:
         from pynput.keyboard import Key
 
         def key(name: str) -> Any:
-            return getattr(Key, name.lower(), name)
+            lowered = name.lower()
+            return getattr(Key, MODIFIER_ALIASES.get(lowered, lowered), name)
 
         modifiers = [key(m) for m in action.modifiers]
         for modifier in modifiers:
