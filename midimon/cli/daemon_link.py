@@ -19,15 +19,19 @@ def client(timeout: float = 5.0) -> Any:
 
 
 def daemon_running(timeout: float = 2.0) -> bool:
-    """True when a daemon answers PING on the control socket."""
+    """True when a daemon answers PING on the control socket (any failure: False)."""
     from midimon.daemon.client import IpcError
 
     try:
-        with client(timeout) as link:
-            link.request("PING")
+        _ping(timeout)
     except IpcError:
         return False
     return True
+
+
+def _ping(timeout: float) -> None:
+    with client(timeout) as link:
+        link.request("PING")
 
 
 def request(command: str, args: dict[str, Any] | None = None, timeout: float = 15.0) -> Any:
@@ -51,10 +55,9 @@ def add_local_option(parser: argparse.ArgumentParser) -> None:
 
 
 def use_daemon(args: argparse.Namespace) -> bool:
-    """Whether this command goes to the daemon: not with --local or --plugins-dir, and only
-    when one answers.
-
-    Logs (visible with -v) which way was taken.
+    """Whether this command goes to the daemon: not with --local or --plugins-dir, nor when
+    no daemon listens; a daemon that is there but fails (busy, timeout, permission, version)
+    is a CliError rather than a silent fall back. Logs (visible with -v) which way was taken.
     """
     if getattr(args, "local", False):
         log.info("--local given: acting locally, not through a daemon")
@@ -62,8 +65,17 @@ def use_daemon(args: argparse.Namespace) -> bool:
     if getattr(args, "plugins_dir", None):
         log.info("--plugins-dir given (the daemon does not search it): acting locally")
         return False
-    if daemon_running():
-        log.info("a daemon is running: acting through it (IPC)")
-        return True
-    log.info("no daemon is running: acting locally")
-    return False
+    from midimon.daemon.client import DaemonNotRunning, IpcError
+
+    try:
+        _ping(2.0)
+    except DaemonNotRunning:
+        log.info("no daemon is running: acting locally")
+        return False
+    except IpcError as exc:  # a daemon is there but does not answer: do not guess
+        raise CliError(
+            f"{exc.message} (to act on the state files here instead, add --local)",
+            exc.exit_status,
+        ) from None
+    log.info("a daemon is running: acting through it (IPC)")
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -195,3 +196,13 @@ def test_local_grant_is_seen_by_a_daemon_started_later(
     request.getfixturevalue("daemon")
     info = as_json(run_midimon("-v", "plugins", "info", "http_request", "--json"))
     assert "network" in info["execution"]["granted"]
+
+
+def test_stale_socket_means_local(run_midimon: RunMidimon, midimon_env: dict[str, str]) -> None:
+    """A socket file left by a dead daemon is "not running": the command acts locally."""
+    path = Path(midimon_env["XDG_RUNTIME_DIR"]) / "midimon" / "midimon.sock"
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(str(path))  # bound, never listening: connect() is refused
+    done = ok(run_midimon("-v", "plugins", "stats", "http_request"))
+    assert "no daemon is running" in done.stderr
