@@ -7,6 +7,8 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -177,3 +179,24 @@ class TcpListener:
     def close(self) -> None:
         """Stop listening."""
         self.sock.close()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+def open_jack_output(port_substring: str, client: str = "controller"):
+    """A JACK rtmidi output connected to the first input port containing ``port_substring``."""
+    import rtmidi
+
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
+    assert wait_for(lambda: any(port_substring in p for p in out.get_ports()), 30), out.get_ports()
+    out.open_port(next(i for i, p in enumerate(out.get_ports()) if port_substring in p))
+    time.sleep(0.2)  # JACK drops what is sent while it is still making the connection
+    return out

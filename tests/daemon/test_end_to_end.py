@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import rtmidi
 from conftest import RunMidimon
+from helpers import open_jack_output, wait_for
 
 CONFIG = """
 [device]
@@ -50,17 +51,8 @@ name = "Second"
 """
 
 
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 @pytest.fixture
-def e2e(jack_server, tmp_path: Path, midimon_env: dict[str, str], run_midimon: RunMidimon):
+def e2e(jack_server, start_daemon, tmp_path: Path, midimon_env: dict[str, str]):
     """`midimon run` on a JACK virtual port, plus the test's controller output and listener."""
     env = {**midimon_env, **jack_server.env}
     hits, log = tmp_path / "hits.txt", tmp_path / "pads.jsonl"
@@ -71,24 +63,13 @@ def e2e(jack_server, tmp_path: Path, midimon_env: dict[str, str], run_midimon: R
          "--path", str(tmp_path)], env=env, capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert grant.returncode == 0, grant.stderr
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "midimon", "run", "--config", str(config)],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    controller = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="controller")
+    start_daemon(config.read_text(), env)
+    controller = open_jack_output("midimon-e2e")
     listener = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="listener")
     received: list[list[int]] = []
     listener.set_callback(lambda event, _: received.append(event[0]))
     try:
-
-        def ports_ready() -> bool:
-            return any("midimon-e2e" in p for p in controller.get_ports()) and any(
-                "midimon-e2e out" in p for p in listener.get_ports()
-            )
-
-        assert wait_for(ports_ready, 30), (controller.get_ports(), proc.poll())
-        controller.open_port(next(i for i, p in enumerate(controller.get_ports())
-                                  if "midimon-e2e" in p))  # fmt: skip
+        assert wait_for(lambda: any("midimon-e2e out" in p for p in listener.get_ports()), 30)
         listener.open_port(next(i for i, p in enumerate(listener.get_ports())
                                 if "midimon-e2e out" in p))  # fmt: skip
         time.sleep(0.2)
@@ -96,9 +77,6 @@ def e2e(jack_server, tmp_path: Path, midimon_env: dict[str, str], run_midimon: R
     finally:
         controller.delete()
         listener.delete()
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(15)
 
 
 def test_midi_reaches_actions(e2e, run_midimon: RunMidimon) -> None:

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-import rtmidi
 from conftest import RunMidimon
+from helpers import open_jack_output
 
 from midimon._toml import loads as toml_loads
 from midimon.cli.learn_cmd import encoder_encoding, to_toml, trigger_for
@@ -25,41 +25,16 @@ name = "Default"
 """
 
 
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 @pytest.fixture
-def learn_rig(jack_server, tmp_path: Path, midimon_env: dict[str, str]):
+def learn_rig(jack_server, start_daemon, tmp_path: Path, midimon_env: dict[str, str]):
     """`midimon run` on a JACK virtual port, and the test's controller connected to it."""
     env = {**midimon_env, **jack_server.env}
-    config = tmp_path / "config.toml"
-    config.write_text(CONFIG)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "midimon", "run", "--config", str(config)],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    controller = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="controller")
+    start_daemon(CONFIG, env)
+    controller = open_jack_output("midimon-learn")
     try:
-        assert wait_for(lambda: any("midimon-learn" in p for p in controller.get_ports()), 30), (
-            controller.get_ports(),
-            proc.poll(),
-        )
-        controller.open_port(
-            next(i for i, p in enumerate(controller.get_ports()) if "midimon-learn" in p)
-        )
-        time.sleep(0.2)
         yield controller, env, tmp_path
     finally:
         controller.delete()
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(15)
 
 
 def learn(env: dict[str, str], cwd: Path, controller, messages: list[list[int]], *extra: str):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,27 +20,10 @@ name = "Default"
 
 
 @pytest.fixture
-def daemon(tmp_path: Path, midimon_env: dict[str, str], run_midimon: RunMidimon):
-    """A running `midimon run --config` process with its own XDG dirs; stopped afterwards."""
-    config = tmp_path / "config.toml"
-    config.write_text(CONFIG)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "midimon", "run", "--config", str(config)],
-        env=midimon_env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if run_midimon("status", "--json").returncode == 0:
-            break
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("the daemon did not answer STATUS within 30 s")
-    yield proc
-    if proc.poll() is None:
-        proc.terminate()
-        proc.wait(10)
+def daemon(start_daemon):
+    """A running `midimon run --config CONFIG` process."""
+    proc, _ = start_daemon(CONFIG)
+    return proc
 
 
 @pytest.fixture
