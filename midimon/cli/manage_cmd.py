@@ -148,30 +148,32 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     return EXIT_FAILED
 
 
-def cmd_enable(args: argparse.Namespace) -> int:
-    """``plugins enable NAME``."""
+def _switch(args: argparse.Namespace, enable: bool) -> int:
+    """Enable or disable a plugin, through the daemon when one runs."""
+    verb = "enable" if enable else "disable"
     if daemon_link.use_daemon(args):
-        daemon_link.request("PLUGIN_ENABLE", {"name": args.name})
+        daemon_link.request(f"PLUGIN_{verb.upper()}", {"name": args.name})
     else:
+        manager = make_manager(args)
         try:
-            make_manager(args).enable(args.name)
+            if enable:
+                manager.enable(args.name)
+            else:
+                manager.disable(args.name)
         except PluginNotFound as exc:
             raise CliError(str(exc)) from None
-    print(f"enabled {args.name}")
+    print(f"{verb}d {args.name}")
     return EXIT_OK
+
+
+def cmd_enable(args: argparse.Namespace) -> int:
+    """``plugins enable NAME``."""
+    return _switch(args, enable=True)
 
 
 def cmd_disable(args: argparse.Namespace) -> int:
     """``plugins disable NAME``."""
-    if daemon_link.use_daemon(args):
-        daemon_link.request("PLUGIN_DISABLE", {"name": args.name})
-    else:
-        try:
-            make_manager(args).disable(args.name)
-        except PluginNotFound as exc:
-            raise CliError(str(exc)) from None
-    print(f"disabled {args.name}")
-    return EXIT_OK
+    return _switch(args, enable=False)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
