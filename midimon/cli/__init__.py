@@ -12,7 +12,9 @@ from midimon.cli import (
     audit_cmd,
     daemon_cmd,
     devices_cmd,
+    install_cmd,
     learn_cmd,
+    new_plugin_cmd,
     plugins_cmd,
     signing_cmd,
     trust_cmd,
@@ -40,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     signing_cmd.register(commands)
     trust_cmd.register(commands)
     audit_cmd.register(commands)
+    new_plugin_cmd.register(commands)
+    install_cmd.register(commands)
     return parser
 
 

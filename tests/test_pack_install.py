@@ -1,0 +1,301 @@
+"""midimon pack, install and uninstall with real signed plugins; hostile packages refused."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import MakePlugin, RunMidimon
+
+Build = Callable[..., Path]
+
+
+@pytest.fixture
+def user_plugins(midimon_env: dict[str, str]) -> Path:
+    """The user plugins dir of the isolated environment."""
+    return Path(midimon_env["XDG_DATA_HOME"]) / "midimon" / "plugins"
+
+
+@pytest.fixture
+def build(make_plugin: MakePlugin, run_midimon: RunMidimon, tmp_path: Path) -> Build:
+    """Build, sign (with a trusted key) and return a plugin folder: build(name, version, caps)."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    done = run_midimon("keygen", "-W", "-p", keys / "a.pub", "-s", keys / "a.key")
+    assert done.returncode == 0, done.stderr
+    done = run_midimon("trust", "add", keys / "a.pub", "--name", "Alice")
+    assert done.returncode == 0, done.stderr
+
+    def make(name: str = "packed", version: str = "1.0.0", caps: tuple[str, ...] = ()) -> Path:
+        defines = {}
+        if caps:
+            defines["P_CAPS"] = "|".join(f"MIDIMON_CAP_{c.upper()}" for c in caps)
+        folder = make_plugin(
+            name,
+            root=tmp_path / "src" / version,
+            defines=defines,
+            manifest={"version": version, "capabilities": {c: True for c in caps}},
+        )
+        (folder / "README.md").write_text("hello\n")
+        (folder / "notes.txt").write_text("not packed\n")
+        done = run_midimon("sign", folder, "-s", keys / "a.key")
+        assert done.returncode == 0, done.stderr
+        return folder
+
+    return make
+
+
+def pack(run_midimon: RunMidimon, folder: Path, out: Path) -> Path:
+    done = run_midimon("pack", folder, "-o", out, "--json")
+    assert done.returncode == 0, done.stderr
+    return Path(json.loads(done.stdout)["file"])
+
+
+def leftovers(user_plugins: Path) -> list[str]:
+    parent = user_plugins.parent
+    return sorted(p.name for p in parent.iterdir()) if parent.is_dir() else []
+
+
+def test_pack_install_list_exec(
+    build: Build, run_midimon: RunMidimon, tmp_path: Path, user_plugins: Path
+) -> None:
+    """pack -> install -> plugins list shows it in the user dir -> plugins exec works."""
+    folder = build()
+    done = run_midimon("pack", folder, "-o", tmp_path)
+    assert done.returncode == 0, done.stderr
+    package = tmp_path / next(p.name for p in tmp_path.glob("*.midimon-plugin"))
+    assert package.name.startswith("packed-1.0.0-linux-")
+    assert "sha256 " in done.stdout
+    with tarfile.open(package) as tar:
+        names = tar.getnames()
+    assert names == [
+        "plugin.toml",
+        "plugin.toml.minisig",
+        "plugin.so",
+        "plugin.so.minisig",
+        "README.md",
+    ]
+    again = run_midimon("pack", folder, "-o", tmp_path / "again.midimon-plugin", "--json")
+    assert json.loads(again.stdout)["sha256"] in done.stdout  # reproducible
+    done = run_midimon("install", package, "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert (out["installed"], out["version"], out["signer"]) == ("packed", "1.0.0", "Alice")
+    assert sorted(p.name for p in (user_plugins / "packed").iterdir()) == sorted(names)
+    listed = json.loads(run_midimon("plugins", "list", "--json").stdout)["plugins"]
+    row = next(r for r in listed if r["name"] == "packed")
+    assert row["path"] == str(user_plugins / "packed") and row["status"] == "ok"
+    done = run_midimon("plugins", "exec", "packed", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["trust"] == "signed"
+    assert leftovers(user_plugins) == ["plugins"]
+
+
+def test_pack_refuses_bad_folders(make_plugin: MakePlugin, run_midimon: RunMidimon) -> None:
+    """pack refuses an invalid manifest and a missing binary, naming the problem."""
+    folder = make_plugin("nobin")
+    (folder / "plugin.so").unlink()
+    done = run_midimon("pack", folder)
+    assert done.returncode != 0 and "missing" in done.stderr
+    bad = make_plugin("badman")
+    (bad / "plugin.toml").write_text("[plugin]\nname = 'Bad Name'\n")
+    done = run_midimon("pack", bad)
+    assert done.returncode != 0 and "plugin.name" in done.stderr
+
+
+def test_upgrade_then_rollback_refused(
+    build: Build, run_midimon: RunMidimon, tmp_path: Path, user_plugins: Path
+) -> None:
+    """A newer version replaces the older; the older after it is refused and the newer stays."""
+    old = pack(run_midimon, build(version="1.0.0"), tmp_path)
+    new = pack(run_midimon, build(version="1.1.0"), tmp_path)
+    assert run_midimon("install", old).returncode == 0
+    done = run_midimon("install", new, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["replaced"] == "1.0.0"
+    done = run_midimon("install", old)
+    assert done.returncode != 0 and "rollback" in done.stderr.lower() + done.stdout.lower()
+    assert 'version = "1.1.0"' in (user_plugins / "packed" / "plugin.toml").read_text()
+    assert leftovers(user_plugins) == ["plugins"]
+
+
+def test_install_from_folder(build: Build, run_midimon: RunMidimon, user_plugins: Path) -> None:
+    """A plugin folder installs like a package: only the package files are copied."""
+    done = run_midimon("install", build())
+    assert done.returncode == 0, done.stderr
+    assert not (user_plugins / "packed" / "notes.txt").exists()
+    assert (user_plugins / "packed" / "plugin.so.minisig").is_file()
+
+
+def _members(folder: Path) -> list[tuple[tarfile.TarInfo, bytes | None]]:
+    result = []
+    for name in ("plugin.toml", "plugin.toml.minisig", "plugin.so", "plugin.so.minisig"):
+        data = (folder / name).read_bytes()
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        result.append((info, data))
+    return result
+
+
+def _write(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def _extra(kind: str) -> tuple[tarfile.TarInfo, bytes | None]:
+    if kind == "traversal":
+        info = tarfile.TarInfo("../x")
+    elif kind == "absolute":
+        info = tarfile.TarInfo("/tmp/evil")
+    elif kind == "symlink":
+        info = tarfile.TarInfo("README")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        return info, None
+    elif kind == "hardlink":
+        info = tarfile.TarInfo("README")
+        info.type, info.linkname = tarfile.LNKTYPE, "plugin.so"
+        return info, None
+    else:
+        info = tarfile.TarInfo("extra.sh")
+    info.size = 3
+    return info, b"bad"
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("traversal", "'../x' contains '..'"),
+        ("absolute", "'/tmp/evil' is an absolute path"),
+        ("symlink", "'README' is a symlink"),
+        ("hardlink", "'README' is a hardlink"),
+        ("extra", "'extra.sh' is not part of a plugin package"),
+    ],
+)
+def test_malicious_members_refused(
+    build: Build,
+    run_midimon: RunMidimon,
+    tmp_path: Path,
+    user_plugins: Path,
+    kind: str,
+    message: str,
+) -> None:
+    """Each hostile member is refused by name and nothing is left behind."""
+    package = _write(tmp_path / "evil.midimon-plugin", [*_members(build()), _extra(kind)])
+    done = run_midimon("install", package)
+    assert done.returncode != 0
+    assert message in done.stderr, done.stderr
+    assert leftovers(user_plugins) in ([], ["plugins"])
+    assert not (user_plugins / "packed").exists()
+    assert not (tmp_path / "x").exists()
+
+
+def test_missing_binary_tampered_and_garbage_refused(
+    build: Build, run_midimon: RunMidimon, tmp_path: Path, user_plugins: Path
+) -> None:
+    """Missing binary, tampered binary, truncated and garbage archives: refused, nothing left."""
+    folder = build()
+    members = _members(folder)
+    no_binary = _write(
+        tmp_path / "nobin.midimon-plugin", [m for m in members if m[0].name != "plugin.so"]
+    )
+    info, data = members[2]
+    assert data is not None
+    tampered_data = data[:-1] + bytes([data[-1] ^ 0xFF])
+    tampered = _write(
+        tmp_path / "tampered.midimon-plugin",
+        [*members[:2], (info, tampered_data), members[3]],
+    )
+    good = pack(run_midimon, folder, tmp_path)
+    truncated = tmp_path / "truncated.midimon-plugin"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    garbage = tmp_path / "garbage.midimon-plugin"
+    garbage.write_bytes(b"this is not a tar file at all" * 20)
+    expected = {
+        no_binary: "is missing",
+        tampered: "modified",
+        truncated: "not a readable plugin package",
+        garbage: "not a readable plugin package",
+    }
+    for package, message in expected.items():
+        for extra in ((), ("--allow-unsigned",)):
+            done = run_midimon("install", package, *extra)
+            assert done.returncode != 0, package
+            assert message in done.stderr, (package, done.stderr)
+            assert leftovers(user_plugins) in ([], ["plugins"])
+            assert not (user_plugins / "packed").exists()
+
+
+def test_failed_upgrade_keeps_old_version(
+    build: Build, run_midimon: RunMidimon, tmp_path: Path, user_plugins: Path
+) -> None:
+    """A refused newer package leaves the installed version byte for byte as it was."""
+    assert (
+        run_midimon("install", pack(run_midimon, build(version="1.0.0"), tmp_path)).returncode == 0
+    )
+    before = {p.name: p.read_bytes() for p in (user_plugins / "packed").iterdir()}
+    newer = build(version="2.0.0")
+    members = _members(newer)
+    info, data = members[2]
+    assert data is not None
+    changed = data[:100] + bytes([data[100] ^ 0xFF]) + data[101:]
+    bad = _write(tmp_path / "bad.midimon-plugin", [*members[:2], (info, changed), members[3]])
+    done = run_midimon("install", bad)
+    assert done.returncode != 0
+    after = {p.name: p.read_bytes() for p in (user_plugins / "packed").iterdir()}
+    assert after == before
+    assert leftovers(user_plugins) == ["plugins"]
+
+
+def test_noninteractive_grants_only_what_is_asked(
+    build: Build, run_midimon: RunMidimon, tmp_path: Path
+) -> None:
+    """Without a tty only --grant grants; the rest stay ungranted with a hint how to grant."""
+    package = pack(run_midimon, build(caps=("network", "subprocess")), tmp_path)
+    done = run_midimon("install", package, "--grant", "network")
+    assert done.returncode == 0, done.stderr
+    assert "not granted: subprocess" in done.stdout
+    assert "midimon plugins grant packed" in done.stdout
+    info = json.loads(run_midimon("plugins", "info", "packed", "--json").stdout)
+    assert info["execution"]["granted"] == ["network"]
+    done = run_midimon("install", package, "--grant", "midi")
+    assert done.returncode != 0 and "does not request" in done.stderr
+
+
+def test_yes_grants_everything_requested(
+    build: Build, run_midimon: RunMidimon, tmp_path: Path
+) -> None:
+    """--yes grants every requested capability."""
+    package = pack(run_midimon, build(caps=("network", "subprocess")), tmp_path)
+    done = run_midimon("install", package, "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    assert all(c["granted"] for c in json.loads(done.stdout)["capabilities"])
+    info = json.loads(run_midimon("plugins", "info", "packed", "--json").stdout)
+    assert sorted(info["execution"]["granted"]) == ["network", "subprocess"]
+
+
+def test_uninstall(
+    build: Build, run_midimon: RunMidimon, tmp_path: Path, user_plugins: Path, midimon_env
+) -> None:
+    """uninstall removes the folder and its grants; bundled plugins are refused."""
+    package = pack(run_midimon, build(caps=("network",)), tmp_path)
+    assert run_midimon("install", package, "--yes").returncode == 0
+    done = run_midimon("uninstall", "packed")
+    assert done.returncode != 0 and "--yes" in done.stderr
+    done = run_midimon("uninstall", "packed", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert not (user_plugins / "packed").exists()
+    assert leftovers(user_plugins) == ["plugins"]
+    state = Path(midimon_env["XDG_STATE_HOME"]) / "midimon" / "plugin_state.json"
+    assert "packed" not in json.loads(state.read_text())
+    listed = json.loads(run_midimon("plugins", "list", "--json").stdout)["plugins"]
+    assert "packed" not in {r["name"] for r in listed}
+    done = run_midimon("uninstall", "file_log", "--yes")
+    assert done.returncode != 0 and "bundled or system-wide" in done.stderr
+    done = run_midimon("uninstall", "nothing_here", "--yes")
+    assert done.returncode != 0 and "no plugin" in done.stderr
