@@ -299,3 +299,79 @@ def test_uninstall(
     assert done.returncode != 0 and "bundled or system-wide" in done.stderr
     done = run_midimon("uninstall", "nothing_here", "--yes")
     assert done.returncode != 0 and "no plugin" in done.stderr
+
+
+def test_unsigned_needs_allow_unsigned(
+    make_plugin: MakePlugin, run_midimon: RunMidimon, tmp_path: Path, user_plugins: Path
+) -> None:
+    """An unsigned package is refused, and installs with --allow-unsigned."""
+    folder = make_plugin("unsigned_one")
+    package = pack(run_midimon, folder, tmp_path)
+    done = run_midimon("install", package)
+    assert done.returncode != 0 and "no signature" in done.stderr
+    assert leftovers(user_plugins) in ([], ["plugins"])
+    done = run_midimon("install", package, "--allow-unsigned")
+    assert done.returncode == 0, done.stderr
+    assert "allowed_unsigned" in done.stdout
+    assert (user_plugins / "unsigned_one" / "plugin.so").is_file()
+
+
+def test_failed_swap_restores_the_old_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When renaming the new version in fails, the old folder is put back."""
+    from midimon.plugins import packaging
+
+    plugins = tmp_path / "data" / "plugins"
+    old = plugins / "swapme"
+    old.mkdir(parents=True)
+    (old / "plugin.toml").write_text("old\n")
+    temp = tmp_path / "data" / ".midimon-install-x"
+    new = temp / "plugin"
+    new.mkdir(parents=True)
+    manifest = type("M", (), {"name": "swapme"})()
+    stage = packaging.Staged(manifest, None, new)  # type: ignore[arg-type]
+    real_rename = packaging.os.rename
+
+    def failing_rename(src, dst):
+        if Path(src) == new:
+            raise OSError("disk on fire")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(packaging.os, "rename", failing_rename)
+    with pytest.raises(OSError, match="disk on fire"):
+        packaging.commit(stage, plugins)
+    assert (old / "plugin.toml").read_text() == "old\n"
+    assert not (temp / "old").exists()
+
+
+def test_terminal_prompt_grants_each_answer_yes(
+    build: Build, run_midimon: RunMidimon, tmp_path: Path, midimon_env: dict[str, str]
+) -> None:
+    """On a terminal each medium/high risk capability is asked for; only 'y' grants."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    package = pack(run_midimon, build(caps=("network", "subprocess")), tmp_path)
+    master, slave = pty.openpty()
+    try:
+        os.write(master, b"y\nn\n")
+        done = subprocess.run(
+            [sys.executable, "-m", "midimon", "install", str(package)],
+            env=midimon_env,
+            cwd=tmp_path,
+            stdin=slave,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert done.returncode == 0, done.stderr
+    assert "Grant network" in done.stderr and "Grant subprocess" in done.stderr
+    assert "not granted: subprocess" in done.stdout
+    info = json.loads(run_midimon("plugins", "info", "packed", "--json").stdout)
+    assert info["execution"]["granted"] == ["network"]

@@ -182,6 +182,11 @@ def cmd_install(args: argparse.Namespace) -> int:
     else:
         replaced = f" (replaced {previous})" if previous else ""
         print(f"installed {manifest.name} {manifest.version} into {target}{replaced}")
+        if report.trust == "unsigned-allowed":
+            print(
+                "note: it is unsigned; to load it add its SHA-256 to [plugins] allowed_unsigned: "
+                f'"{report.sha256}"'
+            )
         if granted:
             print(f"granted: {', '.join(c.value for c in granted)}")
         if ungranted:
