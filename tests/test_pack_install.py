@@ -161,6 +161,10 @@ def _extra(kind: str) -> tuple[tarfile.TarInfo, bytes | None]:
         info = tarfile.TarInfo("README")
         info.type, info.linkname = tarfile.LNKTYPE, "plugin.so"
         return info, None
+    elif kind in ("fifo", "device"):
+        info = tarfile.TarInfo("README")
+        info.type = tarfile.FIFOTYPE if kind == "fifo" else tarfile.CHRTYPE
+        return info, None
     else:
         info = tarfile.TarInfo("extra.sh")
     info.size = 3
@@ -174,6 +178,8 @@ def _extra(kind: str) -> tuple[tarfile.TarInfo, bytes | None]:
         ("absolute", "'/tmp/evil' is an absolute path"),
         ("symlink", "'README' is a symlink"),
         ("hardlink", "'README' is a hardlink"),
+        ("fifo", "'README' is a fifo"),
+        ("device", "'README' is a device file"),
         ("extra", "'extra.sh' is not part of a plugin package"),
     ],
 )
