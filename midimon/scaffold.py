@@ -151,6 +151,7 @@ def create_plugin(
         outputs.append("include/midimon_plugin.h")
     values = {
         "name": name,
+        "parent": str(folder.parent),
         "description": f"{name}: a midimon action plugin that says hello with the trigger",
         "binary_table": f'linux = "{binary_linux}", macos = "{binary_macos}"',
         "binary": binary_linux,
