@@ -416,15 +416,20 @@ def landlock_in_force(worker: WorkerProcess) -> bool:
 
 
 def require_landlock(worker: WorkerProcess) -> None:
-    """Skip when this kernel has no Landlock (what the worker reported)."""
+    """Skip when this kernel has no Landlock (what the worker reported); fail under CI=true,
+    whose machines have it: a sandbox that silently lost Landlock must not pass."""
     if not landlock_in_force(worker):
+        if IN_CI:
+            pytest.fail("Landlock is not in force in the worker under CI")
         pytest.skip("Landlock is not available in this kernel")
 
 
 def require_seccomp(worker: WorkerProcess) -> None:
-    """Skip when this kernel or architecture has no seccomp filter."""
+    """Skip when this kernel or architecture has no seccomp filter; fail under CI=true."""
     assert worker.load_info is not None
     if not worker.load_info.enforcement.seccomp:
+        if IN_CI:
+            pytest.fail("seccomp is not in force in the worker under CI")
         pytest.skip("seccomp is not available here")
 
 
