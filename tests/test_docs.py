@@ -47,7 +47,7 @@ from midimon.cli import build_parser
 from midimon.engine.config import parse_config
 from midimon.plugins.manifest import parse_manifest
 
-DOCS = sorted((REPO / "docs").glob("*.md")) + [REPO / "CONTRIBUTING.md"]
+DOCS = [*sorted((REPO / "docs").glob("*.md")), REPO / "CONTRIBUTING.md"]
 FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 MARKER = re.compile(r"^<!--\s*docs-test:(.*?)-->$")
 KNOWN = {"manifest", "wrap", "excerpt", "file", "run", "expect", "skip"}
@@ -232,6 +232,19 @@ def check_midimon_line(line: str) -> None:
         pytest.fail(f"midimon rejects the arguments of: {line} (exit {exc.code})")
 
 
+def simple_commands(line: str) -> list[list[str]]:
+    """The simple commands of a shell line, split at ``&&``, ``||``, ``;`` and ``|``."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    commands: list[list[str]] = [[]]
+    for token in lexer:
+        if token in ("&&", "||", ";", "|", "&"):
+            commands.append([])
+        else:
+            commands[-1].append(token)
+    return [c for c in commands if c]
+
+
 def check_sh(block: Block) -> None:
     lines = command_lines(block.body)
     assert lines, f"{block.id}: no commands"
@@ -288,7 +301,7 @@ def session_env(tmp_path: Path, midimon_env: dict[str, str]) -> dict[str, str]:
 
 
 def needed_tools(body: str) -> None:
-    for tool in ("cmake", "gcc", "cargo", "rustc"):
+    for tool in ("cmake", "gcc", "cargo", "rustc", "minisign"):
         if re.search(rf"(^|[\s;&(]){tool}\b", body, re.MULTILINE):
             require_tool(tool)
 
@@ -312,9 +325,9 @@ def test_run_session(doc: Path, tmp_path: Path, midimon_env: dict[str, str]) -> 
         if "run" in d:
             assert block.lang == "sh", f"{block.id}: run needs a ```sh block"
             for line in command_lines(block.body):
-                for part in re.split(r"&&|;", line):
-                    if part.strip().startswith("midimon "):
-                        check_midimon_line(part.strip())
+                for words in simple_commands(line):
+                    if words[0] == "midimon":
+                        check_midimon_line(shlex.join(words))
             needed_tools(block.body)
             done = subprocess.run(
                 ["bash", "-e", "-o", "pipefail", "-c", block.body], cwd=work, env=env,
