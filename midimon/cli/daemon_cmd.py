@@ -50,6 +50,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Print MIDI events, triggers and actions from the running daemon.",
     )  # fmt: skip
     p_monitor.add_argument("--json", action="store_true", help="one JSON object per line")
+    p_monitor.add_argument(
+        "--type", action="append", dest="types", metavar="TYPE",
+        choices=("midi", "trigger", "action", "plugin_midi", "reload"),
+        help="only events of this type (repeat for more): midi, trigger, action, plugin_midi, "
+        "reload",
+    )  # fmt: skip
     p_monitor.set_defaults(handler=cmd_monitor)
 
 
@@ -138,7 +144,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
     try:
         with _client() as client:
-            for event in client.stream("EVENTS"):
+            for event in client.stream("EVENTS", {"types": args.types} if args.types else None):
                 if args.json:
                     print(json.dumps(event), flush=True)
                 else:

@@ -351,38 +351,66 @@ class Stream:
 
 
 class EventHub:
-    """Fan-out of daemon events to every ``EVENTS`` subscriber; :meth:`publish` never blocks."""
+    """Fan-out of daemon events to every ``EVENTS`` subscriber; :meth:`publish` never blocks.
+
+    A subscriber may ask for some event types only (``{"type": ...}`` of each event): it is
+    then never woken for the others, and :meth:`wants` lets the daemon skip building events
+    nobody asked for (the MIDI hot path publishes two per message).
+    """
 
     def __init__(self, maxsize: int = 1024) -> None:
         self._maxsize = maxsize
         self._lock = threading.Lock()
-        self._subscribers: list[Stream] = []
+        self._subscribers: list[tuple[Stream, frozenset[str] | None]] = []
+        self._wanted: frozenset[str] | None = frozenset()  # None: some subscriber wants all
 
-    def subscribe(self) -> Stream:
-        """A new queue-backed stream receiving every event published from now on."""
+    def subscribe(self, types: Iterable[str] | None = None) -> Stream:
+        """A new queue-backed stream receiving every event published from now on (of
+        ``types`` only, when given)."""
         stream: Stream
+        wanted = None if types is None else frozenset(types)
 
         def remove() -> None:
             with self._lock:
-                if stream in self._subscribers:
-                    self._subscribers.remove(stream)
+                self._subscribers = [s for s in self._subscribers if s[0] is not stream]
+                self._update_wanted()
 
         stream = Stream(maxsize=self._maxsize, on_close=remove)
         with self._lock:
-            self._subscribers.append(stream)
+            self._subscribers = [*self._subscribers, (stream, wanted)]
+            self._update_wanted()
         return stream
 
+    def _update_wanted(self) -> None:
+        union: set[str] = set()
+        for _, types in self._subscribers:
+            if types is None:
+                self._wanted = None
+                return
+            union |= types
+        self._wanted = frozenset(union)
+
+    def wants(self, event_type: str) -> bool:
+        """Whether any subscriber would receive an event of this type (lock-free, may be
+        stale by one subscription: a new subscriber misses at most the event being built)."""
+        wanted = self._wanted
+        return wanted is None or event_type in wanted
+
     def publish(self, item: Any) -> int:
-        """Give ``item`` to every subscriber; returns how many took it."""
-        with self._lock:
-            subscribers = list(self._subscribers)
-        return sum(stream.put(item) for stream in subscribers)
+        """Give ``item`` to every subscriber that wants its type; returns how many took it."""
+        subscribers = self._subscribers  # replaced, never mutated: safe to read without a lock
+        if not subscribers:
+            return 0
+        kind = item.get("type") if isinstance(item, dict) else None
+        return sum(
+            stream.put(item) for stream, types in subscribers if types is None or kind in types
+        )
 
     def close_all(self, error: CommandError | None = None) -> None:
         """End every subscription."""
         with self._lock:
             subscribers = list(self._subscribers)
-        for stream in subscribers:
+        for stream, _ in subscribers:
             stream.close(error)
 
     @property
@@ -491,7 +519,12 @@ class CommandRegistry:
         return {**self._identity(), "uptime": round(time.monotonic() - ctx.server_started, 3)}
 
     def _events(self, args: dict[str, Any], ctx: RequestContext) -> Stream:
-        return self.events.subscribe()
+        types = args.get("types")
+        if types is not None and (
+            not isinstance(types, list) or not all(isinstance(t, str) for t in types)
+        ):
+            raise CommandError(ErrorCode.BAD_ARGS, "types must be a list of event type names")
+        return self.events.subscribe(types)
 
 
 def _describe(exc: BaseException) -> str:

@@ -33,6 +33,7 @@ from midimon.engine.config import (
 from midimon.engine.mapping import Mapper
 from midimon.engine.triggers import FiredTrigger
 from midimon.plugins.context import TriggerContext
+from midimon.plugins.loader import encode_params
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,8 @@ class ActionExecutor:
         self._keyboard = keyboard
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()  # "<Type>.ok" / "<Type>.failed"
+        # id(action) -> (action, encoded params); the action is kept so the id stays its own.
+        self._params: dict[int, tuple[PluginAction, Any]] = {}
 
     def run(self, action: Action, fired: FiredTrigger) -> list[ActionOutcome]:
         """Carry out ``action`` for ``fired``; never raises for a failing action."""
@@ -147,7 +150,7 @@ class ActionExecutor:
     def _do(self, action: Action, fired: FiredTrigger) -> tuple[bool, str]:
         if isinstance(action, PluginAction):
             result = self.plugins.execute(
-                action.plugin, action.params, fired.to_context(self.mapper.mode)
+                action.plugin, self._encoded_params(action), fired.to_context(self.mapper.mode)
             )
             return result.ok, f"{action.plugin}: {result.outcome.value}: {result.message}"
         if isinstance(action, ShellAction):
@@ -169,6 +172,17 @@ class ActionExecutor:
             self._keyboard().type(action.text)
             return True, f"typed {len(action.text)} characters"
         raise ActionError(f"unsupported action {type(action).__name__}")
+
+    def _encoded_params(self, action: PluginAction) -> Any:
+        """The action's params as JSON, encoded once per config (not on every press)."""
+        cached = self._params.get(id(action))
+        if cached is None or cached[0] is not action:
+            try:
+                encoded: Any = encode_params(action.params)
+            except ValueError:
+                encoded = action.params  # the manager reports it as the call's failure
+            cached = self._params[id(action)] = (action, encoded)
+        return cached[1]
 
     def _shell(self, action: ShellAction) -> tuple[bool, str]:
         if action.shell:

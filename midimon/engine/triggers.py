@@ -474,15 +474,15 @@ class FiredTrigger(NamedTuple):
 
     def to_context(self, mode: str, wall_time_ms: int | None = None) -> TriggerContext:
         """The TriggerContext handed to a plugin's ``execute``."""
-        return TriggerContext(
-            velocity=self.velocity,
-            channel=self.channel,
-            number=self.number,
-            value=self.value,
-            trigger_kind=self.kind,
-            mode=mode,
-            timestamp_ns=self.timestamp_ns,
-            wall_time_ms=time.time_ns() // MS if wall_time_ms is None else wall_time_ms,
+        return TriggerContext.from_engine(
+            self.velocity,
+            self.channel,
+            self.number,
+            self.value,
+            self[0].KIND,
+            mode,
+            self.timestamp_ns,
+            time.time_ns() // MS if wall_time_ms is None else wall_time_ms,
         )
 
 

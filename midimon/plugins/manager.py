@@ -26,7 +26,13 @@ from midimon.plugins.errors import LoadError, PluginCallError, PluginError, Plug
 from midimon.plugins.grants import Grant, PluginStateStore
 from midimon.plugins.integrity import IntegrityChecker, IntegrityError, IntegrityReport
 from midimon.plugins.isolation import Denial, WorkerCrashed, WorkerError, WorkerTimeout
-from midimon.plugins.loader import HostServices, LoggingHost, encode_params, read_binary
+from midimon.plugins.loader import (
+    EncodedParams,
+    HostServices,
+    LoggingHost,
+    encode_params,
+    read_binary,
+)
 from midimon.plugins.manifest import PluginManifest
 from midimon.plugins.ratelimit import TokenBucket
 from midimon.plugins.runners import InProcessRunner, IsolatedRunner, Runner, sandbox_spec
@@ -347,7 +353,7 @@ class PluginManager:
         return bucket
 
     def execute(
-        self, name: str, params: Mapping[str, Any] | str, context: TriggerContext
+        self, name: str, params: Mapping[str, Any] | str | EncodedParams, context: TriggerContext
     ) -> ExecutionResult:
         """Run a plugin's action once. Never raises for plugin trouble: see the outcome."""
         started = time.perf_counter()

@@ -98,11 +98,20 @@ class PluginSettings:
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     exec_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: Path | None = None
+    # execution_for() results: it runs on every plugin call, and the settings never change
+    # (a reload makes a new PluginSettings).
+    _execution_cache: dict[str, ExecutionSettings] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def execution_for(self, plugin: str) -> ExecutionSettings:
         """The global execution settings with this plugin's overrides applied."""
-        override = self.exec_overrides.get(plugin)
-        return dataclasses.replace(self.execution, **override) if override else self.execution
+        cached = self._execution_cache.get(plugin)
+        if cached is None:
+            override = self.exec_overrides.get(plugin)
+            cached = dataclasses.replace(self.execution, **override) if override else self.execution
+            self._execution_cache[plugin] = cached
+        return cached
 
     def policy_for(self, plugin: str) -> SignaturePolicy:
         """The global policy with this plugin's overrides applied."""
