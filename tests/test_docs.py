@@ -25,6 +25,10 @@ Directives:
                   XDG dir, HOME and the key password prompt isolated and ``midimon`` on PATH.
                   A document's file= and run blocks are taken in order, in one test.
   expect=TEXT     (with run) the block's output must contain TEXT.
+  repo-commands   (sh) commands meant for the repository root (set-up, tests, linters): not
+                  run (they would rebuild .venv or run this suite again) but checked: ``midimon``
+                  lines parse, ``bash``/``sh`` scripts and every repository path named exist, and
+                  every other program is on PATH or in .venv/bin.
   skip=REASON     not checked; REASON must say why (e.g. output that differs per machine).
 
 Indented code blocks are refused: they would escape this test.
@@ -35,8 +39,10 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,9 +54,9 @@ from midimon.engine.config import parse_config
 from midimon.plugins.manifest import parse_manifest
 
 DOCS = [*sorted((REPO / "docs").glob("*.md")), REPO / "CONTRIBUTING.md"]
-FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+FENCE = re.compile(r"^ {0,3}```([^\n`]*)\n(.*?)^ {0,3}```[ \t]*$", re.MULTILINE | re.DOTALL)
 MARKER = re.compile(r"^<!--\s*docs-test:(.*?)-->$")
-KNOWN = {"manifest", "wrap", "excerpt", "file", "run", "expect", "skip"}
+KNOWN = {"manifest", "wrap", "excerpt", "file", "run", "expect", "skip", "repo-commands"}
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fPIC", f"-I{ABI_DIR}"]
 
 
@@ -86,7 +92,8 @@ def parse_blocks(doc: Path) -> list[Block]:
                 key, _, value = word.partition("=")
                 directives[key] = value
         line = text.count("\n", 0, match.start()) + 1
-        found.append(Block(doc, line, match.group(1).strip(), match.group(2), directives))
+        body = textwrap.dedent(match.group(2))  # a fence inside a list item is indented
+        found.append(Block(doc, line, match.group(1).strip(), body, directives))
     return found
 
 
@@ -113,7 +120,7 @@ def test_no_indented_code_blocks(doc: Path) -> None:
     """A code block indented by four spaces would not be checked: only fences are allowed."""
     in_fence, previous = False, ""
     for number, line in enumerate(doc.read_text("utf-8").splitlines(), 1):
-        if line.startswith("```"):
+        if line.startswith("```") or line[:4].lstrip().startswith("```"):
             in_fence = not in_fence
         elif not in_fence and line.startswith("    ") and not previous.strip():
             pytest.fail(f"{doc.name}:{number}: indented code block; use a fenced block")
@@ -252,6 +259,32 @@ def check_sh(block: Block) -> None:
         check_midimon_line(line)
 
 
+REPO_DIRS = ("abi/", "benchmarks/", "ci/", "docs/", "midimon/", "native_plugins/", "tests/")
+
+
+def check_repo_commands(block: Block) -> None:
+    for line in command_lines(block.body):
+        for words in simple_commands(line):
+            if "=" in words[0] and not words[0].startswith("-"):  # VAR=value prefix
+                words = words[1:]
+            program = words[0].removeprefix(".venv/bin/")
+            if program == "midimon":
+                check_midimon_line(shlex.join(words))
+                continue
+            if program in ("bash", "sh"):
+                assert (REPO / words[1]).is_file(), f"{line}: no script {words[1]}"
+            elif "/" in program:
+                assert (REPO / program).exists(), f"{line}: no {program} in the repository"
+            elif program not in ("cd", "export"):
+                have = shutil.which(program) or (REPO / ".venv" / "bin" / program).exists()
+                if not have and program not in ("python", "python3", "pip"):
+                    require_tool(program)
+            for word in words[1:]:
+                if word.startswith(REPO_DIRS):
+                    path = word.split("::", 1)[0].rstrip("/")
+                    assert (REPO / path).exists(), f"{line}: {path} does not exist"
+
+
 @pytest.mark.parametrize("block", SINGLE, ids=lambda b: b.id)
 def test_block(block: Block, tmp_path: Path) -> None:
     """Each block outside a run session is checked by its kind; unknown kinds fail."""
@@ -266,6 +299,8 @@ def test_block(block: Block, tmp_path: Path) -> None:
         check_c(block, tmp_path)
     elif block.lang == "rust":
         check_rust(block, tmp_path)
+    elif block.lang == "sh" and "repo-commands" in d:
+        check_repo_commands(block)
     elif block.lang == "sh":
         check_sh(block)
     else:
