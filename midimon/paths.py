@@ -71,9 +71,10 @@ def plugin_search_path(extra: Iterable[os.PathLike[str] | str] = ()) -> list[Pat
     return unique
 
 
-def abi_header_path() -> Path:
-    """The ABI header: installed with the package, or ``abi/`` of a source checkout."""
-    installed = Path(str(resources.files("midimon"))) / "include" / "midimon_plugin.h"
+def abi_header_path(name: str = "midimon_plugin.h") -> Path:
+    """An ABI header (``midimon_plugin.h``, or the companion ``midimon_params.h``): installed
+    with the package, or ``abi/`` of a source checkout."""
+    installed = Path(str(resources.files("midimon"))) / "include" / name
     if installed.is_file():
         return installed
-    return Path(__file__).resolve().parent.parent / "abi" / "midimon_plugin.h"
+    return Path(__file__).resolve().parent.parent / "abi" / name

@@ -18,6 +18,9 @@ from midimon.paths import abi_header_path
 from midimon.plugins.capabilities import Capability, from_name, sorted_caps
 from midimon.plugins.manifest import NAME_PATTERN
 
+# The headers a C or Zig plugin folder gets in include/: the ABI and the params reader.
+HEADERS = ("midimon_plugin.h", "midimon_params.h")
+
 
 class ScaffoldError(ValueError):
     """A bad name, capability or target folder; the message says which and why."""
@@ -30,7 +33,7 @@ class Language:
     key: str
     title: str
     files: tuple[str, ...]  # template paths under templates/<key>/
-    needs_header: bool  # copy midimon_plugin.h into include/
+    needs_header: bool  # copy HEADERS (midimon_plugin.h, midimon_params.h) into include/
     build: str
     binary_linux: str  # with __name__
     binary_macos: str
@@ -148,7 +151,7 @@ def create_plugin(
     )
     outputs = ["plugin.toml", "README.md", *(f.replace("__name__", name) for f in lang.files)]
     if lang.needs_header:
-        outputs.append("include/midimon_plugin.h")
+        outputs += [f"include/{h}" for h in HEADERS]
     values = {
         "name": name,
         "parent": str(folder.parent),
@@ -171,9 +174,10 @@ def create_plugin(
         return text
 
     source = templates_dir()
-    header = abi_header_path()
-    if lang.needs_header and not header.is_file():
-        raise ScaffoldError(f"the ABI header is missing from the installation ({header})")
+    headers = [abi_header_path(h) for h in HEADERS]
+    for header in headers if lang.needs_header else []:
+        if not header.is_file():
+            raise ScaffoldError(f"the ABI header is missing from the installation ({header})")
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for rel in ("plugin.toml", "README.md"):
@@ -189,6 +193,7 @@ def create_plugin(
         written.append(out_rel)
     if lang.needs_header:
         (folder / "include").mkdir(exist_ok=True)
-        shutil.copyfile(header, folder / "include" / "midimon_plugin.h")
-        written.append("include/midimon_plugin.h")
+        for header in headers:
+            shutil.copyfile(header, folder / "include" / header.name)
+            written.append(f"include/{header.name}")
     return Scaffold(name, folder, lang.key, caps, build, exec_cmd, tuple(written))

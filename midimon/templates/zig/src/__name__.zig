@@ -1,14 +1,17 @@
 //! {{name}}: a midimon action plugin (ABI 1.0), scaffolded by `midimon new-plugin`.
 //!
-//! params (a JSON object): `message` (optional string). execute() answers
+//! params (a JSON object, read with include/midimon_params.h): `message` (optional string).
+//! execute() answers
 //! `hello from {{name}}: note N velocity V mode M, message="..."`.
 //!
 //! The ABI types come from include/midimon_plugin.h through `zig translate-c` (build.sh), as
-//! the module "midimon_abi". Built ReleaseSafe; Zig never unwinds, so nothing crosses the C
+//! the module "midimon_abi"; the params reader from include/midimon_params.h, as
+//! "midimon_params". Built ReleaseSafe; Zig never unwinds, so nothing crosses the C
 //! boundary (a failed safety check aborts the worker process).
 
 const std = @import("std");
 const c = @import("midimon_abi");
+const params_h = @import("midimon_params");
 
 const name = "{{name}}";
 const version = "0.1.0";
@@ -71,46 +74,6 @@ fn initialize(self: [*c]const c.midimon_plugin_t, h: [*c]const c.midimon_host_t)
     return c.MIDIMON_OK;
 }
 
-fn isSpace(ch: u8) bool {
-    return ch == ' ' or ch == '\t' or ch == '\r' or ch == '\n';
-}
-
-/// A tiny lookup of a top-level string field `"key": "value"` (enough for this template; use
-/// std.json when the params grow). Copies the value, simple backslash escapes undone, into `out`.
-fn jsonStringField(json: []const u8, comptime key: []const u8, out: []u8) ?[]const u8 {
-    const pattern = "\"" ++ key ++ "\"";
-    var from: usize = 0;
-    while (std.mem.indexOfPos(u8, json, from, pattern)) |found| {
-        var j = found + pattern.len;
-        from = j;
-        while (j < json.len and isSpace(json[j])) j += 1;
-        if (j >= json.len or json[j] != ':') continue;
-        j += 1;
-        while (j < json.len and isSpace(json[j])) j += 1;
-        if (j >= json.len or json[j] != '"') return null; // present but not a string
-        j += 1;
-        var n: usize = 0;
-        while (j < json.len and json[j] != '"') {
-            var ch = json[j];
-            j += 1;
-            if (ch == '\\' and j < json.len) {
-                ch = switch (json[j]) {
-                    'n' => '\n',
-                    't' => '\t',
-                    else => json[j],
-                };
-                j += 1;
-            }
-            if (n < out.len) {
-                out[n] = ch;
-                n += 1;
-            }
-        }
-        return out[0..n];
-    }
-    return null;
-}
-
 /// Copy `text` into the host buffer, NUL-terminated, truncated without splitting a UTF-8
 /// sequence.
 fn writeMessage(dst: [*c]u8, cap: usize, text: []const u8) void {
@@ -130,7 +93,6 @@ fn execute(
     message_cap: usize,
 ) callconv(.c) i32 {
     _ = self;
-    const params: []const u8 = if (params_json == null) "" else params_json[0..params_len];
     var note: u8 = 0;
     var velocity: u8 = 0;
     var mode: []const u8 = "";
@@ -143,8 +105,20 @@ fn execute(
         if (hasMember(size, @offsetOf(T, "mode"), @sizeOf(usize)) and context.*.mode != null)
             mode = std.mem.span(context.*.mode);
     }
+    // text_buf comes back NUL-terminated (empty unless found), cut on a UTF-8 boundary.
     var text_buf: [256]u8 = undefined;
-    const text = jsonStringField(params, "message", &text_buf) orelse "";
+    switch (params_h.midimon_params_string(params_json, params_len, "message", &text_buf, text_buf.len)) {
+        params_h.MIDIMON_PARAMS_FOUND, params_h.MIDIMON_PARAMS_MISSING => {}, // optional
+        params_h.MIDIMON_PARAMS_WRONG_TYPE => {
+            writeMessage(message, message_cap, "params: \"message\" must be a string without NUL");
+            return c.MIDIMON_ERR_INVALID_PARAMS;
+        },
+        else => {
+            writeMessage(message, message_cap, "params are not a valid JSON object");
+            return c.MIDIMON_ERR_INVALID_PARAMS;
+        },
+    }
+    const text = std.mem.sliceTo(&text_buf, 0);
     var out: [1024]u8 = undefined;
     const result = std.fmt.bufPrint(&out, "hello from {s}: note {d} velocity {d} mode {s}, message=\"{s}\"", .{ name, note, velocity, mode, text }) catch out[0..];
     writeMessage(message, message_cap, result);
