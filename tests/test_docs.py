@@ -42,7 +42,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +53,7 @@ from midimon.engine.config import parse_config
 from midimon.plugins.manifest import parse_manifest
 
 DOCS = [*sorted((REPO / "docs").glob("*.md")), REPO / "CONTRIBUTING.md"]
-FENCE = re.compile(r"^ {0,3}```([^\n`]*)\n(.*?)^ {0,3}```[ \t]*$", re.MULTILINE | re.DOTALL)
+FENCE = re.compile(r"^( {0,3})```([^\n`]*)\n(.*?)^ {0,3}```[ \t]*$", re.MULTILINE | re.DOTALL)
 MARKER = re.compile(r"^<!--\s*docs-test:(.*?)-->$")
 KNOWN = {"manifest", "wrap", "excerpt", "file", "run", "expect", "skip", "repo-commands"}
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fPIC", f"-I{ABI_DIR}"]
@@ -92,8 +91,10 @@ def parse_blocks(doc: Path) -> list[Block]:
                 key, _, value = word.partition("=")
                 directives[key] = value
         line = text.count("\n", 0, match.start()) + 1
-        body = textwrap.dedent(match.group(2))  # a fence inside a list item is indented
-        found.append(Block(doc, line, match.group(1).strip(), body, directives))
+        indent, info, body = match.groups()
+        if indent:  # a fence inside a list item: its lines carry the fence's indentation
+            body = "".join(ln.removeprefix(indent) for ln in body.splitlines(keepends=True))
+        found.append(Block(doc, line, info.strip(), body, directives))
     return found
 
 
@@ -349,15 +350,18 @@ def test_run_session(doc: Path, tmp_path: Path, midimon_env: dict[str, str]) -> 
     work = tmp_path / "work"
     work.mkdir()
     env = session_env(tmp_path, midimon_env)
+    unused: list[str] = []  # file= blocks no run block has used yet
     for block in (b for b in parse_blocks(doc) if b.in_session):
         d = block.directives
         if "file" in d:
+            unused.append(block.id)
             target = work / d["file"]
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(block.body)
             if block.lang == "toml" and "manifest" in d:
                 check_toml(block)
         if "run" in d:
+            unused.clear()
             assert block.lang == "sh", f"{block.id}: run needs a ```sh block"
             for line in command_lines(block.body):
                 for words in simple_commands(line):
@@ -372,6 +376,7 @@ def test_run_session(doc: Path, tmp_path: Path, midimon_env: dict[str, str]) -> 
             assert done.returncode == 0, f"{block.id} failed (exit {done.returncode}):\n{output}"
             if "expect" in d:
                 assert d["expect"] in output, f"{block.id}: {d['expect']!r} not in:\n{output}"
+    assert not unused, f"file= blocks after the last run block are never exercised: {unused}"
 
 
 def test_docs_have_no_tabs() -> None:
