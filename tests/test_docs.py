@@ -337,7 +337,7 @@ def session_env(tmp_path: Path, midimon_env: dict[str, str]) -> dict[str, str]:
 
 
 def needed_tools(body: str) -> None:
-    for tool in ("cmake", "gcc", "cargo", "rustc", "minisign"):
+    for tool in ("cmake", "gcc", "cc", "cargo", "rustc", "minisign"):
         if re.search(rf"(^|[\s;&(]){tool}\b", body, re.MULTILINE):
             require_tool(tool)
 
