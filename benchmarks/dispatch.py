@@ -1,162 +1,148 @@
-"""Plugin call latency: raw cffi call (floor) vs in-process vs isolated, through the manager.
+"""Figure 1: dispatch latency, MIDI input callback -> plugin ``execute`` entry.
 
-    python -m benchmarks.dispatch [--calls N] [--json]
+Three ways, in this process, over the same C plugin (``bench_stamp``):
 
-Builds a trivial C plugin, signs it with a throwaway key (in-process mode needs a trusted
-signer), and times N execute() calls each way. All state lives in a temp dir.
+- ``raw_cffi``: the bare cffi call into ``execute`` (the floor: nothing of midimon around it);
+- ``in_process`` / ``isolated``: a real :class:`~midimon.daemon.service.Daemon` on a config
+  mapping note 36 to the plugin. Each event goes in through ``Daemon.feed`` — exactly what the
+  rtmidi input callback calls — stamped with ``time.monotonic_ns()``; the plugin reads
+  CLOCK_MONOTONIC at its entry and reports the difference. That is the whole host path: queue,
+  processing thread, trigger state machine, mapper, action pool, PluginManager checks and, for
+  ``isolated``, the worker process round trip up to the plugin's first instruction.
+
+Events are fed one at a time (the next after the previous action finished) so the figure is
+latency, not queueing; throughput has its own benchmark. Also reports the time of a whole
+``PluginManager.execute`` call (the answer back in the caller), which is what isolation costs
+an action that waits for its plugin.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import subprocess
-import sys
-import tempfile
+import gc
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-TRIVIAL = r"""
-#include "midimon_plugin.h"
-static int32_t ex(const midimon_plugin_t *s, const char *p, size_t n,
-                  const midimon_trigger_context_t *c, char *m, size_t cap) {
-    (void)s; (void)p; (void)n; (void)c; (void)cap; m[0] = 0; return MIDIMON_OK;
-}
-static const midimon_plugin_t plugin = { MIDIMON_ABI_MAJOR, MIDIMON_ABI_MINOR,
-    sizeof(midimon_plugin_t), 0, "bench_trivial", "1.0.0", "no-op", 0, 0, ex, 0, 0, 0 };
-MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void) { return &plugin; }
+from benchmarks.harness import Figure, Report, isolated_home, progress, summarize
+from benchmarks.plugins import Signer, build_plugin
+
+EVENTS = 20_000
+QUICK_EVENTS = 2_000
+
+
+def config_text(plugins_dir: Path, isolation: str) -> str:
+    """A config mapping note 36 to bench_stamp, with rate limits out of the way."""
+    return f"""
+[device]
+[plugins]
+dirs = ["{plugins_dir}"]
+rate_limit = 1000000.0
+rate_burst = 1000000
+[plugins.overrides.bench_stamp]
+isolation = "{isolation}"
+[[modes]]
+name = "Default"
+[[modes.mappings]]
+trigger = {{ type = "Note", note = 36 }}
+action = {{ type = "Plugin", plugin = "bench_stamp" }}
 """
-MANIFEST = """[plugin]
-name = "bench_trivial"
-version = "1.0.0"
-type = "action"
-abi = "1.0"
-binary = "bench_trivial.so"
-"""
 
 
-def percentiles(samples: list[float]) -> dict[str, float]:
-    """p50/p99/max in microseconds."""
-    ordered = sorted(samples)
-
-    def at(fraction: float) -> float:
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1e6
-
-    return {
-        "p50_us": round(at(0.50), 2),
-        "p99_us": round(at(0.99), 2),
-        "max_us": round(ordered[-1] * 1e6, 2),
-        "calls": len(ordered),
-    }
-
-
-def build(folder: Path) -> None:
-    folder.mkdir(parents=True)
-    src = folder / "bench_trivial.c"
-    src.write_text(TRIVIAL)
-    subprocess.run(
-        [
-            "cc",
-            "-std=c99",
-            "-O2",
-            "-shared",
-            "-fPIC",
-            f"-I{REPO / 'abi'}",
-            str(src),
-            "-o",
-            str(folder / "bench_trivial.so"),
-        ],
-        check=True,
-    )
-    (folder / "plugin.toml").write_text(MANIFEST)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="benchmarks.dispatch", description=__doc__)
-    parser.add_argument("--calls", type=int, default=20_000)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="midimon-bench-"))
-    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
-        os.environ[var] = str(tmp / var.lower())
-    from midimon.paths import config_dir
-    from midimon.plugins import abi as abi_mod
-    from midimon.plugins.context import TriggerContext, TriggerKind
+def raw_cffi(folder: Path, calls: int) -> list[float]:
+    """Microseconds per bare cffi ``execute`` call into the plugin."""
+    from midimon.plugins import abi
     from midimon.plugins.loader import load_unverified
-    from midimon.plugins.manager import PluginManager
     from midimon.plugins.manifest import load_manifest
-    from midimon.plugins.minisign import generate_keypair, sign
-    from midimon.plugins.settings import parse_plugin_settings
-    from midimon.plugins.trust import TrustStore
 
-    folder = tmp / "plugins" / "bench_trivial"
-    build(folder)
-    manifest = load_manifest(folder)
-    public, secret = generate_keypair()
-    TrustStore(config_dir() / "trusted_keys").add(public, "bench")
-    binary = (folder / "bench_trivial.so").read_bytes()
-    sign(
-        binary, secret, f"timestamp:{int(time.time())}\tmanifest_sha256:{manifest.manifest_sha256}"
-    ).save(folder / "bench_trivial.so.minisig")
-    ctx = TriggerContext(velocity=100, number=36, trigger_kind=TriggerKind.NOTE)
-    results: dict[str, dict] = {}
-
-    # Floor: the raw cffi call into the same plugin, nothing around it.
-    plugin = load_unverified(manifest)
+    plugin = load_unverified(load_manifest(folder))
     plugin.initialize()
-    ffi = abi_mod.ffi()
-    view, raw = plugin._view, plugin._raw
+    ffi = abi.ffi()
+    view, raw = plugin._view, plugin._raw  # the floor: no wrapper at all
     params = ffi.new("char[]", b"{}")
-    cctx = ffi.new("midimon_trigger_context_t *")
-    cctx.struct_size = ffi.sizeof("midimon_trigger_context_t")
-    cctx.mode = mode = ffi.new("char[]", b"Default")
-    message = ffi.new("char[]", 4096)
+    ctx = ffi.new("midimon_trigger_context_t *")
+    ctx.struct_size = ffi.sizeof("midimon_trigger_context_t")
+    mode = ffi.new("char[]", b"Default")
+    ctx.mode = mode
+    message = ffi.new("char[]", 256)
+    execute = view.execute
+    clock = time.perf_counter_ns
     samples = []
-    for _ in range(args.calls):
-        t0 = time.perf_counter()
-        view.execute(raw, params, 2, cctx, message, 4096)
-        samples.append(time.perf_counter() - t0)
-    del mode
-    results["raw_cffi"] = percentiles(samples)
+    for _ in range(calls):
+        started = clock()
+        execute(raw, params, 2, ctx, message, 256)
+        samples.append((clock() - started) / 1000)
+    return samples
 
-    for mode_name in ("in-process", "isolated"):
-        settings = parse_plugin_settings(
-            {"isolation": mode_name, "rate_limit": 1e9, "rate_burst": 1_000_000_000}
-        )
-        manager = PluginManager(settings, extra_dirs=[tmp / "plugins"])
-        assert manager.execute("bench_trivial", {}, ctx).ok
-        samples = []
-        for _ in range(args.calls):
-            t0 = time.perf_counter()
-            result = manager.execute("bench_trivial", {}, ctx)
-            samples.append(time.perf_counter() - t0)
+
+def through_daemon(config: Path, events: int) -> tuple[list[float], list[float]]:
+    """(callback -> execute entry, manager.execute round trip) in microseconds, per event."""
+    from midimon.daemon.service import Daemon
+    from midimon.plugins.context import TriggerContext, TriggerKind
+
+    daemon = Daemon(config)
+    stream = daemon.registry.events.subscribe(["action"])  # woken by nothing else
+    daemon.start()
+    note_on = bytes([0x90, 36, 100])
+    entry_latency: list[float] = []
+    try:
+        for index in range(events + 50):  # the first 50 warm up (worker start, caches)
+            daemon.feed(note_on, time.monotonic_ns())
+            lat = _wait_for_stamp(stream)
+            if index >= 50:
+                entry_latency.append(lat / 1000)
+        context = TriggerContext(velocity=100, number=36, trigger_kind=TriggerKind.NOTE)
+        round_trip = []
+        clock = time.perf_counter_ns
+        for _ in range(events):
+            started = clock()
+            result = daemon.manager.execute("bench_stamp", {}, context)
+            round_trip.append((clock() - started) / 1000)
             if not result.ok:
-                raise SystemExit(f"{mode_name}: {result}")
-        results[mode_name] = percentiles(samples)
-        if mode_name == "isolated":
-            results[mode_name]["worker_rss_kib"] = (
-                manager.stats("bench_trivial")["rss_bytes"] // 1024
-            )
-        manager.shutdown()
-
-    if args.json:
-        json.dump(results, sys.stdout, indent=2)
-        print()
-    else:
-        for name, figures in results.items():
-            extra = (
-                f", worker RSS {figures['worker_rss_kib']} KiB"
-                if "worker_rss_kib" in figures
-                else ""
-            )
-            print(
-                f"{name:<11} p50 {figures['p50_us']:>8.1f} us  p99 {figures['p99_us']:>8.1f} us  "
-                f"max {figures['max_us']:>9.1f} us ({figures['calls']} calls){extra}"
-            )
-    return 0
+                raise RuntimeError(f"bench_stamp failed: {result}")
+    finally:
+        daemon.stop()
+    return entry_latency, round_trip
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def _wait_for_stamp(stream) -> int:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        item = stream.next_item(1.0)
+        if isinstance(item, dict) and item.get("type") == "action":
+            detail = item.get("detail", "")
+            if not item.get("ok") or " lat=" not in detail:
+                raise RuntimeError(f"the plugin action failed: {detail}")
+            return int(detail.rsplit(" lat=", 1)[1])
+    raise RuntimeError("no action event within 10 s")
+
+
+def run(report: Report, quick: bool) -> None:
+    """Measure figure 1 into ``report``."""
+    events = QUICK_EVENTS if quick else EVENTS
+    with isolated_home("dispatch") as tmp:
+        folder = build_plugin(tmp / "plugins" / "bench_stamp")
+        Signer().sign(folder)  # in-process mode needs a trusted signer
+        progress(f"dispatch: raw cffi call x{events}")
+        floor = summarize(raw_cffi(folder, events))
+        results = {}
+        for isolation in ("in-process", "isolated"):
+            progress(f"dispatch: {isolation}, {events} events through the daemon")
+            config = tmp / f"{isolation}.toml"
+            config.write_text(config_text(tmp / "plugins", isolation))
+            gc.collect()
+            results[isolation] = [summarize(s) for s in through_daemon(config, events)]
+    targets = {"in-process": (30, 150, None), "isolated": (80, 300, None)}
+    for stat in ("p50", "p99", "max"):
+        report.add(Figure(f"dispatch.raw_cffi.{stat}", floor[stat], "us",
+                          note="bare cffi call into execute()"))  # fmt: skip
+    for isolation, (entry, round_trip) in results.items():
+        key = isolation.replace("-", "_")
+        for stat, target in zip(("p50", "p99", "max"), targets[isolation], strict=True):
+            report.add(Figure(
+                f"dispatch.{key}.{stat}", entry[stat], "us", floor=floor[stat],
+                floor_name=f"raw cffi {stat}", target=target,
+                note=f"Daemon.feed (the MIDI callback) -> execute() entry, {events} events",
+            ))  # fmt: skip
+        report.add(Figure(
+            f"dispatch.{key}.manager_call.p50", round_trip["p50"], "us", floor=floor["p50"],
+            floor_name="raw cffi p50", note="PluginManager.execute call, answer included",
+        ))  # fmt: skip

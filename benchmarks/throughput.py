@@ -1,0 +1,108 @@
+"""Figure 3: sustained throughput, events/s with one plugin action per event, nothing dropped.
+
+A real ``midimon run`` on a JACK dummy server maps note 36 to ``bench_stamp`` (isolated, the
+default). This process sends note-ons into the daemon's port at a fixed offered rate (10,000/s:
+ten messages every millisecond, on an absolute schedule) for 60 s (10 s with ``--quick``),
+then waits until the daemon has carried out every action. The daemon's own counters say what
+arrived (midi_in), what it dropped, and how many plugin actions succeeded; an event is lost if
+it never became a successful plugin action. The floor is the rate actually offered.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from benchmarks.dispatch import config_text as dispatch_config
+from benchmarks.harness import Figure, Report, isolated_home, progress
+from benchmarks.live import LiveDaemon
+from benchmarks.plugins import Signer, build_plugin
+
+RATE = 10_000  # events per second offered
+BATCH = 10  # messages per send burst (every BATCH / RATE seconds)
+
+
+def config_text(plugins_dir: Path) -> str:
+    """Note 36 -> bench_stamp, isolated, on the benchmark port."""
+    text = dispatch_config(plugins_dir, "isolated")
+    return text.replace("[device]", '[device]\nvirtual_port = "midimon-bench"', 1)
+
+
+def offer(out, seconds: float) -> tuple[int, float]:
+    """Send note-ons at RATE/s for ``seconds``; (messages sent, seconds it took)."""
+    period = BATCH / RATE
+    bursts = int(seconds / period)
+    started = time.perf_counter()
+    sent = 0
+    for burst in range(bursts):
+        delay = started + burst * period - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        for _ in range(BATCH):
+            out.send_message([0x90, 36, 1 + sent % 126])
+            sent += 1
+        if burst % int(1 / period) == 0 and burst:
+            progress(f"throughput: {burst * period:.0f} s, {sent} sent")
+    return sent, time.perf_counter() - started
+
+
+def run(report: Report, quick: bool) -> None:
+    """Measure figure 3 into ``report``."""
+    seconds = 10.0 if quick else 60.0
+    with isolated_home("throughput") as tmp:
+        Signer().sign(build_plugin(tmp / "plugins" / "bench_stamp"))
+        with LiveDaemon(config_text(tmp / "plugins"), tmp) as live:
+            out = live.output()
+            out.send_message([0x90, 36, 1])  # warm up: start the worker
+            if not _wait_for(live, lambda s: s["actions_ok"] + s["actions_failed"] >= 1, 30)[
+                "actions_ok"
+            ]:
+                raise RuntimeError(f"the plugin action failed; daemon log:\n{live.log_text()}")
+            before = live.status()
+            progress(f"throughput: offering {RATE}/s for {seconds:g} s")
+            started = time.perf_counter()
+            sent, took = offer(out, seconds)
+            # Done when every message that arrived was acted on, or nothing moves for 5 s.
+            status = _drain(live, before, sent)
+            finished = time.perf_counter()
+    arrived = status["midi_in"] - before["midi_in"]
+    ok = status["actions_ok"] - before["actions_ok"]
+    failed = status["actions_failed"] - before["actions_failed"]
+    dropped = status["dropped"] - before["dropped"]
+    lost = sent - ok
+    report.add(Figure(
+        "throughput.sustained", ok / (finished - started), "events/s", floor=sent / took,
+        floor_name="rate offered", target=RATE, higher_is_better=True,
+        note=f"{sent} sent over {took:.1f} s; all acted on {finished - started:.1f} s after start",
+    ))  # fmt: skip
+    report.add(Figure(
+        "throughput.lost", lost, "events", target=0,
+        note=f"sent {sent}, arrived {arrived}, daemon dropped {dropped}, actions ok {ok}, "
+        f"failed {failed}",
+    ))  # fmt: skip
+
+
+def _wait_for(live: LiveDaemon, check, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = live.status()
+        if check(status):
+            return status
+        time.sleep(0.05)
+    raise RuntimeError(f"the daemon did not get there in {timeout} s: {live.status()}")
+
+
+def _drain(live: LiveDaemon, before: dict, sent: int) -> dict:
+    last, last_change = None, time.monotonic()
+    while True:
+        status = live.status()
+        done = (status["actions_ok"] + status["actions_failed"]) - (
+            before["actions_ok"] + before["actions_failed"]
+        )
+        if done >= sent:
+            return status
+        if done != last:
+            last, last_change = done, time.monotonic()
+        elif time.monotonic() - last_change > 5:
+            return status
+        time.sleep(0.01)
