@@ -24,7 +24,7 @@ Directives:
   run             (sh) run the block with bash -e in the document's scratch folder, with every
                   XDG dir, HOME and the key password prompt isolated and ``midimon`` on PATH.
                   A document's file= and run blocks are taken in order, in one test.
-  expect=TEXT     (with run) the block's output must contain TEXT.
+  expect=TEXT     (with run) the block's output must contain TEXT (repeatable).
   repo-commands   (sh) commands meant for the repository root (set-up, tests, linters): not
                   run (they would rebuild .venv or run this suite again) but checked: ``midimon``
                   lines parse, ``bash``/``sh`` scripts and every repository path named exist, and
@@ -89,6 +89,8 @@ def parse_blocks(doc: Path) -> list[Block]:
         if marker:
             for word in shlex.split(marker.group(1)):
                 key, _, value = word.partition("=")
+                if key == "expect" and key in directives:  # expect may be given several times
+                    value = f"{directives[key]}\n{value}"
                 directives[key] = value
         line = text.count("\n", 0, match.start()) + 1
         indent, info, body = match.groups()
@@ -374,8 +376,8 @@ def test_run_session(doc: Path, tmp_path: Path, midimon_env: dict[str, str]) -> 
             )  # fmt: skip
             output = done.stdout + done.stderr
             assert done.returncode == 0, f"{block.id} failed (exit {done.returncode}):\n{output}"
-            if "expect" in d:
-                assert d["expect"] in output, f"{block.id}: {d['expect']!r} not in:\n{output}"
+            for want in d["expect"].split("\n") if "expect" in d else ():
+                assert want in output, f"{block.id}: {want!r} not in:\n{output}"
     assert not unused, f"file= blocks after the last run block are never exercised: {unused}"
 
 
