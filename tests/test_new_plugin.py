@@ -1,4 +1,5 @@
-"""``midimon new-plugin``: each language's scaffold builds with its printed command and runs."""
+"""``midimon new-plugin``: each language's scaffold builds with its printed command, runs, and
+goes through the author lifecycle (verify, sign, trust, pack, install, exec, uninstall)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,28 @@ def _require_zig() -> None:
         pytest.skip(message)
 
 
+def _midimon_in(folder: Path, env: dict[str, str], *args: object, timeout: float = 120):
+    """Run the installed midimon with ``folder`` as the working directory (``verify .``)."""
+    return subprocess.run(
+        [sys.executable, "-m", "midimon", *map(str, args)],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _failed_checks(done: subprocess.CompletedProcess) -> list[dict]:
+    report = json.loads(done.stdout)
+    return [c for c in report["checks"] if not c["ok"]]
+
+
 @pytest.mark.parametrize("lang", sorted(LANGS))
-def test_scaffold_builds_and_runs(lang, run_midimon, midimon_env, tmp_path):
+def test_author_lifecycle(lang, run_midimon, midimon_env, tmp_path):
+    """new-plugin -> build -> exec -> verify (unsigned, untrusted) -> keygen, sign, trust ->
+    verify ok -> pack -> install -> exec from the user plugin dir -> uninstall; one build."""
     cap, tool = LANGS[lang]
     if tool:
         require_tool(tool)
@@ -64,7 +85,11 @@ def test_scaffold_builds_and_runs(lang, run_midimon, midimon_env, tmp_path):
         build += " --offline"
     if lang == "zig":
         env["PYTHON"] = sys.executable  # the interpreter that has the ziglang package
-        env["ZIG_GLOBAL_CACHE_DIR"] = str(tmp_path / "zig-global-cache")
+        # A cache the runner shares between runs (ZIG_GLOBAL_CACHE_DIR set) saves the cold
+        # build of Zig's std and libc pieces; otherwise a fresh one under tmp_path.
+        env["ZIG_GLOBAL_CACHE_DIR"] = os.environ.get(
+            "ZIG_GLOBAL_CACHE_DIR", str(tmp_path / "zig-global-cache")
+        )
         env["ZIG_LOCAL_CACHE_DIR"] = str(tmp_path / "zig-cache")
     built = subprocess.run(
         build, shell=True, cwd=folder, env=env, capture_output=True, text=True, timeout=900
@@ -72,6 +97,7 @@ def test_scaffold_builds_and_runs(lang, run_midimon, midimon_env, tmp_path):
     assert built.returncode == 0, f"{build} failed:\n{built.stdout}\n{built.stderr}"
     build_done = time.monotonic()
 
+    # The printed exec command runs the unsigned plugin from its folder.
     exec_args = info["exec"].split()[1:]  # drop "midimon": run_midimon runs the installed one
     assert exec_args[:4] == ["plugins", "exec", name, "--plugins-dir"]
     assert Path(exec_args[4]) == plugins
@@ -84,14 +110,73 @@ def test_scaffold_builds_and_runs(lang, run_midimon, midimon_env, tmp_path):
     assert result["message"] == (
         f'hello from {name}: note 36 velocity 100 mode Default, message="hi"'
     )
-    elapsed = time.monotonic() - started
-    print(
-        f"\n{lang}: new-plugin to successful exec in {elapsed:.1f} s "
-        f"(build {build_done - started:.1f} s)"
-    )
+    first_exec = time.monotonic() - started
+    if lang in ("c", "zig"):  # they read params with include/midimon_params.h
+        ran = run_midimon(*exec_args, "--params", '{"message": 5}', "--json", timeout=120)
+        assert ran.returncode != 0
+        refused = json.loads(ran.stdout)
+        assert refused["status_name"] == "ERR_INVALID_PARAMS", refused
+        assert '"message" must be a string' in refused["message"], refused
 
-    verified = run_midimon("verify", folder, "--allow-unsigned")
+    # verify says exactly what is missing: a signature, and how to add one.
+    verified = _midimon_in(folder, env, "verify", ".", "--json")
+    assert verified.returncode == 1, verified.stdout + verified.stderr
+    failed = _failed_checks(verified)
+    assert [c["name"] for c in failed] == ["integrity (unsigned)"], failed
+    assert "midimon sign" in failed[0]["fix"], failed
+    assert _midimon_in(folder, env, "verify", ".", "--allow-unsigned").returncode == 0
+
+    # Signed by a key nobody trusts yet: verify names the key and `midimon trust add`.
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    done = run_midimon("keygen", "-W", "-p", keys / "author.pub", "-s", keys / "author.key")
+    assert done.returncode == 0, done.stderr
+    done = _midimon_in(folder, env, "sign", ".", "-s", keys / "author.key")
+    assert done.returncode == 0, done.stdout + done.stderr
+    verified = _midimon_in(folder, env, "verify", ".", "--json")
+    assert verified.returncode == 1, verified.stdout + verified.stderr
+    failed = _failed_checks(verified)
+    assert [c["name"] for c in failed] == ["integrity (untrusted_key)"], failed
+    assert "midimon trust add" in failed[0]["fix"], failed
+
+    done = run_midimon("trust", "add", keys / "author.pub", "--name", "Author")
+    assert done.returncode == 0, done.stderr
+    verified = _midimon_in(folder, env, "verify", ".", "--json")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    report = json.loads(verified.stdout)
+    assert (report["verdict"], report["trust"]) == ("ok", "signed"), report
+
+    # pack -> install -> exec from the user plugin dir -> uninstall.
+    done = _midimon_in(folder, env, "pack", ".", "-o", tmp_path, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    package = Path(json.loads(done.stdout)["file"])
+    assert package.parent == tmp_path and package.name.startswith(f"{name}-0.1.0-")
+    grant = ["--grant", cap] if cap else ["--yes"]
+    done = run_midimon("install", package, *grant, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    installed = json.loads(done.stdout)
+    assert (installed["installed"], installed["signer"]) == (name, "Author"), installed
+    user_dir = Path(midimon_env["XDG_DATA_HOME"]) / "midimon" / "plugins" / name
+    assert (user_dir / "plugin.toml").is_file()
+    ran = run_midimon("plugins", "exec", name, "--params", '{"message": "installed"}', "--json")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    result = json.loads(ran.stdout)
+    assert result["ok"] and result["trust"] == "signed", result
+    assert result["message"].endswith('message="installed"'), result
+    listed = json.loads(run_midimon("plugins", "list", "--json").stdout)["plugins"]
+    assert next(r for r in listed if r["name"] == name)["path"] == str(user_dir)
+    lifecycle = time.monotonic() - started
+
+    done = run_midimon("uninstall", name, "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not user_dir.exists()
+    gone = run_midimon("plugins", "exec", name, "--json")
+    assert gone.returncode != 0 and "no plugin named" in gone.stderr, gone.stdout + gone.stderr
+    print(
+        f"\n{lang}: new-plugin to first successful exec in {first_exec:.1f} s "
+        f"(build {build_done - started:.1f} s); to exec of the installed, signed plugin "
+        f"{lifecycle:.1f} s"
+    )
 
 
 def test_text_output_prints_build_and_exec(run_midimon, tmp_path):
@@ -99,6 +184,7 @@ def test_text_output_prints_build_and_exec(run_midimon, tmp_path):
     assert made.returncode == 0, made.stderr
     folder = tmp_path / "my_plugin"  # run_midimon's cwd is tmp_path: ./NAME
     assert (folder / "include" / "midimon_plugin.h").is_file()
+    assert (folder / "include" / "midimon_params.h").is_file()
     assert (folder / "src" / "my_plugin.c").is_file()
     assert "cmake -S . -B build && cmake --build build" in made.stdout
     assert (
