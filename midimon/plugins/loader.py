@@ -235,7 +235,7 @@ def load_image(
     lib = _open_library(ffi, loader_path, binary)
     try:
         entry = lib._create_plugin
-    except AttributeError:
+    except (AttributeError, ffi.error):  # parsed FFI: AttributeError; precompiled: ffi.error
         raise MissingEntryPoint(
             binary, "does not export _create_plugin; define it with MIDIMON_EXPORT"
         ) from None
@@ -420,14 +420,13 @@ class NativePlugin:
         def get_extension_cb(_host: Any, _id: Any) -> Any:
             return ffi.NULL
 
+        # The callback types are the struct members' own (the header is the one source, and
+        # the precompiled FFI cannot parse new signatures with const typedef pointers).
+        member = {name: field.type for name, field in ffi.typeof("midimon_host_t").fields}
         callbacks = (
-            ffi.callback("void(const midimon_host_t *, int32_t, const char *)", log_cb),
-            ffi.callback(
-                "int32_t(const midimon_host_t *, const uint8_t *, size_t)",
-                send_midi_cb,
-                error=failed,
-            ),
-            ffi.callback("const void *(const midimon_host_t *, const char *)", get_extension_cb),
+            ffi.callback(member["log"], log_cb),
+            ffi.callback(member["send_midi"], send_midi_cb, error=failed),
+            ffi.callback(member["get_extension"], get_extension_cb),
         )
         host_name = ffi.new("char[]", b"midimon")
         from midimon import __version__

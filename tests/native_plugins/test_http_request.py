@@ -388,7 +388,7 @@ def plugin_abi(run_midimon: RunMidimon) -> Iterator[Any]:
     plugin = lib._create_plugin()
     logs: list[str] = []
 
-    @ffi.callback("void(const midimon_host_t *, int32_t, const char *)")
+    @ffi.callback(dict(ffi.typeof("midimon_host_t").fields)["log"].type)
     def log_cb(_host: Any, _level: int, message: Any) -> None:
         logs.append(ffi.string(message).decode())
 

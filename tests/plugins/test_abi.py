@@ -135,3 +135,31 @@ def test_status_names() -> None:
     assert abi_mod.status_name(0) == "OK"
     assert abi_mod.status_name(2) == "ERR_INVALID_PARAMS"
     assert abi_mod.status_name(99) == "status 99"
+
+
+def test_precompiled_declarations_are_fresh_and_used() -> None:
+    # The committed out-of-line module must be what the header gives now...
+    assert abi_mod.GENERATED.read_text(encoding="utf-8") == abi_mod.generated_source(), (
+        "midimon/plugins/_abi_cffi.py is stale: run python -m midimon.plugins.abi"
+    )
+    from midimon.plugins import _abi_cffi
+
+    # ...and it is the FFI midimon uses, so no process pays for pycparser.
+    assert abi_mod.ffi() is _abi_cffi.ffi
+    assert abi_mod.cdef_digest(abi_mod.abi().cdef) == _abi_cffi.CDEF_SHA256
+
+
+def test_a_changed_header_is_parsed_not_taken_from_the_stale_module(tmp_path: Path) -> None:
+    header = (ABI_DIR / "midimon_plugin.h").read_text(encoding="utf-8")
+    grown = header.replace(
+        "    int64_t wall_time_ms;", "    int64_t wall_time_ms;\n    int64_t extra;", 1
+    )
+    assert grown != header
+    path = tmp_path / "midimon_plugin.h"
+    path.write_text(grown, encoding="utf-8")
+    changed = abi_mod._Abi(path)
+    from midimon.plugins import _abi_cffi
+
+    assert changed.ffi is not _abi_cffi.ffi
+    context = "midimon_trigger_context_t"
+    assert changed.ffi.sizeof(context) == abi_mod.ffi().sizeof(context) + 8
