@@ -45,15 +45,18 @@ RunMidimon = Callable[..., subprocess.CompletedProcess]
 
 @pytest.fixture
 def run_midimon(midimon_env: dict[str, str], tmp_path: Path) -> RunMidimon:
-    """Run ``python -m midimon ARGS`` (the installed package) in the isolated environment."""
+    """Run ``python -m midimon ARGS`` (the installed package) in the isolated environment.
+
+    The command runs in tmp_path, or in ``cwd`` (for relative paths such as ``pack .``).
+    """
 
     def run(
-        *args: str, timeout: float = 60, input: str | None = None
+        *args: str, timeout: float = 60, input: str | None = None, cwd: Path | None = None
     ) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "midimon", *map(str, args)],
             env=midimon_env,
-            cwd=tmp_path,  # not the repo: python -m would import the source tree, unbuilt
+            cwd=cwd or tmp_path,  # not the repo: python -m would import the source tree, unbuilt
             capture_output=True,
             text=True,
             timeout=timeout,

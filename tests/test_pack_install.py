@@ -107,6 +107,49 @@ def test_pack_refuses_bad_folders(make_plugin: MakePlugin, run_midimon: RunMidim
     assert done.returncode != 0 and "plugin.name" in done.stderr
 
 
+def test_pack_sign_verify_install_relative_paths(
+    build: Build, run_midimon: RunMidimon, tmp_path: Path, user_plugins: Path
+) -> None:
+    """`pack .` in the plugin folder, `pack src/...`, `sign .`, `verify .`, `install ./FILE`
+    and `install .` all work (a relative folder once crashed pack with a ValueError)."""
+    folder = build()
+    names = ["plugin.toml", "plugin.toml.minisig", "plugin.so", "plugin.so.minisig", "README.md"]
+    done = run_midimon("sign", ".", "-s", tmp_path / "keys" / "a.key", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    done = run_midimon("verify", ".", cwd=folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = run_midimon("pack", ".", "--json", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    in_folder = Path(json.loads(done.stdout)["file"])
+    assert in_folder.parent == folder
+    with tarfile.open(in_folder) as tar:
+        assert tar.getnames() == names
+    relative = folder.relative_to(tmp_path)  # run_midimon runs in tmp_path by default
+    done = run_midimon("pack", relative, "--json")
+    assert done.returncode == 0, done.stderr
+    package = Path(json.loads(done.stdout)["file"])
+    assert package.parent == tmp_path
+    assert package.read_bytes() == in_folder.read_bytes()  # same package either way
+    done = run_midimon("install", f"./{package.name}", "--json")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (user_plugins / "packed").iterdir()) == sorted(names)
+    done = run_midimon("install", ".", "--json", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["installed"] == "packed"
+    assert leftovers(user_plugins) == ["plugins"]
+
+
+def test_pack_refuses_a_symlinked_binary(make_plugin: MakePlugin, run_midimon: RunMidimon) -> None:
+    """A binary that is a symlink (even inside the folder) is refused by name, from `pack .`."""
+    folder = make_plugin("linked", manifest={})
+    (folder / "plugin.so").rename(folder / "real.so")
+    (folder / "plugin.so").symlink_to("real.so")
+    done = run_midimon("pack", ".", cwd=folder)
+    assert done.returncode != 0
+    assert "plugin.so: is a symlink" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_upgrade_then_rollback_refused(
     build: Build, run_midimon: RunMidimon, tmp_path: Path, user_plugins: Path
 ) -> None:

@@ -52,7 +52,10 @@ def _is_readme(relative: str) -> bool:
 def _binary_relative(manifest: PluginManifest) -> str:
     if manifest.binary is None:
         raise PackagingError(f"{manifest.path}: {manifest.binary_error}")
-    return manifest.binary.relative_to(manifest.directory).as_posix()
+    # The manifest's binary sits under its folder's real path, while manifest.directory is the
+    # folder as given (relative for `pack .`): resolve the folder, never the binary (a symlinked
+    # binary must keep its own name, so that _folder_files refuses it).
+    return manifest.binary.relative_to(manifest.directory.resolve()).as_posix()
 
 
 def expected_files(manifest: PluginManifest) -> tuple[str, ...]:
@@ -95,7 +98,9 @@ def _load_folder_manifest(folder: Path) -> PluginManifest:
 def _folder_files(folder: Path, manifest: PluginManifest) -> list[tuple[str, Path]]:
     """(relative name, path) of each file to take from a plugin folder, in package order."""
     binary = _binary_relative(manifest)
-    if not (folder / binary).is_file() or (folder / binary).is_symlink():
+    if (folder / binary).is_symlink():
+        raise PackagingError(f"{folder / binary}: is a symlink; only regular files are packed")
+    if not (folder / binary).is_file():
         raise PackagingError(f"{folder / binary}: the binary plugin.toml names is missing")
     chosen = []
     for relative in expected_files(manifest):
