@@ -832,6 +832,7 @@ def parse_config(text: str, path: Path | str | None = None) -> Config:
     if "plugins" in doc:
         try:
             plugins = parse_plugin_settings(doc["plugins"], path)
+            check.warnings += plugins.warnings
         except SettingsError as exc:
             check.error("plugins", exc.key, str(exc).split(f"{exc.key}: ", 1)[-1])
 

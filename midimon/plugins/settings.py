@@ -10,11 +10,16 @@ allow_downgrade = false          # accept an older version than one already acce
 
 [plugins.overrides.my_plugin]    # any of the policy keys above, for one plugin
 dev_mode = true
+
+Execution keys (isolation, timeout, rate_limit, rate_burst, memory_mb, max_processes,
+max_open_files, max_crashes, crash_window, kernel_sandbox) go in either table too. Unknown keys
+are not errors: they land in ``PluginSettings.warnings``, worded like the config's others.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +103,7 @@ class PluginSettings:
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     exec_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: Path | None = None
+    warnings: tuple[str, ...] = field(default=(), compare=False)  # unknown keys, ignored
     # execution_for() results: it runs on every plugin call, and the settings never change
     # (a reload makes a new PluginSettings).
     _execution_cache: dict[str, ExecutionSettings] = field(
@@ -171,10 +177,29 @@ def _auto_grant(value: Any, path: Path | None) -> frozenset[Capability]:
         raise SettingsError(path, "plugins.auto_grant", str(exc)) from None
 
 
+_OVERRIDE_KEYS = frozenset(_POLICY_KEYS | _EXEC_TYPES.keys())
+_PLUGINS_KEYS = _OVERRIDE_KEYS | {"dirs", "auto_grant", "overrides"}
+
+
+def _unknown_keys(
+    table: dict[str, Any], known: frozenset[str], path: Path | None, location: str
+) -> list[str]:
+    """A warning for each key of ``table`` not in ``known``, with the closest known key."""
+    where = f"{path}: " if path else ""
+    warnings = []
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            warnings.append(f"{where}{location}: {key}: unknown key, ignored{hint}")
+    return warnings
+
+
 def parse_plugin_settings(table: dict[str, Any], path: Path | None = None) -> PluginSettings:
-    """Validate a [plugins] table."""
+    """Validate a [plugins] table; unknown keys become ``warnings``."""
     if not isinstance(table, dict):
         raise SettingsError(path, "plugins", "must be a table")
+    warnings = _unknown_keys(table, _PLUGINS_KEYS, path, "plugins")
     dirs = table.get("dirs", [])
     if not isinstance(dirs, list) or not all(isinstance(d, str) for d in dirs):
         raise SettingsError(path, "plugins.dirs", "must be a list of folder paths")
@@ -187,6 +212,7 @@ def parse_plugin_settings(table: dict[str, Any], path: Path | None = None) -> Pl
     for name, sub in raw_overrides.items():
         if not isinstance(sub, dict):
             raise SettingsError(path, f"plugins.overrides.{name}", "must be a table")
+        warnings += _unknown_keys(sub, _OVERRIDE_KEYS, path, f"plugins.overrides.{name}")
         overrides[name] = _policy_values(sub, path, f"plugins.overrides.{name}")
         exec_overrides[name] = _exec_values(sub, path, f"plugins.overrides.{name}")
     auto_grant = (
@@ -200,6 +226,7 @@ def parse_plugin_settings(table: dict[str, Any], path: Path | None = None) -> Pl
         overrides=overrides,
         exec_overrides=exec_overrides,
         source=path,
+        warnings=tuple(warnings),
     )
 
 
