@@ -5,9 +5,9 @@ start-up with no plugin loaded; then ten signed plugins are loaded through the c
 (``PLUGIN_LOAD``, as ``midimon plugins load`` does), each in its own sandboxed worker. RSS
 comes from /proc. The daemon's figures leave out JACK's shared-memory segment (about 100 MiB
 with this server: its engine and port buffers, mapped into every JACK client and locked by
-jackd, not midimon's to save); the raw RSS is in the note. Floors in the same run: a bare
-Python interpreter that imported nothing (the daemon's language floor) and ``sleep`` (a
-minimal libc process, the worker's floor).
+jackd, not midimon's to save); the raw RSS is in the note. Floors in the same run: the same
+Python interpreter importing nothing of its own (site and .pth files included: the daemon's
+language floor on this machine) and ``sleep`` (a minimal libc process, the worker's floor).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def run(report: Report, quick: bool) -> None:
         signer = Signer()
         for index in range(PLUGINS):
             signer.sign(build_plugin(tmp / "plugins" / f"mem_{index}", f"mem_{index}"))
-        python_floor = floor_rss([sys.executable, "-S", "-c", "import time; time.sleep(30)"])
+        python_floor = floor_rss([sys.executable, "-c", "import time; time.sleep(30)"])
         worker_floor = floor_rss(["sleep", "30"])
         progress("memory: starting jackd and midimon run")
         with LiveDaemon(config_text(tmp / "plugins"), tmp) as live:
@@ -73,7 +73,7 @@ def run(report: Report, quick: bool) -> None:
             if len(workers) < PLUGINS:
                 raise RuntimeError(f"{len(workers)} worker processes, expected {PLUGINS}")
     report.add(Figure("memory.daemon_idle", idle, "MiB", floor=python_floor,
-                      floor_name="bare python -S", target=40,
+                      floor_name="bare python", target=40,
                       note="midimon run, MIDI port open, no plugin loaded; without JACK's "
                       f"shared memory (raw RSS {idle_raw:.1f} MiB)"))  # fmt: skip
     report.add(Figure("memory.daemon_10_plugins", busy, "MiB", floor=idle,

@@ -8,12 +8,10 @@ events turning into plugin actions with no hardware.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +33,33 @@ DEMO_SEQUENCE = [  # (seconds after start, raw MIDI)
 DEMO_HTTP_PORT = 8080  # the default config's http_request pad posts here
 
 
-class _Sink(BaseHTTPRequestHandler):
-    def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode("utf-8", "replace")
-        print(f"  [demo HTTP server] {self.command} {self.path} {body}".rstrip(), flush=True)
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
+def _demo_http_sink() -> Any:
+    """A local HTTP server printing what the demo's http_request pad sends (None when the
+    port is taken). Imported here: http.server pulls in ssl and email, ~4 MiB a daemon
+    that is not a demo does not need."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    do_GET = do_POST = do_PUT = do_DELETE = _answer
+    class Sink(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode("utf-8", "replace")
+            print(f"  [demo HTTP server] {self.command} {self.path} {body}".rstrip(), flush=True)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+        do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    try:
+        sink = ThreadingHTTPServer(("127.0.0.1", DEMO_HTTP_PORT), Sink)
+    except OSError:
+        return None
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    return sink
 
 
 def _open_midi(daemon: Daemon) -> tuple[Any, Any, Any]:
@@ -124,9 +135,7 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
     if demo:
         grants = {"http_request": [Grant(Capability.NETWORK)],
                   "file_log": [Grant(Capability.FILESYSTEM, (str(Path.home()),))]}  # fmt: skip
-        with contextlib.suppress(OSError):
-            sink = ThreadingHTTPServer(("127.0.0.1", DEMO_HTTP_PORT), _Sink)
-            threading.Thread(target=sink.serve_forever, daemon=True).start()
+        sink = _demo_http_sink()
     midi_out_ref: list[Any] = [None]
 
     named_outputs: dict[str, Any] = {}
