@@ -39,6 +39,30 @@ def test_readme_toml_block_is_a_valid_config(index: int) -> None:
     assert config.warnings == ()
 
 
+def test_readme_plugins_block_lists_every_key() -> None:
+    """The Isolation section's [plugins] block shows every key midimon/plugins/settings.py reads,
+    with its default value."""
+    from midimon import _toml
+    from midimon.plugins.settings import _PLUGINS_KEYS, PluginSettings
+
+    (block,) = [b for b in TOML_BLOCKS if b.startswith("[plugins]")]
+    table = _toml.loads(block)["plugins"]
+    assert set(table) == set(_PLUGINS_KEYS)
+    defaults = PluginSettings()
+    for key, value in table.items():
+        if key in ("dirs", "auto_grant", "overrides"):
+            continue
+        default = getattr(defaults.policy, key, getattr(defaults.execution, key, None))
+        assert value == (sorted(default) if isinstance(default, frozenset) else default), key
+
+
+def test_readme_device_name_matching_follows_match_port() -> None:
+    """README describes [device] name as match_port matches: exact, substring, then regex."""
+    text = " ".join(README.read_text("utf-8").split())
+    assert "exact name or regex" not in text
+    assert text.count("case-insensitive substring") >= 2
+
+
 def test_readme_toml_blocks_show_every_trigger_and_action_type() -> None:
     """The reference has an example of each trigger type and action type."""
     from midimon.engine.config import _ActionParser, _Checker
