@@ -16,12 +16,13 @@ from midimon.cli.common import (
     print_json,
 )
 from midimon.plugins import abi as abi_mod
+from midimon.plugins.binary_deps import BinaryFormatError, classify, parse_dependencies
 from midimon.plugins.capabilities import sorted_caps
-from midimon.plugins.errors import LoadError, ManifestError
-from midimon.plugins.integrity import IntegrityChecker
-from midimon.plugins.loader import read_binary
+from midimon.plugins.errors import ChecksumMismatch, LoadError, ManifestError, NotASharedObject
+from midimon.plugins.image import SealedImage, read_sealed
+from midimon.plugins.integrity import IntegrityChecker, signature_path
 from midimon.plugins.manifest import MANIFEST_NAME, PluginManifest, load_manifest
-from midimon.plugins.probe import probe
+from midimon.plugins.probe import ProbeResult, probe, probe_image
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -90,17 +91,52 @@ def _verify(
         )
     )
     try:
-        data, digest = read_binary(manifest)
+        image = _read_image(manifest)
     except LoadError as exc:
         fix = "build the plugin, or correct plugin.binary"
         if "SHA-256" in exc.message:
             fix = "the binary changed since plugin.toml pinned it: rebuild or re-pin plugin.sha256"
         return [*checks, _check("binary", False, str(exc), fix)]
-    report["sha256"] = digest
+    with image:
+        return _verify_image(manifest, image, args, report, checks)
+
+
+def _read_image(manifest: PluginManifest) -> SealedImage:
+    """The binary read once (sealed memfd + digests), with loader.read_binary's refusals."""
+    binary = manifest.binary
+    if binary is None:
+        raise NotASharedObject(
+            manifest.path, manifest.binary_error or "no binary for this platform"
+        )
+    # BLAKE2b-512 (minisign's prehash) is only needed when there is a signature to check.
+    want_blake2b = signature_path(binary).exists()
+    try:
+        image = read_sealed(binary, manifest.name, blake2b=want_blake2b)
+    except FileNotFoundError:
+        raise NotASharedObject(binary, "binary not found; build the plugin first") from None
+    except OSError as exc:
+        raise NotASharedObject(binary, f"cannot read binary: {exc.strerror or exc}") from None
+    digest = image.digests.sha256
+    if manifest.sha256 is not None and manifest.sha256 != digest:
+        image.close()
+        raise ChecksumMismatch(binary, manifest.sha256, digest)
+    return image
+
+
+def _verify_image(
+    manifest: PluginManifest,
+    image: SealedImage,
+    args: argparse.Namespace,
+    report: dict[str, Any],
+    checks: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    report["sha256"] = image.digests.sha256
     checks.append(_check("binary", True, f"{manifest.binary} is present"))
-    policy = plugin_settings(args).policy_for(manifest.name)
+    checks += _dependencies(image.data, report)
+    settings = plugin_settings(args)
+    policy = settings.policy_for(manifest.name)
     checker = IntegrityChecker.for_user()
-    integrity = checker.check(manifest, data, policy)
+    integrity = checker.check(manifest, image.data, policy, image.digests)
     report["trust"] = integrity.trust
     report["signature"] = integrity.signature
     report["manifest_sha256"] = integrity.manifest_sha256
@@ -115,7 +151,12 @@ def _verify(
             "unsigned-allowed": "not signed, accepted by policy",
         }[integrity.trust]
         checks.append(_check("integrity", True, "; ".join([detail, *integrity.notes])))
-        result = probe(manifest.path, allow_unsigned=integrity.trust == "unsigned-allowed")
+        result: ProbeResult | None = None
+        if image.fd is not None:  # Linux: the worker loads the very memfd just checked
+            execution = settings.execution_for(manifest.name)
+            result = probe_image(manifest, image.fd, execution, image.digests.sha256)
+        if result is None:  # no worker here: a child process reads and checks it again
+            result = probe(manifest.path, allow_unsigned=integrity.trust == "unsigned-allowed")
         report["reported"] = result.info
         if result.ok:
             assert result.info is not None
@@ -134,6 +175,28 @@ def _verify(
     return checks
 
 
+def _dependencies(data: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The libraries the binary asks the dynamic loader for, and warnings about them."""
+    try:
+        deps = parse_dependencies(data)
+    except BinaryFormatError as exc:
+        report["dependencies"] = {"error": str(exc)}
+        return [
+            _check(
+                "dependencies",
+                False,
+                f"cannot read the binary's library list: {exc}",
+                "rebuild the plugin as a shared library with a standard toolchain",
+            )
+        ]
+    notes = classify(deps)
+    report["dependencies"] = {
+        **deps.as_dict(),
+        "warnings": [{"library": n.library, "kind": n.kind, "reason": n.reason} for n in notes],
+    }
+    return [_check("dependency warning", True, f"{n.library}: {n.reason}") for n in notes]
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     """``verify PATH``."""
     manifest_path, named_binary = resolve_manifest_path(args.path)
@@ -145,6 +208,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         "trust": None,
         "signature": None,
         "reported": None,
+        "dependencies": None,
     }
     try:
         manifest = load_manifest(manifest_path)
@@ -183,6 +247,12 @@ def _print_report(report: dict[str, Any]) -> None:
         print(f"  ABI:          {report['abi']}")
         caps = ", ".join(f"{c['name']} ({c['risk']} risk)" for c in report["capabilities"])
         print(f"  capabilities: {caps or 'none'}")
+        deps = report.get("dependencies")
+        if deps and "needed" in deps:
+            print(f"  libraries:    {', '.join(deps['needed']) or 'none'} ({deps['format']})")
+            for label in ("runpath", "rpath"):
+                if deps[label]:
+                    print(f"  {label + ':':13} {':'.join(deps[label])}")
         sig = report.get("signature")
         if sig:
             print(

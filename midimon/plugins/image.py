@@ -1,17 +1,28 @@
-"""Turn verified plugin bytes into a path the dynamic loader can open, without re-reading disk.
+"""Read a plugin binary once, and turn verified bytes into something the loader can open.
 
 The loader reads a binary once, checks that buffer, then loads exactly that buffer: on Linux
 from a sealed memfd (``/proc/self/fd/N``), elsewhere from a private copy in a 0700 folder. The
 original path is never opened again, so replacing the file after the check changes nothing.
+
+:func:`read_sealed` does the reading for ``midimon verify``: on Linux it copies the file into a
+new memfd inside the kernel (no copy through Python), hashes the memfd's pages with SHA-256 and
+BLAKE2b-512 in two threads while the copy is still running (each hasher only reads the part
+already copied), and seals the memfd. The digests are of exactly the sealed bytes that a worker
+is later handed.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
+import mmap
 import os
 import sys
 import tempfile
+import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _MFD_EXEC = getattr(os, "MFD_EXEC", 0x0010)
 
@@ -27,28 +38,36 @@ def sealed_image_fd(data: bytes, name: str) -> int:
     Sealed against writes, growth and shrinking, so whoever receives the fd (this process's
     dynamic loader, or an isolated worker via SCM_RIGHTS) sees these bytes and no others.
     """
-    import fcntl
-
-    flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
-    try:
-        # Kernels with vm.memfd_noexec=1 make memfds non-executable unless MFD_EXEC is asked
-        # for; kernels before 6.3 do not know the flag and answer EINVAL.
-        fd = os.memfd_create(f"midimon-plugin:{name}", flags | _MFD_EXEC)
-    except OSError as exc:
-        if exc.errno != errno.EINVAL:
-            raise
-        fd = os.memfd_create(f"midimon-plugin:{name}", flags)
+    fd = _new_memfd(name)
     try:
         view = memoryview(data)
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        seals = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
-        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+        _seal(fd)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _new_memfd(name: str) -> int:
+    flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
+    try:
+        # Kernels with vm.memfd_noexec=1 make memfds non-executable unless MFD_EXEC is asked
+        # for; kernels before 6.3 do not know the flag and answer EINVAL.
+        return os.memfd_create(f"midimon-plugin:{name}", flags | _MFD_EXEC)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+        return os.memfd_create(f"midimon-plugin:{name}", flags)
+
+
+def _seal(fd: int) -> None:
+    import fcntl
+
+    seals = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
 
 
 def _sealed_memfd(data: bytes, name: str) -> Path:
@@ -71,3 +90,199 @@ def materialize(data: bytes, name: str, suffix: str) -> Path:
     if sys.platform.startswith("linux") and hasattr(os, "memfd_create"):
         return _sealed_memfd(data, name)
     return _private_copy(data, name, suffix)
+
+
+# -- read once, hash while copying ------------------------------------------------------------
+
+_CHUNK = 4 * 1024 * 1024  # bytes copied per step; the hashers follow one step behind at most
+
+
+class ImageChanged(OSError):
+    """The binary shrank while it was being read: there is no consistent copy to check."""
+
+
+@dataclass(frozen=True)
+class ImageDigests:
+    """Digests of one buffer: SHA-256 (hex), and BLAKE2b-512 (minisign's prehash) if asked."""
+
+    sha256: str
+    blake2b512: bytes | None = None
+
+
+class SealedImage:
+    """A plugin binary read once: its bytes (``data``), their digests, and a sealed memfd.
+
+    ``data`` is a read-only view of exactly the bytes in ``fd`` (a sealed memfd on Linux), or
+    plain ``bytes`` with ``fd`` None elsewhere. Close it (or use ``with``) when done; the fd is
+    owned by the image until then.
+    """
+
+    def __init__(self, data: Any, size: int, digests: ImageDigests, fd: int | None) -> None:
+        self.data = data
+        self.size = size
+        self.digests = digests
+        self.fd = fd
+
+    def close(self) -> None:
+        """Unmap the view and close the memfd."""
+        if isinstance(self.data, mmap.mmap):
+            self.data.close()
+        self.data = b""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> SealedImage:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def hash_buffer(data: Any, *, blake2b: bool) -> ImageDigests:
+    """SHA-256 of ``data`` and, if ``blake2b``, its BLAKE2b-512, the two in parallel.
+
+    hashlib releases the GIL while it hashes a large buffer, so on two cores this takes as long
+    as the slower hash (BLAKE2b) rather than the sum of both.
+    """
+    if not blake2b:
+        return ImageDigests(hashlib.sha256(data).hexdigest())
+    done = _Progress(len(data))
+    done.advance(len(data))
+    return _hash_following(data, done, blake2b=True)
+
+
+class _Progress:
+    """How much of the image has been copied so far, for the hashers that follow the copy."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.copied = 0
+        self.failed = False
+        self._cond = threading.Condition()
+
+    def advance(self, copied: int) -> None:
+        with self._cond:
+            self.copied = copied
+            self._cond.notify_all()
+
+    def fail(self) -> None:
+        with self._cond:
+            self.failed = True
+            self._cond.notify_all()
+
+    def wait_past(self, position: int) -> int:
+        """The copied length once it exceeds ``position`` (or -1 if the copy failed)."""
+        with self._cond:
+            while self.copied <= position and not self.failed:
+                self._cond.wait()
+            return -1 if self.failed else self.copied
+
+
+def _follow(data: Any, progress: _Progress, hasher: Any) -> None:
+    view = memoryview(data)
+    try:
+        position = 0
+        while position < progress.size:
+            end = progress.wait_past(position)
+            if end < 0:
+                return
+            hasher.update(view[position:end])
+            position = end
+    finally:
+        view.release()
+
+
+def _hash_following(data: Any, progress: _Progress, *, blake2b: bool) -> ImageDigests:
+    """Hash ``data`` as ``progress`` says it fills up; SHA-256 here, BLAKE2b in a thread."""
+    sha256 = hashlib.sha256()
+    b2 = hashlib.blake2b(digest_size=64) if blake2b else None
+    thread = None
+    if b2 is not None:
+        thread = threading.Thread(target=_follow, args=(data, progress, b2), daemon=True)
+        thread.start()
+    try:
+        _follow(data, progress, sha256)
+    finally:
+        if thread is not None:
+            thread.join()
+    return ImageDigests(sha256.hexdigest(), b2.digest() if b2 is not None else None)
+
+
+def _copy_into(src: int, dst: int, size: int, progress: _Progress) -> None:
+    """Copy ``size`` bytes of ``src`` into ``dst`` from offset 0, inside the kernel if it can."""
+    offset = 0
+    use_sendfile = True
+    while offset < size:
+        want = min(_CHUNK, size - offset)
+        if use_sendfile:
+            try:
+                count = os.sendfile(dst, src, offset, want)
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                    raise
+                use_sendfile = False
+                continue
+        else:
+            chunk = os.pread(src, want, offset)
+            count = len(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.pwrite(dst, view, offset + count - len(view)) :]
+        if count == 0:
+            raise ImageChanged(
+                errno.EIO, f"the file shrank from {size} bytes while it was being read"
+            )
+        offset += count
+        progress.advance(offset)
+
+
+def read_sealed(path: Path, name: str, *, blake2b: bool) -> SealedImage:
+    """Read ``path`` once into a sealed memfd and hash it; a SealedImage of exactly those bytes.
+
+    The SHA-256 is always computed, the BLAKE2b-512 when ``blake2b`` (a ``.minisig`` exists).
+    On systems without memfd the file is read into ``bytes`` and hashed; ``fd`` is then None.
+    Raises OSError as reading the file would (FileNotFoundError, IsADirectoryError, ...).
+    """
+    if not (sys.platform.startswith("linux") and hasattr(os, "memfd_create")):
+        data = Path(path).read_bytes()
+        return SealedImage(data, len(data), hash_buffer(data, blake2b=blake2b), None)
+    src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(src).st_size
+        if size == 0:  # nothing to map; also what a directory or an empty file gives
+            data = os.read(src, 1)  # raises IsADirectoryError for a folder, as read_bytes did
+            if data:
+                raise ImageChanged(errno.EIO, "the file grew while it was being read")
+            fd = _new_memfd(name)
+            _seal(fd)
+            return SealedImage(b"", 0, hash_buffer(b"", blake2b=blake2b), fd)
+        fd = _new_memfd(name)
+        try:
+            os.ftruncate(fd, size)
+            # MAP_PRIVATE and read-only: it does not count as a writable mapping for the write
+            # seal, and the hashers only touch pages the copy has already filled.
+            view = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+            progress = _Progress(size)
+            result: dict[str, ImageDigests] = {}
+
+            def hash_it() -> None:
+                result["digests"] = _hash_following(view, progress, blake2b=blake2b)
+
+            hasher = threading.Thread(target=hash_it, daemon=True)
+            hasher.start()
+            try:
+                _copy_into(src, fd, size, progress)
+            except BaseException:
+                progress.fail()
+                hasher.join()
+                view.close()
+                raise
+            hasher.join()
+            _seal(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+    finally:
+        os.close(src)
+    return SealedImage(view, size, result["digests"], fd)

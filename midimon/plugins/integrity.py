@@ -13,13 +13,13 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from midimon.paths import bundled_plugins_dir, state_dir
 from midimon.plugins.capabilities import Capability
 from midimon.plugins.errors import LoadError
+from midimon.plugins.image import ImageDigests
 from midimon.plugins.loader import HostServices, NativePlugin, load_image, read_binary
 from midimon.plugins.manifest import MANIFEST_NAME, PluginManifest
 from midimon.plugins.minisign import (
@@ -102,6 +102,8 @@ class IntegrityError(LoadError):
 @cache
 def _bundled_record() -> dict[str, str]:
     """Relative path -> SHA-256 hex of each file the installed package's RECORD lists."""
+    from importlib import metadata  # slow to import; only bundled plugins need it
+
     try:
         files = metadata.files("midimon") or []
     except metadata.PackageNotFoundError:
@@ -153,11 +155,20 @@ class IntegrityChecker:
         return cls(TrustStore(config_dir() / "trusted_keys"), RollbackStore(rollback_path()))
 
     def check(
-        self, manifest: PluginManifest, data: bytes, policy: SignaturePolicy
+        self,
+        manifest: PluginManifest,
+        data: bytes,
+        policy: SignaturePolicy,
+        digests: ImageDigests | None = None,
     ) -> IntegrityReport:
-        """Check ``data`` (the binary's bytes, read once) and ``manifest`` under ``policy``."""
+        """Check ``data`` (the binary's bytes, read once) and ``manifest`` under ``policy``.
+
+        ``data`` may be any bytes-like object. ``digests``, when given, are the digests of
+        these same bytes (image.read_sealed computes them while reading), so nothing is hashed
+        twice; otherwise they are computed here.
+        """
         assert manifest.binary is not None
-        sha256 = hashlib.sha256(data).hexdigest()
+        sha256 = digests.sha256 if digests is not None else hashlib.sha256(data).hexdigest()
         report = IntegrityReport(
             plugin=manifest.name,
             version=manifest.version,
@@ -179,7 +190,8 @@ class IntegrityChecker:
         except OSError as exc:
             return report.fail("unreadable", f"{sig_path}: {exc.strerror or exc}")
         if sig_bytes is not None:
-            self._check_signed(report, manifest, data, sig_path, sig_bytes, policy)
+            prehash = digests.blake2b512 if digests is not None else None
+            self._check_signed(report, manifest, data, sig_path, sig_bytes, policy, prehash)
         else:
             self._check_unsigned(report, manifest, sha256, policy)
         if report.failures or self.rollback is None:
@@ -246,6 +258,7 @@ class IntegrityChecker:
         sig_path: Path,
         sig_bytes: bytes,
         policy: SignaturePolicy,
+        prehash: bytes | None = None,
     ) -> None:
         try:
             signature = Signature.parse(sig_bytes, source=str(sig_path))
@@ -284,7 +297,13 @@ class IntegrityChecker:
             )
             return
         try:
-            verify(data, signature, trusted.key, allow_legacy=policy.allow_legacy_signatures)
+            verify(
+                data,
+                signature,
+                trusted.key,
+                allow_legacy=policy.allow_legacy_signatures,
+                prehash=prehash,
+            )
         except LegacySignatureRefused:
             report.fail(
                 "legacy",

@@ -31,7 +31,6 @@ import threading
 import time
 from array import array
 from dataclasses import dataclass
-from importlib import metadata, resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -298,11 +297,18 @@ def worker_executable() -> Path:
         if path.is_file() and os.access(path, os.X_OK):
             return path
         raise WorkerError(f"MIDIMON_WORKER={override} is not an executable file")
-    candidates = [Path(str(resources.files("midimon"))) / "libexec" / "midimon-worker"]
+    import midimon
+
+    candidates = [Path(midimon.__file__).parent / "libexec" / "midimon-worker"]
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    from importlib import metadata  # slow to import: only when the package has no worker
+
     with contextlib.suppress(metadata.PackageNotFoundError):
         located = metadata.distribution("midimon").locate_file("midimon/libexec/midimon-worker")
         candidates.append(Path(str(located)))
-    for path in candidates:
+    for path in candidates[1:]:
         if path.is_file() and os.access(path, os.X_OK):
             return path
     where = ", ".join(str(p) for p in dict.fromkeys(candidates))

@@ -825,8 +825,14 @@ def verify(
     signature: Signature,
     public_key: PublicKey,
     allow_legacy: bool = False,
+    *,
+    prehash: bytes | None = None,
 ) -> None:
     """Check ``signature`` over ``data`` with ``public_key``, as ``minisign -V`` does.
+
+    ``data`` may be any bytes-like object (an ``mmap`` too). ``prehash``, when given, is
+    ``blake2b_prehash(data)`` already computed by the caller over these same bytes (so a large
+    binary is hashed once); it is used for ``ED`` signatures only.
 
     Returns None when everything verifies; raises :class:`LegacySignatureRefused` (an ``Ed``
     signature without ``allow_legacy``), :class:`KeyIdMismatch`, or :class:`BadSignature`
@@ -837,7 +843,12 @@ def verify(
     if signature.key_id != public_key.key_id:
         raise KeyIdMismatch(public_key.key_id, signature.key_id, signature.source)
     where = _where(signature.source, None)
-    message = blake2b_prehash(data) if signature.algorithm == "ED" else bytes(data)
+    if signature.algorithm == "ED":
+        if prehash is not None and len(prehash) != 64:
+            raise ArgumentError(f"prehash must be a 64-byte BLAKE2b-512 digest, not {len(prehash)}")
+        message = prehash if prehash is not None else blake2b_prehash(data)
+    else:
+        message = bytes(data)
     key = public_key._ed25519()
     try:
         key.verify(signature.signature, message)

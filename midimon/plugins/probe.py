@@ -1,9 +1,16 @@
 """Load a plugin in a child process and report what its binary says about itself.
 
-``python -m midimon.plugins.probe [--allow-unsigned] PLUGIN_TOML`` prints one JSON object and
-exits 0 when the binary passes the integrity check, loads, and passes the ABI and manifest
-checks, 1 when it is refused. Running it in a child keeps a crashing ``_create_plugin`` from
-taking the caller down; the child checks the bytes it loads itself.
+Two ways, one result (:class:`ProbeResult`):
+
+* :func:`probe_image` (Linux, the usual one): hand the already-verified sealed memfd to a
+  ``midimon-worker`` (sandboxed, no capabilities granted), which loads exactly those bytes and
+  reports the plugin struct in its handshake. No second Python, no second integrity pass.
+* :func:`probe` (fallback where there is no worker): ``python -m midimon.plugins.probe
+  [--allow-unsigned] PLUGIN_TOML`` prints one JSON object and exits 0 when the binary passes
+  the integrity check, loads, and passes the ABI and manifest checks, 1 when it is refused.
+  The child checks the bytes it loads itself.
+
+Either way a crashing ``_create_plugin`` cannot take the caller down.
 """
 
 from __future__ import annotations
@@ -18,9 +25,8 @@ from typing import Any
 
 from midimon.plugins.capabilities import sorted_caps
 from midimon.plugins.errors import LoadError, ManifestError
-from midimon.plugins.integrity import IntegrityChecker, load_verified
-from midimon.plugins.manifest import load_manifest
-from midimon.plugins.settings import SettingsError, load_plugin_settings
+from midimon.plugins.manifest import PluginManifest, load_manifest
+from midimon.plugins.settings import ExecutionSettings, SettingsError, load_plugin_settings
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,82 @@ class ProbeResult:
     info: dict[str, Any] | None
     error: str | None
     message: str
+
+
+class _QuietHost:
+    """Host services for a probe: initialize() is never called, so nothing should arrive."""
+
+    def log(self, plugin: str, level: int, message: str) -> None:
+        """Drop it."""
+
+    def send_midi(self, plugin: str, data: bytes) -> int:
+        """Refuse: a probe has no MIDI output."""
+        return 3  # MIDIMON_ERR_DENIED
+
+
+def probe_image(
+    manifest: PluginManifest,
+    image_fd: int,
+    execution: ExecutionSettings,
+    sha256: str,
+    timeout: float = 10.0,
+) -> ProbeResult | None:
+    """Load the verified sealed memfd ``image_fd`` in a sandboxed worker and check its struct.
+
+    The worker gets no capabilities (a probe only runs constructors and ``_create_plugin``) and
+    the limits of ``execution``. Returns None when no worker can be started here (not Linux,
+    not built), so the caller can fall back to :func:`probe`.
+    """
+    from midimon.plugins.isolation import (
+        WorkerCrashed,
+        WorkerError,
+        WorkerTimeout,
+        worker_executable,
+    )
+    from midimon.plugins.runners import sandbox_spec, start_worker
+
+    try:
+        worker_executable()
+    except WorkerError:
+        return None
+    spec = sandbox_spec(manifest, frozenset(), (), execution)
+    try:
+        worker, info = start_worker(manifest, image_fd, spec, _QuietHost(), timeout)
+    except LoadError as exc:
+        return ProbeResult(False, None, type(exc).__name__, str(exc))
+    except WorkerTimeout:
+        return ProbeResult(False, None, "Timeout", f"loading the plugin took over {timeout:g} s")
+    except WorkerCrashed as exc:
+        if exc.denial is not None:
+            message = (
+                f"the plugin {exc.denial.detail} while loading, and the sandbox stopped it "
+                "(a verify probe grants no capabilities); it is refused"
+            )
+        elif exc.signal is not None:
+            name = signal.Signals(exc.signal).name if exc.signal in _SIGNALS else exc.signal
+            message = f"the plugin crashed while loading ({name}); it is refused"
+        else:
+            message = f"the plugin could not be loaded: {exc}"
+        return ProbeResult(False, None, "Crash", message)
+    except WorkerError as exc:
+        return ProbeResult(False, None, "ProbeFailed", str(exc))
+    worker.shutdown(timeout=1.0)
+    return ProbeResult(True, _info_dict(info, sha256), None, "loaded")
+
+
+_SIGNALS = {int(s) for s in signal.Signals}
+
+
+def _info_dict(info: Any, sha256: str) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "version": info.version,
+        "description": info.description,
+        "abi": f"{info.abi_major}.{info.abi_minor}",
+        "struct_size": info.struct_size,
+        "capabilities": [c.value for c in sorted_caps(info.capabilities)],
+        "sha256": sha256,
+    }
 
 
 def probe(manifest_path: Path, allow_unsigned: bool = False, timeout: float = 10.0) -> ProbeResult:
@@ -71,26 +153,15 @@ def _main(argv: list[str]) -> int:
         settings = load_plugin_settings()
         if allow_unsigned:
             settings = settings.with_policy(require_signatures=False)
+        from midimon.plugins.integrity import IntegrityChecker, load_verified
+
         checker = IntegrityChecker.for_user()
         checker.rollback = None  # probing is looking, not accepting: no anti-rollback record
         plugin = load_verified(manifest, settings.policy_for(manifest.name), checker)
     except (ManifestError, LoadError, SettingsError) as exc:
         report = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
     else:
-        info = plugin.info
-        report = {
-            "ok": True,
-            "message": "loaded",
-            "info": {
-                "name": info.name,
-                "version": info.version,
-                "description": info.description,
-                "abi": f"{info.abi_major}.{info.abi_minor}",
-                "struct_size": info.struct_size,
-                "capabilities": [c.value for c in sorted_caps(info.capabilities)],
-                "sha256": plugin.sha256,
-            },
-        }
+        report = {"ok": True, "message": "loaded", "info": _info_dict(plugin.info, plugin.sha256)}
     sys.stdout.write("\n" + json.dumps(report) + "\n")
     return 0 if report["ok"] else 1
 

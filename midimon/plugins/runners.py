@@ -123,6 +123,45 @@ def _load_error(exc: WorkerLoadFailed, binary: Path) -> LoadError:
     return kinds.get(exc.code, InvalidPluginStruct)(binary, exc.message)
 
 
+def start_worker(
+    manifest: PluginManifest,
+    image_fd: int,
+    spec: SandboxSpec,
+    host: HostServices,
+    timeout: float,
+) -> tuple[WorkerProcess, PluginInfo]:
+    """Start a worker on ``image_fd`` (a sealed memfd of the verified binary; the caller keeps
+    it) and check what it loaded exactly as the in-process loader would.
+
+    Raises the loader's typed LoadError for a refusal (the worker is gone then), and
+    WorkerCrashed / WorkerTimeout when the worker dies or hangs while loading.
+    """
+    assert manifest.binary is not None
+    binary = manifest.binary
+    worker = WorkerProcess(image_fd, manifest.name, spec, host)
+    try:
+        loaded = worker.start(timeout=timeout)
+    except WorkerLoadFailed as exc:
+        raise _load_error(exc, binary) from None
+    try:
+        check_header(loaded.abi_major, loaded.abi_minor, loaded.struct_size, binary)
+        capabilities = check_capability_bits(loaded.capabilities, binary)
+        info = PluginInfo(
+            name=loaded.name,
+            version=loaded.version,
+            description=loaded.description,
+            capabilities=capabilities,
+            abi_major=loaded.abi_major,
+            abi_minor=loaded.abi_minor,
+            struct_size=loaded.struct_size,
+        )
+        check_against_manifest(info, manifest, binary)
+    except Exception:
+        worker.kill()
+        raise
+    return worker, info
+
+
 def sandbox_spec(
     manifest: PluginManifest,
     granted: frozenset[Capability],
@@ -163,34 +202,13 @@ class IsolatedRunner:
         host: HostServices,
         start_timeout: float,
     ) -> None:
-        assert manifest.binary is not None
-        binary = manifest.binary
         fd = sealed_image_fd(data, manifest.name)
         try:
-            self._worker = WorkerProcess(fd, manifest.name, spec, host)
-            try:
-                loaded = self._worker.start(timeout=start_timeout)
-            except WorkerLoadFailed as exc:
-                raise _load_error(exc, binary) from None
+            self._worker, self.info = start_worker(manifest, fd, spec, host, start_timeout)
         finally:
             os.close(fd)  # the worker has its own copy of the sealed image
-        try:
-            check_header(loaded.abi_major, loaded.abi_minor, loaded.struct_size, binary)
-            capabilities = check_capability_bits(loaded.capabilities, binary)
-            self.info = PluginInfo(
-                name=loaded.name,
-                version=loaded.version,
-                description=loaded.description,
-                capabilities=capabilities,
-                abi_major=loaded.abi_major,
-                abi_minor=loaded.abi_minor,
-                struct_size=loaded.struct_size,
-            )
-            check_against_manifest(self.info, manifest, binary)
-        except Exception:
-            self._worker.kill()
-            raise
-        self._enforcement = loaded.enforcement
+        assert self._worker.load_info is not None
+        self._enforcement = self._worker.load_info.enforcement
 
     def initialize(self, timeout: float) -> None:
         """initialize() in the worker."""

@@ -135,6 +135,15 @@ def test_prehash_is_blake2b_512() -> None:
     assert len(blake2b_prehash(b"")) == 64
 
 
+def test_verify_with_a_precomputed_prehash() -> None:
+    """A caller that hashed the data already passes the BLAKE2b-512; a wrong one fails."""
+    verify(memoryview(MESSAGE), SIG, PK, prehash=blake2b_prehash(MESSAGE))
+    with pytest.raises(BadSignature):
+        verify(MESSAGE, SIG, PK, prehash=blake2b_prehash(MESSAGE + b"x"))
+    with pytest.raises(ArgumentError, match="64-byte"):
+        verify(MESSAGE, SIG, PK, prehash=b"short")
+
+
 def test_signature_text_round_trip() -> None:
     """Signature files parse back to equal objects, with LF or CRLF line ends."""
     for sig in (SIG, LEGACY_SIG):
