@@ -221,9 +221,14 @@ MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void);
 #define MIDIMON_PLUGIN_V1_0_SIZE \
     (offsetof(midimon_plugin_t, get_extension) + sizeof(void *))
 
-/* The compatibility rule both sides apply: same major, and a plugin minor the host knows. */
+/* The compatibility rule both sides apply: same major, and a plugin minor the host knows.
+ * A constant expression (usable in #if) when its arguments are. Each argument is evaluated once
+ * and compared as a long long (`+ 0LL`), which holds every uint32_t: with a literal 0 next to an
+ * unsigned field, as in MIDIMON_ABI_COMPATIBLE(host->abi_major, host->abi_minor, 1, 0), a plain
+ * `0 <= minor` test would draw gcc's -Wtype-limits under -Wextra; mixed int and uint32_t
+ * arguments draw no -Wsign-compare either. */
 #define MIDIMON_ABI_COMPATIBLE(host_major, host_minor, plugin_major, plugin_minor) \
-    ((plugin_major) == (host_major) && (plugin_minor) <= (host_minor))
+    ((plugin_major) + 0LL == (host_major) + 0LL && (plugin_minor) + 0LL <= (host_minor) + 0LL)
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,18 +18,59 @@ HEADER = ABI_DIR / "midimon_plugin.h"
 STRUCTS = ("midimon_plugin_t", "midimon_host_t", "midimon_trigger_context_t")
 
 
-@pytest.mark.parametrize(
-    ("compiler", "flags"),
-    [
-        ("gcc", ["-x", "c", "-std=c99"]),
-        ("gcc", ["-x", "c", "-std=c11"]),
-        ("g++", ["-x", "c++", "-std=c++11"]),
-        ("g++", ["-x", "c++", "-std=c++17"]),
-    ],
-)
+COMPILE_MODES = [
+    ("gcc", ["-x", "c", "-std=c99"]),
+    ("gcc", ["-x", "c", "-std=c11"]),
+    ("g++", ["-x", "c++", "-std=c++11"]),
+    ("g++", ["-x", "c++", "-std=c++17"]),
+    ("clang", ["-x", "c", "-std=c99"]),
+    ("clang", ["-x", "c", "-std=c11"]),
+    ("clang++", ["-x", "c++", "-std=c++11"]),
+    ("clang++", ["-x", "c++", "-std=c++17"]),
+]
+
+# MIDIMON_ABI_COMPATIBLE as plugins and hosts write it: literal versions against the host's
+# uint32_t fields (a plain `0 <= minor` drew -Wtype-limits), variables of either signedness,
+# MIDIMON_ABI_* themselves, and in #if and file-scope constant expressions.
+COMPAT_USES = r"""
+int compat = MIDIMON_ABI_COMPATIBLE(1, 0, 1, 0);
+int host_ok(const midimon_host_t *host);
+int host_ok(const midimon_host_t *host) {
+    return MIDIMON_ABI_COMPATIBLE(host->abi_major, host->abi_minor, 1, 0)
+        && MIDIMON_ABI_COMPATIBLE(host->abi_major, host->abi_minor, 1, 2)
+        && MIDIMON_ABI_COMPATIBLE(host->abi_major, host->abi_minor,
+                                  MIDIMON_ABI_MAJOR, MIDIMON_ABI_MINOR);
+}
+int plugin_ok(const midimon_plugin_t *plugin);
+int plugin_ok(const midimon_plugin_t *plugin) {
+    return MIDIMON_ABI_COMPATIBLE(1, 0, plugin->abi_major, plugin->abi_minor)
+        && MIDIMON_ABI_COMPATIBLE(MIDIMON_ABI_MAJOR, MIDIMON_ABI_MINOR,
+                                  plugin->abi_major, plugin->abi_minor);
+}
+int mixed_ok(const midimon_host_t *host, int major, int minor);
+int mixed_ok(const midimon_host_t *host, int major, int minor) {
+    return MIDIMON_ABI_COMPATIBLE(host->abi_major, host->abi_minor, major, minor)
+        && MIDIMON_ABI_COMPATIBLE(major, minor, 1u, 0u);
+}
+#if !MIDIMON_ABI_COMPATIBLE(1, 0, 1, 0) || !MIDIMON_ABI_COMPATIBLE(1, 3, 1, 2) \
+    || MIDIMON_ABI_COMPATIBLE(1, 0, 1, 1) || MIDIMON_ABI_COMPATIBLE(2, 0, 1, 0)
+#error "MIDIMON_ABI_COMPATIBLE: same major, and a plugin minor up to the host minor"
+#endif
+"""
+
+
+def _compiler(name: str) -> str:
+    """gcc and g++ are required; clang and clang++ are checked too where installed."""
+    if name.startswith("clang") and shutil.which(name) is None:
+        pytest.skip(f"{name} is not installed")
+    return require_tool(name)
+
+
+@pytest.mark.parametrize(("compiler", "flags"), COMPILE_MODES)
 def test_header_compiles_cleanly(tmp_path: Path, compiler: str, flags: list[str]) -> None:
-    """The header builds with -Wall -Wextra -pedantic -Werror as C99/C11 and as C++."""
-    cc = require_tool(compiler)
+    """The header, MIDIMON_ABI_COMPATIBLE included, builds with -Wall -Wextra -pedantic -Werror
+    as C99/C11 and as C++11/17."""
+    cc = _compiler(compiler)
     src = tmp_path / "use.c"
     src.write_text(
         '#include "midimon_plugin.h"\n'
@@ -39,7 +81,7 @@ def test_header_compiles_cleanly(tmp_path: Path, compiler: str, flags: list[str]
         '    sizeof(midimon_plugin_t), MIDIMON_CAP_MIDI, "x", "1.0.0", "d", 0,\n'
         "    0, ex, 0, 0, 0 };\n"
         "MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void) { return &plugin; }\n"
-        "int compat = MIDIMON_ABI_COMPATIBLE(1, 0, 1, 0);\n"
+        + COMPAT_USES
     )
     subprocess.run(
         [
@@ -55,6 +97,31 @@ def test_header_compiles_cleanly(tmp_path: Path, compiler: str, flags: list[str]
         ],
         check=True,
     )
+
+
+def test_abi_compatible_macro_keeps_its_rule(tmp_path: Path) -> None:
+    """MIDIMON_ABI_COMPATIBLE on uint32_t values (0, 1, 2, UINT32_MAX) is exactly
+    "same major, and plugin minor <= host minor"."""
+    values = (0, 1, 2, 0xFFFFFFFF)
+    src = tmp_path / "compat.c"
+    src.write_text(
+        '#include "midimon_plugin.h"\n#include <stdio.h>\nint main(void) {\n'
+        f"    static const uint32_t v[] = {{ {', '.join(f'{x}u' for x in values)} }};\n"
+        "    unsigned a, b, c, d;\n"
+        "    for (a = 0; a < 4; a++) for (b = 0; b < 4; b++)\n"
+        "    for (c = 0; c < 4; c++) for (d = 0; d < 4; d++)\n"
+        '        printf("%u %u %u %u %d\\n", v[a], v[b], v[c], v[d],\n'
+        "               MIDIMON_ABI_COMPATIBLE(v[a], v[b], v[c], v[d]) ? 1 : 0);\n"
+        "    return 0;\n}\n"
+    )
+    exe = tmp_path / "compat"
+    flags = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", f"-I{ABI_DIR}"]
+    subprocess.run([require_tool("gcc"), *flags, str(src), "-o", str(exe)], check=True)
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+    rows = [tuple(map(int, line.split())) for line in out.splitlines()]
+    assert len(rows) == len(values) ** 4
+    for host_major, host_minor, plugin_major, plugin_minor, ok in rows:
+        assert ok == int(plugin_major == host_major and plugin_minor <= host_minor)
 
 
 def _c_layout(tmp_path: Path) -> dict[str, int]:
