@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from midimon.cli.common import (
     EXIT_FAILED,
@@ -16,13 +17,17 @@ from midimon.cli.common import (
     print_json,
 )
 from midimon.plugins import abi as abi_mod
-from midimon.plugins.binary_deps import BinaryFormatError, classify, parse_dependencies
 from midimon.plugins.capabilities import sorted_caps
 from midimon.plugins.errors import ChecksumMismatch, LoadError, ManifestError, NotASharedObject
 from midimon.plugins.image import SealedImage, read_sealed
-from midimon.plugins.integrity import IntegrityChecker, signature_path
 from midimon.plugins.manifest import MANIFEST_NAME, PluginManifest, load_manifest
-from midimon.plugins.probe import ProbeResult, probe, probe_image
+
+if TYPE_CHECKING:
+    from midimon.plugins.probe import ProbeResult
+
+# The modules that check signatures (cryptography), load plugins (the worker protocol, cffi)
+# and read dependencies are imported by _prepare(), while the binary is read and hashed in
+# other threads: most of their import time then costs no wall time.
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -79,6 +84,12 @@ def _verify(
                 "verify the plugin folder instead, or fix plugin.binary",
             ),
         ]
+    reading = _BackgroundRead(manifest)
+    try:
+        _prepare()
+    except BaseException:
+        reading.discard()
+        raise
     host = abi_mod.abi()
     major, minor = manifest.abi
     abi_ok = major == host.major and minor <= host.minor
@@ -91,7 +102,7 @@ def _verify(
         )
     )
     try:
-        image = _read_image(manifest)
+        image = reading.result()
     except LoadError as exc:
         fix = "build the plugin, or correct plugin.binary"
         if "SHA-256" in exc.message:
@@ -101,6 +112,44 @@ def _verify(
         return _verify_image(manifest, image, args, report, checks)
 
 
+def _prepare() -> None:
+    """Import what the checks after the read need, and parse the ABI header's declarations."""
+    import midimon.plugins.binary_deps
+    import midimon.plugins.integrity
+    import midimon.plugins.probe
+    import midimon.plugins.runners  # noqa: F401  (the worker probe's)
+
+    abi_mod.abi().min_plugin_size  # noqa: B018  (cffi parses the header: the ABI check uses it)
+
+
+class _BackgroundRead:
+    """_read_image() in a thread; result() joins it and returns the image or raises its error."""
+
+    def __init__(self, manifest: PluginManifest) -> None:
+        self._image: SealedImage | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(manifest,), daemon=True)
+        self._thread.start()
+
+    def _run(self, manifest: PluginManifest) -> None:
+        try:
+            self._image = _read_image(manifest)
+        except BaseException as exc:  # handed to result()
+            self._error = exc
+
+    def result(self) -> SealedImage:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._image is not None
+        return self._image
+
+    def discard(self) -> None:
+        self._thread.join()
+        if self._image is not None:
+            self._image.close()
+
+
 def _read_image(manifest: PluginManifest) -> SealedImage:
     """The binary read once (sealed memfd + digests), with loader.read_binary's refusals."""
     binary = manifest.binary
@@ -108,8 +157,9 @@ def _read_image(manifest: PluginManifest) -> SealedImage:
         raise NotASharedObject(
             manifest.path, manifest.binary_error or "no binary for this platform"
         )
-    # BLAKE2b-512 (minisign's prehash) is only needed when there is a signature to check.
-    want_blake2b = signature_path(binary).exists()
+    # BLAKE2b-512 (minisign's prehash) is only needed when there is a signature to check
+    # (at integrity.signature_path(binary), spelled out so this thread imports nothing).
+    want_blake2b = binary.with_name(binary.name + ".minisig").exists()
     try:
         image = read_sealed(binary, manifest.name, blake2b=want_blake2b)
     except FileNotFoundError:
@@ -130,6 +180,9 @@ def _verify_image(
     report: dict[str, Any],
     checks: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
+    from midimon.plugins.integrity import IntegrityChecker
+    from midimon.plugins.probe import probe, probe_image
+
     report["sha256"] = image.digests.sha256
     checks.append(_check("binary", True, f"{manifest.binary} is present"))
     checks += _dependencies(image.data, report)
@@ -177,6 +230,8 @@ def _verify_image(
 
 def _dependencies(data: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
     """The libraries the binary asks the dynamic loader for, and warnings about them."""
+    from midimon.plugins.binary_deps import BinaryFormatError, classify, parse_dependencies
+
     try:
         deps = parse_dependencies(data)
     except BinaryFormatError as exc:
