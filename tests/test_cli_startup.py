@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+from conftest import MakePlugin, RunMidimon
 
 from midimon.cli import COMMAND_MODULES, COMMANDS, build_parser
 
@@ -55,3 +58,16 @@ def test_version_and_help_still_work() -> None:
     assert done.returncode == 0
     for command in ("verify", "run", "plugins", "install"):
         assert command in done.stdout
+
+
+def test_verify_falls_back_to_a_probe_child_without_a_worker(
+    make_plugin: MakePlugin, run_midimon: RunMidimon, midimon_env: dict[str, str]
+) -> None:
+    """With no usable midimon-worker, verify loads the plugin in a Python child instead."""
+    folder = make_plugin("fallback_ok")
+    midimon_env["MIDIMON_WORKER"] = str(folder / "plugin.toml")  # not executable
+    done = run_midimon("verify", folder, "--json", "--allow-unsigned")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["reported"]["name"] == "fallback_ok"
+    assert report["reported"]["sha256"] == report["sha256"]
