@@ -9,7 +9,12 @@ from pathlib import Path
 
 from midimon.plugins.abi import abi
 from midimon.plugins.errors import ManifestError
-from midimon.plugins.manifest import MANIFEST_NAME, PluginManifest, load_manifest
+from midimon.plugins.manifest import (
+    MANIFEST_NAME,
+    PluginManifest,
+    parse_manifest,
+    read_manifest_bytes,
+)
 
 
 @dataclass(frozen=True)
@@ -57,20 +62,32 @@ class DiscoveryResult:
     searched: list[Path] = field(default_factory=list)
 
 
-def _plugin_folders(search_dir: Path) -> list[Path]:
-    """Sub-folders of ``search_dir`` that hold a manifest, sorted for stable output."""
+def _plugin_folders(search_dir: Path) -> list[tuple[Path, Path]]:
+    """Sub-folders of ``search_dir`` that hold a manifest, sorted as paths sort (stable output).
+
+    Each is ``(manifest path, the folder resolved)``: the search dir is resolved once, and a
+    folder that is not a symlink is the resolved search dir plus its name.
+    """
     try:
         entries = list(os.scandir(search_dir))
     except (FileNotFoundError, NotADirectoryError):
         return []
+    entries.sort(key=lambda entry: os.path.normcase(entry.name))  # how Path objects compare
+    real_search_dir: Path | None = None
     folders = []
     for entry in entries:
         try:
-            if entry.is_dir() and os.path.isfile(os.path.join(entry.path, MANIFEST_NAME)):
-                folders.append(Path(entry.path))
+            if not entry.is_dir() or not os.path.isfile(f"{entry.path}{os.sep}{MANIFEST_NAME}"):
+                continue
+            if entry.is_symlink():
+                real_folder = Path(entry.path).resolve()
+            else:
+                if real_search_dir is None:
+                    real_search_dir = search_dir.resolve()
+                real_folder = real_search_dir / entry.name
         except OSError:
             continue
-    folders.sort()
+        folders.append((search_dir / f"{entry.name}/{MANIFEST_NAME}", real_folder))
     return folders
 
 
@@ -88,9 +105,10 @@ def discover(search_dirs: Iterable[Path]) -> DiscoveryResult:
         if search_dir.exists() and not search_dir.is_dir():
             result.problems.append(DiscoveryProblem(search_dir, "not a folder; skipped"))
             continue
-        for folder in _plugin_folders(search_dir):
+        for path, real_folder in _plugin_folders(search_dir):
             try:
-                manifest = load_manifest(folder / MANIFEST_NAME)
+                raw = read_manifest_bytes(path)
+                manifest = parse_manifest(raw, path, real_folder=real_folder)
             except ManifestError as exc:
                 result.problems.append(DiscoveryProblem(exc.path, str(exc)))
                 continue

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
+import os
 import re
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,17 +103,26 @@ def load_manifest(path: Path | str) -> PluginManifest:
     path = Path(path)
     if path.is_dir():
         path = path / MANIFEST_NAME
+    return parse_manifest(read_manifest_bytes(path), path)
+
+
+def read_manifest_bytes(path: Path) -> bytes:
+    """The bytes of a manifest file; ManifestError when it cannot be read."""
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as file:
+            return file.read()
     except FileNotFoundError:
         raise ManifestError(path, None, "file not found") from None
     except OSError as exc:
         raise ManifestError(path, None, f"cannot read: {exc.strerror or exc}") from None
-    return parse_manifest(raw, path)
 
 
-def parse_manifest(raw: bytes, path: Path) -> PluginManifest:
-    """Validate manifest bytes read from ``path`` (the path is used for messages and binaries)."""
+def parse_manifest(raw: bytes, path: Path, *, real_folder: Path | None = None) -> PluginManifest:
+    """Validate manifest bytes read from ``path`` (the path is used for messages and binaries).
+
+    ``real_folder`` is ``path.parent.resolve()`` when the caller has it already (discovery
+    resolves each search dir once); otherwise it is worked out here.
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -121,12 +131,27 @@ def parse_manifest(raw: bytes, path: Path) -> PluginManifest:
         doc = _toml.loads(text)
     except _toml.TOMLDecodeError as exc:
         raise ManifestError(path, None, f"invalid TOML: {exc}") from None
-    return dataclasses.replace(_Validator(path).validate(doc), raw=raw)
+    return _Validator(path, real_folder).validate(doc, raw)
+
+
+def _has_symlink(folder: str, parts: list[str]) -> bool:
+    """Whether any of ``folder/parts[0]``, ``folder/parts[0]/parts[1]``, ... is a symlink."""
+    current = folder
+    for part in parts:
+        current = f"{current}/{part}"
+        try:
+            mode = os.lstat(current).st_mode
+        except OSError:  # missing or unreadable: realpath() takes it as it is, and so do we
+            continue
+        if stat.S_ISLNK(mode):
+            return True
+    return False
 
 
 class _Validator:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, real_folder: Path | None = None) -> None:
         self.path = path
+        self.real_folder = real_folder
         self.warnings: list[str] = []
 
     def fail(self, field_name: str, message: str) -> ManifestError:
@@ -143,7 +168,7 @@ class _Validator:
             raise self.fail(dotted, f"must be a string, got {type(value).__name__}")
         return value
 
-    def validate(self, doc: dict) -> PluginManifest:
+    def validate(self, doc: dict, raw: bytes) -> PluginManifest:
         for key in doc:
             if key != "plugin":
                 self.warnings.append(f"unknown top-level key {key!r} ignored")
@@ -187,6 +212,7 @@ class _Validator:
             sha256=sha256.lower() if sha256 else None,
             capabilities=self._capabilities(table.get("capabilities", {})),
             warnings=tuple(self.warnings),
+            raw=raw,
         )
 
     def _abi(self, table: dict) -> tuple[int, int]:
@@ -221,6 +247,15 @@ class _Validator:
     def _inside_folder(self, field_name: str, relative: str) -> Path:
         if not relative or "\x00" in relative:
             raise self.fail(field_name, "must be a non-empty file name")
+        if os.name == "posix" and not relative.startswith("/"):
+            # What the checks below decide, without resolve()'s lstat of every component of
+            # the folder and of the binary's path: a relative path with no ".." and no symlink
+            # in it stays inside the folder. (The parts are those Path(relative) would have.)
+            parts = [part for part in relative.split("/") if part and part != "."]
+            if parts and ".." not in parts:
+                real_folder = self.real_folder or self.path.parent.resolve()
+                if not _has_symlink(str(real_folder), parts):
+                    return real_folder / relative
         candidate = Path(relative)
         if candidate.is_absolute() or candidate.drive:
             raise self.fail(field_name, f"{relative!r} is absolute; give a path inside the folder")

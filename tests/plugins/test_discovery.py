@@ -8,6 +8,7 @@ from pathlib import Path
 from helpers import write_manifest
 
 from midimon.plugins.discovery import discover
+from midimon.plugins.manifest import load_manifest
 
 
 def make_folder(root: Path, folder: str, name: str | None = None, binary: bool = True) -> Path:
@@ -51,6 +52,36 @@ def test_duplicates_earlier_search_dir_wins(tmp_path: Path) -> None:
     (problem,) = result.problems
     assert problem.kind == "duplicate"
     assert str(first) in problem.message and str(second) in problem.message
+
+
+def test_discovered_manifests_are_what_load_manifest_reads(tmp_path: Path) -> None:
+    """Plain, symlinked and symlinked-search-dir folders: the same manifest as load_manifest."""
+    real = tmp_path / "real"
+    make_folder(real, "plain")
+    target = make_folder(tmp_path / "elsewhere", "target")
+    (real / "linked").symlink_to(target)
+    (tmp_path / "dir_link").symlink_to(real)
+    for search_dir in (real, tmp_path / "dir_link"):
+        result = discover([search_dir])
+        assert sorted(result.plugins) == ["plain", "target"]
+        for found in result.plugins.values():
+            expected = load_manifest(found.manifest.path)
+            assert found.manifest == expected
+            assert found.manifest.binary == expected.binary
+            assert found.manifest.raw == expected.raw
+            assert found.status == "ok"
+    assert result.plugins["target"].manifest.binary == target.resolve() / "plugin.so"
+    assert result.plugins["plain"].manifest.binary == real.resolve() / "plain" / "plugin.so"
+
+
+def test_folders_come_in_path_order(tmp_path: Path) -> None:
+    """Within a search dir, folders are read in the order their paths sort (first one wins)."""
+    for folder in ("b", "B", "a_2", "a", "a-1", "10", "9"):
+        make_folder(tmp_path, folder, name="same")
+    result = discover([tmp_path])
+    order = sorted(tmp_path / f for f in ("b", "B", "a_2", "a", "a-1", "10", "9"))
+    assert result.plugins["same"].manifest.directory == order[0]
+    assert [p.path.parent for p in result.problems] == order[1:]
 
 
 def test_empty_missing_and_file_dirs(tmp_path: Path) -> None:

@@ -124,6 +124,42 @@ def test_symlinked_binary_escaping_the_folder_is_refused(tmp_path: Path) -> None
         load_manifest(write(folder, GOOD))
 
 
+def test_binary_under_a_symlinked_subfolder_escaping_is_refused(tmp_path: Path) -> None:
+    """A binary reached through a symlinked sub-folder that leads outside escapes the folder."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "demo.so").write_bytes(b"x")
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "sub").symlink_to(outside)
+    with pytest.raises(ManifestError, match="escapes the plugin folder"):
+        load_manifest(write(folder, GOOD.replace('"demo.so"', '"sub/demo.so"')))
+
+
+def test_symlink_that_stays_inside_the_folder_is_accepted(tmp_path: Path) -> None:
+    """A binary that is a symlink to another file of the folder is fine; its path is as written."""
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "real.so").write_bytes(b"x")
+    (folder / "demo.so").symlink_to(folder / "real.so")
+    m = load_manifest(write(folder, GOOD))
+    assert m.binary == folder.resolve() / "demo.so"
+
+
+@pytest.mark.parametrize(
+    "relative", ["demo.so", "./demo.so", "sub/demo.so", "sub//demo.so", "sub/./demo.so/", "a b.so"]
+)
+def test_binary_path_is_the_resolved_folder_joined_with_it(tmp_path: Path, relative: str) -> None:
+    """The binary is the folder, symlinks resolved, joined with the path as Path reads it."""
+    real = tmp_path / "real"
+    (real / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(real)
+    text = GOOD.replace('"demo.so"', f'"{relative}"')
+    for folder in (real, tmp_path / "link"):  # directly, and through a symlink
+        m = load_manifest(write(folder, text))
+        assert m.binary == real.resolve() / Path(relative)
+
+
 def test_unknown_keys_are_warned_not_fatal(tmp_path: Path) -> None:
     """Unknown keys, tables and capabilities become warnings; the manifest still loads."""
     text = GOOD + "telepathy = true\n[extra]\nx = 1\n"
