@@ -362,7 +362,11 @@ class _Checker:
     def error(self, location: str | None, field: str | None, message: str) -> None:
         self.errors.append(ConfigError(self.path, location, field, message))
 
-    def unknown(self, location: str, prefix: str, table: dict[str, Any], known: set[str]) -> None:
+    def unknown(
+        self, location: str, prefix: str, table: dict[str, Any], known: set[str] | frozenset[str]
+    ) -> None:
+        if known.issuperset(table):
+            return
         for key in table:
             if key not in known:
                 self.unknown_key(location, f"{prefix}{key}")
@@ -394,17 +398,21 @@ class _ActionParser:
     def __init__(self, check: _Checker, mode_names: list[str]) -> None:
         self.check = check
         self.mode_names = mode_names
-        self.parsers: dict[str, tuple[set[str], Callable[..., Action | None]]] = {
-            "Plugin": ({"plugin", "params"}, self._plugin),
-            "Shell": ({"argv", "shell", "command"}, self._shell),
-            "SendMidi": ({"port", "messages"}, self._send_midi),
-            "ModeChange": ({"mode"}, self._mode_change),
-            "Sequence": ({"actions"}, self._sequence),
-            "Delay": ({"ms"}, self._delay),
-            "Repeat": ({"action", "count", "delay_ms"}, self._repeat),
-            "Conditional": ({"condition", "conditions", "then", "else"}, self._conditional),
-            "Keystroke": ({"keys", "modifiers"}, self._keystroke),
-            "Text": ({"text"}, self._text),
+        # type -> (every key its table may have, its parser)
+        self.parsers: dict[str, tuple[frozenset[str], Callable[..., Action | None]]] = {
+            "Plugin": (frozenset({"type", "plugin", "params"}), self._plugin),
+            "Shell": (frozenset({"type", "argv", "shell", "command"}), self._shell),
+            "SendMidi": (frozenset({"type", "port", "messages"}), self._send_midi),
+            "ModeChange": (frozenset({"type", "mode"}), self._mode_change),
+            "Sequence": (frozenset({"type", "actions"}), self._sequence),
+            "Delay": (frozenset({"type", "ms"}), self._delay),
+            "Repeat": (frozenset({"type", "action", "count", "delay_ms"}), self._repeat),
+            "Conditional": (
+                frozenset({"type", "condition", "conditions", "then", "else"}),
+                self._conditional,
+            ),
+            "Keystroke": (frozenset({"type", "keys", "modifiers"}), self._keystroke),
+            "Text": (frozenset({"type", "text"}), self._text),
         }
 
     def parse(self, table: Any, loc: str, fld: str) -> Action | None:
@@ -417,7 +425,8 @@ class _ActionParser:
             self.check.error(loc, f"{fld}.type", f"must be one of: {', '.join(self.parsers)}")
             return None
         known, parser = entry
-        self.check.unknown(loc, f"{fld}.", table, known | {"type"})
+        if not known.issuperset(table):
+            self.check.unknown(loc, f"{fld}.", table, known)
         before = len(self.check.errors)
         action = parser(table, loc, fld)
         return action if len(self.check.errors) == before else None
@@ -730,6 +739,9 @@ def _velocity_levels(raw: Any, check: _Checker) -> dict[str, tuple[int, int]] | 
     return levels
 
 
+_MAPPING_KEYS = frozenset({"description", "trigger", "action"})
+
+
 def _mapping_location(prefix: str, index: int, table: Any) -> str:
     desc = table.get("description") if _table(table) else None
     return f"{prefix}[{index}]" + (f' ("{desc}")' if isinstance(desc, str) and desc else "")
@@ -755,7 +767,7 @@ def _mappings(
         if not _table(table):
             check.error(loc, None, "must be a table with trigger and action")
             continue
-        check.unknown(loc, "", table, {"description", "trigger", "action"})
+        check.unknown(loc, "", table, _MAPPING_KEYS)
         desc = table.get("description", "")
         if not isinstance(desc, str):
             check.error(loc, "description", "must be a string")

@@ -233,6 +233,12 @@ class TriggerType:
     cls: type
     fields: tuple[FieldSpec, ...]
     finish: Callable[[dict[str, Any], TimingDefaults], list[tuple[str, str]]] | None = None
+    #: Every key a table of this type may have: ``type``, the field names and their aliases.
+    keys: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        names = {name for f in self.fields for name in (f.name, *f.aliases)}
+        object.__setattr__(self, "keys", frozenset({"type", *names}))
 
 
 NOTE = int_in(0, 127)
@@ -412,27 +418,31 @@ def parse_trigger(table: Any, timing: TimingDefaults | None = None) -> TriggerPa
     errors: list[tuple[str, str]] = []
     values: dict[str, Any] = {}
     for spec in ttype.fields:
-        given = [k for k in (spec.name, *spec.aliases) if k in table]
-        if len(given) > 1:
-            errors.append((given[1], f"{' and '.join(given)} are the same field; give one"))
-        elif given:
-            key = given[0]
+        name = spec.name
+        if spec.aliases:
+            given = [k for k in (name, *spec.aliases) if k in table]
+            if len(given) > 1:
+                errors.append((given[1], f"{' and '.join(given)} are the same field; give one"))
+                continue
+            key = given[0] if given else None
+        else:
+            key = name if name in table else None
+        if key is not None:
             value = table[key]
-            if isinstance(value, str):
+            if spec.value_aliases and isinstance(value, str):
                 value = spec.value_aliases.get(value, value)
             problem = spec.check(value)
             if problem:
                 errors.append((key, f"{key} {problem}, got {table[key]!r}"))
                 continue
-            values[spec.name] = value
+            values[name] = value
         elif spec.default is REQUIRED:
-            errors.append(
-                (spec.name, f"{spec.name} is required ({kind} needs {_required_names(ttype)})")
-            )
+            errors.append((name, f"{name} is required ({kind} needs {_required_names(ttype)})"))
         else:
-            values[spec.name] = spec.default(timing) if callable(spec.default) else spec.default
-    known = {name for f in ttype.fields for name in (f.name, *f.aliases)} | {"type"}
-    unknown = tuple(k for k in table if k not in known)
+            default = spec.default
+            values[name] = default(timing) if callable(default) else default
+    keys = ttype.keys
+    unknown = () if keys.issuperset(table) else tuple(k for k in table if k not in keys)
     if errors:
         return TriggerParse(None, tuple(errors), unknown)
     if ttype.finish:
