@@ -13,9 +13,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from midimon.engine.config import (
     Action,
@@ -57,9 +56,8 @@ class ActionError(Exception):
     """An action could not be carried out; the message says why."""
 
 
-@dataclass(frozen=True)
-class ActionOutcome:
-    """What one leaf action did."""
+class ActionOutcome(NamedTuple):
+    """What one leaf action did (a NamedTuple: one is made per action, on the hot path)."""
 
     action: str  # the action type: Plugin, Shell, SendMidi, ModeChange, Delay, Keystroke, Text
     ok: bool

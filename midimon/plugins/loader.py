@@ -283,6 +283,8 @@ class NativePlugin:
         self._host = host
         self._lock = threading.Lock()
         self._state = "created"  # -> initialized -> shut down -> destroyed
+        self._ffi = abi_mod.ffi()
+        self._execute = view.execute  # the function pointer, read once (not per call)
         self._message = abi_mod.ffi().new("char[]", MESSAGE_CAPACITY)
         self._context = abi_mod.ffi().new("midimon_trigger_context_t *")
         self._context.struct_size = abi_mod.ffi().sizeof("midimon_trigger_context_t")
@@ -340,40 +342,37 @@ class NativePlugin:
         return message
 
     def execute_encoded(self, payload: bytes, context: TriggerContext) -> tuple[int, str]:
-        """Run the action with params already encoded as JSON bytes; return (status, text)."""
-        ffi = abi_mod.ffi()
-        params_buf = ffi.from_buffer(payload + b"\0")
-        with self._lock:
-            return self._execute_locked(ffi, params_buf, len(payload), context)
+        """Run the action with params already encoded as JSON bytes; return (status, text).
 
-    def _execute_locked(
-        self, ffi: Any, params_buf: Any, params_len: int, context: TriggerContext
-    ) -> tuple[int, str]:
-        # The context struct and mode strings are reused: calls are serialized, and the plugin
-        # may only use them until execute() returns.
-        mode_buf = self._modes.get(context.mode)
-        if mode_buf is None:
-            if len(self._modes) > 64:
-                self._modes.clear()
-            mode_buf = self._modes[context.mode] = ffi.new("char[]", context.mode.encode("utf-8"))
-        ctx = self._context
-        ctx.velocity = context.velocity
-        ctx.channel = context.channel
-        ctx.number = context.number
-        ctx.value = context.value
-        ctx.trigger_kind = int(context.trigger_kind)
-        ctx.mode = mode_buf
-        ctx.timestamp_ns = context.timestamp_ns
-        ctx.wall_time_ms = context.wall_time_ms
-        if self._state != "initialized":
-            raise RuntimeError(f"{self.name}: execute() called when {self._state}")
-        self._message[0] = b"\0"
-        status = self._view.execute(
-            self._raw, params_buf, params_len, ctx, self._message, MESSAGE_CAPACITY
-        )
-        self._message[MESSAGE_CAPACITY - 1] = b"\0"  # a plugin that forgot the NUL
-        message = ffi.string(self._message).decode("utf-8", errors="replace")
-        return status, message
+        The hot path of every in-process action: kept flat on purpose.
+        """
+        with self._lock:
+            if self._state != "initialized":
+                raise RuntimeError(f"{self.name}: execute() called when {self._state}")
+            # The context struct and mode strings are reused: calls are serialized, and the
+            # plugin may only use them until execute() returns.
+            mode_buf = self._modes.get(context.mode)
+            if mode_buf is None:
+                if len(self._modes) > 64:
+                    self._modes.clear()
+                mode_buf = self._ffi.new("char[]", context.mode.encode("utf-8"))
+                self._modes[context.mode] = mode_buf
+            ctx = self._context
+            ctx.velocity = context.velocity
+            ctx.channel = context.channel
+            ctx.number = context.number
+            ctx.value = context.value
+            ctx.trigger_kind = context.trigger_kind
+            ctx.mode = mode_buf
+            ctx.timestamp_ns = context.timestamp_ns
+            ctx.wall_time_ms = context.wall_time_ms
+            message = self._message
+            message[0] = b"\0"
+            # A bytes object is NUL-terminated in memory, and cffi hands a char * parameter a
+            # pointer to it as is: no copy of the params.
+            status = self._execute(self._raw, payload, len(payload), ctx, message, MESSAGE_CAPACITY)
+            message[MESSAGE_CAPACITY - 1] = b"\0"  # a plugin that forgot the NUL
+            return status, self._ffi.string(message).decode("utf-8", errors="replace")
 
     def shutdown(self) -> None:
         """Call shutdown() then destroy(); the library itself stays mapped."""

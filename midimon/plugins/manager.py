@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from midimon.paths import plugin_search_path, state_dir
 from midimon.plugins.audit import AuditLog
@@ -55,9 +55,8 @@ class Outcome(str, Enum):
     UNAVAILABLE = "unavailable"  # unknown plugin, or it failed to load
 
 
-@dataclass(frozen=True)
-class ExecutionResult:
-    """The result of one execute()."""
+class ExecutionResult(NamedTuple):
+    """The result of one execute() (a NamedTuple: one is made per call, on the hot path)."""
 
     plugin: str
     outcome: Outcome
@@ -375,16 +374,18 @@ class PluginManager:
             stats.rate_limited += 1
             self.audit.record("rate_limit", name)
             return result(Outcome.RATE_LIMITED, f"{name}: rate limit reached; call refused")
-        try:
-            self.load(name)
-        except PluginDisabled as exc:
-            return result(Outcome.DISABLED, str(exc))
-        except (PluginError, OSError) as exc:
-            return result(Outcome.UNAVAILABLE, str(exc))
-        with self._lock:
-            loaded = self._loaded.get(name)
+        loaded = self._loaded.get(name)  # one dict read is atomic: no lock on the hot path
         if loaded is None:
-            return result(Outcome.UNAVAILABLE, f"{name} was unloaded")
+            try:
+                self.load(name)
+            except PluginDisabled as exc:
+                return result(Outcome.DISABLED, str(exc))
+            except (PluginError, OSError) as exc:
+                return result(Outcome.UNAVAILABLE, str(exc))
+            with self._lock:
+                loaded = self._loaded.get(name)
+            if loaded is None:
+                return result(Outcome.UNAVAILABLE, f"{name} was unloaded")
         if loaded.needs_restart:  # grants changed: judge this call by the new ones
             loaded.granted, loaded.write_paths = self._granted(
                 loaded.manifest, loaded.report.sha256
@@ -405,7 +406,8 @@ class PluginManager:
             )
         settings = self.settings.execution_for(name)
         deadline = time.monotonic() + settings.timeout
-        if not loaded.lock.acquire(timeout=settings.timeout):
+        # Uncontended (the usual case) without a timed wait; else wait up to the timeout.
+        if not (loaded.lock.acquire(False) or loaded.lock.acquire(timeout=settings.timeout)):
             stats.timeouts += 1
             return result(Outcome.TIMEOUT, f"{name} is busy with another call past its timeout")
         try:
