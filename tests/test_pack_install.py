@@ -344,6 +344,15 @@ def test_uninstall(
     assert "packed" not in json.loads(state.read_text())
     listed = json.loads(run_midimon("plugins", "list", "--json").stdout)["plugins"]
     assert "packed" not in {r["name"] for r in listed}
+    # Both ends are in the audit log, with what was installed and what was removed.
+    audit = json.loads(run_midimon("audit", "--plugin", "packed", "--json").stdout)["events"]
+    events = [e["event"] for e in audit]
+    assert events.index("install") < events.index("grant") < events.index("uninstall")
+    installed = next(e for e in audit if e["event"] == "install")
+    assert (installed["version"], installed["trust"]) == ("1.0.0", "signed")
+    assert installed["path"] == str(user_plugins / "packed") and len(installed["sha256"]) == 64
+    removed = next(e for e in audit if e["event"] == "uninstall")
+    assert removed["state_removed"] is True
     done = run_midimon("uninstall", "file_log", "--yes")
     assert done.returncode != 0 and "bundled or system-wide" in done.stderr
     done = run_midimon("uninstall", "nothing_here", "--yes")

@@ -154,6 +154,10 @@ def cmd_install(args: argparse.Namespace) -> int:
     checker.record_accepted(report)
     store = PluginStateStore(state_dir() / "plugin_state.json")
     audit = AuditLog(state_dir() / "audit.jsonl")
+    audit.record(
+        "install", manifest.name, version=manifest.version, sha256=report.sha256,
+        path=str(target), replaced=previous, trust=report.trust,
+    )  # fmt: skip
     for cap in granted:
         store.grant(manifest.name, report.sha256, Grant(cap, (), time.time()))
         audit.record("grant", manifest.name, capability=cap.value, paths=[], sha256=report.sha256)
@@ -208,17 +212,6 @@ def _installed_version(target: Path) -> str | None:
         return "unknown"
 
 
-def _forget_state(store: PluginStateStore, name: str) -> bool:
-    """Remove the plugin's grants and disabled flag; True when there was an entry."""
-    with store._lock:  # the store has no public "remove entry"; same lock and atomic write
-        data = store._read()
-        if name not in data:
-            return False
-        del data[name]
-        store._write(data)
-        return True
-
-
 def cmd_uninstall(args: argparse.Namespace) -> int:
     """``uninstall NAME``."""
     name = args.name
@@ -238,7 +231,10 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
         if not _ask(f"Remove {target} and its grants? [y/N] "):
             raise CliError("not removed", EXIT_FAILED)
     remove_folder(target)
-    forgot = _forget_state(PluginStateStore(state_dir() / "plugin_state.json"), name)
+    forgot = PluginStateStore(state_dir() / "plugin_state.json").forget(name)
+    AuditLog(state_dir() / "audit.jsonl").record(
+        "uninstall", name, path=str(target), state_removed=forgot
+    )
     if args.json:
         print_json({"uninstalled": name, "path": str(target), "state_removed": forgot})
     else:

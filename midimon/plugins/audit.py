@@ -28,6 +28,8 @@ EVENTS = (
     "enable",
     "unload",
     "execute_failed",
+    "install",
+    "uninstall",
 )
 
 

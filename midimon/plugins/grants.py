@@ -123,6 +123,17 @@ class PluginStateStore:
             self._write(data)
             return True
 
+    def forget(self, plugin: str) -> bool:
+        """Remove everything stored about a plugin (grants, disabled flag), as on uninstall;
+        False when there was nothing."""
+        with self._lock:
+            data = self._read()
+            if plugin not in data:
+                return False
+            del data[plugin]
+            self._write(data)
+            return True
+
     def disabled_reason(self, plugin: str) -> str | None:
         """Why the plugin is disabled, or None when it is enabled."""
         return self._entry(plugin).get("disabled")
