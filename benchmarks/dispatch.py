@@ -1,14 +1,18 @@
 """Figure 1: dispatch latency, MIDI input callback -> plugin ``execute`` entry.
 
-Three ways, in this process, over the same C plugin (``bench_stamp``):
+In this process, over the same C plugin (``bench_stamp``):
 
 - ``raw_cffi``: the bare cffi call into ``execute`` (the floor: nothing of midimon around it);
-- ``in_process`` / ``isolated``: a real :class:`~midimon.daemon.service.Daemon` on a config
-  mapping note 36 to the plugin. Each event goes in through ``Daemon.feed`` — exactly what the
-  rtmidi input callback calls — stamped with ``time.monotonic_ns()``; the plugin reads
-  CLOCK_MONOTONIC at its entry and reports the difference. That is the whole host path: queue,
-  processing thread, trigger state machine, mapper, action pool, PluginManager checks and, for
-  ``isolated``, the worker process round trip up to the plugin's first instruction.
+- ``in_process``, ``in_process_inline``, ``isolated``: a real
+  :class:`~midimon.daemon.service.Daemon` on a config mapping note 36 to the plugin. Each event
+  goes in through ``Daemon.feed`` — exactly what the rtmidi input callback calls — stamped with
+  ``time.monotonic_ns()``; the plugin reads CLOCK_MONOTONIC at its entry and reports the
+  difference. That is the whole host path: decoding, the trigger state machine, the mapper, the
+  hand-over to an action thread, the PluginManager's checks and, for ``isolated``, the worker
+  process round trip up to the plugin's first instruction. ``in_process_inline`` is the same
+  plugin with ``inline = true``: it runs on the input thread, no hand-over at all.
+- ``thread_handover``: one bare Python thread hand-over (SimpleQueue put -> get in another
+  thread), the floor of every path that uses an action thread.
 
 Events are fed one at a time (the next after the previous action finished) so the figure is
 latency, not queueing; throughput has its own benchmark. Also reports the time of a whole
@@ -27,9 +31,15 @@ from benchmarks.plugins import Signer, build_plugin
 
 EVENTS = 20_000
 QUICK_EVENTS = 2_000
+# (figure key, isolation, inline): inline runs the plugin on the input thread itself.
+VARIANTS = (
+    ("in_process", "in-process", False),
+    ("in_process_inline", "in-process", True),
+    ("isolated", "isolated", False),
+)
 
 
-def config_text(plugins_dir: Path, isolation: str) -> str:
+def config_text(plugins_dir: Path, isolation: str, inline: bool = False) -> str:
     """A config mapping note 36 to bench_stamp, with rate limits out of the way."""
     return f"""
 [device]
@@ -39,6 +49,7 @@ rate_limit = 1000000.0
 rate_burst = 1000000
 [plugins.overrides.bench_stamp]
 isolation = "{isolation}"
+inline = {str(inline).lower()}
 [[modes]]
 name = "Default"
 [[modes.mappings]]
@@ -103,6 +114,30 @@ def through_daemon(config: Path, events: int) -> tuple[list[float], list[float]]
     return entry_latency, round_trip
 
 
+def thread_handover(count: int) -> list[float]:
+    """Microseconds from ``SimpleQueue.put`` in this thread to ``get`` returning in another:
+    the least any hand-over to an action thread can cost on this machine."""
+    import queue
+    import threading
+
+    jobs: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+    done: queue.SimpleQueue[int] = queue.SimpleQueue()
+
+    def serve() -> None:
+        while (sent := jobs.get()) is not None:
+            done.put(time.monotonic_ns() - sent)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    samples = []
+    for _ in range(count):
+        jobs.put(time.monotonic_ns())
+        samples.append(done.get() / 1000)
+    jobs.put(None)
+    thread.join()
+    return samples
+
+
 def _wait_for_stamp(stream) -> int:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -124,19 +159,25 @@ def run(report: Report, quick: bool) -> None:
         progress(f"dispatch: raw cffi call x{events}")
         floor = summarize(raw_cffi(folder, events))
         results = {}
-        for isolation in ("in-process", "isolated"):
-            progress(f"dispatch: {isolation}, {events} events through the daemon")
-            config = tmp / f"{isolation}.toml"
-            config.write_text(config_text(tmp / "plugins", isolation))
+        for variant, isolation, inline in VARIANTS:
+            progress(f"dispatch: {variant}, {events} events through the daemon")
+            config = tmp / f"{variant}.toml"
+            config.write_text(config_text(tmp / "plugins", isolation, inline))
             gc.collect()
-            results[isolation] = [summarize(s) for s in through_daemon(config, events)]
-    targets = {"in-process": (30, 150, None), "isolated": (80, 300, None)}
+            results[variant] = [summarize(s) for s in through_daemon(config, events)]
+        progress(f"dispatch: bare thread hand-over x{events}")
+        handover = summarize(thread_handover(events))
+    targets = {"in_process": (30, 150, None), "in_process_inline": (30, 150, None),
+               "isolated": (80, 300, None)}  # fmt: skip
     for stat in ("p50", "p99", "max"):
         report.add(Figure(f"dispatch.raw_cffi.{stat}", floor[stat], "us",
                           note="bare cffi call into execute()"))  # fmt: skip
-    for isolation, (entry, round_trip) in results.items():
-        key = isolation.replace("-", "_")
-        for stat, target in zip(("p50", "p99", "max"), targets[isolation], strict=True):
+    for stat in ("p50", "p99"):
+        report.add(Figure(f"dispatch.thread_handover.{stat}", handover[stat], "us",
+                          note="one Python thread waking another through a SimpleQueue: "
+                          "the floor of every action that runs on an action thread"))  # fmt: skip
+    for key, (entry, round_trip) in results.items():
+        for stat, target in zip(("p50", "p99", "max"), targets[key], strict=True):
             report.add(Figure(
                 f"dispatch.{key}.{stat}", entry[stat], "us", floor=floor[stat],
                 floor_name=f"raw cffi {stat}", target=target,

@@ -20,6 +20,8 @@ REPO = Path(__file__).resolve().parent.parent
 EXPECTED = {
     "dispatch.raw_cffi.p50": False,
     "dispatch.in_process.p50": True,
+    "dispatch.in_process_inline.p50": True,
+    "dispatch.thread_handover.p50": False,
     "dispatch.in_process.p99": True,
     "dispatch.isolated.p50": True,
     "dispatch.isolated.p99": True,

@@ -5,7 +5,8 @@ machine and the mapper, and hands the matched actions to a small pool, so a slow
 delays the next event. That is a few microseconds of pure Python that never blocks on I/O;
 doing it there rather than on a processing thread of our own saves one thread hand-over
 (10-30 us on a busy machine) on every event. A lock serializes it with the timer thread, which
-fires long presses when no MIDI arrives. The control server answers the CLI. A reload builds
+fires long presses when no MIDI arrives. A trusted in-process plugin configured ``inline``
+runs on the input thread itself, with no hand-over at all. The control server answers the CLI. A reload builds
 the new mapper first and swaps it in only when the whole config is valid: a broken config
 keeps the old one running.
 """
@@ -23,7 +24,13 @@ from midimon import __version__
 from midimon.daemon.action_pool import ActionPool
 from midimon.daemon.protocol import CommandRegistry
 from midimon.engine.actions import ActionExecutor
-from midimon.engine.config import Config, ConfigError, default_config_path, load_config
+from midimon.engine.config import (
+    Config,
+    ConfigError,
+    PluginAction,
+    default_config_path,
+    load_config,
+)
 from midimon.engine.events import decode
 from midimon.engine.mapping import Mapper
 from midimon.engine.triggers import EventProcessor, FiredTrigger
@@ -226,6 +233,9 @@ class Daemon:
                 }
             )
         for action in actions:
+            if type(action) is PluginAction and self.manager.runs_inline(action.plugin):
+                self._run_action(action, fired)  # in-process + inline: on this (MIDI) thread
+                continue
             if self._actions.pending >= QUEUE_SIZE:
                 self.counters.dropped += 1
                 log.warning("action queue full: dropped a %s action", type(action).__name__)

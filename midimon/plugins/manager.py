@@ -344,6 +344,18 @@ class PluginManager:
             self.unload(name)
 
     # -- execute -----------------------------------------------------------------------------
+    def runs_inline(self, name: str) -> bool:
+        """Whether calls to ``name`` may run on the caller's thread without a hand-over: it is
+        loaded in-process and configured ``inline = true`` (never an isolated plugin, whose
+        call could wait for its timeout)."""
+        loaded = self._loaded.get(name)
+        return (
+            loaded is not None
+            and loaded.runner is not None
+            and loaded.runner.mode == "in-process"
+            and self.settings.execution_for(name).inline
+        )
+
     def _bucket(self, name: str) -> TokenBucket:
         bucket = self._buckets.get(name)
         if bucket is None:
@@ -530,6 +542,7 @@ class PluginManager:
         grants = self.state.grants(name, sha256) if sha256 else {}
         return {
             "isolation": settings.isolation,
+            "inline": self.runs_inline(name),
             "timeout_s": settings.timeout,
             "rate_limit": {"per_second": settings.rate_limit, "burst": settings.rate_burst},
             "limits": {

@@ -75,6 +75,9 @@ class ExecutionSettings:
     max_crashes: int = 3
     crash_window: float = 60.0
     kernel_sandbox: bool = True
+    # In-process plugins only: run its actions on the MIDI input thread itself, skipping the
+    # hand-over to an action thread (the lowest latency; the next MIDI event waits for it).
+    inline: bool = False
 
 
 _EXEC_TYPES: dict[str, tuple[type, ...]] = {
@@ -88,6 +91,7 @@ _EXEC_TYPES: dict[str, tuple[type, ...]] = {
     "max_crashes": (int,),
     "crash_window": (int, float),
     "kernel_sandbox": (bool,),
+    "inline": (bool,),
 }
 ISOLATION_MODES = ("isolated", "in-process")
 

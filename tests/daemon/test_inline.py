@@ -1,0 +1,95 @@
+"""``inline = true``: a trusted in-process plugin's actions run on the MIDI input thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from conftest import MakePlugin
+from helpers import wait_for
+
+from midimon.daemon.service import Daemon
+from midimon.paths import config_dir
+from midimon.plugins.manifest import load_manifest
+from midimon.plugins.minisign import generate_keypair, sign
+from midimon.plugins.trust import TrustStore
+
+NOTE_ON = bytes([0x90, 36, 100])
+
+
+def _signed(folder: Path) -> Path:
+    """Sign the plugin with a key trusted in this test's config dir (in-process needs it)."""
+    public, secret = generate_keypair()
+    TrustStore(config_dir() / "trusted_keys").add(public, "tests")
+    manifest = load_manifest(folder)
+    assert manifest.binary is not None
+    comment = f"timestamp:{int(time.time())}\tmanifest_sha256:{manifest.manifest_sha256}"
+    sign(manifest.binary.read_bytes(), secret, comment).save(Path(f"{manifest.binary}.minisig"))
+    return folder
+
+
+def _config(tmp_path: Path, plugins: Path, isolation: str, inline: bool) -> Path:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[plugins]\ndirs = ["{plugins}"]\n'
+        f'[plugins.overrides.probe_ok]\nisolation = "{isolation}"\n'
+        f"inline = {str(inline).lower()}\n"
+        '[[modes]]\nname = "Default"\n[[modes.mappings]]\n'
+        'trigger = { type = "Note", note = 36 }\n'
+        'action = { type = "Plugin", plugin = "probe_ok" }\n'
+    )
+    return config
+
+
+def _start(config: Path) -> Daemon:
+    daemon = Daemon(config)
+    daemon.start()
+    daemon.feed(NOTE_ON)  # the first call loads the plugin (on an action thread)
+    assert wait_for(lambda: daemon.counters.actions_ok == 1, 30), daemon.counters
+    return daemon
+
+
+def test_inline_runs_before_feed_returns(
+    isolated_dirs, make_plugin: MakePlugin, tmp_path: Path
+) -> None:
+    plugins = _signed(make_plugin()).parent
+    daemon = _start(_config(tmp_path, plugins, "in-process", inline=True))
+    try:
+        assert daemon.manager.runs_inline("probe_ok")
+        assert daemon.manager.describe("probe_ok")["inline"] is True
+        threads_before = {t.ident for t in threading.enumerate()}
+        for expected in range(2, 12):
+            daemon.feed(NOTE_ON)
+            # Done on this thread, inside feed(): no action thread was involved.
+            assert daemon.counters.actions_ok == expected
+        assert {t.ident for t in threading.enumerate()} == threads_before
+    finally:
+        daemon.stop()
+
+
+def test_inline_is_ignored_for_an_isolated_plugin(
+    isolated_dirs, make_plugin: MakePlugin, tmp_path: Path
+) -> None:
+    plugins = _signed(make_plugin()).parent
+    daemon = _start(_config(tmp_path, plugins, "isolated", inline=True))
+    try:
+        # An isolated call may wait for its timeout: it never runs on the MIDI thread.
+        assert not daemon.manager.runs_inline("probe_ok")
+        daemon.feed(NOTE_ON)
+        assert wait_for(lambda: daemon.counters.actions_ok == 2, 30), daemon.counters
+    finally:
+        daemon.stop()
+
+
+def test_in_process_without_inline_uses_the_action_threads(
+    isolated_dirs, make_plugin: MakePlugin, tmp_path: Path
+) -> None:
+    plugins = _signed(make_plugin()).parent
+    daemon = _start(_config(tmp_path, plugins, "in-process", inline=False))
+    try:
+        assert not daemon.manager.runs_inline("probe_ok")
+        info = daemon.manager.describe("probe_ok")
+        assert (info["isolation"], info["inline"], info["loaded"]) == ("in-process", False, True)
+    finally:
+        daemon.stop()
