@@ -4,11 +4,11 @@ Threads: the MIDI input thread (rtmidi's) decodes each message, runs the trigger
 machine and the mapper, and hands the matched actions to a small pool, so a slow action never
 delays the next event. That is a few microseconds of pure Python that never blocks on I/O;
 doing it there rather than on a processing thread of our own saves one thread hand-over
-(10-30 us on a busy machine) on every event. A lock serializes it with the timer thread, which
-fires long presses when no MIDI arrives. A trusted in-process plugin configured ``inline``
-runs on the input thread itself, with no hand-over at all. The control server answers the CLI. A reload builds
-the new mapper first and swaps it in only when the whole config is valid: a broken config
-keeps the old one running.
+(10-50 us on a VM) on every event. A lock serializes it with the timer thread, which fires
+long presses when no MIDI arrives. A trusted in-process plugin configured ``inline`` runs on
+the input thread itself, with no hand-over at all. The control server answers the CLI. A
+reload builds the new mapper first and swaps it in only when the whole config is valid: a
+broken config keeps the old one running.
 """
 
 from __future__ import annotations
