@@ -17,14 +17,13 @@ Table = dict[TriggerSpec, tuple[Action, ...]]
 
 def compile_table(mappings: Iterable[MappingSpec]) -> Table:
     """Trigger spec -> its actions, in file order."""
-    table: dict[TriggerSpec, list[Action]] = {}
-    for mapping in mappings:
-        bucket = table.get(mapping.trigger)
-        if bucket is None:
-            table[mapping.trigger] = [mapping.action]
-        else:
-            bucket.append(mapping.action)
-    return {spec: tuple(actions) for spec, actions in table.items()}
+    table: Table = {}
+    for mapping in mappings:  # hashing a spec is not free: once per mapping (twice if shared)
+        alone = (mapping.action,)
+        bucket = table.setdefault(mapping.trigger, alone)
+        if bucket is not alone:
+            table[mapping.trigger] = (*bucket, mapping.action)
+    return table
 
 
 class Mapper:
