@@ -31,6 +31,11 @@ from benchmarks.plugins import Signer, build_plugin
 
 EVENTS = 20_000
 QUICK_EVENTS = 2_000
+# Events 2 ms apart, as from a player (and as JACK delivers them: one period is 1.3 ms here):
+# caches and the CPU go cold between events, which back-to-back events never show.
+SPACED_GAP = 0.002
+SPACED_EVENTS = 2_000
+QUICK_SPACED_EVENTS = 300
 # (figure key, isolation, inline): inline runs the plugin on the input thread itself.
 VARIANTS = (
     ("in_process", "in-process", False),
@@ -58,8 +63,8 @@ action = {{ type = "Plugin", plugin = "bench_stamp" }}
 """
 
 
-def raw_cffi(folder: Path, calls: int) -> list[float]:
-    """Microseconds per bare cffi ``execute`` call into the plugin."""
+def raw_cffi(folder: Path, calls: int, gap: float = 0.0) -> list[float]:
+    """Microseconds per bare cffi ``execute`` call into the plugin (``gap`` s between calls)."""
     from midimon.plugins import abi
     from midimon.plugins.loader import load_unverified
     from midimon.plugins.manifest import load_manifest
@@ -78,14 +83,17 @@ def raw_cffi(folder: Path, calls: int) -> list[float]:
     clock = time.perf_counter_ns
     samples = []
     for _ in range(calls):
+        if gap:
+            time.sleep(gap)
         started = clock()
         execute(raw, params, 2, ctx, message, 256)
         samples.append((clock() - started) / 1000)
     return samples
 
 
-def through_daemon(config: Path, events: int) -> tuple[list[float], list[float]]:
-    """(callback -> execute entry, manager.execute round trip) in microseconds, per event."""
+def through_daemon(config: Path, events: int, gap: float = 0.0) -> tuple[list[float], list[float]]:
+    """(callback -> execute entry, manager.execute round trip) in microseconds, per event;
+    ``gap`` seconds between events (then no round-trip figures are taken)."""
     from midimon.daemon.service import Daemon
     from midimon.plugins.context import TriggerContext, TriggerKind
 
@@ -96,6 +104,8 @@ def through_daemon(config: Path, events: int) -> tuple[list[float], list[float]]
     entry_latency: list[float] = []
     try:
         for index in range(events + 50):  # the first 50 warm up (worker start, caches)
+            if gap:
+                time.sleep(gap)
             daemon.feed(note_on, time.monotonic_ns())
             lat = _wait_for_stamp(stream)
             if index >= 50:
@@ -103,7 +113,7 @@ def through_daemon(config: Path, events: int) -> tuple[list[float], list[float]]
         context = TriggerContext(velocity=100, number=36, trigger_kind=TriggerKind.NOTE)
         round_trip = []
         clock = time.perf_counter_ns
-        for _ in range(events):
+        for _ in range(0 if gap else events):
             started = clock()
             result = daemon.manager.execute("bench_stamp", {}, context)
             round_trip.append((clock() - started) / 1000)
@@ -153,18 +163,23 @@ def _wait_for_stamp(stream) -> int:
 def run(report: Report, quick: bool) -> None:
     """Measure figure 1 into ``report``."""
     events = QUICK_EVENTS if quick else EVENTS
+    spaced = QUICK_SPACED_EVENTS if quick else SPACED_EVENTS
     with isolated_home("dispatch") as tmp:
         folder = build_plugin(tmp / "plugins" / "bench_stamp")
         Signer().sign(folder)  # in-process mode needs a trusted signer
         progress(f"dispatch: raw cffi call x{events}")
         floor = summarize(raw_cffi(folder, events))
+        spaced_floor = summarize(raw_cffi(folder, spaced, SPACED_GAP))
         results = {}
+        spaced_results = {}
         for variant, isolation, inline in VARIANTS:
             progress(f"dispatch: {variant}, {events} events through the daemon")
             config = tmp / f"{variant}.toml"
             config.write_text(config_text(tmp / "plugins", isolation, inline))
             gc.collect()
             results[variant] = [summarize(s) for s in through_daemon(config, events)]
+            progress(f"dispatch: {variant}, {spaced} events {SPACED_GAP * 1000:g} ms apart")
+            spaced_results[variant] = summarize(through_daemon(config, spaced, SPACED_GAP)[0])
         progress(f"dispatch: bare thread hand-over x{events}")
         handover = summarize(thread_handover(events))
     targets = {"in_process": (30, 150, None), "in_process_inline": (30, 150, None),
@@ -182,6 +197,12 @@ def run(report: Report, quick: bool) -> None:
                 f"dispatch.{key}.{stat}", entry[stat], "us", floor=floor[stat],
                 floor_name=f"raw cffi {stat}", target=target,
                 note=f"Daemon.feed (the MIDI callback) -> execute() entry, {events} events",
+            ))  # fmt: skip
+        for stat, target in zip(("p50", "p99"), targets[key][:2], strict=True):
+            report.add(Figure(
+                f"dispatch.{key}.spaced.{stat}", spaced_results[key][stat], "us",
+                floor=spaced_floor[stat], floor_name=f"raw cffi {stat}, spaced", target=target,
+                note=f"as above, events {SPACED_GAP * 1000:g} ms apart ({spaced} events)",
             ))  # fmt: skip
         report.add(Figure(
             f"dispatch.{key}.manager_call.p50", round_trip["p50"], "us", floor=floor["p50"],

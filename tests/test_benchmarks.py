@@ -30,6 +30,7 @@ EXPECTED = {
     "jack.in_process.send_to_execute.p50": True,
     "jack.isolated.host_overhead.p50": False,
     "jack.in_process.host_overhead.p50": False,
+    "jack.in_process_inline.host_overhead.p50": False,
     "throughput.sustained": True,
     "throughput.lost": False,
     "verify.midimon_verify_50mb": True,
