@@ -49,14 +49,19 @@ class ActionPool:
             except Exception:  # a job must never end its thread
                 log.exception("action failed")
 
-    def shutdown(self, timeout: float = 5.0) -> None:
-        """Drop jobs not yet started, let running ones finish (up to ``timeout`` s each)."""
+    def shutdown(self, timeout: float = 5.0) -> list[tuple[Any, ...]]:
+        """Drop jobs not yet started, let running ones finish (up to ``timeout`` s each);
+        returns the dropped jobs (their arguments)."""
+        dropped = []
         try:
             while True:
-                self._jobs.get_nowait()
+                job = self._jobs.get_nowait()
+                if job is not None:
+                    dropped.append(job)
         except queue.Empty:
             pass
         for _ in self._threads:
             self._jobs.put(None)
         for thread in self._threads:
             thread.join(timeout)
+        return dropped

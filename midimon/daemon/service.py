@@ -5,8 +5,10 @@ machine and the mapper, and hands the matched actions to a small pool, so a slow
 delays the next event. That is a few microseconds of pure Python that never blocks on I/O;
 doing it there rather than on a processing thread of our own saves one thread hand-over
 (10-50 us on a VM) on every event. A lock serializes it with the timer thread, which fires
-long presses when no MIDI arrives. A trusted in-process plugin configured ``inline`` runs on
-the input thread itself, with no hand-over at all. The control server answers the CLI. A
+long presses when no MIDI arrives. An idle isolated plugin gets its call sent to its worker
+from the input thread (``PluginManager.start_call``) and an action thread waits for the
+answer, so the plugin starts without waiting for a thread hand-over; a trusted in-process
+plugin configured ``inline`` runs on the input thread itself. The control server answers the CLI. A
 reload builds the new mapper first and swaps it in only when the whole config is valid: a
 broken config keeps the old one running.
 """
@@ -233,18 +235,31 @@ class Daemon:
                 }
             )
         for action in actions:
-            if type(action) is PluginAction and self.manager.runs_inline(action.plugin):
+            plugin_action = type(action) is PluginAction
+            if plugin_action and self.manager.runs_inline(action.plugin):
                 self._run_action(action, fired)  # in-process + inline: on this (MIDI) thread
                 continue
             if self._actions.pending >= QUEUE_SIZE:
                 self.counters.dropped += 1
                 log.warning("action queue full: dropped a %s action", type(action).__name__)
                 continue
-            self._actions.submit(action, fired)
+            call = None
+            if plugin_action:  # an idle isolated plugin gets the call now; an action thread
+                # waits for the answer (no thread hand-over before the plugin runs)
+                call = self.manager.start_call(
+                    action.plugin,
+                    self.executor.encoded_params(action),
+                    fired.to_context(self.mapper.mode),
+                )
+            self._actions.submit(action, fired, call)
 
-    def _run_action(self, action: Any, fired: FiredTrigger) -> None:
+    def _run_action(self, action: Any, fired: FiredTrigger, call: Any = None) -> None:
         events = self.registry.events
-        for outcome in self.executor.run(action, fired):
+        if call is not None:
+            outcomes = self.executor.finish_started(action, call)
+        else:
+            outcomes = self.executor.run(action, fired)
+        for outcome in outcomes:
             if outcome.ok:
                 self.counters.actions_ok += 1
             else:
@@ -287,6 +302,8 @@ class Daemon:
         self._wake_timer.set()
         if self._thread is not None:
             self._thread.join(5)
-        self._actions.shutdown()
+        for _, _, call in self._actions.shutdown():
+            if call is not None:
+                self.manager.abandon_call(call)  # its answer will never be read
         self.manager.shutdown()
         self.registry.events.close_all()

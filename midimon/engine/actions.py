@@ -48,6 +48,9 @@ class PluginRunner(Protocol):
     def execute(self, name: str, params: Any, context: TriggerContext) -> Any:
         """Run a plugin action; returns an object with ``ok``, ``outcome`` and ``message``."""
 
+    def finish_call(self, call: Any) -> Any:
+        """The result (as execute's) of a call started earlier with ``start_call``."""
+
 
 MidiSender = Callable[[str | None, bytes], None]
 
@@ -107,6 +110,10 @@ class ActionExecutor:
         self._run(action, fired, outcomes)
         return outcomes
 
+    def finish_started(self, action: PluginAction, call: Any) -> list[ActionOutcome]:
+        """The outcome of a Plugin action whose call was already sent (``start_call``)."""
+        return [self._leaf(action, None, call)]
+
     # -- dispatch ------------------------------------------------------------------------------
     def _run(self, action: Action, fired: FiredTrigger, out: list[ActionOutcome]) -> None:
         if isinstance(action, SequenceAction):
@@ -128,11 +135,11 @@ class ActionExecutor:
         else:
             out.append(self._leaf(action, fired))
 
-    def _leaf(self, action: Action, fired: FiredTrigger) -> ActionOutcome:
+    def _leaf(self, action: Action, fired: FiredTrigger | None, call: Any = None) -> ActionOutcome:
         kind = type(action).__name__.removesuffix("Action")
         started = time.perf_counter()
         try:
-            ok, detail = self._do(action, fired)
+            ok, detail = self._do(action, fired, call)
         except ActionError as exc:
             ok, detail = False, str(exc)
         except Exception as exc:  # an action must never take the daemon down
@@ -145,11 +152,14 @@ class ActionExecutor:
             log.warning("%s action failed: %s", kind, detail)
         return ActionOutcome(kind, ok, detail, round(elapsed, 3))
 
-    def _do(self, action: Action, fired: FiredTrigger) -> tuple[bool, str]:
+    def _do(self, action: Action, fired: Any, call: Any = None) -> tuple[bool, str]:
         if isinstance(action, PluginAction):
-            result = self.plugins.execute(
-                action.plugin, self._encoded_params(action), fired.to_context(self.mapper.mode)
-            )
+            if call is not None:
+                result = self.plugins.finish_call(call)
+            else:
+                result = self.plugins.execute(
+                    action.plugin, self.encoded_params(action), fired.to_context(self.mapper.mode)
+                )
             return result.ok, f"{action.plugin}: {result.outcome.value}: {result.message}"
         if isinstance(action, ShellAction):
             return self._shell(action)
@@ -171,7 +181,7 @@ class ActionExecutor:
             return True, f"typed {len(action.text)} characters"
         raise ActionError(f"unsupported action {type(action).__name__}")
 
-    def _encoded_params(self, action: PluginAction) -> Any:
+    def encoded_params(self, action: PluginAction) -> Any:
         """The action's params as JSON, encoded once per config (not on every press)."""
         cached = self._params.get(id(action))
         if cached is None or cached[0] is not action:

@@ -760,14 +760,11 @@ class WorkerProcess:
             self._violation("initialize", f"STATUS of {len(reply)} bytes")
         return _I32.unpack(reply)[0], ""
 
-    def execute(
+    def send_execute(
         self, params_json: bytes, context: TriggerContext, timeout: float
-    ) -> tuple[int, str]:
-        """Call execute() once with ``params_json`` (UTF-8 JSON object text); (status, message).
-
-        Params up to 1 MiB travel in chunks of 60000 bytes (one datagram each); the mode name
-        may have up to 4096 bytes. ValueError when either is larger.
-        """
+    ) -> tuple[int, float]:
+        """Send one execute() call without waiting for its answer: (seq, deadline) for
+        :meth:`receive_execute`. The daemon sends from the MIDI thread and waits elsewhere."""
         deadline = self._begin(timeout)
         self._check_usable("execute")
         params = bytes(params_json)
@@ -801,6 +798,20 @@ class WorkerProcess:
             piece = _PARAMS_FIXED.pack(total, offset) + params[offset : offset + chunk]
             self._send(_message(Wire.PARAMS, seq, piece), deadline, "execute")
         self._send(_message(Wire.EXECUTE, seq, fixed + mode + params[head:]), deadline, "execute")
+        return seq, deadline
+
+    def execute(
+        self, params_json: bytes, context: TriggerContext, timeout: float
+    ) -> tuple[int, str]:
+        """Call execute() once with ``params_json`` (UTF-8 JSON object text); (status, message).
+
+        Params up to 1 MiB travel in chunks of 60000 bytes (one datagram each); the mode name
+        may have up to 4096 bytes. ValueError when either is larger.
+        """
+        return self.receive_execute(*self.send_execute(params_json, context, timeout))
+
+    def receive_execute(self, seq: int, deadline: float) -> tuple[int, str]:
+        """Wait for the answer to the call :meth:`send_execute` sent: (status, message)."""
         reply = self._await(Wire.RESULT, seq, deadline, "execute")
         if not Wire.RESULT_FIXED <= len(reply) <= Wire.RESULT_FIXED + Wire.MESSAGE_CAPACITY - 1:
             self._violation("execute", f"RESULT of {len(reply)} bytes")

@@ -70,6 +70,18 @@ class ExecutionResult(NamedTuple):
         return self.outcome is Outcome.OK
 
 
+@dataclass
+class StartedCall:
+    """A call sent to a plugin's worker and not answered yet (see PluginManager.start_call)."""
+
+    loaded: _Loaded
+    stats: PluginStats
+    started: float  # time.perf_counter() when it was started
+    seq: int = 0
+    deadline: float = 0.0
+    error: BaseException | None = None  # the send failed: finish_call reports it
+
+
 class PluginDisabled(PluginError):
     """The plugin is disabled (by the user or after repeated crashes)."""
 
@@ -428,8 +440,6 @@ class PluginManager:
             loaded.lock.release()
 
     def _call_locked(self, loaded, payload, context, deadline, stats, result) -> ExecutionResult:
-        name = loaded.manifest.name
-        settings = self.settings.execution_for(name)
         if loaded.runner is None or loaded.needs_restart:
             wait = loaded.restart_after - self._clock()
             if wait > 0:
@@ -450,8 +460,97 @@ class PluginManager:
         stats.executions += 1
         stats.last_execution = time.time()
         call_started = time.perf_counter()
+        return self._complete(
+            loaded, stats, result, call_started, lambda: runner.execute(payload, context, timeout)
+        )
+
+    # -- calls sent ahead (the daemon's MIDI thread) ---------------------------------------------
+    def start_call(
+        self, name: str, params: Mapping[str, Any] | str | EncodedParams, context: TriggerContext
+    ) -> StartedCall | None:
+        """Send a call to an isolated plugin's worker now, without waiting for its answer.
+
+        Only when nothing stands in the way: the plugin is loaded with a running worker,
+        enabled, granted, within its rate limit and idle. Otherwise None: use :meth:`execute`,
+        which handles (and reports) every other case. Never blocks beyond the send itself, so
+        the daemon's MIDI thread can call it; the answer is collected on another thread with
+        :meth:`finish_call`. A StartedCall holds the plugin's call lock: it must reach
+        :meth:`finish_call` or :meth:`abandon_call`.
+        """
+        loaded = self._loaded.get(name)
+        if (
+            loaded is None
+            or loaded.needs_restart
+            or loaded.runner is None
+            or loaded.runner.mode != "isolated"
+            or self.state.disabled_reason(name) is not None
+            or loaded.manifest.capabilities - loaded.granted
+        ):
+            return None
         try:
-            status, message = runner.execute(payload, context, timeout)
+            payload = encode_params(params)
+        except ValueError:
+            return None
+        if not loaded.lock.acquire(False):
+            return None  # busy: execute() waits for it, on an action thread
+        runner = loaded.runner
+        if runner is None or loaded.needs_restart or not self._bucket(name).try_take():
+            loaded.lock.release()
+            return None
+        stats = self._stats[name]
+        call = StartedCall(loaded, stats, time.perf_counter())
+        try:
+            call.seq, call.deadline = runner.send_execute(
+                payload, context, self.settings.execution_for(name).timeout
+            )
+        except (WorkerTimeout, WorkerCrashed) as exc:
+            call.error = exc  # reported by finish_call, as execute() would
+        except Exception:  # e.g. params over the wire limit: execute() reports it
+            loaded.lock.release()
+            return None
+        stats.executions += 1
+        stats.last_execution = time.time()
+        return call
+
+    def finish_call(self, call: StartedCall) -> ExecutionResult:
+        """Wait for the answer to a :meth:`start_call` call; the same result execute() gives."""
+        loaded = call.loaded
+        name = loaded.manifest.name
+
+        def result(outcome: Outcome, message: str, status: int | None = None) -> ExecutionResult:
+            elapsed_ms = round((time.perf_counter() - call.started) * 1000, 4)
+            return ExecutionResult(name, outcome, message, status, elapsed_ms)
+
+        def answer() -> tuple[int, str]:
+            if call.error is not None:
+                raise call.error
+            runner = loaded.runner
+            if runner is None:  # killed meanwhile (unload, shutdown)
+                raise WorkerCrashed(name, "execute", None, None, killed_by_host=True)
+            return runner.receive_execute(call.seq, call.deadline)
+
+        try:
+            return self._complete(loaded, call.stats, result, call.started, answer)
+        finally:
+            loaded.lock.release()
+
+    def abandon_call(self, call: StartedCall) -> None:
+        """Give up a started call without its answer (shutting down): its worker is stopped,
+        since a late answer would break the next call's exchange."""
+        try:
+            if call.loaded.runner is not None:
+                call.loaded.runner.kill()
+            call.loaded.runner = None
+        finally:
+            call.loaded.lock.release()
+
+    def _complete(self, loaded, stats, result, call_started, run) -> ExecutionResult:
+        """Run ``run()`` (the runner call, or the wait for its answer) and turn what happens
+        into an ExecutionResult: stats, audit, and restart or disable after a failure."""
+        name = loaded.manifest.name
+        settings = self.settings.execution_for(name)
+        try:
+            status, message = run()
         except WorkerTimeout as exc:
             stats.timeouts += 1
             self._after_failure(loaded, "timeout", f"no answer within {exc.seconds:g} s")

@@ -220,6 +220,16 @@ class IsolatedRunner:
         """execute() in the worker, bounded by ``timeout``."""
         return self._worker.execute(payload, context, timeout)
 
+    def send_execute(
+        self, payload: bytes, context: TriggerContext, timeout: float
+    ) -> tuple[int, float]:
+        """Send an execute() call to the worker without waiting: (seq, deadline)."""
+        return self._worker.send_execute(payload, context, timeout)
+
+    def receive_execute(self, seq: int, deadline: float) -> tuple[int, str]:
+        """The answer to a call :meth:`send_execute` sent."""
+        return self._worker.receive_execute(seq, deadline)
+
     def shutdown(self) -> None:
         """Graceful shutdown of the worker, then kill."""
         self._worker.shutdown()

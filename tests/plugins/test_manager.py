@@ -220,3 +220,48 @@ def test_host_services_reach_the_host(
     assert make_manager().execute("talker", {}, TriggerContext(number=60, velocity=90)).ok
     assert ("talker", 1, "initialized original") in recording_host.logs
     assert recording_host.midi == [("talker", bytes([0x90, 60, 90]))]
+
+
+def test_started_call_is_answered_like_execute(make_plugin: MakePlugin, make_manager) -> None:
+    """start_call sends at once; finish_call gives what execute() would; counted once."""
+    make_plugin("early")
+    manager = make_manager(rate_limit=1000.0, rate_burst=1000)
+    assert manager.start_call("early", {}, CTX) is None  # not loaded yet: execute() loads it
+    assert manager.execute("early", {"n": 1}, CTX).ok
+    call = manager.start_call("early", {"n": 2}, CTX)
+    assert call is not None
+    # The plugin is busy with it: a second early call declines, execute() would wait.
+    assert manager.start_call("early", {"n": 3}, CTX) is None
+    result = manager.finish_call(call)
+    assert result.ok and 'params={"n":2}' in result.message
+    assert manager.stats("early")["executions"] == 2
+    assert manager.start_call("early", "not json", CTX) is None
+    in_process = make_manager(isolation="in-process")
+    assert in_process.start_call("early", {}, CTX) is None
+
+
+def test_started_call_crash_timeout_and_abandon(make_plugin: MakePlugin, make_manager) -> None:
+    """A crash or timeout during a started call is reported as execute() reports it; an
+    abandoned call stops its worker and frees the plugin for the next call."""
+    from hostile import HOSTILE_SOURCE
+
+    make_plugin("crashy", source=HOSTILE_SOURCE, defines={"HOSTILE_SEGV": "1"})
+    make_plugin("sleepy", source=HOSTILE_SOURCE, defines={"HOSTILE_SLEEP": "1"})
+    make_plugin("steady")
+    manager = make_manager(timeout=0.5)
+    manager.load("crashy")  # a running worker, nothing executed yet
+    call = manager.start_call("crashy", {}, CTX)
+    assert call is not None
+    crashed = manager.finish_call(call)
+    assert crashed.outcome is Outcome.CRASHED and "SIGSEGV" in crashed.message
+    assert manager.stats("crashy")["crashes"] == 1
+    manager.load("sleepy")
+    call = manager.start_call("sleepy", {}, CTX)
+    assert call is not None
+    assert manager.finish_call(call).outcome is Outcome.TIMEOUT
+    assert manager.stats("sleepy")["timeouts"] == 1
+    manager.load("steady")
+    call = manager.start_call("steady", {}, CTX)
+    assert call is not None
+    manager.abandon_call(call)
+    assert manager.execute("steady", {}, CTX).ok  # a new worker; the lock was released

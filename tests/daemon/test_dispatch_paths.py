@@ -1,4 +1,6 @@
-"""``inline = true``: a trusted in-process plugin's actions run on the MIDI input thread."""
+"""How the daemon reaches a plugin from MIDI: ``inline = true`` runs a trusted in-process
+plugin on the MIDI input thread; an idle isolated plugin gets its call sent from the MIDI
+thread (``start_call``) and answered on an action thread, with failures reported the same."""
 
 from __future__ import annotations
 
@@ -91,5 +93,38 @@ def test_in_process_without_inline_uses_the_action_threads(
         assert not daemon.manager.runs_inline("probe_ok")
         info = daemon.manager.describe("probe_ok")
         assert (info["isolation"], info["inline"], info["loaded"]) == ("in-process", False, True)
+    finally:
+        daemon.stop()
+
+
+def test_isolated_call_sent_from_the_midi_thread_reports_a_crash(
+    isolated_dirs, make_plugin: MakePlugin, tmp_path: Path
+) -> None:
+    from hostile import HOSTILE_SOURCE
+
+    crashy = make_plugin("crashy", source=HOSTILE_SOURCE, defines={"HOSTILE_SEGV": "1"})
+    plugins = _signed(crashy).parent
+    _signed(make_plugin("probe_ok"))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[plugins]\ndirs = ["{plugins}"]\n[[modes]]\nname = "Default"\n'
+        '[[modes.mappings]]\ntrigger = { type = "Note", note = 36 }\n'
+        'action = { type = "Plugin", plugin = "crashy" }\n'
+        '[[modes.mappings]]\ntrigger = { type = "Note", note = 38 }\n'
+        'action = { type = "Plugin", plugin = "probe_ok" }\n'
+    )
+    daemon = Daemon(config)
+    stream = daemon.registry.events.subscribe(["action"])
+    daemon.start()
+    try:
+        daemon.manager.load("crashy")  # a running worker: the call is sent from feed()
+        daemon.feed(NOTE_ON)
+        event = stream.next_item(30)
+        assert event["ok"] is False and "crashed" in event["detail"], event
+        assert "SIGSEGV" in event["detail"]
+        daemon.feed(bytes([0x90, 38, 100]))  # the daemon goes on
+        event = stream.next_item(30)
+        assert event["ok"] is True and event["detail"].startswith("probe_ok: ok"), event
+        assert daemon.manager.stats("crashy")["crashes"] == 1
     finally:
         daemon.stop()
