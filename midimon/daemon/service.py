@@ -107,6 +107,7 @@ class Daemon:
         )
         self._send_midi_hook = send_midi
         self._actions = ActionPool(ACTION_THREADS, self._run_action, "midimon-action")
+        self._lanes: dict[str, ActionPool] = {}  # plugin name -> its own action thread
         self._engine_lock = threading.Lock()  # processor + mapper: MIDI thread vs timer thread
         self._wake_timer = threading.Event()  # a long press started: the timer has a deadline
         self._stop = threading.Event()
@@ -239,19 +240,32 @@ class Daemon:
             if plugin_action and self.manager.runs_inline(action.plugin):
                 self._run_action(action, fired)  # in-process + inline: on this (MIDI) thread
                 continue
-            if self._actions.pending >= QUEUE_SIZE:
+            pool = self._lane(action.plugin) if plugin_action else self._actions
+            if pool.pending >= QUEUE_SIZE:
                 self.counters.dropped += 1
                 log.warning("action queue full: dropped a %s action", type(action).__name__)
                 continue
             call = None
-            if plugin_action:  # an idle isolated plugin gets the call now; an action thread
+            if plugin_action:  # an idle isolated plugin gets the call now; its lane thread
                 # waits for the answer (no thread hand-over before the plugin runs)
                 call = self.manager.start_call(
                     action.plugin,
                     self.executor.encoded_params(action),
                     fired.to_context(self.mapper.mode),
                 )
-            self._actions.submit(action, fired, call)
+            pool.submit(action, fired, call)
+
+    def _lane(self, plugin: str) -> ActionPool:
+        """The one thread that carries out a plugin's Plugin actions, in MIDI order.
+
+        A plugin runs one call at a time anyway; with a lane its queued calls follow each
+        other on one thread instead of action threads taking turns on the plugin's lock (each
+        turn a thread wake-up: the difference between ~6,000 and ~8,000 isolated calls/s here).
+        """
+        lane = self._lanes.get(plugin)
+        if lane is None:
+            lane = self._lanes[plugin] = ActionPool(1, self._run_action, f"midimon-{plugin}")
+        return lane
 
     def _run_action(self, action: Any, fired: FiredTrigger, call: Any = None) -> None:
         events = self.registry.events
@@ -302,8 +316,9 @@ class Daemon:
         self._wake_timer.set()
         if self._thread is not None:
             self._thread.join(5)
-        for _, _, call in self._actions.shutdown():
-            if call is not None:
-                self.manager.abandon_call(call)  # its answer will never be read
+        for pool in [self._actions, *self._lanes.values()]:
+            for _, _, call in pool.shutdown():
+                if call is not None:
+                    self.manager.abandon_call(call)  # its answer will never be read
         self.manager.shutdown()
         self.registry.events.close_all()

@@ -128,3 +128,23 @@ def test_isolated_call_sent_from_the_midi_thread_reports_a_crash(
         assert daemon.manager.stats("crashy")["crashes"] == 1
     finally:
         daemon.stop()
+
+
+def test_one_plugins_actions_run_in_midi_order(
+    isolated_dirs, make_plugin: MakePlugin, tmp_path: Path
+) -> None:
+    """A plugin's calls run one after another on its own lane, in the order MIDI came in."""
+    plugins = _signed(make_plugin()).parent
+    daemon = _start(_config(tmp_path, plugins, "isolated", inline=False))
+    stream = daemon.registry.events.subscribe(["action"])
+    try:
+        for velocity in range(1, 61):
+            daemon.feed(bytes([0x90, 36, velocity]))
+        seen = []
+        for _ in range(60):
+            event = stream.next_item(30)
+            assert event["ok"], event
+            seen.append(int(event["detail"].split(" vel=")[1].split()[0]))
+        assert seen == list(range(1, 61))
+    finally:
+        daemon.stop()
