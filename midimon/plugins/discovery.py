@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
+import operator
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from midimon.plugins.abi import abi
 from midimon.plugins.errors import ManifestError
-from midimon.plugins.manifest import (
-    MANIFEST_NAME,
-    PluginManifest,
-    parse_manifest,
-    read_manifest_bytes,
-)
+from midimon.plugins.manifest import MANIFEST_NAME, PluginManifest, parse_manifest
 
 
 @dataclass(frozen=True)
@@ -62,22 +59,61 @@ class DiscoveryResult:
     searched: list[Path] = field(default_factory=list)
 
 
-def _plugin_folders(search_dir: Path) -> list[tuple[Path, Path]]:
+# Open without blocking (a FIFO named plugin.toml must not hang the scan), binary on Windows.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+_BY_NAME = operator.attrgetter("name")
+
+
+def _read_if_file(path: str) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file (symlinks followed), else None.
+
+    OSError when it is one but cannot be read. One open, fstat and read: no stat() first, and
+    none of the ioctl and buffer objects of io.open().
+    """
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError:
+        if os.path.isfile(path):  # there but unreadable: a problem to report
+            raise
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        chunks = [os.read(fd, info.st_size + 1)]
+        while chunks[-1]:
+            chunks.append(os.read(fd, 65536))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _plugin_folders(search_dir: Path) -> list[tuple[Path, Path, bytes | ManifestError]]:
     """Sub-folders of ``search_dir`` that hold a manifest, sorted as paths sort (stable output).
 
-    Each is ``(manifest path, the folder resolved)``: the search dir is resolved once, and a
-    folder that is not a symlink is the resolved search dir plus its name.
+    Each is ``(manifest path, the folder resolved, the manifest's bytes or why they could not
+    be read)``: the search dir is resolved once, and a folder that is not a symlink is the
+    resolved search dir plus its name.
     """
     try:
         entries = list(os.scandir(search_dir))
     except (FileNotFoundError, NotADirectoryError):
         return []
-    entries.sort(key=lambda entry: os.path.normcase(entry.name))  # how Path objects compare
+    # How Path objects compare: by name on POSIX, by lower-cased name on Windows.
+    entries.sort(key=_BY_NAME if os.name == "posix" else lambda e: os.path.normcase(e.name))
     real_search_dir: Path | None = None
     folders = []
     for entry in entries:
+        raw: bytes | ManifestError | None
         try:
-            if not entry.is_dir() or not os.path.isfile(f"{entry.path}{os.sep}{MANIFEST_NAME}"):
+            if not entry.is_dir():
+                continue
+            try:
+                raw = _read_if_file(f"{entry.path}{os.sep}{MANIFEST_NAME}")
+            except OSError as exc:
+                path = search_dir / f"{entry.name}/{MANIFEST_NAME}"
+                raw = ManifestError(path, None, f"cannot read: {exc.strerror or exc}")
+            if raw is None:
                 continue
             if entry.is_symlink():
                 real_folder = Path(entry.path).resolve()
@@ -87,7 +123,7 @@ def _plugin_folders(search_dir: Path) -> list[tuple[Path, Path]]:
                 real_folder = real_search_dir / entry.name
         except OSError:
             continue
-        folders.append((search_dir / f"{entry.name}/{MANIFEST_NAME}", real_folder))
+        folders.append((search_dir / f"{entry.name}/{MANIFEST_NAME}", real_folder, raw))
     return folders
 
 
@@ -105,9 +141,10 @@ def discover(search_dirs: Iterable[Path]) -> DiscoveryResult:
         if search_dir.exists() and not search_dir.is_dir():
             result.problems.append(DiscoveryProblem(search_dir, "not a folder; skipped"))
             continue
-        for path, real_folder in _plugin_folders(search_dir):
+        for path, real_folder, raw in _plugin_folders(search_dir):
             try:
-                raw = read_manifest_bytes(path)
+                if isinstance(raw, ManifestError):
+                    raise raw
                 manifest = parse_manifest(raw, path, real_folder=real_folder)
             except ManifestError as exc:
                 result.problems.append(DiscoveryProblem(exc.path, str(exc)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -72,6 +73,21 @@ def test_discovered_manifests_are_what_load_manifest_reads(tmp_path: Path) -> No
             assert found.status == "ok"
     assert result.plugins["target"].manifest.binary == target.resolve() / "plugin.so"
     assert result.plugins["plain"].manifest.binary == real.resolve() / "plain" / "plugin.so"
+
+
+def test_folders_without_a_manifest_file_are_skipped(tmp_path: Path) -> None:
+    """plugin.toml missing, a folder, a dangling symlink or a FIFO: skipped, and nothing hangs."""
+    make_folder(tmp_path, "good")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "dir" / "plugin.toml").mkdir(parents=True)
+    (tmp_path / "dangling").mkdir()
+    (tmp_path / "dangling" / "plugin.toml").symlink_to(tmp_path / "nowhere")
+    if hasattr(os, "mkfifo"):
+        (tmp_path / "fifo").mkdir()
+        os.mkfifo(tmp_path / "fifo" / "plugin.toml")
+    result = discover([tmp_path])
+    assert list(result.plugins) == ["good"]
+    assert result.problems == []
 
 
 def test_folders_come_in_path_order(tmp_path: Path) -> None:
