@@ -49,8 +49,10 @@ class Mapper:
     @property
     def triggers(self) -> list[TriggerSpec]:
         """Every trigger any mode or global mapping uses (for the EventProcessor)."""
-        specs = [spec for table in self._tables.values() for spec in table]
-        return list(dict.fromkeys([*specs, *self._global]))
+        merged: Table = {}
+        for table in (*self._tables.values(), self._global):
+            merged.update(table)  # dict-to-dict update reuses the stored hashes
+        return list(merged)
 
     def set_mode(self, name: str) -> None:
         """Switch to a mode by name; KeyError naming the modes when there is none."""
