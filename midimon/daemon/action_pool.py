@@ -23,6 +23,8 @@ class ActionPool:
     def __init__(self, threads: int, work: Callable[..., None], name: str) -> None:
         self._jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._work = work
+        self._count_lock = threading.Lock()
+        self._submitted = self._finished = 0
         self._threads = [
             threading.Thread(target=self._serve, name=f"{name}-{i}", daemon=True)
             for i in range(threads)
@@ -32,12 +34,21 @@ class ActionPool:
 
     def submit(self, *args: Any) -> None:
         """Queue one job (any thread; never blocks)."""
+        with self._count_lock:
+            self._submitted += 1
         self._jobs.put(args)
 
     @property
     def pending(self) -> int:
         """Jobs queued and not yet started."""
         return self._jobs.qsize()
+
+    @property
+    def idle(self) -> bool:
+        """No job queued or running. Stays true until the next submit when one thread
+        submits (the daemon submits under its engine lock)."""
+        with self._count_lock:
+            return self._submitted == self._finished
 
     def _serve(self) -> None:
         while True:
@@ -48,6 +59,9 @@ class ActionPool:
                 self._work(*job)
             except Exception:  # a job must never end its thread
                 log.exception("action failed")
+            finally:
+                with self._count_lock:
+                    self._finished += 1
 
     def shutdown(self, timeout: float = 5.0) -> list[tuple[Any, ...]]:
         """Drop jobs not yet started, let running ones finish (up to ``timeout`` s each);

@@ -246,8 +246,11 @@ class Daemon:
                 log.warning("action queue full: dropped a %s action", type(action).__name__)
                 continue
             call = None
-            if plugin_action:  # an idle isolated plugin gets the call now; its lane thread
-                # waits for the answer (no thread hand-over before the plugin runs)
+            if plugin_action and pool.idle:
+                # An idle isolated plugin gets the call now and its lane thread waits for the
+                # answer: no thread hand-over before the plugin runs. Only with nothing queued
+                # on the lane: a call sent ahead of queued ones would hold the plugin while
+                # they wait for it, behind them.
                 call = self.manager.start_call(
                     action.plugin,
                     self.executor.encoded_params(action),

@@ -4,6 +4,7 @@ thread (``start_call``) and answered on an action thread, with failures reported
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from pathlib import Path
@@ -147,4 +148,51 @@ def test_one_plugins_actions_run_in_midi_order(
             seen.append(int(event["detail"].split(" vel=")[1].split()[0]))
         assert seen == list(range(1, 61))
     finally:
+        daemon.stop()
+
+
+SLOW_SOURCE = r"""
+#define _DEFAULT_SOURCE
+#include "midimon_plugin.h"
+#include <stdio.h>
+#include <unistd.h>
+static int32_t ex(const midimon_plugin_t *s, const char *p, size_t n,
+                  const midimon_trigger_context_t *c, char *m, size_t cap) {
+    (void)s; (void)p; (void)n;
+    usleep(2000);
+    snprintf(m, cap, "slow vel=%u", c->velocity);
+    return MIDIMON_OK;
+}
+static const midimon_plugin_t plugin = { MIDIMON_ABI_MAJOR, MIDIMON_ABI_MINOR,
+    sizeof(midimon_plugin_t), 0, "probe_ok", "1.0.0", "slow", 0, 0, ex, 0, 0, 0 };
+MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void) { return &plugin; }
+"""
+
+
+def test_a_busy_lane_never_starts_a_call_ahead_of_its_queue(
+    isolated_dirs, make_plugin: MakePlugin, tmp_path: Path
+) -> None:
+    """Events keep coming while a slow plugin's lane has a backlog: every call still runs,
+    in order; none waits out its timeout behind a call sent ahead of the queue."""
+    plugins = _signed(make_plugin(source=SLOW_SOURCE)).parent
+    config = _config(tmp_path, plugins, "isolated", inline=False)
+    config.write_text(config.read_text().replace("inline = false", "inline = false\ntimeout = 0.5"))
+    daemon = _start(config)
+    stream = daemon.registry.events.subscribe(["action"])
+    interval = sys.getswitchinterval()
+    # Frequent GIL switches let feed() run between two calls of the lane, as the JACK thread
+    # does under load: the moment a call sent ahead would have taken the plugin.
+    sys.setswitchinterval(1e-5)
+    try:
+        for velocity in range(1, 201):  # 2 ms per call, an event every 0.3 ms
+            daemon.feed(bytes([0x90, 36, velocity % 128 or 1]))
+            time.sleep(0.0003)
+        seen = []
+        for _ in range(200):
+            event = stream.next_item(30)
+            assert event["ok"], event
+            seen.append(int(event["detail"].split(" vel=")[1].split()[0]))
+        assert seen == [v % 128 or 1 for v in range(1, 201)]
+    finally:
+        sys.setswitchinterval(interval)
         daemon.stop()
