@@ -242,8 +242,7 @@ class Daemon:
                 continue
             pool = self._lane(action.plugin) if plugin_action else self._actions
             if pool.pending >= QUEUE_SIZE:
-                self.counters.dropped += 1
-                log.warning("action queue full: dropped a %s action", type(action).__name__)
+                self._dropped(action)
                 continue
             call = None
             if plugin_action and pool.idle:
@@ -257,6 +256,21 @@ class Daemon:
                     fired.to_context(self.mapper.mode),
                 )
             pool.submit(action, fired, call)
+
+    def _dropped(self, action: Any) -> None:
+        """Count a dropped action; warn at most once a second (a flood of drops must not
+        also flood the log from the MIDI thread)."""
+        self.counters.dropped += 1
+        now = time.monotonic()
+        if now - self._last_drop_warning >= 1.0:
+            self._last_drop_warning = now
+            log.warning(
+                "action queue full: dropped a %s action (%d dropped since start)",
+                type(action).__name__,
+                self.counters.dropped,
+            )
+
+    _last_drop_warning = float("-inf")
 
     def _lane(self, plugin: str) -> ActionPool:
         """The one thread that carries out a plugin's Plugin actions, in MIDI order.
