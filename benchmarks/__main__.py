@@ -15,7 +15,13 @@ import sys
 import time
 import traceback
 
-from benchmarks.harness import Report, progress, render_table
+from benchmarks.harness import (
+    Report,
+    progress,
+    render_markdown,
+    render_table,
+    report_from_json,
+)
 
 # name -> module under benchmarks/ with run(report, quick); in the order they run.
 BENCHMARKS = {
@@ -42,7 +48,17 @@ def main(argv: list[str] | None = None) -> int:
         "--only", nargs="+", choices=sorted(BENCHMARKS), metavar="NAME",
         help=f"run only these ({', '.join(BENCHMARKS)})",
     )  # fmt: skip
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument(
+        "--from-json", metavar="FILE",
+        help="render figures saved with --output instead of measuring (with --markdown)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.from_json:
+        with open(args.from_json, encoding="utf-8") as saved:
+            report = report_from_json(json.load(saved))
+        print(render_markdown(report) if args.markdown else render_table(report))
+        return 0
     report = Report(quick=args.quick)
     selected = [name for name in BENCHMARKS if not args.only or name in args.only]
     for number, name in enumerate(selected, 1):
@@ -66,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         json.dump(data, sys.stdout, indent=2)
         print()
+    elif args.markdown:
+        print(render_markdown(report))
     else:
         print(render_table(report))
     return 1 if report.errors else 0

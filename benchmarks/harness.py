@@ -136,6 +136,32 @@ def render_table(report: Report) -> str:
     return "\n".join(lines)
 
 
+def render_markdown(report: Report) -> str:
+    """The figures as a Markdown table (for benchmarks/README.md)."""
+    lines = [
+        "| figure | value | floor (same run) | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in report.figures:
+        floor = "" if f.floor is None else f"{_num(f.floor)} {f.unit} ({f.floor_name})"
+        ratio = "" if f.ratio is None else f"{f.ratio:.2f}x"
+        met = {True: "yes", False: "**no**", None: ""}[f.met]
+        value = f"{_num(f.value)} {f.unit}"
+        lines.append(f"| `{f.name}` | {value} | {floor} | {ratio} | {f.target_text()} | {met} |")
+    return "\n".join(lines)
+
+
+def report_from_json(data: dict[str, Any]) -> Report:
+    """A Report rebuilt from what ``--json`` wrote (to render it again)."""
+    report = Report(quick=data["quick"], errors=data["errors"], started=data["started"])
+    for name, f in data["figures"].items():
+        report.add(Figure(
+            name, f["value"], f["unit"], f["floor"], f["floor_name"], f["target"],
+            f["target_of"], f["higher_is_better"], f["note"],
+        ))  # fmt: skip
+    return report
+
+
 def _num(value: float) -> str:
     if value == int(value) and abs(value) >= 100:
         return f"{int(value):,}"

@@ -72,6 +72,13 @@ def test_quick_run_produces_every_figure(tmp_path: Path) -> None:
             assert figure["ratio"] == round(figure["value"] / figure["floor"], 3), figure
         if figure["target"] is not None:
             assert isinstance(figure["met"], bool), figure
+    # The saved figures render again as the Markdown table of benchmarks/README.md.
+    table = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--from-json", str(out), "--markdown"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert table[0].startswith("| figure | value |") and len(table) == 2 + len(figures)
+    assert any(line.startswith("| `reload.500_mappings` |") for line in table)
     # Every benchmark printed progress lines.
     for name in ("dispatch", "discovery", "reload", "verify", "memory", "jack", "throughput"):
         assert f"{name} done in" in done.stderr
