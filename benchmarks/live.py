@@ -134,6 +134,14 @@ class LiveDaemon:
             time.sleep(0.05)
         out.open_port(next(i for i, p in enumerate(out.get_ports()) if PORT in p))
         self._outputs.append(out)
+        # A connection made a moment ago may not carry the first messages yet: send a message
+        # no benchmark maps (CC 119 on channel 16) until the daemon has seen one.
+        seen = self.status()["midi_in"]
+        while self.status()["midi_in"] == seen:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing sent to {PORT!r} reached the daemon in 10 s")
+            out.send_message([0xBF, 119, 0])
+            time.sleep(0.05)
         return out
 
     def __exit__(
