@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 from benchmarks.harness import REPO
@@ -80,12 +79,10 @@ class Signer:
         TrustStore(config_dir() / "trusted_keys").add(self.public, "benchmarks")
 
     def sign(self, folder: Path) -> None:
-        """Sign the plugin in ``folder`` the way ``midimon sign`` does (binary + manifest)."""
+        """Sign the plugin in ``folder`` exactly as ``midimon sign`` does."""
         from midimon.plugins.manifest import load_manifest
-        from midimon.plugins.minisign import sign
+        from midimon.plugins.signing import sign_plugin
 
         manifest = load_manifest(folder)
         assert manifest.binary is not None, manifest.binary_error
-        binary = manifest.binary.read_bytes()
-        comment = f"timestamp:{int(time.time())}\tmanifest_sha256:{manifest.manifest_sha256}"
-        sign(binary, self.secret, comment).save(Path(f"{manifest.binary}.minisig"))
+        sign_plugin(manifest, manifest.binary.read_bytes(), self.secret)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
-import time
 from pathlib import Path
 
 from midimon.cli.common import EXIT_OK, CliError, print_json
@@ -18,8 +16,8 @@ from midimon.plugins.minisign import (
     SecretKey,
     WrongPasswordError,
     generate_keypair,
-    sign,
 )
+from midimon.plugins.signing import sign_plugin
 
 
 def default_secret_key_path() -> Path:
@@ -151,32 +149,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"{manifest.binary}: cannot read the binary: {exc.strerror}") from None
     secret = load_secret_key(args.secret or default_secret_key_path())
-    now = int(time.time())
-    binary_sha = hashlib.sha256(binary).hexdigest()
-    fields = [
-        f"timestamp:{now}",
-        f"file:{manifest.binary.name}",
-        f"name:{manifest.name}",
-        f"version:{manifest.version}",
-        f"sha256:{binary_sha}",
-        f"manifest_sha256:{manifest.manifest_sha256}",
-        "hashed",
-    ]
-    if args.comment:
-        fields.append(args.comment)
-    manifest_fields = [
-        f"timestamp:{now}",
-        f"file:{MANIFEST_NAME}",
-        f"name:{manifest.name}",
-        f"version:{manifest.version}",
-        f"sha256:{manifest.manifest_sha256}",
-        "hashed",
-    ]
     try:
-        binary_sig = sign(binary, secret, "\t".join(fields))
-        manifest_sig = sign(manifest.raw, secret, "\t".join(manifest_fields))
-        binary_sig.save(signature_path(manifest.binary))
-        manifest_sig.save(signature_path(manifest.path))
+        binary_sig, _ = sign_plugin(manifest, binary, secret, args.comment)
     except MinisignError as exc:
         raise CliError(str(exc)) from None
     result = {

@@ -15,7 +15,8 @@ from helpers import wait_for
 from midimon.daemon.service import Daemon
 from midimon.paths import config_dir
 from midimon.plugins.manifest import load_manifest
-from midimon.plugins.minisign import generate_keypair, sign
+from midimon.plugins.minisign import generate_keypair
+from midimon.plugins.signing import sign_plugin
 from midimon.plugins.trust import TrustStore
 
 NOTE_ON = bytes([0x90, 36, 100])
@@ -27,8 +28,7 @@ def _signed(folder: Path) -> Path:
     TrustStore(config_dir() / "trusted_keys").add(public, "tests")
     manifest = load_manifest(folder)
     assert manifest.binary is not None
-    comment = f"timestamp:{int(time.time())}\tmanifest_sha256:{manifest.manifest_sha256}"
-    sign(manifest.binary.read_bytes(), secret, comment).save(Path(f"{manifest.binary}.minisig"))
+    sign_plugin(manifest, manifest.binary.read_bytes(), secret)
     return folder
 
 
