@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from benchmarks.harness import Figure, Report, isolated_home, progress, summarize
-from benchmarks.plugins import Signer, build_plugin
+from benchmarks.plugins import Signer, build_plugin, parse_stamp
 
 EVENTS = 20_000
 QUICK_EVENTS = 2_000
@@ -153,10 +153,10 @@ def _wait_for_stamp(stream) -> int:
     while time.monotonic() < deadline:
         item = stream.next_item(1.0)
         if isinstance(item, dict) and item.get("type") == "action":
-            detail = item.get("detail", "")
-            if not item.get("ok") or " lat=" not in detail:
-                raise RuntimeError(f"the plugin action failed: {detail}")
-            return int(detail.rsplit(" lat=", 1)[1])
+            stamp = parse_stamp(item)
+            if stamp is None:
+                raise RuntimeError(f"the plugin action failed: {item.get('detail')}")
+            return stamp[1]
     raise RuntimeError("no action event within 10 s")
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from benchmarks.harness import Figure, Report, isolated_home, progress, summarize
 from benchmarks.live import LiveDaemon
-from benchmarks.plugins import Signer, build_plugin
+from benchmarks.plugins import Signer, build_plugin, parse_stamp
 
 ROUNDS = 2_000
 QUICK_ROUNDS = 300
@@ -77,12 +77,11 @@ class StampListener:
             self.ready.set()
             try:
                 for event in stream:
-                    detail = event.get("detail", "")
-                    if not event.get("ok") or " lat=" not in detail:
-                        self.errors.append(detail)
+                    stamp = parse_stamp(event)
+                    if stamp is None:
+                        self.errors.append(event.get("detail", ""))
                         continue
-                    entry, lat = detail.rsplit("entry=", 1)[1].split(" lat=")
-                    self.stamps.put((int(entry), int(lat)))
+                    self.stamps.put(stamp)
             except IpcError as exc:  # the daemon stopping at the end of the run
                 self.errors.append(str(exc))
 

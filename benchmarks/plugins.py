@@ -40,6 +40,16 @@ MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void) { return &plugin; }
 """
 
 
+def parse_stamp(event: dict) -> tuple[int, int] | None:
+    """(entry_ns, callback_to_entry_ns) from a daemon ``action`` event of ``bench_stamp``;
+    None when the action failed or is not one of its answers."""
+    detail = event.get("detail", "")
+    if not event.get("ok") or " lat=" not in detail:
+        return None
+    entry, lat = detail.rsplit("entry=", 1)[1].split(" lat=")
+    return int(entry), int(lat)
+
+
 def compiler() -> str:
     """The C compiler to use (cc, else gcc); RuntimeError when there is none."""
     for name in ("cc", "gcc", "clang"):
