@@ -6,7 +6,9 @@ users can relocate every file by setting them.
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -14,6 +16,8 @@ from pathlib import Path
 import platformdirs
 
 APP_NAME = "midimon"
+
+log = logging.getLogger(__name__)
 
 
 def config_dir() -> Path:
@@ -32,8 +36,33 @@ def state_dir() -> Path:
 
 
 def runtime_dir() -> Path:
-    """The per-user runtime folder (the IPC socket)."""
-    return Path(platformdirs.user_runtime_dir(APP_NAME, appauthor=False))
+    """The per-user runtime folder (the IPC socket).
+
+    platformdirs warns (RuntimeDirWarning, with a source line) when XDG_RUNTIME_DIR is unset
+    or unsafe and it falls back; that becomes one line of ours saying where the socket goes.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        path = Path(platformdirs.user_runtime_dir(APP_NAME, appauthor=False))
+    for warning in caught:
+        if _RUNTIME_DIR_WARNING is None or not issubclass(warning.category, _RUNTIME_DIR_WARNING):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+        elif str(warning.message) not in _runtime_dir_noted:
+            _runtime_dir_noted.add(str(warning.message))
+            log.warning(
+                "%s: midimon's control socket goes in %s; set XDG_RUNTIME_DIR to a private "
+                "folder (mode 0700) of yours to choose",
+                warning.message,
+                path,
+            )
+    return path
+
+
+#: RuntimeDirWarning is new in platformdirs 4.4; older ones fall back without a word.
+_RUNTIME_DIR_WARNING: type[Warning] | None = getattr(platformdirs, "RuntimeDirWarning", None)
+_runtime_dir_noted: set[str] = set()  # each message once per process, as platformdirs does
 
 
 def user_plugins_dir() -> Path:

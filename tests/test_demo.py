@@ -10,7 +10,7 @@ def test_run_demo_turns_midi_into_plugin_actions(run_midimon: RunMidimon) -> Non
     done = run_midimon("run", "--demo", "--exit-after-demo", timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
-    assert "running: config" in out and "default_config.toml" in out
+    assert "running: config" in out and "demo: on the bundled config" in out
     for name in ("http_request", "file_log", "midi_transpose"):
         assert f"-> Plugin OK: {name}" in out, out
     assert "[demo HTTP server] GET /pad?note=36&velocity=100&mode=Default" in out

@@ -14,17 +14,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Add the daemon commands."""
     p_run = commands.add_parser(
         "run", help="run the daemon in the foreground",
-        description="Run the daemon: MIDI in, triggers, mappings, actions, plugins. Uses the "
-        "bundled default config when --config is not given. SIGHUP or editing the config "
-        "reloads it; Ctrl-C, SIGTERM or `midimon stop` stop it.",
+        description="Run the daemon: MIDI in, triggers, mappings, actions, plugins. Without "
+        "--config it runs $XDG_CONFIG_HOME/midimon/config.toml (default "
+        "~/.config/midimon/config.toml) when that file exists, else the config bundled with "
+        "midimon; the start-up line names the file. SIGHUP or editing the config reloads it; "
+        "Ctrl-C, SIGTERM or `midimon stop` stop it.",
     )  # fmt: skip
     p_run.add_argument("--config", type=Path, metavar="PATH", help="config file (TOML)")
     p_run.add_argument(
         "--demo",
         action="store_true",
-        help="play a short built-in MIDI sequence into the event path",
+        help="play a short built-in MIDI sequence into the event path, on the bundled config "
+        "unless --config is given; the daemon keeps running afterwards",
     )
-    p_run.add_argument("--exit-after-demo", action="store_true", help=argparse.SUPPRESS)
+    p_run.add_argument(
+        "--exit-after-demo", action="store_true", help="with --demo: stop once the demo has played"
+    )
     p_run.set_defaults(handler=cmd_run)
 
     for name, text in (("status", "what the running daemon is doing"),
@@ -40,7 +45,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p_validate.add_argument(
         "path", nargs="?", type=Path,
-        help="config file (default: the one `midimon run` would use)",
+        help="config file (default: the one `midimon run` would use: "
+        "$XDG_CONFIG_HOME/midimon/config.toml when it exists, else the bundled one)",
     )  # fmt: skip
     p_validate.add_argument("--json", action="store_true", help="print one JSON object")
     p_validate.set_defaults(handler=cmd_validate)
@@ -65,6 +71,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from midimon.daemon.server import ControlServerError
     from midimon.engine.config import ConfigError
 
+    if args.exit_after_demo and not args.demo:
+        raise CliError("--exit-after-demo needs --demo")
     try:
         return run(args.config, demo=args.demo, exit_after_demo=args.exit_after_demo)
     except ConfigError as exc:
@@ -96,7 +104,7 @@ def cmd_control(args: argparse.Namespace) -> int:
         print_json(data)
     elif args.command_name == "STATUS":
         for key, value in data.items():
-            print(f"{key:<16} {value}")
+            print(f"{key:<16} {for_people(value)}")
     elif args.command_name == "RELOAD":
         print(f"reloaded in {data['ms']} ms")
         for warning in data.get("warnings", []):
@@ -116,12 +124,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
         config = load_config(path)
     except ConfigError as exc:
         errors = [str(e) for e in getattr(exc, "errors", [exc])]
+        warnings = list(getattr(exc, "warnings", ()))
         if args.json:
-            print_json({"ok": False, "path": str(path), "errors": errors})
+            print_json({"ok": False, "path": str(path), "errors": errors, "warnings": warnings})
         else:
             print(f"{path}: INVALID", file=sys.stderr)
             for error in errors:
                 print(f"  {error}", file=sys.stderr)
+            for warning in warnings:
+                print(f"  warning: {warning}", file=sys.stderr)
         return EXIT_FAILED
     except OSError as exc:
         raise CliError(f"{path}: {exc.strerror or exc}") from None
@@ -130,7 +141,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print_json({"ok": True, "path": str(path), "modes": list(config.mode_names),
                     "mappings": mappings, "warnings": list(config.warnings)})  # fmt: skip
     else:
-        print(f"{path}: OK ({len(config.modes)} modes, {mappings} mappings)")
+        print(f"{path}: OK ({_count(len(config.modes), 'mode')}, {_count(mappings, 'mapping')})")
         for warning in config.warnings:
             print(f"  warning: {warning}")
     return EXIT_OK
@@ -147,10 +158,30 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             for event in client.stream("EVENTS", {"types": args.types} if args.types else None):
                 if args.json:
                     print(json.dumps(event), flush=True)
-                else:
-                    kind = event.pop("type", "?") if isinstance(event, dict) else "?"
-                    detail = " ".join(f"{k}={v}" for k, v in event.items())
-                    print(f"{kind:<8} {detail}", flush=True)
+                elif isinstance(event, dict):
+                    print(describe_event(event), flush=True)
     except IpcError as exc:
         raise CliError(exc.message, exc.exit_status) from None
     return EXIT_OK
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def for_people(value: Any) -> str:
+    """A STATUS value as text: lists comma-separated, nothing as "-"."""
+    if value is None:
+        return "-"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def describe_event(event: dict[str, Any]) -> str:
+    """One monitor event as a line for people: MIDI channels 1..16 (the JSON keeps 0..15)."""
+    event = dict(event)
+    kind = str(event.pop("type", "?"))
+    if "channel" in event and isinstance(event["channel"], int):
+        event["channel"] = event["channel"] + 1
+    return f"{kind:<8} " + " ".join(f"{k}={for_people(v)}" for k, v in event.items())

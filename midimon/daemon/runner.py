@@ -8,7 +8,9 @@ events turning into plugin actions with no hardware.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import signal
 import threading
 import time
@@ -20,6 +22,8 @@ from midimon.daemon.paths import socket_path
 from midimon.daemon.protocol import StreamEnded
 from midimon.daemon.server import ControlServer
 from midimon.daemon.service import Daemon
+from midimon.engine.config import default_config_path
+from midimon.paths import state_dir
 from midimon.plugins.capabilities import Capability
 from midimon.plugins.grants import Grant
 
@@ -31,6 +35,29 @@ DEMO_SEQUENCE = [  # (seconds after start, raw MIDI)
     (0.8, [0x90, 40, 127]), (0.95, [0x80, 40, 0]),
 ]  # fmt: skip
 DEMO_HTTP_PORT = 8080  # the default config's http_request pad posts here
+DEMO_NEXT = """demo: done; the daemon keeps running on the demo config. Try, in another terminal:
+  midimon status            # what it is doing
+  midimon monitor           # MIDI, triggers and actions live (play into MIDI port "midimon")
+  midimon plugins list      # the plugins it can run
+Stop it with Ctrl-C or `midimon stop` (`midimon run --demo --exit-after-demo` stops by itself)."""
+#: The bundled config's file_log mappings: the demo points their path into the state dir.
+FILE_LOG_PATH = re.compile(r'(plugin = "file_log", params = \{ path = )"[^"]*"')
+
+
+def _demo_config() -> tuple[Path, Path]:
+    """(config, log folder): the bundled config with file_log writing under the state dir
+    rather than the home folder, written to ``<state dir>/demo/config.toml``."""
+    folder = state_dir() / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    log_file = folder / "midimon-pads.log"
+    text, count = FILE_LOG_PATH.subn(
+        lambda m: m.group(1) + json.dumps(str(log_file)), default_config_path().read_text()
+    )
+    if count == 0:  # the bundled config changed shape: fail loudly, not log into $HOME
+        raise RuntimeError(f"{default_config_path()}: no file_log path for the demo to move")
+    config = folder / "config.toml"
+    config.write_text(text, encoding="utf-8")
+    return config, folder
 
 
 def _demo_http_sink() -> Any:
@@ -133,8 +160,12 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
     grants: dict[str, list[Grant]] = {}
     sink = None
     if demo:
+        log_dir = Path.home()  # a config of the user's may log anywhere in it
+        if config is None:  # the demo shows the bundled config, not the user's own
+            config, log_dir = _demo_config()
+            print(f"demo: on the bundled config; file_log writes to {log_dir}", flush=True)
         grants = {"http_request": [Grant(Capability.NETWORK)],
-                  "file_log": [Grant(Capability.FILESYSTEM, (str(Path.home()),))]}  # fmt: skip
+                  "file_log": [Grant(Capability.FILESYSTEM, (str(log_dir),))]}  # fmt: skip
         sink = _demo_http_sink()
     midi_out_ref: list[Any] = [None]
 
@@ -178,6 +209,8 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
             _play_demo(daemon)
             if exit_after_demo:
                 stop.set()
+            else:
+                print(DEMO_NEXT, flush=True)
         while not stop.wait(0.5):
             pass
     finally:

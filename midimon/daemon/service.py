@@ -223,7 +223,8 @@ class Daemon:
         self.counters.triggers += 1
         actions = self.mapper.match(fired)
         events = self.registry.events
-        if events.wants("trigger"):  # skip building what nobody watches
+        # A trigger that maps to nothing belongs to a mode that is not active: not an event.
+        if actions and events.wants("trigger"):  # skip building what nobody watches
             events.publish(
                 {
                     "type": "trigger",

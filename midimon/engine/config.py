@@ -36,8 +36,9 @@ mapping, the field and what would be accepted). Unknown keys are not errors: the
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -79,11 +80,14 @@ class ConfigError(ValueError):
 class InvalidConfig(ConfigError):
     """Every problem found in one config file; ``errors`` holds each ConfigError."""
 
-    def __init__(self, path: Path | None, errors: list[ConfigError]) -> None:
+    def __init__(
+        self, path: Path | None, errors: list[ConfigError], warnings: Sequence[str] = ()
+    ) -> None:
         count = f"{len(errors)} error{'s' if len(errors) != 1 else ''}"
         lines = "\n".join(f"  {e}" for e in errors)
         super().__init__(path, None, None, f"{count}:\n{lines}")
         self.errors = tuple(errors)
+        self.warnings = tuple(warnings)  # found alongside: `validate` shows them too
 
 
 # --------------------------------------------------------------------------- action specs
@@ -369,11 +373,13 @@ class _Checker:
             return
         for key in table:
             if key not in known:
-                self.unknown_key(location, f"{prefix}{key}")
+                close = difflib.get_close_matches(key, sorted(k for k in known if k), n=1)
+                self.unknown_key(location, f"{prefix}{key}", f"{prefix}{close[0]}" if close else "")
 
-    def unknown_key(self, location: str, field: str) -> None:
+    def unknown_key(self, location: str, field: str, suggestion: str = "") -> None:
         where = f"{self.path}: " if self.path else ""
-        self.warnings.append(f"{where}{location}: {field}: unknown key, ignored")
+        hint = f" (did you mean {suggestion}?)" if suggestion else ""
+        self.warnings.append(f"{where}{location}: {field}: unknown key, ignored{hint}")
 
 
 def _is_int(value: Any) -> bool:
@@ -849,7 +855,7 @@ def parse_config(text: str, path: Path | str | None = None) -> Config:
             check.error("plugins", exc.key, str(exc).split(f"{exc.key}: ", 1)[-1])
 
     if check.errors:
-        raise InvalidConfig(path, check.errors)
+        raise InvalidConfig(path, check.errors, check.warnings)
     return Config(
         modes=tuple(modes),
         global_mappings=global_mappings,

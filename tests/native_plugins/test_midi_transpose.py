@@ -40,7 +40,7 @@ def test_default_transposes_up_an_octave(run_midimon: RunMidimon) -> None:
     assert result["ok"] is True
     assert result["status_name"] == "OK"
     assert result["midi_sent"] == [[NOTE_ON, 48, 100], [NOTE_OFF, 48, 0]]
-    assert result["message"] == "sent note 36 -> 48 on channel 0"
+    assert result["message"] == "sent note 36 -> 48 on channel 1"  # for people: 1..16
     assert result["logs"] and result["logs"][0]["level"] == "debug"
 
 
@@ -82,7 +82,7 @@ def test_params_are_honoured(
     assert result["midi_sent"] == expected
     note_in = result["context"]["note"]
     assert result["message"] == (
-        f"sent note {note_in} -> {expected[0][1]} on channel {expected[0][0] & 0x0F}"
+        f"sent note {note_in} -> {expected[0][1]} on channel {(expected[0][0] & 0x0F) + 1}"
     )
 
 

@@ -260,7 +260,8 @@ fn run(params: []const u8, ctx: Context, msg: *Message) void {
     if (note_off) {
         if (!send(&.{ 0x80 | channel, note, 0 }, "note-off", msg)) return;
     }
-    msg.set(c.MIDIMON_OK, "sent note {d} -> {d} on channel {d}", .{ ctx.note, note, channel });
+    // The message is for people: channels 1..16 (params and bytes keep MIDI's 0..15).
+    msg.set(c.MIDIMON_OK, "sent note {d} -> {d} on channel {d}", .{ ctx.note, note, @as(u16, channel) + 1 });
 }
 
 fn execute(

@@ -1,0 +1,130 @@
+"""Issue 15: what a new user meets in the first hour does what the docs say.
+
+Which config is used and where that is said, the demo, channel numbers for people, `validate`'s
+warnings and suggestions, `status` and `monitor` text, and the runtime-dir fallback note.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from conftest import RunMidimon
+from helpers import REPO
+
+from midimon.cli.daemon_cmd import describe_event, for_people
+from midimon.engine.config import default_config_path
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_config_choice_follows_xdg_config_home_and_is_printed(
+    run_midimon: RunMidimon, midimon_env: dict[str, str]
+) -> None:
+    """validate (run's choice) names the bundled file, then the user's file under
+    $XDG_CONFIG_HOME once it exists; README and `run --help` say the same."""
+    done = run_midimon("validate")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{default_config_path()}: OK (2 modes, "), done.stdout
+    user = Path(midimon_env["XDG_CONFIG_HOME"]) / "midimon" / "config.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text('[[modes]]\nname = "Solo"\n', encoding="utf-8")
+    done = run_midimon("validate")
+    assert done.stdout.strip() == f"{user}: OK (1 mode, 0 mappings)", done.stdout
+    help_text = " ".join(run_midimon("run", "--help").stdout.split())
+    assert "$XDG_CONFIG_HOME/midimon/config.toml" in help_text
+    assert "--exit-after-demo" in help_text
+    assert "runs `$XDG_CONFIG_HOME/midimon/config.toml`" in README
+    assert "(default: the bundled one)" not in README
+
+
+def test_validate_keeps_warnings_with_errors_and_suggests_keys(
+    run_midimon: RunMidimon, tmp_path: Path
+) -> None:
+    """An unknown key is reported even when the file has errors, with a did-you-mean."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[device]\nnam = "nanoPAD"\n\n[[modes]]\nname = 3\n', encoding="utf-8")
+    done = run_midimon("validate", bad)
+    assert done.returncode == 1
+    assert "modes[0]: name: must be a non-empty string" in done.stderr, done.stderr
+    assert "device: nam: unknown key, ignored (did you mean name?)" in done.stderr, done.stderr
+
+
+def test_status_and_monitor_text_is_for_people() -> None:
+    """No Python reprs in status; monitor numbers channels 1..16 (JSON keeps 0..15)."""
+    assert for_people(["Default", "Performance"]) == "Default, Performance"
+    assert for_people(None) == "-" and for_people([]) == "-"
+    event = {"type": "midi", "kind": "note_on", "channel": 0, "number": 36, "value": 100}
+    assert describe_event(event) == "midi     kind=note_on channel=1 number=36 value=100"
+    assert event["channel"] == 0  # the event itself (and so --json) is untouched
+
+
+def test_demo_runs_the_bundled_config_logs_under_state_and_says_what_next(
+    run_midimon: RunMidimon, midimon_env: dict[str, str]
+) -> None:
+    """The demo ignores the user's config, writes its log under the state dir (not $HOME),
+    and numbers channels 1..16 in every line for people."""
+    user = Path(midimon_env["XDG_CONFIG_HOME"]) / "midimon" / "config.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text('[[modes]]\nname = "Mine"\n', encoding="utf-8")
+    done = run_midimon("run", "--demo", "--exit-after-demo", timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    log_dir = Path(midimon_env["XDG_STATE_HOME"]) / "midimon" / "demo"
+    assert f"demo: on the bundled config; file_log writes to {log_dir}" in done.stdout
+    assert "mode Default" in done.stdout and "Mine" not in done.stdout
+    assert (log_dir / "midimon-pads.log").is_file()
+    assert not (Path(midimon_env["HOME"]) / "midimon-pads.log").exists()
+    assert "MIDI in: note_on channel 1 number 36" in done.stdout
+    assert "sent note 40 -> 52 on channel 1" in done.stdout
+    assert "demo: done" not in done.stdout  # --exit-after-demo: nothing left to try
+
+
+def test_demo_without_exit_says_what_to_try_and_how_to_stop(
+    run_midimon: RunMidimon, midimon_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Without --exit-after-demo the daemon stays up and says so; `midimon stop` ends it."""
+    import subprocess
+    import sys
+
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "midimon", "run", "--demo"],
+        env=midimon_env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert daemon.stdout is not None
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = daemon.stdout.readline()
+            lines.append(line)
+            if not line or line.startswith("Stop it with"):
+                break
+        out = "".join(lines)
+        assert "demo: done; the daemon keeps running" in out, out
+        assert "midimon monitor" in out and "Ctrl-C or `midimon stop`" in out
+        status = run_midimon("status")
+        assert status.returncode == 0, status.stderr
+        assert "modes            Default, Performance" in status.stdout, status.stdout
+        assert "['" not in status.stdout and "None" not in status.stdout
+        assert run_midimon("stop").returncode == 0
+        assert daemon.wait(30) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+
+
+def test_runtime_dir_fallback_is_one_line_of_ours(
+    run_midimon: RunMidimon, midimon_env: dict[str, str]
+) -> None:
+    """No platformdirs warning with a source line: one line naming where the socket goes."""
+    del midimon_env["XDG_RUNTIME_DIR"]
+    done = run_midimon("status")
+    assert "RuntimeDirWarning" not in done.stderr and "platformdirs" not in done.stderr
+    notes = [line for line in done.stderr.splitlines() if "XDG_RUNTIME_DIR" in line]
+    assert len(notes) == 1, done.stderr
+    assert "control socket goes in" in notes[0] and "set XDG_RUNTIME_DIR" in notes[0]
