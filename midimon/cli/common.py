@@ -68,12 +68,14 @@ def find_plugin(args: argparse.Namespace, name: str) -> tuple[DiscoveredPlugin, 
     found = result.plugins.get(name)
     if found is None:
         searched = ", ".join(str(p) for p in result.searched)
-        known = ", ".join(sorted(result.plugins)) or "none"
-        hint = ""
         bad = [p for p in result.problems if p.path.parent.name == name]
-        if bad:
-            hint = f"; note: {bad[0].message}"
-        raise CliError(f"no plugin named {name!r} (searched: {searched}; found: {known}){hint}")
+        if bad:  # NAME/plugin.toml is there but invalid: that, not "not found", is the news
+            raise CliError(
+                f"plugin {name!r} has an invalid manifest: {bad[0].message}\n"
+                f"  fix: correct that field of {bad[0].path}, then try again"
+            )
+        known = ", ".join(sorted(result.plugins)) or "none"
+        raise CliError(f"no plugin named {name!r} (searched: {searched}; found: {known})")
     return found, result
 
 

@@ -29,10 +29,11 @@ from midimon.plugins import abi as abi_mod
 from midimon.plugins.capabilities import Capability, from_name, sorted_caps
 from midimon.plugins.context import TriggerContext, TriggerKind
 from midimon.plugins.discovery import DiscoveredPlugin
-from midimon.plugins.errors import LoadError, ManifestError, PluginNotFound
+from midimon.plugins.errors import LoadError, ManifestError, PluginError, PluginNotFound
 from midimon.plugins.grants import Grant
+from midimon.plugins.integrity import IntegrityError
 from midimon.plugins.loader import read_binary
-from midimon.plugins.manager import Outcome
+from midimon.plugins.manager import Outcome, PluginDisabled, PluginManager
 from midimon.plugins.manifest import PluginManifest, load_manifest
 from midimon.plugins.sandbox_support import enforcement_preview
 
@@ -391,6 +392,20 @@ def _session_grants(args: argparse.Namespace) -> dict[str, list[Grant]]:
     return {args.name: grants}
 
 
+def _load_or_explain(manager: PluginManager, name: str) -> None:
+    """Load the plugin before the call, so a refusal comes with its fix (as `install` gives)."""
+    try:
+        manager.load(name)
+    except PluginDisabled:
+        return  # execute() reports it as DISABLED, with the reason
+    except IntegrityError as exc:
+        lines = [f"cannot run plugin {name!r}: {exc}"]
+        lines += [f"  fix: {f.fix}" for f in exc.report.failures if f.fix]
+        raise CliError("\n".join(lines)) from None
+    except (PluginError, OSError) as exc:
+        raise CliError(f"cannot run plugin {name!r}: {exc}") from None
+
+
 EXIT_FOR_OUTCOME = {Outcome.OK: EXIT_OK, Outcome.UNAVAILABLE: EXIT_USAGE}
 
 
@@ -406,10 +421,12 @@ def cmd_exec(args: argparse.Namespace) -> int:
     host = RecordingHost()
     manager = make_manager(args, host, _session_grants(args))
     try:
-        manifest = manager.get_metadata(args.name)
-    except PluginNotFound as exc:
-        raise CliError(str(exc)) from None
-    try:
+        try:
+            manifest = manager.get_metadata(args.name)
+        except PluginNotFound as exc:
+            find_plugin(args, args.name)  # raises, naming an invalid NAME/plugin.toml if any
+            raise CliError(str(exc)) from None
+        _load_or_explain(manager, args.name)
         result = manager.execute(args.name, params, context)
         description = manager.describe(args.name)
     finally:

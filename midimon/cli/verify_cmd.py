@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from midimon.plugins.image import SealedImage, read_sealed
 from midimon.plugins.manifest import MANIFEST_NAME, PluginManifest, load_manifest
 
 if TYPE_CHECKING:
+    from midimon.plugins.integrity import IntegrityReport
     from midimon.plugins.probe import ProbeResult
 
 # The modules that check signatures (cryptography), load plugins (the worker protocol, cffi)
@@ -60,7 +62,18 @@ def resolve_manifest_path(path: Path) -> tuple[Path, Path | None]:
         return path / MANIFEST_NAME, None
     if path.suffix == ".toml":
         return path, None
-    return path.parent / MANIFEST_NAME, path
+    # A binary: its plugin.toml is beside it, or above a build folder (C's build/, Rust's
+    # target/release/); _verify then checks that the manifest's binary is this very file.
+    for folder in list(path.resolve().parents)[:BUILD_DEPTH]:
+        if (folder / MANIFEST_NAME).is_file():
+            return folder / MANIFEST_NAME, path
+    raise CliError(
+        f"{path}: no {MANIFEST_NAME} beside it or in the {BUILD_DEPTH - 1} folders above; "
+        "pass the plugin folder (the one with plugin.toml)"
+    )
+
+
+BUILD_DEPTH = 3  # the binary's folder and two above: target/release/ is two deep
 
 
 def _verify(
@@ -193,6 +206,7 @@ def _verify_image(
     report["trust"] = integrity.trust
     report["signature"] = integrity.signature
     report["manifest_sha256"] = integrity.manifest_sha256
+    _audit(integrity)
     for failure in integrity.failures:
         checks.append(_check(f"integrity ({failure.code})", False, failure.message, failure.fix))
     if integrity.ok:
@@ -203,7 +217,11 @@ def _verify_image(
             "bundled": "bundled with midimon",
             "unsigned-allowed": "not signed, accepted by policy",
         }[integrity.trust]
-        checks.append(_check("integrity", True, "; ".join([detail, *integrity.notes])))
+        notes = list(integrity.notes)
+        if integrity.trust == "unsigned-allowed" and not _config_allows_unsigned(manifest, image):
+            detail = "not signed, accepted by --allow-unsigned (this run only)"
+            notes = [n for n in notes if not n.startswith("unsigned, allowed")]
+        checks.append(_check("integrity", True, "; ".join([detail, *notes])))
         result: ProbeResult | None = None
         if image.fd is not None:  # Linux: the worker loads the very memfd just checked
             execution = settings.execution_for(manifest.name)
@@ -224,8 +242,44 @@ def _verify_image(
         else:
             checks.append(_check("load", False, result.message, "fix what it says and rebuild"))
     else:
-        checks.append(_check("load", True, "not attempted: the integrity check failed"))
+        checks.append(_skipped("load", "not attempted: the integrity check failed"))
     return checks
+
+
+def _audit(integrity: IntegrityReport) -> None:
+    """A `verify` event in the audit log, as the daemon's and `plugins exec`'s loads write."""
+    from midimon.paths import state_dir
+    from midimon.plugins.audit import AuditLog
+
+    try:
+        AuditLog(state_dir() / "audit.jsonl").record(
+            "verify",
+            integrity.plugin,
+            ok=integrity.ok,
+            trust=integrity.trust,
+            sha256=integrity.sha256,
+            failures=[f.message for f in integrity.failures],
+            key_id=(integrity.signature or {}).get("key_id"),
+            source="midimon verify",
+        )
+    except OSError as exc:  # a read-only state dir must not stop a check
+        print(f"warning: audit log not written: {exc}", file=sys.stderr)
+
+
+def _skipped(name: str, detail: str) -> dict[str, Any]:
+    """A check that did not run: neither passed nor failed (``ok`` is null in --json)."""
+    return {**_check(name, True, detail), "ok": None, "skipped": True}
+
+
+def _config_allows_unsigned(manifest: PluginManifest, image: SealedImage) -> bool:
+    """Whether config.toml alone (no --allow-unsigned) accepts this unsigned binary."""
+    from midimon.plugins.settings import SettingsError, load_plugin_settings
+
+    try:
+        policy = load_plugin_settings().policy_for(manifest.name)
+    except SettingsError:
+        return False
+    return policy.allows_unsigned(image.digests.sha256)
 
 
 def _dependencies(data: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -270,9 +324,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     except ManifestError as exc:
         if exc.field is None and "not found" in exc.message:
             raise CliError(
-                f"{manifest_path}: no plugin.toml here; is this a plugin folder?"
+                f"{manifest_path}: no plugin.toml here; pass a plugin folder (the one with "
+                "plugin.toml), its plugin.toml or its binary"
             ) from None
-        checks = [_check("manifest", False, str(exc), "fix the field named in the message")]
+        where = f"the {exc.field} entry of " if exc.field else ""
+        fix = f"correct {where}{manifest_path} (see docs/writing-a-plugin.md), then verify again"
+        checks = [_check("manifest", False, str(exc), fix)]
     else:
         report.update(
             plugin=manifest.name,
@@ -284,7 +341,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             ],
         )
         checks = _verify(manifest, named_binary, args, report)
-    failed = [c for c in checks if not c["ok"]]
+    failed = [c for c in checks if c["ok"] is False]
     report["checks"] = checks
     report["verdict"] = "failed" if failed else "ok"
     if args.json:
@@ -320,7 +377,7 @@ def _print_report(report: dict[str, Any]) -> None:
         if report.get("trust"):
             print(f"  trust:        {report['trust']}")
     for check in report["checks"]:
-        mark = "ok  " if check["ok"] else "FAIL"
+        mark = "skip" if check["ok"] is None else "ok  " if check["ok"] else "FAIL"
         print(f"  [{mark}] {check['name']}: {check['detail']}")
         if check["fix"]:
             print(f"         fix: {check['fix']}")

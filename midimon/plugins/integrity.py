@@ -203,7 +203,12 @@ class IntegrityChecker:
         try:
             self.rollback.check(manifest.name, report.accepted)
         except RollbackRefused as exc:
-            report.fail("rollback", str(exc), "set allow_downgrade for this plugin to accept it")
+            report.fail(
+                "rollback",
+                str(exc),
+                f"to accept the older one, set allow_downgrade = true under "
+                f"[plugins.overrides.{manifest.name}] in config.toml",
+            )
         except (OSError, ValueError) as exc:
             report.fail("rollback", f"anti-rollback check failed: {exc}")
         return report
@@ -236,12 +241,12 @@ class IntegrityChecker:
             why = (
                 "dev mode"
                 if policy.dev_mode
-                else "its SHA-256 is in allowed_unsigned"
+                else "its SHA-256 in allowed_unsigned"
                 if sha256 in policy.allowed_unsigned
                 else "require_signatures = false"
             )
             report.trust = "unsigned-allowed"
-            report.notes.append(f"unsigned, allowed by {why}")
+            report.notes.append(f"unsigned, allowed because of {why}")
             return
         report.fail(
             "unsigned",
