@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+import tarfile
+from pathlib import Path
 
 from conftest import MakePlugin, RunMidimon
-from helpers import write_manifest
+from helpers import REPO, require_tool, write_manifest
+
+from midimon.engine.config import parse_config
 
 
 def test_exec_unsigned_gives_the_fix(make_plugin: MakePlugin, run_midimon: RunMidimon) -> None:
@@ -68,7 +74,7 @@ def test_verify_wording(make_plugin: MakePlugin, run_midimon: RunMidimon) -> Non
     assert "[skip] load: not attempted" in done.stdout and "[ok  ] load" not in done.stdout
     report = json.loads(run_midimon("verify", folder, "--json").stdout)
     load = next(c for c in report["checks"] if c["name"] == "load")
-    assert load["ok"] is None and load["skipped"] is True
+    assert load["ok"] is True and load["skipped"] is True  # failed nothing; did not run
     no_abi = '[plugin]\nname = "worded"\nversion = "1.0.0"\ntype = "action"\n'
     (folder / "plugin.toml").write_text(no_abi)
     done = run_midimon("verify", folder)
@@ -101,3 +107,87 @@ def test_rollback_fix_names_the_override(make_plugin: MakePlugin, run_midimon: R
     assert "rollback refused for rolled" in done.stderr, done.stderr
     assert "fix: to accept the older one, set allow_downgrade = true under " in done.stderr
     assert "[plugins.overrides.rolled]" in done.stderr
+
+
+def test_scaffold_readme_config_is_valid_and_uses_dev_mode(
+    run_midimon: RunMidimon, tmp_path: Path
+) -> None:
+    """The generated README's config snippet validates and says dev_mode, as the guide does."""
+    folder = tmp_path / "scaffolded"
+    done = run_midimon("new-plugin", "snippet_c", "--lang", "c", folder)
+    assert done.returncode == 0, done.stderr
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    lines = readme.splitlines()
+    start = lines.index("    [plugins]")
+    snippet = []
+    for line in lines[start:]:
+        if line and not line.startswith("    "):
+            break
+        snippet.append(line[4:])
+    config = parse_config("\n".join(snippet), "scaffold README")
+    assert config.plugins.policy.dev_mode and config.mode_names == ("Default",)
+    assert "require_signatures" not in readme
+
+
+def test_c_scaffold_cuts_its_message_on_a_character_boundary(
+    run_midimon: RunMidimon, tmp_path: Path
+) -> None:
+    """The C template's execute(), called with small buffers, never splits a UTF-8 sequence
+    (the guide's rule): built with the scaffold's own source and headers."""
+    compiler = require_tool("cc")
+    folder = tmp_path / "cutter"
+    assert run_midimon("new-plugin", "cutter", "--lang", "c", folder).returncode == 0
+    harness = tmp_path / "harness.c"
+    harness.write_text(
+        f'#include "{folder / "src" / "cutter.c"}"\n'
+        "#include <string.h>\n"
+        "int main(void) {\n"
+        '    static const char params[] = "{\\"message\\": \\"hé€🎹z\\"}";\n'
+        "    char message[128];\n"
+        "    const midimon_plugin_t *p = _create_plugin();\n"
+        "    for (size_t cap = 1; cap < sizeof message; cap++) {\n"
+        "        memset(message, 'X', sizeof message);\n"
+        "        p->execute(p, params, sizeof params - 1, NULL, message, cap);\n"
+        '        printf("%s\\n", message);\n'
+        "    }\n"
+        "    return 0;\n"
+        "}\n",
+        encoding="utf-8",
+    )
+    binary = tmp_path / "harness"
+    subprocess.run(
+        [compiler, "-std=c99", "-Wall", "-Werror", f"-I{folder / 'include'}", "-o", binary,
+         harness],
+        check=True,
+    )  # fmt: skip
+    out = subprocess.run([binary], capture_output=True, check=True).stdout
+    texts = out.split(b"\n")[:-1]
+    assert len(texts) == 127
+    for text in texts:
+        text.decode("utf-8")  # raises on a split sequence
+    full = texts[-1].decode()
+    assert full.endswith('message="hé€🎹z"'), full
+    # every cut is a prefix of the full text, as long as fits on a boundary
+    for cap, text in enumerate(texts, start=1):
+        assert full.encode().startswith(text) and len(text) >= min(cap - 1, len(full.encode())) - 3
+
+
+def test_guide_trusts_the_key_it_made_and_pack_takes_a_readme_only_when_there(
+    make_plugin: MakePlugin, run_midimon: RunMidimon, tmp_path: Path
+) -> None:
+    """writing-a-plugin.md trusts the key it created; pack adds README* only when present."""
+    guide = (REPO / "docs" / "writing-a-plugin.md").read_text(encoding="utf-8")
+    made = set(re.findall(r"midimon keygen [^\n]*-p (\S+\.pub)", guide))
+    trusted = set(re.findall(r"midimon trust add (\S+\.pub)", guide))
+    assert made and trusted <= made, (made, trusted)
+    folder = make_plugin("packed")
+    for readme in (False, True):
+        if readme:
+            (folder / "README.md").write_text("# packed\n")
+        out = tmp_path / f"out{readme}"
+        out.mkdir()
+        done = run_midimon("pack", folder, "-o", out, "--json")
+        assert done.returncode == 0, done.stderr
+        with tarfile.open(next(out.iterdir())) as tar:
+            names = tar.getnames()
+        assert ("README.md" in names) is readme, names

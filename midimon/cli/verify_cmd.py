@@ -267,8 +267,9 @@ def _audit(integrity: IntegrityReport) -> None:
 
 
 def _skipped(name: str, detail: str) -> dict[str, Any]:
-    """A check that did not run: neither passed nor failed (``ok`` is null in --json)."""
-    return {**_check(name, True, detail), "ok": None, "skipped": True}
+    """A check that did not run: shown as [skip]; ``ok`` stays true (it failed nothing) so
+    scripts counting failures by ``ok`` keep working, and ``skipped`` says it did not run."""
+    return {**_check(name, True, detail), "skipped": True}
 
 
 def _config_allows_unsigned(manifest: PluginManifest, image: SealedImage) -> bool:
@@ -341,7 +342,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             ],
         )
         checks = _verify(manifest, named_binary, args, report)
-    failed = [c for c in checks if c["ok"] is False]
+    failed = [c for c in checks if not c["ok"]]
     report["checks"] = checks
     report["verdict"] = "failed" if failed else "ok"
     if args.json:
@@ -377,7 +378,7 @@ def _print_report(report: dict[str, Any]) -> None:
         if report.get("trust"):
             print(f"  trust:        {report['trust']}")
     for check in report["checks"]:
-        mark = "skip" if check["ok"] is None else "ok  " if check["ok"] else "FAIL"
+        mark = "skip" if check.get("skipped") else "ok  " if check["ok"] else "FAIL"
         print(f"  [{mark}] {check['name']}: {check['detail']}")
         if check["fix"]:
             print(f"         fix: {check['fix']}")

@@ -32,6 +32,21 @@ static int32_t plugin_initialize(const midimon_plugin_t *self, const midimon_hos
     return MIDIMON_OK;
 }
 
+/* snprintf wrote `wanted` bytes' worth, cut to message_cap - 1: if that split a UTF-8
+ * sequence, end the text before it, so the message stays valid UTF-8. */
+static void cut_on_char_boundary(char *message, size_t message_cap, int wanted) {
+    size_t end, start, need;
+    unsigned char lead;
+    if (message_cap == 0 || wanted < 0 || (size_t)wanted < message_cap) return; /* not cut */
+    end = message_cap - 1;
+    start = end;
+    while (start > 0 && ((unsigned char)message[start - 1] & 0xC0) == 0x80) start--;
+    if (start == 0) return; /* only continuation bytes: not UTF-8 to begin with */
+    lead = (unsigned char)message[--start];
+    need = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    if (start + need > end) message[start] = '\0';
+}
+
 static int32_t plugin_execute(const midimon_plugin_t *self, const char *params_json,
                               size_t params_len, const midimon_trigger_context_t *ctx,
                               char *message, size_t message_cap) {
@@ -57,9 +72,11 @@ static int32_t plugin_execute(const midimon_plugin_t *self, const char *params_j
         snprintf(message, message_cap, "params are not a valid JSON object");
         return MIDIMON_ERR_INVALID_PARAMS;
     }
-    /* snprintf truncates to message_cap (may cut a UTF-8 sequence in a very long message). */
-    snprintf(message, message_cap, "hello from %s: note %u velocity %u mode %s, message=\"%s\"",
-             PLUGIN_NAME, note, velocity, mode, text);
+    /* Cut to message_cap on a character boundary, as the ABI asks. */
+    cut_on_char_boundary(message, message_cap,
+                         snprintf(message, message_cap,
+                                  "hello from %s: note %u velocity %u mode %s, message=\"%s\"",
+                                  PLUGIN_NAME, note, velocity, mode, text));
     return MIDIMON_OK;
 }
 
