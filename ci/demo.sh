@@ -3,5 +3,6 @@
 # bundled plugins and no MIDI hardware.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source ci/env.sh
 bash ci/setup.sh
 exec .venv/bin/midimon run --demo "$@"

@@ -3,6 +3,7 @@
 # Builds the bundled plugins through scikit-build-core + CMake. Re-running is cheap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source ci/env.sh
 
 PYTHON=${PYTHON:-python3}
 for tool in "$PYTHON" cmake cc cargo; do

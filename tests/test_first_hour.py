@@ -128,3 +128,45 @@ def test_runtime_dir_fallback_is_one_line_of_ours(
     notes = [line for line in done.stderr.splitlines() if "XDG_RUNTIME_DIR" in line]
     assert len(notes) == 1, done.stderr
     assert "control socket goes in" in notes[0] and "set XDG_RUNTIME_DIR" in notes[0]
+
+
+def test_benchmarks_command_is_documented_where_it_works(tmp_path: Path) -> None:
+    """README's benchmark command runs from the checkout root, as it says (and only there)."""
+    import subprocess
+    import sys
+
+    assert "From the checkout root" in README
+    command = ".venv/bin/python -m benchmarks"
+    assert f"    {command} [--quick]" in README
+    python = sys.executable  # the venv's python, as in the README
+    here = subprocess.run([python, "-m", "benchmarks", "--help"], cwd=REPO, capture_output=True)
+    assert here.returncode == 0, here.stderr
+    elsewhere = subprocess.run(
+        [python, "-m", "benchmarks", "--help"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert "No module named benchmarks" in elsewhere.stderr  # why the README names the root
+
+
+def test_ci_scripts_share_one_zig_cache(tmp_path: Path) -> None:
+    """README's `bash ci/test.sh` (and ci/demo.sh, ci/setup.sh) reuse one Zig global cache
+    under the user's cache dir, as .ci/run does, unless ZIG_GLOBAL_CACHE_DIR is set."""
+    import subprocess
+
+    def cache_dir(**env: str) -> str:
+        done = subprocess.run(
+            ["bash", "-c", "source ci/env.sh && echo $ZIG_GLOBAL_CACHE_DIR"],
+            cwd=REPO,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    assert cache_dir() == f"{tmp_path}/.cache/midimon-ci-zig"
+    assert cache_dir(XDG_CACHE_HOME="/c") == "/c/midimon-ci-zig"
+    assert cache_dir(ZIG_GLOBAL_CACHE_DIR="/z") == "/z"
+    for script in ("setup.sh", "test.sh", "demo.sh"):
+        lines = (REPO / "ci" / script).read_text(encoding="utf-8").splitlines()
+        assert any(line.startswith("source ci/env.sh") for line in lines), script
+    assert "$HOME/.cache/midimon-ci-zig" in (REPO / ".ci" / "run").read_text(encoding="utf-8")
