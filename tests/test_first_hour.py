@@ -170,3 +170,41 @@ def test_ci_scripts_share_one_zig_cache(tmp_path: Path) -> None:
         lines = (REPO / "ci" / script).read_text(encoding="utf-8").splitlines()
         assert any(line.startswith("source ci/env.sh") for line in lines), script
     assert "$HOME/.cache/midimon-ci-zig" in (REPO / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_monitor_shows_only_triggers_of_the_active_mode(
+    tmp_path: Path, isolated_dirs: dict[str, str]
+) -> None:
+    """A note mapped only in an inactive mode is a MIDI event, not a trigger with actions=0."""
+    from midimon.daemon.protocol import StreamEnded
+    from midimon.daemon.service import Daemon
+
+    config = tmp_path / "modes.toml"
+    config.write_text(
+        '[device]\nvirtual_port = false\n[[modes]]\nname = "Default"\n'
+        '[[modes]]\nname = "Other"\n[[modes.mappings]]\n'
+        'trigger = { type = "Note", note = 37 }\n'
+        'action = { type = "ModeChange", mode = "Default" }\n'
+        '[[global_mappings]]\ntrigger = { type = "Note", note = 38 }\n'
+        'action = { type = "ModeChange", mode = "Other" }\n',
+        encoding="utf-8",
+    )
+    daemon = Daemon(config)
+    events = daemon.registry.events.subscribe()
+    try:
+        daemon.feed(bytes([0x90, 37, 100]))  # Other's pad, while Default is active
+        daemon.feed(bytes([0x90, 38, 100]))  # global: switches to Other
+        seen = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(e.get("type") == "action" for e in seen):
+            try:
+                seen.append(events.next_item(0.2))
+            except StreamEnded:
+                break
+    finally:
+        events.release()
+        daemon.stop()
+    triggers = [e for e in seen if e.get("type") == "trigger"]
+    assert [t["number"] for t in triggers] == [38], seen
+    assert triggers[0]["actions"] == 1
+    assert [e["number"] for e in seen if e.get("type") == "midi"] == [37, 38]
