@@ -191,3 +191,23 @@ def test_guide_trusts_the_key_it_made_and_pack_takes_a_readme_only_when_there(
         with tarfile.open(next(out.iterdir())) as tar:
             names = tar.getnames()
         assert ("README.md" in names) is readme, names
+
+
+def test_verify_names_the_config_setting_that_allowed_an_unsigned_plugin(
+    make_plugin: MakePlugin, run_midimon: RunMidimon, midimon_env: dict[str, str]
+) -> None:
+    """allowed_unsigned and require_signatures = false are named as such (and not the flag)."""
+    folder = make_plugin("allowed")
+    sha256 = json.loads(run_midimon("verify", folder, "--json").stdout)["sha256"]
+    config = Path(midimon_env["XDG_CONFIG_HOME"]) / "midimon" / "config.toml"
+    config.parent.mkdir(parents=True)
+    for setting, reason in (
+        (f'allowed_unsigned = ["{sha256}"]', "its SHA-256 in allowed_unsigned"),
+        ("require_signatures = false", "require_signatures = false"),
+    ):
+        config.write_text(f"[plugins]\n{setting}\n", encoding="utf-8")
+        for extra in ((), ("--allow-unsigned",)):
+            done = run_midimon("verify", folder, *extra)
+            assert done.returncode == 0, done.stdout
+            assert f"unsigned, allowed because of {reason}" in done.stdout, done.stdout
+            assert "--allow-unsigned" not in done.stdout
