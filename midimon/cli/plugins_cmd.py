@@ -32,7 +32,7 @@ from midimon.plugins.discovery import DiscoveredPlugin
 from midimon.plugins.errors import LoadError, ManifestError, PluginNotFound
 from midimon.plugins.grants import Grant
 from midimon.plugins.loader import read_binary
-from midimon.plugins.manager import Outcome
+from midimon.plugins.manager import Outcome, PluginManager
 from midimon.plugins.manifest import PluginManifest, load_manifest
 from midimon.plugins.sandbox_support import enforcement_preview
 
@@ -103,12 +103,23 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="grant CAP for this run only, not saved (repeatable)",
     )
     p_exec.add_argument(
+        "--grant-write",
         "--grant-path",
+        dest="grant_write",
         action="append",
         default=[],
         type=Path,
-        metavar="DIR",
-        help="with --grant filesystem: a path the plugin may write (repeatable)",
+        metavar="PATH",
+        help="with --grant filesystem: a folder (or file) the plugin may read and write "
+        "(repeatable; --grant-path is the older name of --grant-write)",
+    )
+    p_exec.add_argument(
+        "--grant-read",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="with --grant filesystem: a folder (or file) the plugin may only read (repeatable)",
     )
     p_exec.add_argument(
         "--in-process",
@@ -384,11 +395,33 @@ def _session_grants(args: argparse.Namespace) -> dict[str, list[Grant]]:
             capability = from_name(name)
         except ValueError as exc:
             raise CliError(f"--grant: {exc}") from None
-        paths = tuple(str(p.resolve()) for p in args.grant_path)
-        grants.append(Grant(capability, paths if capability is Capability.FILESYSTEM else ()))
-    if args.grant_path and not any(g.capability is Capability.FILESYSTEM for g in grants):
-        raise CliError("--grant-path needs --grant filesystem")
+        if capability is Capability.FILESYSTEM:
+            writes = tuple(str(p.expanduser().resolve()) for p in args.grant_write)
+            reads = tuple(str(p.expanduser().resolve()) for p in args.grant_read)
+            grants.append(Grant(capability, writes, read_paths=reads))
+        else:
+            grants.append(Grant(capability))
+    has_fs = any(g.capability is Capability.FILESYSTEM for g in grants)
+    if (args.grant_write or args.grant_read) and not has_fs:
+        raise CliError("--grant-write and --grant-read need --grant filesystem")
     return {args.name: grants}
+
+
+def _check_session_grants(manager: PluginManager, name: str, grants: list[Grant]) -> None:
+    """The same path rules as a saved grant, refused before the plugin starts (audited)."""
+    for grant in grants:
+        if grant.capability is not Capability.FILESYSTEM:
+            continue
+        try:
+            manager.check_filesystem_paths(
+                name, grant.read_paths, grant.write_paths, at="plugins exec"
+            )
+        except ValueError as exc:
+            raise CliError(
+                f"--grant filesystem: {exc}".replace("--write DIR", "--grant-write DIR").replace(
+                    "--read DIR", "--grant-read DIR"
+                )
+            ) from None
 
 
 EXIT_FOR_OUTCOME = {Outcome.OK: EXIT_OK, Outcome.UNAVAILABLE: EXIT_USAGE}
@@ -404,11 +437,14 @@ def cmd_exec(args: argparse.Namespace) -> int:
         raise CliError('--params must be a JSON object, like \'{"key": "value"}\'')
     context = _context(args)
     host = RecordingHost()
-    manager = make_manager(args, host, _session_grants(args))
+    session = _session_grants(args)
+    manager = make_manager(args, host, session)
+    manager.one_off_hints = True
     try:
         manifest = manager.get_metadata(args.name)
     except PluginNotFound as exc:
         raise CliError(str(exc)) from None
+    _check_session_grants(manager, args.name, session[args.name])
     try:
         result = manager.execute(args.name, params, context)
         description = manager.describe(args.name)

@@ -63,6 +63,7 @@ def test_grant_and_revoke_go_to_the_daemon(
     assert info["execution"]["enforced"]  # a preview: the plugin is not loaded
 
     # a relative --path is the CLI's cwd (tmp_path), not the daemon's
+    (tmp_path / "out").mkdir()
     ok(run_midimon("plugins", "grant", "file_log", "filesystem", "--path", "out"))
     paths = ipc("PLUGIN_INFO", name="file_log")["filesystem_paths"]
     assert paths == [str((tmp_path / "out").resolve())]
