@@ -256,6 +256,7 @@ def _info_from_daemon(args: argparse.Namespace) -> tuple[PluginManifest, dict[st
     info["host_abi"] = abi_mod.abi_version()
     info["sha256_actual"] = _sha256_here(manifest, info)
     keys = ("isolation", "timeout_s", "rate_limit", "limits", "granted", "filesystem_paths",
+            "filesystem_read_paths", "filesystem_refused", "filesystem_sensitive",
             "missing", "enabled", "disabled_reason", "loaded", "trust", "enforced")  # fmt: skip
     execution = {key: data.get(key) for key in keys}
     if not execution["enforced"]:  # not loaded: what a worker would enforce, from here
@@ -339,8 +340,13 @@ def cmd_info(args: argparse.Namespace) -> int:
     if execution["missing"]:
         print(
             "    grant with: "
-            + "; ".join(f"midimon plugins grant {manifest.name} {c}" for c in execution["missing"])
+            + "; ".join(
+                f"midimon plugins grant {manifest.name} {c}"
+                + (" --write DIR" if c == "filesystem" else "")
+                for c in execution["missing"]
+            )
         )
+    _print_filesystem(manifest.name, execution)
     state = "enabled" if execution["enabled"] else f"DISABLED ({execution['disabled_reason']})"
     print(f"  state:        {state}")
     print(
@@ -354,6 +360,22 @@ def cmd_info(args: argparse.Namespace) -> int:
     for warning in manifest.warnings:
         print(f"  warning: {warning}")
     return EXIT_OK
+
+
+def _print_filesystem(name: str, execution: dict[str, Any]) -> None:
+    """The Filesystem paths granted, those not applied and why, and sensitive folders."""
+    for key, label in (("filesystem_paths", "read+write"), ("filesystem_read_paths", "read")):
+        for path in execution.get(key) or ():
+            print(f"    files {label + ':':<11} {path}")
+    for refused in execution.get("filesystem_refused") or ():
+        print(f"    NOT applied: filesystem {refused['path']}: {refused['reason']}")
+    if execution.get("filesystem_refused"):
+        print(
+            f"      re-grant safely: midimon plugins revoke {name} filesystem; midimon plugins "
+            f"grant {name} filesystem --write ~/midimon-files (a folder of its own)"
+        )
+    for line in execution.get("filesystem_sensitive") or ():
+        print(f"    warning: {line}")
 
 
 class RecordingHost:

@@ -47,6 +47,14 @@ def _shown(path: Path) -> str:
     return quoted
 
 
+def _user_roots() -> list[Path]:
+    """Where a suggested grant may point: the user's own files and the usual data mounts."""
+    return [
+        Path.home().resolve(),
+        *(Path(p) for p in ("/tmp", "/var/tmp", "/media", "/mnt", "/srv")),
+    ]
+
+
 def filesystem_option(
     params: Mapping[str, Any] | str | bytes, protected: list[ProtectedPath]
 ) -> tuple[str, str]:
@@ -54,6 +62,8 @@ def filesystem_option(
     Filesystem grant covering what ``params`` name."""
     for given in params_paths(params):
         target = resolve_grant_path(given, Path("/"))
+        if not any(root in target.parents for root in _user_roots()):
+            continue  # never suggest write access to /etc, /usr, ... from what params say
         folder = target if given.endswith("/") else target.parent
         if unsafe_reason(folder, protected) is None:
             prefix = "" if folder.is_dir() else f"mkdir -p {_shown(folder)} && "

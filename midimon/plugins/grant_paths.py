@@ -145,10 +145,12 @@ def unsafe_reason(resolved: Path, protected: Iterable[ProtectedPath]) -> str | N
     """Why ``resolved`` (an absolute resolved path) may not be granted, or None when it may."""
     if resolved == Path(resolved.anchor):
         return "it is / (every file on this computer, midimon's own state included)"
-    for entry in protected:
-        relation = _relation(resolved, entry.path)
-        if relation is None:
-            continue
+    matches = [(e, r) for e in protected if (r := _relation(resolved, e.path)) is not None]
+    # The most specific first: the folder itself, else the deepest one it is inside (the
+    # trust store rather than the config dir holding it), else the first one it holds.
+    rank = {"is": 0, "is inside": 1, "contains": 2}
+    matches.sort(key=lambda m: (rank[m[1]], -len(m[0].path.parts) if m[1] == "is inside" else 0))
+    for entry, relation in matches[:1]:
         if resolved == Path.home().resolve():
             what = f"your whole home folder, which holds {entry.exposes}"
         elif relation == "is":

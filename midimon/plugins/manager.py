@@ -270,6 +270,20 @@ class PluginManager:
             granted -= {Capability.FILESYSTEM}  # every path refused: the grant is not applied
         return granted, access
 
+    def unsafe_stored_grants(self) -> list[tuple[str, RefusedPath]]:
+        """Saved Filesystem grants (of any binary) that are not applied: ``/``, midimon's own
+        folders, a path grown unsafe, or no path at all (older rules); for start-up."""
+        self._ensure_discovered()
+        found = []
+        for plugin, grants in sorted(self.state.all_grants().items()):
+            grant = grants.get(Capability.FILESYSTEM)
+            discovered = self._available.get(plugin)
+            if grant is None or discovered is None:
+                continue
+            access = self._filesystem_access(discovered.manifest, [grant], audit=False)
+            found += [(plugin, refused) for refused in access.refused]
+        return found
+
     def check_filesystem_paths(
         self,
         name: str,
