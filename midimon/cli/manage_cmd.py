@@ -123,10 +123,10 @@ def cmd_grant(args: argparse.Namespace) -> int:
     """``plugins grant NAME CAP [--write PATH] [--read PATH]``."""
     capability = _capability(args.capability)
     if daemon_link.use_daemon(args):
-        # the daemon's cwd differs: relative paths are the user's, resolved here (the daemon
-        # resolves and checks them again)
-        writes = [str(p.expanduser().resolve()) for p in args.write]
-        reads = [str(p.expanduser().resolve()) for p in args.read]
+        # the daemon's cwd differs: relative paths are made absolute here; the daemon resolves
+        # them (symlinks, ..) and checks them, so its refusal names the path as typed
+        writes = [str(Path.cwd() / p.expanduser()) for p in args.write]
+        reads = [str(Path.cwd() / p.expanduser()) for p in args.read]
         daemon_link.request(
             "PLUGIN_GRANT",
             {
