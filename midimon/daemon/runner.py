@@ -133,8 +133,13 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
     grants: dict[str, list[Grant]] = {}
     sink = None
     if demo:
+        # The bundled config's file_log writes ~/midimon-pads.log. The home folder itself is
+        # never granted (it holds midimon's own state): the demo grants that one file, which
+        # Landlock can only grant once it exists.
+        pads_log = Path.home() / "midimon-pads.log"
+        pads_log.touch(mode=0o600, exist_ok=True)
         grants = {"http_request": [Grant(Capability.NETWORK)],
-                  "file_log": [Grant(Capability.FILESYSTEM, (str(Path.home()),))]}  # fmt: skip
+                  "file_log": [Grant(Capability.FILESYSTEM, (str(pads_log),))]}  # fmt: skip
         sink = _demo_http_sink()
     midi_out_ref: list[Any] = [None]
 
