@@ -158,7 +158,7 @@ def unsafe_reason(resolved: Path, protected: Iterable[ProtectedPath]) -> str | N
         elif relation == "contains":
             what = f"a folder that holds {entry.exposes}"
         else:
-            what = f"inside {entry.exposes}"
+            what = f"in the folder of {entry.exposes}"
         return f"it is {what}: {entry.risk}"
     try:
         info = resolved.stat()
