@@ -23,17 +23,12 @@ from midimon.plugins.capabilities import Capability, sorted_caps
 from midimon.plugins.context import TriggerContext
 from midimon.plugins.discovery import DiscoveredPlugin, DiscoveryResult, discover
 from midimon.plugins.errors import LoadError, PluginCallError, PluginError, PluginNotFound
+from midimon.plugins.grant_guard import FilesystemGuard
 from midimon.plugins.grant_hints import grant_hint
 from midimon.plugins.grant_paths import (
-    NO_PATH_REASON,
     FilesystemAccess,
-    FilesystemPathMissing,
     ProtectedPath,
     RefusedPath,
-    UnsafeGrantPath,
-    apply_filesystem_grants,
-    check_grant_path,
-    protected_paths,
     sensitive_folders_covered,
 )
 from midimon.plugins.grants import Grant, PluginStateStore
@@ -147,6 +142,7 @@ class PluginManager:
         self.checker = checker or IntegrityChecker.for_user()
         self.state = state or PluginStateStore(state_dir() / "plugin_state.json")
         self.audit = audit or AuditLog(state_dir() / "audit.jsonl")
+        self.fs_guard = FilesystemGuard(self.state, self.audit, self.checker, self.search_dirs)
         # Grants for this process only (``plugins exec --grant``), never written to disk.
         self.session_grants = {k: tuple(v) for k, v in (session_grants or {}).items()}
         self._clock = clock
@@ -199,62 +195,8 @@ class PluginManager:
 
     # -- grants ----------------------------------------------------------------------------
     def protected_paths(self, manifest: PluginManifest) -> list[ProtectedPath]:
-        """The folders no Filesystem grant of this plugin may reach (see grant_paths)."""
-        state = self.state.path.parent
-        extra = [
-            ProtectedPath(
-                state,
-                f"the grants file in {state}",
-                "it could grant itself any capability",
-            ),
-            ProtectedPath(
-                self.audit.path.parent,
-                f"the audit log in {self.audit.path.parent}",
-                "it could erase its audit trail",
-            ),
-            ProtectedPath(
-                self.checker.trust_store.directory,
-                f"the trust store {self.checker.trust_store.directory}",
-                "it could add its author's key, so any plugin they sign is trusted",
-            ),
-        ]
-        if self.checker.rollback is not None:
-            folder = self.checker.rollback.path.parent
-            extra.append(
-                ProtectedPath(
-                    folder,
-                    f"the anti-rollback records in {folder}",
-                    "it could let an older, vulnerable version of itself load",
-                )
-            )
-        return protected_paths(self.search_dirs, manifest.directory, extra)
-
-    def _filesystem_access(
-        self, manifest: PluginManifest, grants: list[Grant], audit: bool
-    ) -> FilesystemAccess:
-        """The Filesystem paths to apply: every granted path resolved and checked again, so a
-        symlink swapped in since the grant (or a grant saved under older rules) is not applied;
-        with ``audit``, each refusal goes to the audit log."""
-        fs = [g for g in grants if g.capability is Capability.FILESYSTEM]
-        if not fs:
-            return FilesystemAccess()
-        access = apply_filesystem_grants(
-            [p for g in fs for p in g.read_paths],
-            [p for g in fs for p in g.write_paths],
-            self.protected_paths(manifest),
-        )
-        if not any(g.all_paths for g in fs):
-            access = FilesystemAccess(refused=(RefusedPath("(no path)", "read", NO_PATH_REASON),))
-        if audit:
-            for refused in access.refused:
-                self.audit.record(
-                    "grant_refused",
-                    manifest.name,
-                    capability=Capability.FILESYSTEM.value,
-                    at="worker start",
-                    **refused.as_dict(),
-                )
-        return access
+        """The folders no Filesystem grant of this plugin may reach (see grant_guard)."""
+        return self.fs_guard.protected(manifest)
 
     def _granted(
         self, manifest: PluginManifest, sha256: str, audit: bool = False
@@ -265,7 +207,7 @@ class PluginManager:
         ]
         auto = self.settings.auto_grant & manifest.capabilities
         granted = frozenset(g.capability for g in grants) | auto
-        access = self._filesystem_access(manifest, grants, audit)
+        access = self.fs_guard.access(manifest, grants, audit)
         if Capability.FILESYSTEM in granted and not access.any_path:
             granted -= {Capability.FILESYSTEM}  # every path refused: the grant is not applied
         return granted, access
@@ -274,15 +216,9 @@ class PluginManager:
         """Saved Filesystem grants (of any binary) that are not applied: ``/``, midimon's own
         folders, a path grown unsafe, or no path at all (older rules); for start-up."""
         self._ensure_discovered()
-        found = []
-        for plugin, grants in sorted(self.state.all_grants().items()):
-            grant = grants.get(Capability.FILESYSTEM)
-            discovered = self._available.get(plugin)
-            if grant is None or discovered is None:
-                continue
-            access = self._filesystem_access(discovered.manifest, [grant], audit=False)
-            found += [(plugin, refused) for refused in access.refused]
-        return found
+        with self._lock:
+            manifests = {name: found.manifest for name, found in self._available.items()}
+        return self.fs_guard.unsafe_stored(manifests)
 
     def check_filesystem_paths(
         self,
@@ -294,34 +230,7 @@ class PluginManager:
         """Resolve and check the paths of a Filesystem grant for plugin ``name``: (read,
         write) resolved, or UnsafeGrantPath / FilesystemPathMissing (audited as
         ``grant_refused``). Relative paths are taken from this process's working directory."""
-        manifest = self.get_metadata(name)
-        protected = self.protected_paths(manifest)
-        checked: dict[str, list[str]] = {"read": [], "write": []}
-        for mode, given in (*(("read", p) for p in read), *(("write", p) for p in write)):
-            try:
-                checked[mode].append(str(check_grant_path(given, protected)))
-            except (UnsafeGrantPath, FilesystemPathMissing) as exc:
-                self.audit.record(
-                    "grant_refused",
-                    name,
-                    capability=Capability.FILESYSTEM.value,
-                    at=at,
-                    path=str(given),
-                    mode=mode,
-                    reason=str(exc),
-                )
-                raise
-        if not checked["read"] and not checked["write"]:
-            exc = FilesystemPathMissing(
-                f"a filesystem grant names the paths {name} may use: --write DIR (read and "
-                f"write DIR, e.g. ~/midimon-files) or --read DIR (read only); nothing is "
-                "granted without one"
-            )
-            self.audit.record(
-                "grant_refused", name, capability="filesystem", at=at, reason=str(exc)
-            )
-            raise exc
-        return tuple(dict.fromkeys(checked["read"])), tuple(dict.fromkeys(checked["write"]))
+        return self.fs_guard.check(self.get_metadata(name), read, write, at)
 
     def _current_sha256(self, name: str) -> str:
         with self._lock:
