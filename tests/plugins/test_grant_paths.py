@@ -360,11 +360,43 @@ def test_old_grant_is_not_applied_and_reported(
     assert "Filesystem      risk high    NOT granted" in done.stdout
 
 
-def test_info_warns_about_sensitive_folders(manager, env: dict[str, str], probe: Path) -> None:
-    """A grant covering ~/.ssh is allowed, and `plugins info` says plainly what it exposes."""
+def test_old_safe_grant_still_works_as_write(manager, good: Path) -> None:
+    """A saved grant in the old format ("paths": read-write then) of a safe folder keeps
+    working, as a write path; a new grant is saved with separate read and write lists, and a
+    --read path can be read but not written."""
+    from midimon.paths import state_dir
+
+    sha256 = manager._current_sha256("fs_probe")
+    state = state_dir() / "plugin_state.json"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    grant = {"filesystem": {"paths": [str(good)], "granted_at": 1.0}}
+    state.write_text(json.dumps({"fs_probe": {"sha256": sha256, "grants": grant}}))
+    assert manager.execute("fs_probe", {"write": str(good / "old.txt")}, CTX).ok
+    docs = good.parent / "docs"
+    docs.mkdir()
+    manager.grant("fs_probe", Capability.FILESYSTEM, [good], read_paths=[docs])
+    saved = json.loads(state.read_text())["fs_probe"]["grants"]["filesystem"]
+    assert saved["write"] == [str(good)] and saved["read"] == [str(docs)]
+    assert "paths" not in saved
+    (docs / "notes.txt").write_text("notes\n")
+    assert manager.execute("fs_probe", {"read": str(docs / "notes.txt")}, CTX).ok
+    result = manager.execute("fs_probe", {"write": str(docs / "notes.txt")}, CTX)
+    assert result.outcome is Outcome.FAILED and "Permission denied" in result.message, result
+    assert (docs / "notes.txt").read_text() == "notes\n"
+
+
+def test_info_warns_about_sensitive_folders(
+    manager, env: dict[str, str], probe: Path, tmp_path: Path
+) -> None:
+    """A grant covering ~/.ssh is allowed; `plugins grant` and `plugins info` say plainly what
+    it exposes."""
     ssh = Path.home() / ".ssh"
     ssh.mkdir()
-    manager.grant("fs_probe", Capability.FILESYSTEM, read_paths=[ssh])
+    done = run_cli(env, tmp_path, "plugins", "grant", "fs_probe", "filesystem", "--read", "~/.ssh",
+                   "--plugins-dir", str(probe.parent))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "(read: ~/.ssh)" in done.stdout and "warning: " in done.stdout
+    assert "covers ~/.ssh, your SSH keys" in done.stdout
     (line,) = manager.describe("fs_probe")["filesystem_sensitive"]
     assert "~/.ssh" in line and "SSH keys" in line
     done = run_cli(env, probe.parent, "plugins", "info", "fs_probe", "--plugins-dir", ".")
