@@ -62,14 +62,15 @@ def test_status_and_monitor_text_is_for_people() -> None:
 def test_demo_runs_the_bundled_config_logs_under_state_and_says_what_next(
     run_midimon: RunMidimon, midimon_env: dict[str, str]
 ) -> None:
-    """The demo ignores the user's config, writes its log under the state dir (not $HOME),
-    and numbers channels 1..16 in every line for people."""
+    """The demo ignores the user's config, writes its log beside midimon's state dir (not
+    $HOME, and not inside midimon's own folders, which no grant may cover), and numbers
+    channels 1..16 in every line for people."""
     user = Path(midimon_env["XDG_CONFIG_HOME"]) / "midimon" / "config.toml"
     user.parent.mkdir(parents=True)
     user.write_text('[[modes]]\nname = "Mine"\n', encoding="utf-8")
     done = run_midimon("run", "--demo", "--exit-after-demo", timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    log_dir = Path(midimon_env["XDG_STATE_HOME"]) / "midimon" / "demo"
+    log_dir = Path(midimon_env["XDG_STATE_HOME"]) / "midimon-demo"
     assert f"demo: on the bundled config; file_log writes to {log_dir}" in done.stdout
     assert "mode Default" in done.stdout and "Mine" not in done.stdout
     assert (log_dir / "midimon-pads.log").is_file()

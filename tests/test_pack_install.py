@@ -328,6 +328,22 @@ def test_yes_grants_everything_requested(
     assert sorted(info["execution"]["granted"]) == ["network", "subprocess"]
 
 
+def test_install_never_grants_filesystem(
+    build: Build, run_midimon: RunMidimon, tmp_path: Path
+) -> None:
+    """--yes and --grant filesystem grant everything else: filesystem needs its folders named,
+    so install prints the command instead, and nothing is saved for it."""
+    package = pack(run_midimon, build(caps=("network", "filesystem")), tmp_path)
+    for options in (("--yes",), ("--grant", "filesystem", "--grant", "network")):
+        done = run_midimon("install", package, *options)
+        assert done.returncode == 0, done.stderr
+        assert "filesystem: not granted by install" in done.stdout
+        assert "midimon plugins grant packed filesystem --write DIR" in done.stdout
+        info = json.loads(run_midimon("plugins", "info", "packed", "--json").stdout)
+        assert info["execution"]["granted"] == ["network"]
+        assert info["execution"]["missing"] == ["filesystem"]
+
+
 def test_uninstall(
     build: Build, run_midimon: RunMidimon, tmp_path: Path, user_plugins: Path, midimon_env
 ) -> None:

@@ -139,8 +139,8 @@ def cmd_install(args: argparse.Namespace) -> int:
             for cap in requested:
                 if args.yes or cap in wanted:
                     granted.append(cap)
-                elif cap.risk is RiskLevel.LOW:
-                    continue  # low risk: the auto_grant setting decides, as for any plugin
+                elif cap.risk is RiskLevel.LOW or cap is Capability.FILESYSTEM:
+                    continue  # low risk: auto_grant decides; filesystem: never from install
                 elif interactive and _ask(
                     f"Grant {cap.value} ({cap.risk.name.lower()} risk: {cap.info.description})? "
                     "[y/N] "
@@ -158,6 +158,13 @@ def cmd_install(args: argparse.Namespace) -> int:
         "install", manifest.name, version=manifest.version, sha256=report.sha256,
         path=str(target), replaced=previous, trust=report.trust,
     )  # fmt: skip
+    if Capability.FILESYSTEM in granted:  # it needs its folders named: never from install
+        granted.remove(Capability.FILESYSTEM)
+        if not args.json:
+            print(
+                "filesystem: not granted by install (it needs the folders named); grant it with: "
+                f"midimon plugins grant {manifest.name} filesystem --write DIR"
+            )
     for cap in granted:
         store.grant(manifest.name, report.sha256, Grant(cap, (), time.time()))
         audit.record("grant", manifest.name, capability=cap.value, paths=[], sha256=report.sha256)

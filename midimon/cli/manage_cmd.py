@@ -24,6 +24,7 @@ from midimon.cli.common import (
 from midimon.daemon.protocol import EXIT_PROTOCOL
 from midimon.plugins.capabilities import from_name
 from midimon.plugins.errors import LoadError, PluginNotFound
+from midimon.plugins.grant_paths import sensitive_folders_covered
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,12 +45,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="network, filesystem, audio, midi, subprocess or system_control",
     )
     p_grant.add_argument(
+        "--write",
         "--path",
+        dest="write",
         action="append",
         default=[],
         type=Path,
-        metavar="DIR",
-        help="with filesystem: a folder the plugin may write (repeatable)",
+        metavar="PATH",
+        help="with filesystem: a folder (or file) the plugin may read and write (repeatable; "
+        "--path is the older name of --write)",
+    )
+    p_grant.add_argument(
+        "--read",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="with filesystem: a folder (or file) the plugin may only read (repeatable). "
+        "A filesystem grant needs --write or --read; / and folders holding midimon's own "
+        "config, state or plugins are refused",
     )
     add_plugins_dir_option(p_grant)
     daemon_link.add_local_option(p_grant)
@@ -106,22 +120,36 @@ def _capability(text: str):
 
 
 def cmd_grant(args: argparse.Namespace) -> int:
-    """``plugins grant NAME CAP``."""
+    """``plugins grant NAME CAP [--write PATH] [--read PATH]``."""
     capability = _capability(args.capability)
     if daemon_link.use_daemon(args):
-        paths = [str(p.expanduser().resolve()) for p in args.path]  # the daemon's cwd differs
+        # the daemon's cwd differs: relative paths are made absolute here; the daemon resolves
+        # them (symlinks, ..) and checks them, so its refusal names the path as typed
+        writes = [str(Path.cwd() / p.expanduser()) for p in args.write]
+        reads = [str(Path.cwd() / p.expanduser()) for p in args.read]
         daemon_link.request(
-            "PLUGIN_GRANT", {"name": args.name, "capability": capability.value, "paths": paths}
+            "PLUGIN_GRANT",
+            {
+                "name": args.name,
+                "capability": capability.value,
+                "paths": writes,
+                "read_paths": reads,
+            },
         )
     else:
         manager = make_manager(args)
         try:
-            manager.grant(args.name, capability, args.path)
+            manager.grant(args.name, capability, args.write, read_paths=args.read)
         except (PluginNotFound, LoadError, ValueError) as exc:
             raise CliError(str(exc)) from None
     info = capability.info
-    paths = f" (write access: {', '.join(map(str, args.path))})" if args.path else ""
+    access = [f"read and write: {', '.join(map(str, args.write))}"] if args.write else []
+    access += [f"read: {', '.join(map(str, args.read))}"] if args.read else []
+    paths = f" ({'; '.join(access)})" if access else ""
     print(f"granted {info.display_name} ({info.risk.value} risk) to {args.name}{paths}")
+    resolved = [p.expanduser().resolve() for p in (*args.write, *args.read)]
+    for line in sensitive_folders_covered(resolved):
+        print(f"warning: {line}")
     return EXIT_OK
 
 

@@ -104,12 +104,23 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="grant CAP for this run only, not saved (repeatable)",
     )
     p_exec.add_argument(
+        "--grant-write",
         "--grant-path",
+        dest="grant_write",
         action="append",
         default=[],
         type=Path,
-        metavar="DIR",
-        help="with --grant filesystem: a path the plugin may write (repeatable)",
+        metavar="PATH",
+        help="with --grant filesystem: a folder (or file) the plugin may read and write "
+        "(repeatable; --grant-path is the older name of --grant-write)",
+    )
+    p_exec.add_argument(
+        "--grant-read",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="with --grant filesystem: a folder (or file) the plugin may only read (repeatable)",
     )
     p_exec.add_argument(
         "--in-process",
@@ -246,6 +257,7 @@ def _info_from_daemon(args: argparse.Namespace) -> tuple[PluginManifest, dict[st
     info["host_abi"] = abi_mod.abi_version()
     info["sha256_actual"] = _sha256_here(manifest, info)
     keys = ("isolation", "timeout_s", "rate_limit", "limits", "granted", "filesystem_paths",
+            "filesystem_read_paths", "filesystem_refused", "filesystem_sensitive",
             "missing", "enabled", "disabled_reason", "loaded", "trust", "enforced")  # fmt: skip
     execution = {key: data.get(key) for key in keys}
     if not execution["enforced"]:  # not loaded: what a worker would enforce, from here
@@ -329,8 +341,13 @@ def cmd_info(args: argparse.Namespace) -> int:
     if execution["missing"]:
         print(
             "    grant with: "
-            + "; ".join(f"midimon plugins grant {manifest.name} {c}" for c in execution["missing"])
+            + "; ".join(
+                f"midimon plugins grant {manifest.name} {c}"
+                + (" --write DIR" if c == "filesystem" else "")
+                for c in execution["missing"]
+            )
         )
+    _print_filesystem(manifest.name, execution)
     state = "enabled" if execution["enabled"] else f"DISABLED ({execution['disabled_reason']})"
     print(f"  state:        {state}")
     print(
@@ -344,6 +361,22 @@ def cmd_info(args: argparse.Namespace) -> int:
     for warning in manifest.warnings:
         print(f"  warning: {warning}")
     return EXIT_OK
+
+
+def _print_filesystem(name: str, execution: dict[str, Any]) -> None:
+    """The Filesystem paths granted, those not applied and why, and sensitive folders."""
+    for key, label in (("filesystem_paths", "read+write"), ("filesystem_read_paths", "read")):
+        for path in execution.get(key) or ():
+            print(f"    files {label + ':':<11} {path}")
+    for refused in execution.get("filesystem_refused") or ():
+        print(f"    NOT applied: filesystem {refused['path']}: {refused['reason']}")
+    if execution.get("filesystem_refused"):
+        print(
+            f"      re-grant safely: midimon plugins revoke {name} filesystem; midimon plugins "
+            f"grant {name} filesystem --write ~/midimon-files (a folder of its own)"
+        )
+    for line in execution.get("filesystem_sensitive") or ():
+        print(f"    warning: {line}")
 
 
 class RecordingHost:
@@ -385,10 +418,15 @@ def _session_grants(args: argparse.Namespace) -> dict[str, list[Grant]]:
             capability = from_name(name)
         except ValueError as exc:
             raise CliError(f"--grant: {exc}") from None
-        paths = tuple(str(p.resolve()) for p in args.grant_path)
-        grants.append(Grant(capability, paths if capability is Capability.FILESYSTEM else ()))
-    if args.grant_path and not any(g.capability is Capability.FILESYSTEM for g in grants):
-        raise CliError("--grant-path needs --grant filesystem")
+        if capability is Capability.FILESYSTEM:
+            writes = tuple(str(p.expanduser().resolve()) for p in args.grant_write)
+            reads = tuple(str(p.expanduser().resolve()) for p in args.grant_read)
+            grants.append(Grant(capability, writes, read_paths=reads))
+        else:
+            grants.append(Grant(capability))
+    has_fs = any(g.capability is Capability.FILESYSTEM for g in grants)
+    if (args.grant_write or args.grant_read) and not has_fs:
+        raise CliError("--grant-write and --grant-read need --grant filesystem")
     return {args.name: grants}
 
 
@@ -406,6 +444,23 @@ def _load_or_explain(manager: PluginManager, name: str) -> None:
         raise CliError(f"cannot run plugin {name!r}: {exc}") from None
 
 
+def _check_session_grants(manager: PluginManager, name: str, grants: list[Grant]) -> None:
+    """The same path rules as a saved grant, refused before the plugin starts (audited)."""
+    for grant in grants:
+        if grant.capability is not Capability.FILESYSTEM:
+            continue
+        try:
+            manager.check_filesystem_paths(
+                name, grant.read_paths, grant.write_paths, at="plugins exec"
+            )
+        except ValueError as exc:
+            raise CliError(
+                f"--grant filesystem: {exc}".replace("--write DIR", "--grant-write DIR").replace(
+                    "--read DIR", "--grant-read DIR"
+                )
+            ) from None
+
+
 EXIT_FOR_OUTCOME = {Outcome.OK: EXIT_OK, Outcome.UNAVAILABLE: EXIT_USAGE}
 
 
@@ -419,13 +474,16 @@ def cmd_exec(args: argparse.Namespace) -> int:
         raise CliError('--params must be a JSON object, like \'{"key": "value"}\'')
     context = _context(args)
     host = RecordingHost()
-    manager = make_manager(args, host, _session_grants(args))
+    session = _session_grants(args)
+    manager = make_manager(args, host, session)
+    manager.one_off_hints = True
     try:
         try:
             manifest = manager.get_metadata(args.name)
         except PluginNotFound as exc:
             find_plugin(args, args.name)  # raises, naming an invalid NAME/plugin.toml if any
             raise CliError(str(exc)) from None
+        _check_session_grants(manager, args.name, session[args.name])
         _load_or_explain(manager, args.name)
         result = manager.execute(args.name, params, context)
         description = manager.describe(args.name)

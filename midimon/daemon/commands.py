@@ -29,6 +29,21 @@ def _name(args: dict[str, Any]) -> str:
     return name
 
 
+def _grant_paths(args: dict[str, Any], key: str) -> list[str]:
+    """``args[key]``: absolute paths (``paths`` are read-write, ``read_paths`` read-only). A
+    relative path is refused: the daemon's working directory is not the client's."""
+    value = args.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise _bad_args(f"args.{key} must be a list of path strings")
+    relative = [p for p in value if not p.startswith(("/", "~"))]
+    if relative:
+        raise _bad_args(
+            f"args.{key}: {relative[0]} is relative; send absolute paths (the CLI resolves "
+            "them against its own working directory)"
+        )
+    return value
+
+
 def register_commands(daemon: Daemon, request_stop: Callable[[], None]) -> None:
     """Register every daemon command on ``daemon.registry``."""
     reg = daemon.registry
@@ -100,7 +115,11 @@ def register_commands(daemon: Daemon, request_stop: Callable[[], None]) -> None:
                 if method in ("grant", "revoke"):
                     cap = from_name(str(args.get("capability", "")))
                     if method == "grant":
-                        manager.grant(name, cap, args.get("paths") or ())
+                        writes, reads = (
+                            _grant_paths(args, "paths"),
+                            _grant_paths(args, "read_paths"),
+                        )
+                        manager.grant(name, cap, writes, read_paths=reads)
                         return {"granted": cap.value}
                     return {"revoked": manager.revoke(name, cap)}
                 if method == "load":

@@ -40,16 +40,24 @@ DEMO_NEXT = """demo: done; the daemon keeps running on the demo config. Try, in 
   midimon monitor           # MIDI, triggers and actions live (play into MIDI port "midimon")
   midimon plugins list      # the plugins it can run
 Stop it with Ctrl-C or `midimon stop` (`midimon run --demo --exit-after-demo` stops by itself)."""
-#: The bundled config's file_log mappings: the demo points their path into the state dir.
+#: The bundled config's file_log mappings: the demo points their path beside the state dir.
 FILE_LOG_PATH = re.compile(r'(plugin = "file_log", params = \{ path = )"[^"]*"')
 
 
 def _demo_config() -> tuple[Path, Path]:
-    """(config, log folder): the bundled config with file_log writing under the state dir
-    rather than the home folder, written to ``<state dir>/demo/config.toml``."""
+    """(config, log folder): the bundled config with file_log writing into
+    ``$XDG_STATE_HOME/midimon-demo/`` rather than the home folder, written to
+    ``<state dir>/demo/config.toml``.
+
+    The log folder sits beside midimon's state dir, not in it: a Filesystem grant never covers
+    midimon's own folders, and a plugin that could write the config it runs under would give
+    itself any action on the next reload.
+    """
     folder = state_dir() / "demo"
     folder.mkdir(parents=True, exist_ok=True)
-    log_file = folder / "midimon-pads.log"
+    log_dir = state_dir().parent / "midimon-demo"
+    log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    log_file = log_dir / "midimon-pads.log"
     text, count = FILE_LOG_PATH.subn(
         lambda m: m.group(1) + json.dumps(str(log_file)), default_config_path().read_text()
     )
@@ -57,7 +65,7 @@ def _demo_config() -> tuple[Path, Path]:
         raise RuntimeError(f"{default_config_path()}: no file_log path for the demo to move")
     config = folder / "config.toml"
     config.write_text(text, encoding="utf-8")
-    return config, folder
+    return config, log_dir
 
 
 def _demo_http_sink() -> Any:
@@ -160,12 +168,11 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
     grants: dict[str, list[Grant]] = {}
     sink = None
     if demo:
-        log_dir = Path.home()  # a config of the user's may log anywhere in it
+        grants = {"http_request": [Grant(Capability.NETWORK)]}
         if config is None:  # the demo shows the bundled config, not the user's own
             config, log_dir = _demo_config()
             print(f"demo: on the bundled config; file_log writes to {log_dir}", flush=True)
-        grants = {"http_request": [Grant(Capability.NETWORK)],
-                  "file_log": [Grant(Capability.FILESYSTEM, (str(log_dir),))]}  # fmt: skip
+            grants["file_log"] = [Grant(Capability.FILESYSTEM, (str(log_dir),))]
         sink = _demo_http_sink()
     midi_out_ref: list[Any] = [None]
 

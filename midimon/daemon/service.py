@@ -206,8 +206,25 @@ class Daemon:
     # -- timer thread --------------------------------------------------------------------------
     def start(self) -> None:
         """Start the timer thread (long presses fire on time even when no MIDI arrives)."""
+        self._report_unsafe_grants()
         self._thread = threading.Thread(target=self._tick_loop, name="midimon-timer", daemon=True)
         self._thread.start()
+
+    def _report_unsafe_grants(self) -> None:
+        """Say which saved Filesystem grants are not applied (made under older rules, or
+        reaching midimon's own state) and how to grant safely instead."""
+        try:
+            unsafe = self.manager.unsafe_stored_grants()
+        except (OSError, ValueError) as exc:
+            log.warning("could not check the saved filesystem grants: %s", exc)
+            return
+        for plugin, refused in unsafe:
+            log.warning(
+                "%s: filesystem grant %s is not applied: %s; revoke it (midimon plugins revoke "
+                "%s filesystem) and grant a dedicated folder: midimon plugins grant %s "
+                "filesystem --write ~/midimon-files",
+                plugin, refused.path, refused.reason, plugin, plugin,
+            )  # fmt: skip
 
     def _tick_loop(self) -> None:
         while not self._stop.is_set():

@@ -1,7 +1,8 @@
 """The audit log: append-only JSON lines recording every security-relevant plugin event.
 
-Events: load, verify, grant, revoke, deny, crash, timeout, rate_limit, disable, enable, unload,
-execute_failed. Each line: {"time": <unix seconds>, "event": ..., "plugin": ..., ...details}.
+Events: load, verify, grant, grant_refused, revoke, deny, crash, timeout, rate_limit, disable,
+enable, unload, execute_failed, install, uninstall. Each line: {"time": <unix seconds>,
+"event": ..., "plugin": ..., ...details}.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ EVENTS = (
     "load_failed",
     "verify",
     "grant",
+    "grant_refused",  # a Filesystem path refused: at grant time, or again at worker start
     "revoke",
     "deny",
     "crash",

@@ -20,11 +20,30 @@ RECHECK_SECONDS = 0.5
 
 @dataclass(frozen=True)
 class Grant:
-    """One granted capability; Filesystem grants may carry the paths they allow."""
+    """One granted capability; a Filesystem grant carries the paths it allows: ``write_paths``
+    may be read and written, ``read_paths`` only read."""
 
     capability: Capability
-    paths: tuple[str, ...] = ()
+    write_paths: tuple[str, ...] = ()
     granted_at: float = 0.0
+    read_paths: tuple[str, ...] = ()
+
+    @property
+    def all_paths(self) -> tuple[str, ...]:
+        """Every path this grant names, read-only or not."""
+        return (*self.read_paths, *self.write_paths)
+
+
+def _grant_from_json(cap: Capability, info: dict[str, Any]) -> Grant:
+    # Files written before read and write were separate have one "paths" list: those paths
+    # were granted read-write, so they load as write paths.
+    writes = info.get("write", info.get("paths", ()))
+    return Grant(
+        cap,
+        tuple(str(p) for p in writes),
+        float(info.get("granted_at", 0)),
+        tuple(str(p) for p in info.get("read", ())),
+    )
 
 
 class PluginStateStore:
@@ -95,7 +114,23 @@ class PluginStateStore:
                 cap = Capability(name)
             except ValueError:
                 continue
-            result[cap] = Grant(cap, tuple(info.get("paths", ())), float(info.get("granted_at", 0)))
+            result[cap] = _grant_from_json(cap, info)
+        return result
+
+    def all_grants(self) -> dict[str, dict[Capability, Grant]]:
+        """Every stored grant of every plugin, whatever binary it was given to (for the
+        start-up check of grants saved under older rules)."""
+        result: dict[str, dict[Capability, Grant]] = {}
+        for plugin, entry in self._parsed().items():
+            if not isinstance(entry, dict):
+                continue
+            for name, info in (entry.get("grants") or {}).items():
+                try:
+                    cap = Capability(name)
+                except ValueError:
+                    continue
+                if isinstance(info, dict):
+                    result.setdefault(plugin, {})[cap] = _grant_from_json(cap, info)
         return result
 
     def grant(self, plugin: str, sha256: str, grant: Grant) -> None:
@@ -107,7 +142,8 @@ class PluginStateStore:
                 entry["sha256"] = sha256
                 entry["grants"] = {}
             entry.setdefault("grants", {})[grant.capability.value] = {
-                "paths": list(grant.paths),
+                "read": list(grant.read_paths),
+                "write": list(grant.write_paths),
                 "granted_at": grant.granted_at or time.time(),
             }
             self._write(data)

@@ -23,6 +23,14 @@ from midimon.plugins.capabilities import Capability, sorted_caps
 from midimon.plugins.context import TriggerContext
 from midimon.plugins.discovery import DiscoveredPlugin, DiscoveryResult, discover
 from midimon.plugins.errors import LoadError, PluginCallError, PluginError, PluginNotFound
+from midimon.plugins.grant_guard import FilesystemGuard
+from midimon.plugins.grant_hints import grant_hint
+from midimon.plugins.grant_paths import (
+    FilesystemAccess,
+    ProtectedPath,
+    RefusedPath,
+    sensitive_folders_covered,
+)
 from midimon.plugins.grants import Grant, PluginStateStore
 from midimon.plugins.integrity import IntegrityChecker, IntegrityError, IntegrityReport
 from midimon.plugins.isolation import Denial, WorkerCrashed, WorkerError, WorkerTimeout
@@ -103,7 +111,7 @@ class _Loaded:
     report: IntegrityReport
     data: bytes
     granted: frozenset[Capability]
-    write_paths: tuple[Path, ...]
+    access: FilesystemAccess
     runner: Runner | None
     lock: threading.Lock = field(default_factory=threading.Lock)
     restart_after: float = 0.0
@@ -127,11 +135,14 @@ class PluginManager:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings or PluginSettings()
-        self.search_dirs = plugin_search_path([*extra_dirs, *self.settings.dirs])
+        self.extra_dirs = tuple(Path(p) for p in extra_dirs)  # --plugins-dir: for hints
+        self.one_off_hints = False  # plugins exec: denial hints give its --grant options too
+        self.search_dirs = plugin_search_path([*self.extra_dirs, *self.settings.dirs])
         self.host = host or LoggingHost()
         self.checker = checker or IntegrityChecker.for_user()
         self.state = state or PluginStateStore(state_dir() / "plugin_state.json")
         self.audit = audit or AuditLog(state_dir() / "audit.jsonl")
+        self.fs_guard = FilesystemGuard(self.state, self.audit, self.checker, self.search_dirs)
         # Grants for this process only (``plugins exec --grant``), never written to disk.
         self.session_grants = {k: tuple(v) for k, v in (session_grants or {}).items()}
         self._clock = clock
@@ -183,17 +194,43 @@ class PluginManager:
         return found.manifest
 
     # -- grants ----------------------------------------------------------------------------
-    def _granted(self, manifest: PluginManifest, sha256: str) -> tuple[frozenset, tuple]:
+    def protected_paths(self, manifest: PluginManifest) -> list[ProtectedPath]:
+        """The folders no Filesystem grant of this plugin may reach (see grant_guard)."""
+        return self.fs_guard.protected(manifest)
+
+    def _granted(
+        self, manifest: PluginManifest, sha256: str, audit: bool = False
+    ) -> tuple[frozenset[Capability], FilesystemAccess]:
         grants = [
             *self.state.grants(manifest.name, sha256).values(),
             *self.session_grants.get(manifest.name, ()),
         ]
         auto = self.settings.auto_grant & manifest.capabilities
         granted = frozenset(g.capability for g in grants) | auto
-        paths = tuple(
-            Path(p) for g in grants if g.capability is Capability.FILESYSTEM for p in g.paths
-        )
-        return granted, paths
+        access = self.fs_guard.access(manifest, grants, audit)
+        if Capability.FILESYSTEM in granted and not access.any_path:
+            granted -= {Capability.FILESYSTEM}  # every path refused: the grant is not applied
+        return granted, access
+
+    def unsafe_stored_grants(self) -> list[tuple[str, RefusedPath]]:
+        """Saved Filesystem grants (of any binary) that are not applied: ``/``, midimon's own
+        folders, a path grown unsafe, or no path at all (older rules); for start-up."""
+        self._ensure_discovered()
+        with self._lock:
+            manifests = {name: found.manifest for name, found in self._available.items()}
+        return self.fs_guard.unsafe_stored(manifests)
+
+    def check_filesystem_paths(
+        self,
+        name: str,
+        read: Iterable[Path | str] = (),
+        write: Iterable[Path | str] = (),
+        at: str = "grant",
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Resolve and check the paths of a Filesystem grant for plugin ``name``: (read,
+        write) resolved, or UnsafeGrantPath / FilesystemPathMissing (audited as
+        ``grant_refused``). Relative paths are taken from this process's working directory."""
+        return self.fs_guard.check(self.get_metadata(name), read, write, at)
 
     def _current_sha256(self, name: str) -> str:
         with self._lock:
@@ -203,10 +240,20 @@ class PluginManager:
         _, digest = read_binary(self.get_metadata(name))
         return digest
 
-    def grant(self, name: str, capability: Capability, paths: Iterable[Path | str] = ()) -> None:
+    def grant(
+        self,
+        name: str,
+        capability: Capability,
+        write_paths: Iterable[Path | str] = (),
+        *,
+        read_paths: Iterable[Path | str] = (),
+    ) -> None:
         """Grant a capability to the plugin's current binary (persists across restarts).
 
-        A running worker is restarted before its next call so the sandbox includes the grant.
+        Filesystem needs at least one path: ``write_paths`` may be read and written,
+        ``read_paths`` only read; each is refused when it would reach ``/`` or midimon's own
+        state (see :meth:`check_filesystem_paths`). A running worker is restarted before its
+        next call so the sandbox includes the grant.
         """
         manifest = self.get_metadata(name)
         if capability not in manifest.capabilities:
@@ -214,15 +261,44 @@ class PluginManager:
                 f"{name} does not ask for {capability.value}; its plugin.toml declares: "
                 + (", ".join(c.value for c in sorted_caps(manifest.capabilities)) or "nothing")
             )
-        resolved = tuple(str(Path(p).expanduser().resolve()) for p in paths)
-        if resolved and capability is not Capability.FILESYSTEM:
+        write_paths, read_paths = tuple(write_paths), tuple(read_paths)
+        if capability is Capability.FILESYSTEM:
+            reads, writes = self.check_filesystem_paths(name, read_paths, write_paths)
+        elif write_paths or read_paths:
             raise ValueError("paths can only be given with the filesystem capability")
+        else:
+            reads, writes = (), ()
         sha256 = self._current_sha256(name)
-        self.state.grant(name, sha256, Grant(capability, resolved, time.time()))
+        self.state.grant(name, sha256, Grant(capability, writes, time.time(), reads))
         self.audit.record(
-            "grant", name, capability=capability.value, paths=list(resolved), sha256=sha256
+            "grant",
+            name,
+            capability=capability.value,
+            paths=list(writes),
+            read_paths=list(reads),
+            sha256=sha256,
         )
         self._mark_restart(name)
+
+    def denial_hint(
+        self,
+        manifest: PluginManifest,
+        missing: Iterable[Capability],
+        params: Mapping[str, Any] | str | bytes = "{}",
+    ) -> str:
+        """Commands that grant ``missing`` as printed: the folder the params name for
+        Filesystem, ``--plugins-dir`` when the plugin was found through one; with
+        ``one_off_hints`` (``plugins exec``) the options for one run too."""
+        found = self._available.get(manifest.name)
+        plugins_dir = None
+        if found is not None:
+            where = found.search_dir.resolve()
+            plugins_dir = next((d for d in self.extra_dirs if d.resolve() == where), None)
+        args = (manifest.name, missing, params, self.protected_paths(manifest), plugins_dir)
+        hint = grant_hint(*args)
+        if self.one_off_hints:
+            hint += "; or for this run only: " + grant_hint(*args, one_off=True)
+        return hint
 
     def revoke(self, name: str, capability: Capability) -> bool:
         """Revoke a grant; the worker restarts without it before the next call."""
@@ -293,8 +369,8 @@ class PluginManager:
         )
         if not report.ok:
             raise IntegrityError(report)
-        granted, paths = self._granted(manifest, report.sha256)
-        return _Loaded(manifest, report, data, granted, paths, runner=None)
+        granted, access = self._granted(manifest, report.sha256, audit=True)
+        return _Loaded(manifest, report, data, granted, access, runner=None)
 
     def _start(self, loaded: _Loaded) -> None:
         """Start a runner for a verified plugin and initialize it."""
@@ -313,7 +389,7 @@ class PluginManager:
                     manifest, loaded.data, loaded.report.sha256, self.host, loaded.granted
                 )
             else:
-                spec = sandbox_spec(manifest, loaded.granted, loaded.write_paths, settings)
+                spec = sandbox_spec(manifest, loaded.granted, loaded.access, settings)
                 runner = IsolatedRunner(
                     manifest, loaded.data, spec, self.host, start_timeout=max(settings.timeout, 5)
                 )
@@ -411,9 +487,7 @@ class PluginManager:
             if loaded is None:
                 return result(Outcome.UNAVAILABLE, f"{name} was unloaded")
         if loaded.needs_restart:  # grants changed: judge this call by the new ones
-            loaded.granted, loaded.write_paths = self._granted(
-                loaded.manifest, loaded.report.sha256
-            )
+            loaded.granted, loaded.access = self._granted(loaded.manifest, loaded.report.sha256)
         missing = loaded.manifest.capabilities - loaded.granted
         if missing:
             stats.denials += 1
@@ -421,12 +495,14 @@ class PluginManager:
             self.audit.record(
                 "deny", name, capabilities=sorted(c.value for c in missing), reason="not granted"
             )
+            not_applied = "".join(
+                f"; its filesystem grant {r.path} was not applied: {r.reason}"
+                for r in loaded.access.refused
+            )
             return result(
                 Outcome.DENIED,
-                f"{name} needs {names}, not granted; grant it with: "
-                + "; ".join(
-                    f"midimon plugins grant {name} {c.value}" for c in sorted_caps(missing)
-                ),
+                f"{name} needs {names}, not granted{not_applied}; grant it with: "
+                + self.denial_hint(loaded.manifest, missing, payload),
             )
         settings = self.settings.execution_for(name)
         deadline = time.monotonic() + settings.timeout
@@ -447,8 +523,8 @@ class PluginManager:
             if loaded.runner is not None:
                 loaded.runner.kill()
             loaded.runner = None
-            granted, paths = self._granted(loaded.manifest, loaded.report.sha256)
-            loaded.granted, loaded.write_paths = granted, paths
+            granted, access = self._granted(loaded.manifest, loaded.report.sha256, audit=True)
+            loaded.granted, loaded.access = granted, access
             try:
                 self._start(loaded)
             except LoadError as exc:
@@ -637,8 +713,9 @@ class PluginManager:
                 _, sha256 = read_binary(manifest)
             except LoadError:
                 sha256 = None
-        granted = self._granted(manifest, sha256)[0] if sha256 else frozenset()
+        granted, access = self._granted(manifest, sha256) if sha256 else (frozenset(), None)
         grants = self.state.grants(name, sha256) if sha256 else {}
+        applied = [*access.read_paths, *access.write_paths] if access else []
         return {
             "isolation": settings.isolation,
             "inline": self.runs_inline(name),
@@ -650,7 +727,10 @@ class PluginManager:
                 "max_open_files": settings.max_open_files,
             },
             "granted": [c.value for c in sorted_caps(granted)],
-            "filesystem_paths": [p for g in grants.values() for p in g.paths],
+            "filesystem_paths": [p for g in grants.values() for p in g.write_paths],
+            "filesystem_read_paths": [p for g in grants.values() for p in g.read_paths],
+            "filesystem_refused": [r.as_dict() for r in access.refused] if access else [],
+            "filesystem_sensitive": sensitive_folders_covered(applied),
             "missing": [c.value for c in sorted_caps(manifest.capabilities - granted)],
             "enabled": self.is_enabled(name),
             "disabled_reason": self.state.disabled_reason(name),

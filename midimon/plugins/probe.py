@@ -63,6 +63,7 @@ def probe_image(
     the limits of ``execution``. Returns None when no worker can be started here (not Linux,
     not built), so the caller can fall back to :func:`probe`.
     """
+    from midimon.plugins.grant_paths import FilesystemAccess
     from midimon.plugins.isolation import (
         WorkerCrashed,
         WorkerError,
@@ -75,7 +76,7 @@ def probe_image(
         worker_executable()
     except WorkerError:
         return None
-    spec = sandbox_spec(manifest, frozenset(), (), execution)
+    spec = sandbox_spec(manifest, frozenset(), FilesystemAccess(), execution)
     try:
         worker, info = start_worker(manifest, image_fd, spec, _QuietHost(), timeout)
     except LoadError as exc:

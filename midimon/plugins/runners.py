@@ -24,6 +24,7 @@ from midimon.plugins.errors import (
     NullPlugin,
     PluginCallError,
 )
+from midimon.plugins.grant_paths import FilesystemAccess
 from midimon.plugins.image import sealed_image_fd
 from midimon.plugins.isolation import SandboxSpec, WorkerLoadFailed, WorkerProcess
 from midimon.plugins.loader import (
@@ -165,23 +166,25 @@ def start_worker(
 def sandbox_spec(
     manifest: PluginManifest,
     granted: frozenset[Capability],
-    write_paths: tuple[Path, ...],
+    access: FilesystemAccess,
     settings: ExecutionSettings,
 ) -> SandboxSpec:
     """The worker sandbox for a plugin with these grants and settings.
 
     Always: read the plugin folder (and the system libraries isolation adds). Filesystem
-    granted with paths: read and write those paths. Filesystem granted without paths: read the
-    user's home folder. Never "/" as a whole: that would include /proc and, for a daemon
-    running as root, /etc/shadow.
+    granted: read ``access.read_paths``, read and write ``access.write_paths`` (already resolved
+    and checked against midimon's own folders by the manager). Nothing else: a Filesystem grant
+    without paths gives nothing, and ``/`` or a folder holding midimon's state never gets here.
     """
     reads: tuple[Path, ...] = (manifest.directory,)
-    if Capability.FILESYSTEM in granted and not write_paths:
-        reads += (Path.home(),)
+    writes: tuple[Path, ...] = ()
+    if Capability.FILESYSTEM in granted:
+        reads += access.read_paths
+        writes = access.write_paths
     return SandboxSpec(
         granted=granted,
         read_paths=reads,
-        write_paths=write_paths,
+        write_paths=writes,
         address_space=settings.memory_mb * 1024 * 1024,
         max_processes=settings.max_processes,
         max_open_files=settings.max_open_files,

@@ -176,9 +176,17 @@ def _auto_grant(value: Any, path: Path | None) -> frozenset[Capability]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise SettingsError(path, "plugins.auto_grant", "must be a list of capability names")
     try:
-        return frozenset(from_name(v) for v in value)
+        caps = frozenset(from_name(v) for v in value)
     except ValueError as exc:
         raise SettingsError(path, "plugins.auto_grant", str(exc)) from None
+    if Capability.FILESYSTEM in caps:
+        raise SettingsError(
+            path,
+            "plugins.auto_grant",
+            "filesystem cannot be granted automatically (a grant names its folders); remove "
+            "it and grant each plugin with: midimon plugins grant NAME filesystem --write DIR",
+        )
+    return caps
 
 
 _OVERRIDE_KEYS = frozenset(_POLICY_KEYS | _EXEC_TYPES.keys())

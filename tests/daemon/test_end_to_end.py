@@ -55,12 +55,13 @@ name = "Second"
 def e2e(jack_server, start_daemon, tmp_path: Path, midimon_env: dict[str, str]):
     """`midimon run` on a JACK virtual port, plus the test's controller output and listener."""
     env = {**midimon_env, **jack_server.env}
-    hits, log = tmp_path / "hits.txt", tmp_path / "pads.jsonl"
+    (tmp_path / "files").mkdir()  # tmp_path itself holds midimon's state: not grantable
+    hits, log = tmp_path / "hits.txt", tmp_path / "files" / "pads.jsonl"
     config = tmp_path / "config.toml"
     config.write_text(CONFIG.format(hits=hits, log=log))
     grant = subprocess.run(
         [sys.executable, "-m", "midimon", "plugins", "grant", "file_log", "filesystem",
-         "--path", str(tmp_path)], env=env, capture_output=True, text=True, cwd=tmp_path,
+         "--write", str(log.parent)], env=env, capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert grant.returncode == 0, grant.stderr
     start_daemon(config.read_text(), env)

@@ -63,6 +63,7 @@ def test_grant_and_revoke_go_to_the_daemon(
     assert info["execution"]["enforced"]  # a preview: the plugin is not loaded
 
     # a relative --path is the CLI's cwd (tmp_path), not the daemon's
+    (tmp_path / "out").mkdir()
     ok(run_midimon("plugins", "grant", "file_log", "filesystem", "--path", "out"))
     paths = ipc("PLUGIN_INFO", name="file_log")["filesystem_paths"]
     assert paths == [str((tmp_path / "out").resolve())]
@@ -187,3 +188,44 @@ def test_stale_socket_means_local(run_midimon: RunMidimon, midimon_env: dict[str
         sock.bind(str(path))  # bound, never listening: connect() is refused
     done = ok(run_midimon("-v", "plugins", "stats", "http_request"))
     assert "no daemon is running" in done.stderr
+
+
+def test_daemon_refuses_filesystem_grants_reaching_its_state(
+    daemon, ipc, run_midimon: RunMidimon, tmp_path: Path, midimon_env: dict[str, str]
+) -> None:
+    """Through the daemon, a Filesystem grant of /, of its state dir (by a symlink too) or of a
+    relative path is refused, each refusal in the daemon's audit log; a good folder works."""
+    from midimon.daemon.client import IpcError
+    from midimon.paths import state_dir
+
+    link = tmp_path / "looks-fine"
+    link.symlink_to(state_dir())
+    for form in ("/", str(state_dir()), str(link), "~"):
+        done = run_midimon("plugins", "grant", "file_log", "filesystem", "--write", form)
+        assert done.returncode != 0 and "refused filesystem path" in done.stderr, done
+    with pytest.raises(IpcError, match="refused filesystem path /"):
+        ipc("PLUGIN_GRANT", name="file_log", capability="filesystem", paths=["/"])
+    with pytest.raises(IpcError, match="is relative"):
+        ipc("PLUGIN_GRANT", name="file_log", capability="filesystem", paths=["out"])
+    refused = ipc("AUDIT", plugin="file_log", event="grant_refused")
+    home = midimon_env["HOME"]
+    assert [e["path"] for e in refused] == ["/", str(state_dir()), str(link), home, "/"]
+    (tmp_path / "files").mkdir()
+    ok(run_midimon("plugins", "grant", "file_log", "filesystem", "--write", "files"))
+    assert "filesystem" in ipc("PLUGIN_INFO", name="file_log")["granted"]
+
+
+def test_daemon_start_reports_saved_grants_it_does_not_apply(
+    start_daemon, midimon_env: dict[str, str]
+) -> None:
+    """A grant of / saved before the rule: the daemon says at start that it is not applied, and
+    how to re-grant safely."""
+    state = Path(midimon_env["XDG_STATE_HOME"]) / "midimon" / "plugin_state.json"
+    state.parent.mkdir(parents=True)
+    grant = {"filesystem": {"paths": ["/"], "granted_at": 1.0}}
+    state.write_text(json.dumps({"file_log": {"sha256": "0" * 64, "grants": grant}}))
+    proc, _ = start_daemon(CONFIG)
+    proc.terminate()
+    _, stderr = proc.communicate(timeout=15)
+    assert "file_log: filesystem grant / is not applied: it is /" in stderr
+    assert "midimon plugins grant file_log filesystem --write ~/midimon-files" in stderr

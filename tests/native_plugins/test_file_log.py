@@ -109,13 +109,22 @@ def raw_exec(
     return json.loads(done.stdout)
 
 
-def test_one_line_with_params_and_context(run_midimon: RunMidimon, tmp_path: Path) -> None:
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    """The folder the tests grant file_log: not tmp_path itself, which holds midimon's own
+    state (the XDG dirs of midimon_env), so a grant of it is refused."""
+    folder = tmp_path / "files"
+    folder.mkdir()
+    return folder
+
+
+def test_one_line_with_params_and_context(run_midimon: RunMidimon, files: Path) -> None:
     """One exec appends exactly one JSON line holding the params and the context as passed."""
-    log = tmp_path / "out" / "events.jsonl"
+    log = files / "out" / "events.jsonl"
     log.parent.mkdir()
     params = {"path": str(log), "label": "kick", "n": 3, "x": {"a": [1, 2.5, True, None]}}
     result = run_plugin(
-        run_midimon, tmp_path, params,
+        run_midimon, files, params,
         "--velocity", "87", "--note", "41", "--channel", "9", "--value", "-12",
         "--mode", "Live", "--trigger", "note",
     )  # fmt: skip
@@ -140,21 +149,21 @@ def test_one_line_with_params_and_context(run_midimon: RunMidimon, tmp_path: Pat
     assert result["logs"] and result["logs"][0]["level"] == "debug"
 
 
-def test_two_execs_append_two_lines(run_midimon: RunMidimon, tmp_path: Path) -> None:
+def test_two_execs_append_two_lines(run_midimon: RunMidimon, files: Path) -> None:
     """A second exec appends a second line and leaves the first untouched."""
-    log = tmp_path / "events.jsonl"
+    log = files / "events.jsonl"
     log.write_text("existing\n", encoding="utf-8")
-    run_plugin(run_midimon, tmp_path, {"path": str(log), "i": 1}, "--note", "40")
-    run_plugin(run_midimon, tmp_path, {"path": str(log), "i": 2}, "--note", "41")
+    run_plugin(run_midimon, files, {"path": str(log), "i": 1}, "--note", "40")
+    run_plugin(run_midimon, files, {"path": str(log), "i": 2}, "--note", "41")
     first, *rest = log.read_text(encoding="utf-8").split("\n", 1)
     assert first == "existing"
     lines = [json.loads(line) for line in rest[0].splitlines()]
     assert [(e["params"]["i"], e["context"]["note"]) for e in lines] == [(1, 40), (2, 41)]
 
 
-def test_unicode_and_escapes_round_trip(run_midimon: RunMidimon, tmp_path: Path) -> None:
+def test_unicode_and_escapes_round_trip(run_midimon: RunMidimon, files: Path) -> None:
     """Non-ASCII text, escapes, control characters and big numbers come back unchanged."""
-    log = tmp_path / "ünïcödé dir" / "log 🎹.jsonl"
+    log = files / "ünïcödé dir" / "log 🎹.jsonl"
     log.parent.mkdir()
     params = {
         "path": str(log),
@@ -169,7 +178,7 @@ def test_unicode_and_escapes_round_trip(run_midimon: RunMidimon, tmp_path: Path)
         "empty": {},
         "list": [],
     }
-    result = run_plugin(run_midimon, tmp_path, params, "--mode", "Modé ✓")
+    result = run_plugin(run_midimon, files, params, "--mode", "Modé ✓")
     assert result["ok"] is True, result
     raw = log.read_bytes()
     assert raw.count(b"\n") == 1  # the newline in "controls" is escaped, not written
@@ -190,20 +199,20 @@ def test_unicode_and_escapes_round_trip(run_midimon: RunMidimon, tmp_path: Path)
     ],
 )
 def test_relative_or_missing_path_names_path(
-    run_midimon: RunMidimon, tmp_path: Path, params: dict[str, Any]
+    run_midimon: RunMidimon, tmp_path: Path, files: Path, params: dict[str, Any]
 ) -> None:
     """A relative, empty, missing or non-string path: exit 1, INVALID_PARAMS naming `path`."""
-    result = run_plugin(run_midimon, tmp_path, params)
+    result = run_plugin(run_midimon, files, params)
     assert result["ok"] is False
     assert result["status_name"] == "ERR_INVALID_PARAMS"
     assert "`path`" in result["message"]
     assert not (tmp_path / "relative").exists()
 
 
-def test_missing_directory_reports_os_error(run_midimon: RunMidimon, tmp_path: Path) -> None:
+def test_missing_directory_reports_os_error(run_midimon: RunMidimon, files: Path) -> None:
     """A path in a directory that does not exist: exit 1, ERR_FAILED with path and OS error."""
-    log = tmp_path / "no such dir" / "events.jsonl"
-    result = run_plugin(run_midimon, tmp_path, {"path": str(log)})
+    log = files / "no such dir" / "events.jsonl"
+    result = run_plugin(run_midimon, files, {"path": str(log)})
     assert result["ok"] is False
     assert result["status_name"] == "ERR_FAILED"
     assert str(log) in result["message"]
@@ -212,9 +221,9 @@ def test_missing_directory_reports_os_error(run_midimon: RunMidimon, tmp_path: P
     assert not log.parent.exists()
 
 
-def test_directory_as_path_reports_os_error(run_midimon: RunMidimon, tmp_path: Path) -> None:
+def test_directory_as_path_reports_os_error(run_midimon: RunMidimon, files: Path) -> None:
     """A path that is a directory: exit 1, ERR_FAILED with the OS error, nothing written."""
-    result = run_plugin(run_midimon, tmp_path, {"path": str(tmp_path)})
+    result = run_plugin(run_midimon, files, {"path": str(files)})
     assert result["status_name"] == "ERR_FAILED"
     assert os.strerror(errno.EISDIR) in result["message"]
 
@@ -275,13 +284,13 @@ def test_message_truncated_on_utf8_boundary(
         raw.decode("utf-8")  # never ends mid-character
 
 
-def test_concurrent_writers_do_not_interleave(run_midimon: RunMidimon, tmp_path: Path) -> None:
+def test_concurrent_writers_do_not_interleave(run_midimon: RunMidimon, files: Path) -> None:
     """Eight processes appending large lines at once: every line stays whole."""
-    log = tmp_path / "shared.jsonl"
+    log = files / "shared.jsonl"
     pad = "x" * 60_000
 
     def one(i: int) -> dict:
-        return run_plugin(run_midimon, tmp_path, {"path": str(log), "writer": i, "pad": pad})
+        return run_plugin(run_midimon, files, {"path": str(log), "writer": i, "pad": pad})
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(one, range(8)))

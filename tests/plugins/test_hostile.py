@@ -139,7 +139,8 @@ def test_reading_outside_needs_filesystem(
     make_plugin: MakePlugin, make_manager, good: str, tmp_path: Path
 ) -> None:
     """A file outside the plugin folder cannot be read without Filesystem, and can with it."""
-    secret = tmp_path / "secret.txt"
+    (tmp_path / "shared").mkdir()
+    secret = tmp_path / "shared" / "secret.txt"
     secret.write_text("top secret")
     hostile(make_plugin, "h_read", "READ", P_PATH=f'"{secret}"')
     manager = make_manager()
@@ -148,7 +149,7 @@ def test_reading_outside_needs_filesystem(
     assert "execute_failed" in [e["event"] for e in audit(tmp_path, "h_read")]
     assert_host_fine(manager, good)
     hostile(make_plugin, "h_read_ok", "READ", caps=("filesystem",), P_PATH=f'"{secret}"')
-    manager.grant("h_read_ok", Capability.FILESYSTEM, [tmp_path])
+    manager.grant("h_read_ok", Capability.FILESYSTEM, read_paths=[secret.parent])
     result = manager.execute("h_read_ok", {}, CTX)
     assert result.ok and "read 10 bytes" in result.message, result
 

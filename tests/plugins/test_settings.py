@@ -101,3 +101,14 @@ def test_validate_warns_about_plugins_typos(run_midimon: RunMidimon, tmp_path: P
     done = run_midimon("validate", path, "--json")
     assert done.returncode == 0, done.stderr
     assert len(json.loads(done.stdout)["warnings"]) == 3
+
+
+def test_auto_grant_refuses_filesystem(tmp_path: Path) -> None:
+    """auto_grant = ["filesystem"] is an error naming the file and key, with the command to
+    grant each plugin its folders instead."""
+    path = tmp_path / "config.toml"
+    with pytest.raises(SettingsError) as caught:
+        parse_plugin_settings({"auto_grant": ["midi", "Filesystem"]}, path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: plugins.auto_grant: filesystem cannot be granted")
+    assert "midimon plugins grant NAME filesystem --write DIR" in message
