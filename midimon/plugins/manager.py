@@ -34,6 +34,7 @@ from midimon.plugins.loader import (
     read_binary,
 )
 from midimon.plugins.manifest import PluginManifest
+from midimon.plugins.pins import claimed_signer
 from midimon.plugins.ratelimit import TokenBucket
 from midimon.plugins.runners import InProcessRunner, IsolatedRunner, Runner, sandbox_spec
 from midimon.plugins.settings import PluginSettings
@@ -149,7 +150,7 @@ class PluginManager:
     # -- discovery -------------------------------------------------------------------------
     def discover(self) -> DiscoveryResult:
         """Scan the search path again (manifests only; no plugin code runs)."""
-        result = discover(self.search_dirs)
+        result = discover(self.search_dirs, self.checker.pins)
         with self._lock:
             self._discovery = result
             self._available = dict(result.plugins)
@@ -183,9 +184,11 @@ class PluginManager:
         return found.manifest
 
     # -- grants ----------------------------------------------------------------------------
-    def _granted(self, manifest: PluginManifest, sha256: str) -> tuple[frozenset, tuple]:
+    def _granted(
+        self, manifest: PluginManifest, sha256: str, signer: str | None
+    ) -> tuple[frozenset, tuple]:
         grants = [
-            *self.state.grants(manifest.name, sha256).values(),
+            *self.state.grants(manifest.name, sha256, signer).values(),
             *self.session_grants.get(manifest.name, ()),
         ]
         auto = self.settings.auto_grant & manifest.capabilities
@@ -195,13 +198,15 @@ class PluginManager:
         )
         return granted, paths
 
-    def _current_sha256(self, name: str) -> str:
+    def _current_binary(self, name: str) -> tuple[str, str | None]:
+        """The SHA-256 and signer of the copy that runs (or would run) under ``name``."""
         with self._lock:
             loaded = self._loaded.get(name)
         if loaded is not None:
-            return loaded.report.sha256
-        _, digest = read_binary(self.get_metadata(name))
-        return digest
+            return loaded.report.sha256, loaded.report.signer_id
+        manifest = self.get_metadata(name)
+        _, digest = read_binary(manifest)
+        return digest, claimed_signer(manifest)  # verified against it at load
 
     def grant(self, name: str, capability: Capability, paths: Iterable[Path | str] = ()) -> None:
         """Grant a capability to the plugin's current binary (persists across restarts).
@@ -217,8 +222,8 @@ class PluginManager:
         resolved = tuple(str(Path(p).expanduser().resolve()) for p in paths)
         if resolved and capability is not Capability.FILESYSTEM:
             raise ValueError("paths can only be given with the filesystem capability")
-        sha256 = self._current_sha256(name)
-        self.state.grant(name, sha256, Grant(capability, resolved, time.time()))
+        sha256, signer = self._current_binary(name)
+        self.state.grant(name, sha256, Grant(capability, resolved, time.time()), signer)
         self.audit.record(
             "grant", name, capability=capability.value, paths=list(resolved), sha256=sha256
         )
@@ -293,7 +298,7 @@ class PluginManager:
         )
         if not report.ok:
             raise IntegrityError(report)
-        granted, paths = self._granted(manifest, report.sha256)
+        granted, paths = self._granted(manifest, report.sha256, report.signer_id)
         return _Loaded(manifest, report, data, granted, paths, runner=None)
 
     def _start(self, loaded: _Loaded) -> None:
@@ -412,7 +417,7 @@ class PluginManager:
                 return result(Outcome.UNAVAILABLE, f"{name} was unloaded")
         if loaded.needs_restart:  # grants changed: judge this call by the new ones
             loaded.granted, loaded.write_paths = self._granted(
-                loaded.manifest, loaded.report.sha256
+                loaded.manifest, loaded.report.sha256, loaded.report.signer_id
             )
         missing = loaded.manifest.capabilities - loaded.granted
         if missing:
@@ -447,7 +452,9 @@ class PluginManager:
             if loaded.runner is not None:
                 loaded.runner.kill()
             loaded.runner = None
-            granted, paths = self._granted(loaded.manifest, loaded.report.sha256)
+            granted, paths = self._granted(
+                loaded.manifest, loaded.report.sha256, loaded.report.signer_id
+            )
             loaded.granted, loaded.write_paths = granted, paths
             try:
                 self._start(loaded)
@@ -632,13 +639,14 @@ class PluginManager:
         with self._lock:
             loaded = self._loaded.get(name)
         sha256 = loaded.report.sha256 if loaded else None
+        signer = loaded.report.signer_id if loaded else claimed_signer(manifest)
         if sha256 is None:
             try:
                 _, sha256 = read_binary(manifest)
             except LoadError:
                 sha256 = None
-        granted = self._granted(manifest, sha256)[0] if sha256 else frozenset()
-        grants = self.state.grants(name, sha256) if sha256 else {}
+        granted = self._granted(manifest, sha256, signer)[0] if sha256 else frozenset()
+        grants = self.state.grants(name, sha256, signer) if sha256 else {}
         return {
             "isolation": settings.isolation,
             "inline": self.runs_inline(name),
