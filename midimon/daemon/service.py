@@ -208,6 +208,13 @@ class Daemon:
         """Start the timer thread (long presses fire on time even when no MIDI arrives)."""
         self._thread = threading.Thread(target=self._tick_loop, name="midimon-timer", daemon=True)
         self._thread.start()
+        self._report_plugin_copies()
+
+    def _report_plugin_copies(self) -> None:
+        """Say at start-up which copy runs for each plugin name found in several folders."""
+        for problem in self.manager.discover().problems:
+            if problem.kind == "duplicate":
+                log.warning("%s", problem.message)
 
     def _tick_loop(self) -> None:
         while not self._stop.is_set():
