@@ -48,7 +48,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         description=(
             f"Unpack, verify (signature, trust, anti-rollback) and install a plugin into "
             f"{user_plugins_dir()}. Medium and high risk capabilities are granted only when "
-            "you say so: at the prompt, or with --grant/--yes."
+            "you say so: at the prompt, or with --grant/--yes. A plugin name stays with the "
+            "signer it was first accepted from (see midimon trust pin)."
         ),
     )
     p_install.add_argument("source", type=Path, metavar="FILE|DIR", help="package or folder")
@@ -57,11 +58,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="CAP",
-        help="grant this requested capability without asking (repeatable)",
+        help="grant this requested capability without asking (repeatable); the only way to "
+        "grant a high-risk one (subprocess) at install. Filesystem is never granted here: it "
+        "needs paths (midimon plugins grant NAME filesystem --write DIR)",
     )
-    p_install.add_argument(
-        "--yes", action="store_true", help="grant every capability the plugin requests"
-    )
+    p_install.add_argument("--yes", action="store_true", help=YES_HELP)
     add_allow_unsigned_option(p_install)
     add_json_option(p_install)
     p_install.set_defaults(handler=cmd_install)
@@ -100,6 +101,52 @@ def cmd_pack(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+YES_HELP = (
+    "answer yes to every question: this grants the medium-risk capabilities the plugin "
+    "requests (e.g. network) and nothing high-risk (filesystem, subprocess: name those with "
+    "--grant CAP); low-risk ones follow the auto_grant setting as always"
+)
+
+
+def _wanted_grants(names: list[str]) -> set[Capability]:
+    """The capabilities named with --grant; Filesystem is refused (it needs paths)."""
+    try:
+        wanted = {from_name(name) for name in names}
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if Capability.FILESYSTEM in wanted:
+        raise CliError(
+            "--grant filesystem: install does not grant Filesystem, which needs the folders it "
+            "may write; after installing: midimon plugins grant NAME filesystem --write DIR"
+        )
+    return wanted
+
+
+def _install_grants(
+    requested: list[Capability], wanted: set[Capability], yes: bool, interactive: bool
+) -> list[Capability]:
+    """What install grants: each capability named with --grant; with --yes the medium-risk
+    ones too (never a high-risk one); else, on a terminal, what the user says yes to."""
+    granted: list[Capability] = []
+    for cap in requested:
+        if cap in wanted:
+            granted.append(cap)
+        elif cap.risk is RiskLevel.LOW:
+            continue  # low risk: the auto_grant setting decides, as for any plugin
+        elif yes:
+            if cap.risk is RiskLevel.MEDIUM:
+                granted.append(cap)
+        elif (
+            interactive
+            and cap is not Capability.FILESYSTEM
+            and _ask(
+                f"Grant {cap.value} ({cap.risk.name.lower()} risk: {cap.info.description})? [y/N] "
+            )
+        ):
+            granted.append(cap)
+    return granted
+
+
 def _ask(question: str) -> bool:
     sys.stderr.write(question)
     sys.stderr.flush()
@@ -109,10 +156,7 @@ def _ask(question: str) -> bool:
 
 def cmd_install(args: argparse.Namespace) -> int:
     """``install FILE|DIR``."""
-    try:
-        wanted = {from_name(name) for name in args.grant}
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    wanted = _wanted_grants(args.grant)
     settings = plugin_settings(args)
     checker = IntegrityChecker.for_user()
     plugins_dir = user_plugins_dir()
@@ -135,17 +179,7 @@ def cmd_install(args: argparse.Namespace) -> int:
                 print(f"{manifest.name} {manifest.version} ({report.trust}, signer {signer})")
                 for cap in requested:
                     print(f"  capability {cap.value:15} risk {cap.risk.name.lower()}")
-            granted: list[Capability] = []
-            for cap in requested:
-                if args.yes or cap in wanted:
-                    granted.append(cap)
-                elif cap.risk is RiskLevel.LOW:
-                    continue  # low risk: the auto_grant setting decides, as for any plugin
-                elif interactive and _ask(
-                    f"Grant {cap.value} ({cap.risk.name.lower()} risk: {cap.info.description})? "
-                    "[y/N] "
-                ):
-                    granted.append(cap)
+            granted = _install_grants(requested, wanted, args.yes, interactive)
             target = plugins_dir / manifest.name
             previous = _installed_version(target)
             commit(stage, plugins_dir)
@@ -159,7 +193,7 @@ def cmd_install(args: argparse.Namespace) -> int:
         path=str(target), replaced=previous, trust=report.trust,
     )  # fmt: skip
     for cap in granted:
-        store.grant(manifest.name, report.sha256, Grant(cap, (), time.time()))
+        store.grant(manifest.name, report.sha256, Grant(cap, (), time.time()), report.signer_id)
         audit.record("grant", manifest.name, capability=cap.value, paths=[], sha256=report.sha256)
     ungranted = [c for c in requested if c not in granted and c not in settings.auto_grant]
     if args.json:
