@@ -30,6 +30,7 @@ EVENTS = (
     "execute_failed",
     "install",
     "uninstall",
+    "repin",
 )
 
 
