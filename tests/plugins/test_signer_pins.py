@@ -354,3 +354,42 @@ def test_grants_and_rollback_records_belong_to_one_signer(tmp_path: Path) -> Non
     rollback.check("p", Accepted("1.0.0", 200, "KEY2"))  # another signer's record: not binding
     rollback.record("p", Accepted("1.0.0", 200, "KEY2"))
     assert rollback.newest("p") == Accepted("1.0.0", 200, "KEY2")
+
+
+def test_trust_add_asks_for_the_names_on_a_terminal(
+    author: Authors, build: Build, run_midimon: RunMidimon, tmp_path: Path,
+    midimon_env: dict[str, str],
+) -> None:  # fmt: skip
+    """On a terminal `trust add` without --plugins asks which names the key may sign; plugins
+    info shows the signer, the name's pin, and points out a key trusted for any name."""
+    import pty
+    import sys
+
+    carol = author("carol")
+    master, slave = pty.openpty()
+    try:
+        os.write(master, b"carol_*, c2\n")
+        done = subprocess.run(
+            [sys.executable, "-m", "midimon", "trust", "add", str(carol.pub)],
+            env=midimon_env, cwd=tmp_path, stdin=slave, capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert done.returncode == 0, done.stderr
+    assert "Which plugin names may key" in done.stderr
+    assert f"trusted key {carol.key_id} for carol_*, c2" in done.stdout
+
+    folder = build("carol_pad", "1.0.0", carol)
+    where = ("--plugins-dir", str(folder.parent))
+    info = run_midimon("plugins", "info", "carol_pad", *where)
+    assert f"signer:       key {carol.key_id}" in info.stdout
+    assert "name pin:     none yet" in info.stdout
+    assert "ANY plugin name" not in info.stdout
+    assert run_midimon("trust", "add", carol.pub, "--any").returncode == 0
+    info = run_midimon("plugins", "info", "carol_pad", *where)
+    assert f"note: key {carol.key_id} is trusted for ANY plugin name" in info.stdout
+    assert run_midimon("plugins", "exec", "carol_pad", *where).returncode == 0
+    info = run_midimon("plugins", "info", "carol_pad", *where, "--json")
+    assert json.loads(info.stdout)["signing"]["pinned_to"] == carol.key_id  # pinned on load
