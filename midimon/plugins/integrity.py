@@ -2,8 +2,9 @@
 
 One check, used by ``midimon verify`` and by every load: the binary's minisign signature
 (``<binary>.minisig``) against the trust store, the trusted comment's fields against the
-manifest and the bytes, the manifest's own coverage, anti-rollback, and the signature policy
-for unsigned plugins. Plugins bundled with midimon are checked against the package's RECORD.
+manifest and the bytes, the manifest's own coverage, signer continuity (the name's pinned
+signer, see pins.py and continuity.py), anti-rollback, and the signature policy for unsigned
+plugins. Plugins bundled with midimon are checked against the package's RECORD.
 """
 
 from __future__ import annotations

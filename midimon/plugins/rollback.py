@@ -82,8 +82,9 @@ class RollbackStore:
 
     @staticmethod
     def _same_signer(offered: Accepted, newest: Accepted) -> bool:
-        # A record without a signer predates signer pinning: it applies to every signer.
-        return newest.signer is None or offered.signer == newest.signer
+        # A record without a signer predates signer pinning, and an unsigned copy (allowed by
+        # policy) has no signer of its own: both stay bound by the record, as before pinning.
+        return newest.signer is None or offered.signer is None or offered.signer == newest.signer
 
     def check(self, plugin: str, offered: Accepted) -> None:
         """Raise RollbackRefused when ``offered`` is older than the newest accepted."""

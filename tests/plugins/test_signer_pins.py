@@ -354,6 +354,8 @@ def test_grants_and_rollback_records_belong_to_one_signer(tmp_path: Path) -> Non
     rollback.check("p", Accepted("1.0.0", 200, "KEY2"))  # another signer's record: not binding
     rollback.record("p", Accepted("1.0.0", 200, "KEY2"))
     assert rollback.newest("p") == Accepted("1.0.0", 200, "KEY2")
+    with pytest.raises(RollbackRefused):  # an unsigned copy has no signer: the record binds it
+        rollback.check("p", Accepted("0.9.0", 300, None))
 
 
 def test_trust_add_asks_for_the_names_on_a_terminal(
