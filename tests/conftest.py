@@ -127,6 +127,7 @@ def make_manager(tmp_path: Path, isolated_dirs: dict[str, str], recording_host: 
     from midimon.plugins.grants import PluginStateStore
     from midimon.plugins.integrity import IntegrityChecker
     from midimon.plugins.manager import PluginManager
+    from midimon.plugins.pins import PinStore
     from midimon.plugins.rollback import RollbackStore
     from midimon.plugins.settings import parse_plugin_settings
     from midimon.plugins.trust import TrustStore
@@ -141,7 +142,9 @@ def make_manager(tmp_path: Path, isolated_dirs: dict[str, str], recording_host: 
             extra_dirs=[tmp_path / "plugins"],
             host=recording_host,
             checker=IntegrityChecker(
-                TrustStore(tmp_path / "trusted"), RollbackStore(state / "rb.json")
+                TrustStore(tmp_path / "trusted"),
+                RollbackStore(state / "rb.json"),
+                PinStore(state / "signers.json"),
             ),
             state=PluginStateStore(state / "plugin_state.json"),
             audit=AuditLog(state / "audit.jsonl"),

@@ -69,7 +69,8 @@ def test_info_and_verify_each_bundled_plugin(run_midimon: RunMidimon, name: str)
 def test_list_reports_bad_manifest_and_duplicate(
     make_plugin: MakePlugin, run_midimon: RunMidimon, tmp_path: Path
 ) -> None:
-    """A bad manifest and a duplicate of a bundled name are reported; the list still works."""
+    """A bad manifest and a duplicate of a bundled name are reported (the bundled copy runs);
+    the list still works."""
     extra = tmp_path / "extra"
     make_plugin("file_log", root=extra, folder_name="my_file_log")
     broken = extra / "broken"
@@ -79,9 +80,14 @@ def test_list_reports_bad_manifest_and_duplicate(
     assert done.returncode == 0
     out = json.loads(done.stdout)
     rows = {row["name"]: row for row in out["plugins"]}
-    assert rows["file_log"]["path"] == str(extra / "my_file_log")  # --plugins-dir comes first
+    # --plugins-dir comes first, but file_log is pinned to the installation: the bundled runs
+    assert "bundled_plugins" in rows["file_log"]["path"]
+    assert "is pinned to bundled with midimon" in rows["file_log"]["copy"]
     kinds = sorted(p["kind"] for p in out["problems"])
     assert kinds == ["duplicate", "error"]
+    duplicate = next(p for p in out["problems"] if p["kind"] == "duplicate")
+    assert duplicate["path"] == str(extra / "my_file_log" / "plugin.toml")
+    assert "(unsigned) is not used" in duplicate["message"]
     assert str(extra) == out["search_path"][0]
 
 

@@ -139,7 +139,7 @@ def test_author_lifecycle(lang, run_midimon, midimon_env, tmp_path):
     assert [c["name"] for c in failed] == ["integrity (untrusted_key)"], failed
     assert "midimon trust add" in failed[0]["fix"], failed
 
-    done = run_midimon("trust", "add", keys / "author.pub", "--name", "Author")
+    done = run_midimon("trust", "add", keys / "author.pub", "--name", "Author", "--any")
     assert done.returncode == 0, done.stderr
     verified = _midimon_in(folder, env, "verify", ".", "--json")
     assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -27,7 +27,7 @@ def build(make_plugin: MakePlugin, run_midimon: RunMidimon, tmp_path: Path) -> B
     keys.mkdir()
     done = run_midimon("keygen", "-W", "-p", keys / "a.pub", "-s", keys / "a.key")
     assert done.returncode == 0, done.stderr
-    done = run_midimon("trust", "add", keys / "a.pub", "--name", "Alice")
+    done = run_midimon("trust", "add", keys / "a.pub", "--name", "Alice", "--any")
     assert done.returncode == 0, done.stderr
 
     def make(name: str = "packed", version: str = "1.0.0", caps: tuple[str, ...] = ()) -> Path:
@@ -309,23 +309,38 @@ def test_noninteractive_grants_only_what_is_asked(
     done = run_midimon("install", package, "--grant", "network")
     assert done.returncode == 0, done.stderr
     assert "not granted: subprocess" in done.stdout
-    assert "midimon plugins grant packed" in done.stdout
+    assert "grant it with: midimon plugins grant packed subprocess" in done.stdout
+    assert " CAP" not in done.stdout  # a command that runs as printed, not a placeholder
     info = json.loads(run_midimon("plugins", "info", "packed", "--json").stdout)
     assert info["execution"]["granted"] == ["network"]
     done = run_midimon("install", package, "--grant", "midi")
     assert done.returncode != 0 and "does not request" in done.stderr
 
 
-def test_yes_grants_everything_requested(
+def test_yes_grants_nothing_high_risk(
     build: Build, run_midimon: RunMidimon, tmp_path: Path
 ) -> None:
-    """--yes grants every requested capability."""
-    package = pack(run_midimon, build(caps=("network", "subprocess")), tmp_path)
+    """--yes answers the questions (medium risk: network) but grants no high-risk capability:
+    filesystem and subprocess stay ungranted unless named with --grant; --grant filesystem is
+    refused (it needs paths) with the command that grants it."""
+    caps = ("network", "filesystem", "subprocess")
+    package = pack(run_midimon, build(caps=caps), tmp_path)
     done = run_midimon("install", package, "--yes", "--json")
     assert done.returncode == 0, done.stderr
-    assert all(c["granted"] for c in json.loads(done.stdout)["capabilities"])
+    granted = {c["name"]: c["granted"] for c in json.loads(done.stdout)["capabilities"]}
+    assert granted == {"network": True, "filesystem": False, "subprocess": False}
     info = json.loads(run_midimon("plugins", "info", "packed", "--json").stdout)
-    assert sorted(info["execution"]["granted"]) == ["network", "subprocess"]
+    assert info["execution"]["granted"] == ["network"]
+    help_text = run_midimon("install", "--help").stdout
+    assert "nothing high-risk" in " ".join(help_text.split())
+
+    done = run_midimon("install", package, "--yes", "--grant", "filesystem")
+    assert done.returncode == 2
+    assert "plugins grant NAME filesystem --write DIR" in done.stderr
+    done = run_midimon("install", package, "--yes", "--grant", "subprocess", "--json")
+    assert done.returncode == 0, done.stderr
+    granted = {c["name"]: c["granted"] for c in json.loads(done.stdout)["capabilities"]}
+    assert granted == {"network": True, "filesystem": False, "subprocess": True}
 
 
 def test_install_never_grants_filesystem(

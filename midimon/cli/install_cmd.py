@@ -31,7 +31,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "pack",
         help="pack a plugin folder into one NAME-VERSION-PLATFORM.midimon-plugin file",
         description=(
-            "Pack plugin.toml, this platform's binary, their .minisig signatures and a README "
+            "Pack plugin.toml, this platform's binary, their .minisig signatures, and the "
+            "folder's rotate-*.txt key rotation statements and README* files if it has any, "
             "into a .midimon-plugin file (a gzip'd tar), and print its SHA-256."
         ),
     )
@@ -48,7 +49,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         description=(
             f"Unpack, verify (signature, trust, anti-rollback) and install a plugin into "
             f"{user_plugins_dir()}. Medium and high risk capabilities are granted only when "
-            "you say so: at the prompt, or with --grant/--yes."
+            "you say so: at the prompt, or with --grant/--yes. A plugin name stays with the "
+            "signer it was first accepted from (see midimon trust pin)."
         ),
     )
     p_install.add_argument("source", type=Path, metavar="FILE|DIR", help="package or folder")
@@ -57,11 +59,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="CAP",
-        help="grant this requested capability without asking (repeatable)",
+        help="grant this requested capability without asking (repeatable); the only way to "
+        "grant a high-risk one (subprocess) at install. Filesystem is never granted here: it "
+        "needs paths (midimon plugins grant NAME filesystem --write DIR)",
     )
-    p_install.add_argument(
-        "--yes", action="store_true", help="grant every capability the plugin requests"
-    )
+    p_install.add_argument("--yes", action="store_true", help=YES_HELP)
     add_allow_unsigned_option(p_install)
     add_json_option(p_install)
     p_install.set_defaults(handler=cmd_install)
@@ -100,6 +102,52 @@ def cmd_pack(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+YES_HELP = (
+    "answer yes to every question: this grants the medium-risk capabilities the plugin "
+    "requests (e.g. network) and nothing high-risk (filesystem, subprocess: name those with "
+    "--grant CAP); low-risk ones follow the auto_grant setting as always"
+)
+
+
+def _wanted_grants(names: list[str]) -> set[Capability]:
+    """The capabilities named with --grant; Filesystem is refused (it needs paths)."""
+    try:
+        wanted = {from_name(name) for name in names}
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if Capability.FILESYSTEM in wanted:
+        raise CliError(
+            "--grant filesystem: install does not grant Filesystem, which needs the folders it "
+            "may write; after installing: midimon plugins grant NAME filesystem --write DIR"
+        )
+    return wanted
+
+
+def _install_grants(
+    requested: list[Capability], wanted: set[Capability], yes: bool, interactive: bool
+) -> list[Capability]:
+    """What install grants: each capability named with --grant; with --yes the medium-risk
+    ones too (never a high-risk one); else, on a terminal, what the user says yes to."""
+    granted: list[Capability] = []
+    for cap in requested:
+        if cap in wanted:
+            granted.append(cap)
+        elif cap.risk is RiskLevel.LOW:
+            continue  # low risk: the auto_grant setting decides, as for any plugin
+        elif yes:
+            if cap.risk is RiskLevel.MEDIUM:
+                granted.append(cap)
+        elif (
+            interactive
+            and cap is not Capability.FILESYSTEM
+            and _ask(
+                f"Grant {cap.value} ({cap.risk.name.lower()} risk: {cap.info.description})? [y/N] "
+            )
+        ):
+            granted.append(cap)
+    return granted
+
+
 def _ask(question: str) -> bool:
     sys.stderr.write(question)
     sys.stderr.flush()
@@ -109,10 +157,7 @@ def _ask(question: str) -> bool:
 
 def cmd_install(args: argparse.Namespace) -> int:
     """``install FILE|DIR``."""
-    try:
-        wanted = {from_name(name) for name in args.grant}
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    wanted = _wanted_grants(args.grant)
     settings = plugin_settings(args)
     checker = IntegrityChecker.for_user()
     plugins_dir = user_plugins_dir()
@@ -135,17 +180,7 @@ def cmd_install(args: argparse.Namespace) -> int:
                 print(f"{manifest.name} {manifest.version} ({report.trust}, signer {signer})")
                 for cap in requested:
                     print(f"  capability {cap.value:15} risk {cap.risk.name.lower()}")
-            granted: list[Capability] = []
-            for cap in requested:
-                if args.yes or cap in wanted:
-                    granted.append(cap)
-                elif cap.risk is RiskLevel.LOW or cap is Capability.FILESYSTEM:
-                    continue  # low risk: auto_grant decides; filesystem: never from install
-                elif interactive and _ask(
-                    f"Grant {cap.value} ({cap.risk.name.lower()} risk: {cap.info.description})? "
-                    "[y/N] "
-                ):
-                    granted.append(cap)
+            granted = _install_grants(requested, wanted, args.yes, interactive)
             target = plugins_dir / manifest.name
             previous = _installed_version(target)
             commit(stage, plugins_dir)
@@ -158,15 +193,8 @@ def cmd_install(args: argparse.Namespace) -> int:
         "install", manifest.name, version=manifest.version, sha256=report.sha256,
         path=str(target), replaced=previous, trust=report.trust,
     )  # fmt: skip
-    if Capability.FILESYSTEM in granted:  # it needs its folders named: never from install
-        granted.remove(Capability.FILESYSTEM)
-        if not args.json:
-            print(
-                "filesystem: not granted by install (it needs the folders named); grant it with: "
-                f"midimon plugins grant {manifest.name} filesystem --write DIR"
-            )
     for cap in granted:
-        store.grant(manifest.name, report.sha256, Grant(cap, (), time.time()))
+        store.grant(manifest.name, report.sha256, Grant(cap, (), time.time()), report.signer_id)
         audit.record("grant", manifest.name, capability=cap.value, paths=[], sha256=report.sha256)
     ungranted = [c for c in requested if c not in granted and c not in settings.auto_grant]
     if args.json:
@@ -200,10 +228,11 @@ def cmd_install(args: argparse.Namespace) -> int:
             )
         if granted:
             print(f"granted: {', '.join(c.value for c in granted)}")
-        if ungranted:
-            names = ", ".join(c.value for c in ungranted)
+        for cap in ungranted:  # one runnable command each (Filesystem names its folders)
+            paths = " --write DIR" if cap is Capability.FILESYSTEM else ""
             print(
-                f"not granted: {names}; grant later with: midimon plugins grant {manifest.name} CAP"
+                f"not granted: {cap.value}; grant it with: "
+                f"midimon plugins grant {manifest.name} {cap.value}{paths}"
             )
     return EXIT_OK
 

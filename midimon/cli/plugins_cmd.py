@@ -24,6 +24,8 @@ from midimon.cli.common import (
     print_json,
     run_discovery,
 )
+from midimon.cli.signer_info import signer_details, signer_lines
+from midimon.cli.trust_cmd import user_trust_store
 from midimon.daemon.protocol import EXIT_PROTOCOL
 from midimon.plugins import abi as abi_mod
 from midimon.plugins.capabilities import Capability, from_name, sorted_caps
@@ -192,6 +194,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         return _list_from_daemon(args)
     result = run_discovery(args)
     rows = [_summary(p) for p in result.plugins.values()]
+    for row in rows:
+        row["copy"] = result.chosen_because.get(row["name"])
     problems = [
         {"path": str(p.path), "kind": p.kind, "message": p.message} for p in result.problems
     ]
@@ -227,6 +231,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
     for problem in problems:
         print(f"warning: {problem['message']}", file=sys.stderr)
+    for row in rows:
+        if row["copy"]:
+            print(f"note: {row['copy']}")
     return EXIT_OK
 
 
@@ -277,6 +284,7 @@ def _info_from_daemon(args: argparse.Namespace) -> tuple[PluginManifest, dict[st
             settings, frozenset(from_name(c) for c in execution["granted"] or ())
         )
     info["execution"] = execution
+    info["signing"] = signer_details(manifest, None, user_trust_store())
     return manifest, info
 
 
@@ -290,7 +298,7 @@ def _sha256_here(manifest: PluginManifest, info: dict[str, Any]) -> str | None:
 
 
 def _info_local(args: argparse.Namespace) -> tuple[PluginManifest, dict[str, Any]]:
-    found, _ = find_plugin(args, args.name)
+    found, result = find_plugin(args, args.name)
     manifest = found.manifest
     info = manifest.as_dict()
     info["capabilities"] = _capabilities(found)
@@ -306,6 +314,7 @@ def _info_local(args: argparse.Namespace) -> tuple[PluginManifest, dict[str, Any
         frozenset(from_name(c) for c in execution["granted"]),
     )
     info["execution"] = execution
+    info["signing"] = signer_details(manifest, result, user_trust_store())
     return manifest, info
 
 
@@ -328,6 +337,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  SHA-256:      {info['sha256_actual'] or '(binary not readable)'}")
     if manifest.sha256:
         print(f"  pinned:       {manifest.sha256}")
+    for line in signer_lines(info["signing"]):
+        print(line)
     print(f"  ABI:          {manifest.abi_text} (host speaks {info['host_abi']})")
     for key in ("author", "homepage", "license"):
         if info[key]:

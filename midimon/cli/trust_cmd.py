@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from midimon.cli import pin_cmd
 from midimon.cli.common import EXIT_FAILED, EXIT_OK, CliError, add_json_option, print_json
 from midimon.paths import config_dir
 from midimon.plugins.minisign import MinisignError, PublicKey
@@ -25,7 +27,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     sub = group.add_subparsers(dest="trust_command", metavar="SUBCOMMAND", required=True)
     p_add = sub.add_parser(
-        "add", help="trust a public key", description="Trust a minisign public key file."
+        "add",
+        help="trust a public key for the plugin names it may sign",
+        description=(
+            "Trust a minisign public key file for the plugin names (or globs) given with "
+            "--plugins; --any trusts it for every name. On a terminal without either, it asks."
+        ),
     )
     p_add.add_argument("key", type=Path, metavar="KEY.pub", help="minisign public key file")
     p_add.add_argument("--name", default="", help="who the key belongs to (shown in verify)")
@@ -34,8 +41,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="PATTERN",
-        help="only plugins whose names match PATTERN (glob, e.g. 'alice_*'; repeatable or "
-        "comma-separated); default: any plugin",
+        help="the plugin names the key may sign (glob, e.g. 'alice_*'; repeatable or "
+        "comma-separated); required unless --any",
+    )
+    p_add.add_argument(
+        "--any",
+        action="store_true",
+        help="trust the key for every plugin name (not recommended: prefer --plugins)",
     )
     add_json_option(p_add)
     p_add.set_defaults(handler=cmd_add)
@@ -47,6 +59,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p_remove.add_argument("key_id", metavar="KEYID", help="16 hex digits, as trust list shows")
     p_remove.set_defaults(handler=cmd_remove)
+    pin_cmd.register(sub)
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -57,7 +70,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         raise CliError(f"{args.key}: no such file") from None
     except (MinisignError, OSError) as exc:
         raise CliError(str(exc)) from None
-    patterns = tuple(p.strip() for arg in args.plugins for p in arg.split(",") if p.strip())
+    patterns = _scope(args, key.key_id_hex)
     trusted = user_trust_store().add(key, args.name, patterns)
     if args.json:
         print_json(trusted.as_dict())
@@ -68,7 +81,41 @@ def cmd_add(args: argparse.Namespace) -> int:
             + (f" ({args.name})" if args.name else "")
             + f" for {scope}"
         )
+    if not patterns:
+        print(ANY_WARNING.format(key_id=trusted.key_id), file=sys.stderr)
     return EXIT_OK
+
+
+ANY_WARNING = (
+    "warning: key {key_id} may sign a plugin of any name; names already pinned to another "
+    "signer stay refused, but any new name is taken on first use. Prefer --plugins NAME."
+)
+
+
+def _patterns(values: list[str]) -> tuple[str, ...]:
+    return tuple(p.strip() for arg in values for p in arg.split(",") if p.strip())
+
+
+def _scope(args: argparse.Namespace, key_id: str) -> tuple[str, ...]:
+    """The --plugins patterns; () with --any; asked for on a terminal when neither is given."""
+    patterns = _patterns(args.plugins)
+    if patterns and args.any:
+        raise CliError("give --plugins or --any, not both")
+    if patterns or args.any:
+        return patterns
+    if not sys.stdin.isatty() or args.json:
+        raise CliError(
+            f"which plugins may key {key_id} sign? add --plugins NAME_OR_GLOB (repeatable), or "
+            "--any to trust it for every plugin name"
+        )
+    sys.stderr.write(
+        f"Which plugin names may key {key_id} sign? Names or globs, comma-separated ('*' for any): "
+    )
+    sys.stderr.flush()
+    answer = _patterns([sys.stdin.readline()])
+    if not answer:
+        raise CliError("no plugin names given: key not trusted")
+    return () if answer == ("*",) else answer
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -78,13 +125,23 @@ def cmd_list(args: argparse.Namespace) -> int:
     except TrustStoreError as exc:
         raise CliError(str(exc)) from None
     if args.json:
-        print_json({"keys": [k.as_dict() for k in keys]})
+        print_json({"keys": [{**k.as_dict(), "any_plugin": not k.plugins} for k in keys]})
         return EXIT_OK
     if not keys:
-        print("No trusted keys. Add one with: midimon trust add KEY.pub --name NAME")
+        print(
+            "No trusted keys. Add one with: midimon trust add KEY.pub --name NAME "
+            "--plugins NAME_OR_GLOB"
+        )
     for key in keys:
         scope = ", ".join(key.plugins) if key.plugins else "*"
         print(f"{key.key_id}  {key.name or '(unnamed)'}  plugins: {scope}")
+    unscoped = [k.key_id for k in keys if not k.plugins]
+    if unscoped:
+        print(
+            f"note: {', '.join(unscoped)} may sign any plugin name; scope "
+            f"{'it' if len(unscoped) == 1 else 'each'} with: midimon trust add KEY.pub "
+            "--plugins NAME_OR_GLOB"
+        )
     return EXIT_OK
 
 

@@ -209,6 +209,13 @@ class Daemon:
         self._report_unsafe_grants()
         self._thread = threading.Thread(target=self._tick_loop, name="midimon-timer", daemon=True)
         self._thread.start()
+        self._report_plugin_copies()
+
+    def _report_plugin_copies(self) -> None:
+        """Say at start-up which copy runs for each plugin name found in several folders."""
+        for problem in self.manager.discover().problems:
+            if problem.kind == "duplicate":
+                log.warning("%s", problem.message)
 
     def _report_unsafe_grants(self) -> None:
         """Say which saved Filesystem grants are not applied (made under older rules, or

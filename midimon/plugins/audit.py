@@ -32,6 +32,7 @@ EVENTS = (
     "execute_failed",
     "install",
     "uninstall",
+    "repin",
 )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from midimon.plugins.abi import abi
 from midimon.plugins.errors import ManifestError
 from midimon.plugins.manifest import MANIFEST_NAME, PluginManifest, parse_manifest
+from midimon.plugins.pins import BUNDLED, PinStore, claimed_signer, repin_command
 
 
 @dataclass(frozen=True)
@@ -47,16 +48,21 @@ class DiscoveryProblem:
 
     path: Path
     message: str
-    kind: str = "error"  # "error" (plugin skipped) or "duplicate" (shadowed by an earlier one)
+    kind: str = "error"  # "error" (plugin skipped) or "duplicate" (another copy runs)
 
 
 @dataclass
 class DiscoveryResult:
-    """Every plugin found (by name, earliest search dir wins) and every problem met."""
+    """Every plugin found (by name: the copy its pinned signer signed, else the earliest in
+    the search path) and every problem met."""
 
     plugins: dict[str, DiscoveredPlugin] = field(default_factory=dict)
     problems: list[DiscoveryProblem] = field(default_factory=list)
     searched: list[Path] = field(default_factory=list)
+    #: Names found more than once: every copy, in search order (the chosen one among them).
+    copies: dict[str, list[DiscoveredPlugin]] = field(default_factory=dict)
+    #: For those names: which copy runs and why.
+    chosen_because: dict[str, str] = field(default_factory=dict)
 
 
 # Open without blocking (a FIFO named plugin.toml must not hang the scan), binary on Windows.
@@ -127,12 +133,15 @@ def _plugin_folders(search_dir: Path) -> list[tuple[Path, Path, bytes | Manifest
     return folders
 
 
-def discover(search_dirs: Iterable[Path]) -> DiscoveryResult:
+def discover(search_dirs: Iterable[Path], pins: PinStore | None = None) -> DiscoveryResult:
     """Scan each search dir one level deep for ``plugin.toml``.
 
     A bad manifest becomes a problem and the scan continues. When two folders declare the same
-    plugin name, the one from the earlier search dir (or, within one dir, the earlier folder
-    name) wins and the other is reported with both paths. Missing and empty dirs are fine.
+    plugin name, the copy that claims the name's pinned signer (``pins``, default the user's;
+    read only when there are duplicates) is chosen, else the earliest in the search path (then
+    by folder name); every other copy is reported, with which copy runs and why. The claim is
+    the key id in the copy's ``.minisig``: the integrity check verifies it before any load.
+    Missing and empty dirs are fine.
     """
     result = DiscoveryResult()
     for search_dir in search_dirs:
@@ -149,16 +158,55 @@ def discover(search_dirs: Iterable[Path]) -> DiscoveryResult:
             except ManifestError as exc:
                 result.problems.append(DiscoveryProblem(exc.path, str(exc)))
                 continue
+            found = DiscoveredPlugin(manifest, search_dir)
             earlier = result.plugins.get(manifest.name)
             if earlier is not None:
-                result.problems.append(
-                    DiscoveryProblem(
-                        manifest.path,
-                        f"duplicate plugin name {manifest.name!r}: {manifest.path} is shadowed "
-                        f"by {earlier.manifest.path}, which comes first in the search path",
-                        kind="duplicate",
-                    )
-                )
+                result.copies.setdefault(manifest.name, [earlier]).append(found)
                 continue
-            result.plugins[manifest.name] = DiscoveredPlugin(manifest, search_dir)
+            result.plugins[manifest.name] = found
+    if result.copies:
+        _choose_copies(result, pins if pins is not None else PinStore.for_user())
     return result
+
+
+def _signer_text(signer: str | None) -> str:
+    if signer is None:
+        return "unsigned"
+    return "bundled with midimon" if signer == BUNDLED else f"signed by key {signer}"
+
+
+def _choose_copies(result: DiscoveryResult, pins: PinStore) -> None:
+    """For each name found more than once, keep the copy its pinned signer signed."""
+    for name, copies in result.copies.items():
+        try:
+            pin = pins.get(name)
+        except OSError as exc:
+            result.problems.append(DiscoveryProblem(pins.path, str(exc)))
+            pin = None
+        claims = [claimed_signer(c.manifest) for c in copies]
+        if pin is not None and pin.signer in claims:
+            chosen = copies[claims.index(pin.signer)]
+            why = f"{name} is pinned to {_signer_text(pin.signer)} ({pin.how})"
+        else:
+            chosen = copies[0]
+            why = (
+                f"{name} is pinned to {_signer_text(pin.signer)} but no copy claims that signer, "
+                "so the first in the search path is taken (the integrity check refuses it)"
+                if pin is not None
+                else f"{name} is not pinned yet: the first in the search path is taken"
+            )
+        result.plugins[name] = chosen
+        result.chosen_because[name] = f"{chosen.manifest.directory} runs: {why}"
+        for copy, claim in zip(copies, claims, strict=True):
+            if copy is chosen:
+                continue
+            hint = f"; to use it: {repin_command(name, claim)}" if claim is not None else ""
+            result.problems.append(
+                DiscoveryProblem(
+                    copy.manifest.path,
+                    f"duplicate plugin name {name!r}: {copy.manifest.directory} "
+                    f"({_signer_text(claim)}) is not used; {chosen.manifest.directory} "
+                    f"({_signer_text(claims[copies.index(chosen)])}) runs because {why}{hint}",
+                    kind="duplicate",
+                )
+            )

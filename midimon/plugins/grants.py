@@ -47,7 +47,12 @@ def _grant_from_json(cap: Capability, info: dict[str, Any]) -> Grant:
 
 
 class PluginStateStore:
-    """``{plugin: {"sha256": ..., "grants": {cap: {...}}, "disabled": reason|null}}``."""
+    """``{plugin: {"sha256": ..., "signer": ..., "grants": {cap: {...}}, "disabled": ...}}``.
+
+    Grants belong to one binary (its SHA-256) from one signer (a key id, "bundled", or null for
+    an unsigned binary): nothing is inherited by another signer's copy of the name. An entry
+    written before signers were recorded has no "signer" and matches any signer.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -103,10 +108,18 @@ class PluginStateStore:
         atomic_write(self.path, text.encode("utf-8"), 0o600)
         self._checked_at = 0.0  # re-stat on the next read: it picks up what we just wrote
 
-    def grants(self, plugin: str, sha256: str) -> dict[Capability, Grant]:
-        """Grants given to this exact binary (a different SHA-256 has none)."""
+    @staticmethod
+    def _owned_by(entry: dict[str, Any], sha256: str, signer: str | None) -> bool:
+        """Whether the entry's grants belong to this binary from this signer."""
+        return entry.get("sha256") == sha256 and entry.get("signer", signer) == signer
+
+    def grants(
+        self, plugin: str, sha256: str, signer: str | None = None
+    ) -> dict[Capability, Grant]:
+        """Grants given to this exact binary from this signer (another SHA-256 or another
+        signer has none)."""
         entry = self._entry(plugin)
-        if entry.get("sha256") != sha256:
+        if not self._owned_by(entry, sha256, signer):
             return {}
         result = {}
         for name, info in entry.get("grants", {}).items():
@@ -133,14 +146,16 @@ class PluginStateStore:
                     result.setdefault(plugin, {})[cap] = _grant_from_json(cap, info)
         return result
 
-    def grant(self, plugin: str, sha256: str, grant: Grant) -> None:
-        """Add (or replace) one grant for this binary; grants for another binary are dropped."""
+    def grant(self, plugin: str, sha256: str, grant: Grant, signer: str | None = None) -> None:
+        """Add (or replace) one grant for this binary from ``signer``; grants for another
+        binary or another signer are dropped."""
         with self._lock:
             data = self._read()
             entry = data.setdefault(plugin, {})
-            if entry.get("sha256") != sha256:
-                entry["sha256"] = sha256
+            if not self._owned_by(entry, sha256, signer):
                 entry["grants"] = {}
+            entry["sha256"] = sha256
+            entry["signer"] = signer
             entry.setdefault("grants", {})[grant.capability.value] = {
                 "read": list(grant.read_paths),
                 "write": list(grant.write_paths),

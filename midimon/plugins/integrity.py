@@ -2,8 +2,9 @@
 
 One check, used by ``midimon verify`` and by every load: the binary's minisign signature
 (``<binary>.minisig``) against the trust store, the trusted comment's fields against the
-manifest and the bytes, the manifest's own coverage, anti-rollback, and the signature policy
-for unsigned plugins. Plugins bundled with midimon are checked against the package's RECORD.
+manifest and the bytes, the manifest's own coverage, signer continuity (the name's pinned
+signer, see pins.py and continuity.py), anti-rollback, and the signature policy for unsigned
+plugins. Plugins bundled with midimon are checked against the package's RECORD.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from midimon.paths import bundled_plugins_dir, state_dir
 from midimon.plugins.capabilities import Capability
+from midimon.plugins.continuity import check_signer
 from midimon.plugins.errors import LoadError
 from midimon.plugins.image import ImageDigests
 from midimon.plugins.loader import HostServices, NativePlugin, load_image, read_binary
@@ -30,6 +32,7 @@ from midimon.plugins.minisign import (
     Signature,
     verify,
 )
+from midimon.plugins.pins import BUNDLED, Pin, PinStore
 from midimon.plugins.rollback import Accepted, RollbackRefused, RollbackStore
 from midimon.plugins.settings import SignaturePolicy
 from midimon.plugins.trust import TrustStore, TrustStoreError
@@ -46,7 +49,7 @@ def signature_path(file: Path) -> Path:
 class Failure:
     """One reason a plugin is refused, and what to do about it."""
 
-    code: str  # unsigned, bad_signature, untrusted_key, out_of_scope, legacy, mismatch, ...
+    code: str  # unsigned, bad_signature, untrusted_key, out_of_scope, signer_changed, ...
     message: str
     fix: str = ""
 
@@ -69,6 +72,9 @@ class IntegrityReport:
     failures: list[Failure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     accepted: Accepted | None = None
+    signer_id: str | None = None  # who signed this copy: a key id, "bundled", or None (unsigned)
+    pinned: str | None = None  # the signer the name belongs to, when it is pinned
+    pin_update: Pin | None = None  # the pin to record when this copy is accepted
 
     @property
     def ok(self) -> bool:
@@ -143,16 +149,22 @@ class IntegrityChecker:
         self,
         trust_store: TrustStore,
         rollback: RollbackStore | None = None,
+        pins: PinStore | None = None,
     ) -> None:
         self.trust_store = trust_store
         self.rollback = rollback
+        self.pins = pins
 
     @classmethod
     def for_user(cls) -> IntegrityChecker:
         """The checker over the user's trust store and anti-rollback records."""
         from midimon.paths import config_dir
 
-        return cls(TrustStore(config_dir() / "trusted_keys"), RollbackStore(rollback_path()))
+        return cls(
+            TrustStore(config_dir() / "trusted_keys"),
+            RollbackStore(rollback_path()),
+            PinStore.for_user(),
+        )
 
     def check(
         self,
@@ -194,10 +206,12 @@ class IntegrityChecker:
             self._check_signed(report, manifest, data, sig_path, sig_bytes, policy, prehash)
         else:
             self._check_unsigned(report, manifest, sha256, policy)
+        if not report.failures and self.pins is not None:
+            check_signer(report, manifest, policy, self.pins, self.trust_store)
         if report.failures or self.rollback is None:
             return report
         timestamp = _timestamp(report.signature)
-        report.accepted = Accepted(manifest.version, timestamp)
+        report.accepted = Accepted(manifest.version, timestamp, report.signer_id)
         if policy.allow_downgrade:
             return report
         try:
@@ -214,8 +228,14 @@ class IntegrityChecker:
         return report
 
     def record_accepted(self, report: IntegrityReport) -> None:
-        """Remember an accepted plugin's version for anti-rollback (on load, not on verify)."""
-        if self.rollback is not None and report.ok and report.accepted is not None:
+        """Remember an accepted plugin's version for anti-rollback, and pin its name to its
+        signer on first use or rotation (on load and install, not on verify)."""
+        if not report.ok:
+            return
+        if self.pins is not None and report.pin_update is not None:
+            self.pins.set(report.pin_update)
+            report.pinned, report.pin_update = report.pin_update.signer, None
+        if self.rollback is not None and report.accepted is not None:
             self.rollback.record(report.plugin, report.accepted)
 
     def _check_unsigned(
@@ -228,6 +248,7 @@ class IntegrityChecker:
         bundled = _bundled_status(manifest, sha256)
         if bundled == "ok":
             report.trust = "bundled"
+            report.signer_id = BUNDLED
             report.notes.append("bundled with midimon; hashes match the installed package RECORD")
             return
         if bundled is not None:
@@ -288,7 +309,8 @@ class IntegrityChecker:
             report.fail(
                 "untrusted_key",
                 f"signed by key {signature.key_id_hex}, which is not in the trust store",
-                "if you trust its author: midimon trust add THEIR_KEY.pub",
+                "if you trust its author for this plugin: midimon trust add THEIR_KEY.pub "
+                f"--plugins {manifest.name}",
             )
             return
         report.signature["signer"] = trusted.name or None
@@ -328,6 +350,7 @@ class IntegrityChecker:
             self._check_manifest_signature(report, manifest, trusted.key, policy)
         if not report.failures:
             report.trust = "signed"
+            report.signer_id = trusted.key_id
 
     def _check_fields(
         self, report: IntegrityReport, manifest: PluginManifest, fields: dict[str, str]

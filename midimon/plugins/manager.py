@@ -42,6 +42,7 @@ from midimon.plugins.loader import (
     read_binary,
 )
 from midimon.plugins.manifest import PluginManifest
+from midimon.plugins.pins import claimed_signer
 from midimon.plugins.ratelimit import TokenBucket
 from midimon.plugins.runners import InProcessRunner, IsolatedRunner, Runner, sandbox_spec
 from midimon.plugins.settings import PluginSettings
@@ -160,7 +161,7 @@ class PluginManager:
     # -- discovery -------------------------------------------------------------------------
     def discover(self) -> DiscoveryResult:
         """Scan the search path again (manifests only; no plugin code runs)."""
-        result = discover(self.search_dirs)
+        result = discover(self.search_dirs, self.checker.pins)
         with self._lock:
             self._discovery = result
             self._available = dict(result.plugins)
@@ -199,10 +200,10 @@ class PluginManager:
         return self.fs_guard.protected(manifest)
 
     def _granted(
-        self, manifest: PluginManifest, sha256: str, audit: bool = False
+        self, manifest: PluginManifest, sha256: str, signer: str | None, audit: bool = False
     ) -> tuple[frozenset[Capability], FilesystemAccess]:
         grants = [
-            *self.state.grants(manifest.name, sha256).values(),
+            *self.state.grants(manifest.name, sha256, signer).values(),
             *self.session_grants.get(manifest.name, ()),
         ]
         auto = self.settings.auto_grant & manifest.capabilities
@@ -232,13 +233,15 @@ class PluginManager:
         ``grant_refused``). Relative paths are taken from this process's working directory."""
         return self.fs_guard.check(self.get_metadata(name), read, write, at)
 
-    def _current_sha256(self, name: str) -> str:
+    def _current_binary(self, name: str) -> tuple[str, str | None]:
+        """The SHA-256 and signer of the copy that runs (or would run) under ``name``."""
         with self._lock:
             loaded = self._loaded.get(name)
         if loaded is not None:
-            return loaded.report.sha256
-        _, digest = read_binary(self.get_metadata(name))
-        return digest
+            return loaded.report.sha256, loaded.report.signer_id
+        manifest = self.get_metadata(name)
+        _, digest = read_binary(manifest)
+        return digest, claimed_signer(manifest)  # verified against it at load
 
     def grant(
         self,
@@ -268,8 +271,8 @@ class PluginManager:
             raise ValueError("paths can only be given with the filesystem capability")
         else:
             reads, writes = (), ()
-        sha256 = self._current_sha256(name)
-        self.state.grant(name, sha256, Grant(capability, writes, time.time(), reads))
+        sha256, signer = self._current_binary(name)
+        self.state.grant(name, sha256, Grant(capability, writes, time.time(), reads), signer)
         self.audit.record(
             "grant",
             name,
@@ -369,7 +372,7 @@ class PluginManager:
         )
         if not report.ok:
             raise IntegrityError(report)
-        granted, access = self._granted(manifest, report.sha256, audit=True)
+        granted, access = self._granted(manifest, report.sha256, report.signer_id, audit=True)
         return _Loaded(manifest, report, data, granted, access, runner=None)
 
     def _start(self, loaded: _Loaded) -> None:
@@ -487,7 +490,9 @@ class PluginManager:
             if loaded is None:
                 return result(Outcome.UNAVAILABLE, f"{name} was unloaded")
         if loaded.needs_restart:  # grants changed: judge this call by the new ones
-            loaded.granted, loaded.access = self._granted(loaded.manifest, loaded.report.sha256)
+            loaded.granted, loaded.access = self._granted(
+                loaded.manifest, loaded.report.sha256, loaded.report.signer_id
+            )
         missing = loaded.manifest.capabilities - loaded.granted
         if missing:
             stats.denials += 1
@@ -523,7 +528,9 @@ class PluginManager:
             if loaded.runner is not None:
                 loaded.runner.kill()
             loaded.runner = None
-            granted, access = self._granted(loaded.manifest, loaded.report.sha256, audit=True)
+            granted, access = self._granted(
+                loaded.manifest, loaded.report.sha256, loaded.report.signer_id, audit=True
+            )
             loaded.granted, loaded.access = granted, access
             try:
                 self._start(loaded)
@@ -708,13 +715,16 @@ class PluginManager:
         with self._lock:
             loaded = self._loaded.get(name)
         sha256 = loaded.report.sha256 if loaded else None
+        signer = loaded.report.signer_id if loaded else claimed_signer(manifest)
         if sha256 is None:
             try:
                 _, sha256 = read_binary(manifest)
             except LoadError:
                 sha256 = None
-        granted, access = self._granted(manifest, sha256) if sha256 else (frozenset(), None)
-        grants = self.state.grants(name, sha256) if sha256 else {}
+        granted, access = (
+            self._granted(manifest, sha256, signer) if sha256 else (frozenset(), None)
+        )
+        grants = self.state.grants(name, sha256, signer) if sha256 else {}
         applied = [*access.read_paths, *access.write_paths] if access else []
         return {
             "isolation": settings.isolation,

@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from midimon.plugins.errors import ManifestError
 from midimon.plugins.integrity import SIGNATURE_SUFFIX, IntegrityChecker, IntegrityReport
 from midimon.plugins.manifest import MANIFEST_NAME, PluginManifest, current_platform, parse_manifest
+from midimon.plugins.rotation import is_rotation_file
 from midimon.plugins.settings import SignaturePolicy
 
 PACKAGE_SUFFIX = ".midimon-plugin"
@@ -47,6 +48,11 @@ def platform_tag() -> str:
 
 def _is_readme(relative: str) -> bool:
     return "/" not in relative and relative.upper().startswith("README")
+
+
+def _is_extra(relative: str) -> bool:
+    """A README, or a signer rotation statement (rotate-OLD-NEW.txt and its .minisig)."""
+    return _is_readme(relative) or is_rotation_file(relative)
 
 
 def _binary_relative(manifest: PluginManifest) -> str:
@@ -109,12 +115,10 @@ def _folder_files(folder: Path, manifest: PluginManifest) -> list[tuple[str, Pat
             raise PackagingError(f"{path}: is a symlink; only regular files are packed")
         if path.is_file():
             chosen.append((relative, path))
-    readmes = sorted(
-        p.name
-        for p in folder.iterdir()
-        if _is_readme(p.name) and p.is_file() and not p.is_symlink()
+    extras = sorted(
+        p.name for p in folder.iterdir() if _is_extra(p.name) and p.is_file() and not p.is_symlink()
     )
-    chosen += [(name, folder / name) for name in readmes]
+    chosen += [(name, folder / name) for name in extras]
     return chosen
 
 
@@ -240,10 +244,11 @@ def unpack_into(package: Path, root: Path) -> PluginManifest:
                         raise PackagingError(
                             f"{package}: member {member.name!r} is an unexpected folder; refused"
                         )
-                elif name not in expected and not _is_readme(name):
+                elif name not in expected and not _is_extra(name):
                     raise PackagingError(
                         f"{package}: member {member.name!r} is not part of a plugin package "
-                        f"(expected only {', '.join(sorted(expected))}, README*); refused"
+                        f"(expected only {', '.join(sorted(expected))}, README*, "
+                        "rotate-*.txt); refused"
                     )
             if binary not in files:
                 raise PackagingError(

@@ -32,6 +32,7 @@ class Accepted:
 
     version: str
     timestamp: int | None  # the signature's trusted timestamp, when it had one
+    signer: str | None = None  # the pinned signer it was accepted from (key id or "bundled")
 
 
 class RollbackRefused(Exception):
@@ -55,7 +56,10 @@ class RollbackRefused(Exception):
 
 
 class RollbackStore:
-    """A JSON file mapping plugin name -> newest accepted {version, timestamp}."""
+    """A JSON file mapping plugin name -> newest accepted {version, timestamp, signer}.
+
+    A record belongs to the signer it was accepted from: after the name is re-pinned to another
+    signer, the old signer's record neither blocks nor protects the new signer's releases."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -74,12 +78,18 @@ class RollbackStore:
         entry = self._read().get(plugin)
         if not isinstance(entry, dict) or "version" not in entry:
             return None
-        return Accepted(str(entry["version"]), entry.get("timestamp"))
+        return Accepted(str(entry["version"]), entry.get("timestamp"), entry.get("signer"))
+
+    @staticmethod
+    def _same_signer(offered: Accepted, newest: Accepted) -> bool:
+        # A record without a signer predates signer pinning, and an unsigned copy (allowed by
+        # policy) has no signer of its own: both stay bound by the record, as before pinning.
+        return newest.signer is None or offered.signer is None or offered.signer == newest.signer
 
     def check(self, plugin: str, offered: Accepted) -> None:
         """Raise RollbackRefused when ``offered`` is older than the newest accepted."""
         newest = self.newest(plugin)
-        if newest is None:
+        if newest is None or not self._same_signer(offered, newest):
             return
         offered_key, newest_key = version_key(offered.version), version_key(newest.version)
         if offered_key < newest_key:
@@ -96,13 +106,17 @@ class RollbackStore:
         """Remember ``accepted`` if it is newer than what is recorded (atomic write)."""
         data = self._read()
         current = self.newest(plugin)
-        if current is not None:
+        if current is not None and self._same_signer(accepted, current):
             newer = (version_key(accepted.version), accepted.timestamp or 0) > (
                 version_key(current.version),
                 current.timestamp or 0,
             )
             if not newer:
                 return
-        data[plugin] = {"version": accepted.version, "timestamp": accepted.timestamp}
+        data[plugin] = {
+            "version": accepted.version,
+            "timestamp": accepted.timestamp,
+            "signer": accepted.signer,
+        }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode(), 0o600)

@@ -84,7 +84,7 @@ def test_sign_trust_verify_round_trip(
     folder = make_plugin("signed_ok")
     cli_sign(run_midimon, folder, keys, "-t", "release build")
     assert run_midimon("verify", folder).returncode == 1  # not trusted yet
-    done = run_midimon("trust", "add", keys.pub_path, "--name", "Alice")
+    done = run_midimon("trust", "add", keys.pub_path, "--name", "Alice", "--plugins", "signed_ok")
     assert done.returncode == 0, done.stderr
     done = run_midimon("verify", folder, "--json")
     assert done.returncode == 0, done.stdout
@@ -138,7 +138,7 @@ def test_plugin_signed_with_real_minisign_verifies(
             check=True,
             capture_output=True,
         )
-    assert run_midimon("trust", "add", pub, "--name", "Bob").returncode == 0
+    assert run_midimon("trust", "add", pub, "--name", "Bob", "--any").returncode == 0
     done = run_midimon("verify", folder, "--json")
     assert done.returncode == 0, done.stdout
     report = json.loads(done.stdout)
@@ -418,7 +418,7 @@ def test_keygen_password_and_sign_with_it(
     assert done.returncode == 2 and "password" in done.stderr.lower()
     done = run_midimon("sign", folder, "-s", key, input="s3cret\n")
     assert done.returncode == 0, done.stderr
-    assert run_midimon("trust", "add", pub).returncode == 0
+    assert run_midimon("trust", "add", pub, "--any").returncode == 0
     assert run_midimon("verify", folder).returncode == 0
 
 
