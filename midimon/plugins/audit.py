@@ -1,7 +1,9 @@
 """The audit log: append-only JSON lines recording every security-relevant plugin event.
 
 Events: load, verify, grant, revoke, deny, crash, timeout, rate_limit, disable, enable, unload,
-execute_failed. Each line: {"time": <unix seconds>, "event": ..., "plugin": ..., ...details}.
+execute_failed, install, uninstall, control_refused (a control-socket client without the cookie;
+plugin "midimon"), host_service_limited (log lines or send_midi messages dropped by the
+per-plugin cap). Each line: {"time": <unix seconds>, "event": ..., "plugin": ..., ...details}.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ EVENTS = (
     "execute_failed",
     "install",
     "uninstall",
+    "control_refused",
+    "host_service_limited",
 )
 
 
