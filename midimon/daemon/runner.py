@@ -159,6 +159,7 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
     stop = threading.Event()
     register_commands(daemon, stop.set)
     watch_thread = _watch_config(daemon, stop)
+
     def audit_refusal(reason: str, peer: PeerCredentials | None) -> None:
         who = {"pid": peer.pid, "uid": peer.uid} if peer else {}
         daemon.manager.audit.record("control_refused", "midimon", reason=reason, **who)
