@@ -409,7 +409,8 @@ class Enforcement:
         if not self.landlock_fs:
             return [
                 "Landlock: NOT in force (kernel lacks it or it is disabled): files are limited "
-                "only by Unix permissions, and TCP only by seccomp"
+                "only by Unix permissions, TCP only by seccomp, and abstract UNIX sockets are "
+                "NOT scoped"
             ]
         abi = self.landlock_abi
         rules = "filesystem + TCP rules" if self.landlock_net else "filesystem rules"
