@@ -180,9 +180,10 @@ def test_without_the_cookie_nothing_is_served(
     audited: list[tuple[str, Any]] = []
     server.on_refused = lambda reason, peer: audited.append((reason, peer))
     raw = Raw(sock_path, hello=False)
+    lines = [{"id": 1, "command": "ECHO", "args": {"x": 1}}]
     if hello is not None:
-        raw.send({"id": "h", "command": "HELLO", "args": hello})
-    raw.send({"id": 1, "command": "ECHO", "args": {"x": 1}})
+        lines.insert(0, {"id": "h", "command": "HELLO", "args": hello})
+    raw.send(b"".join(json.dumps(line).encode() + b"\n" for line in lines))  # one write
     answer = raw.recv()
     assert answer is not None and answer["status"] == "error"
     assert answer["error"]["code"] == ErrorCode.UNAUTHENTICATED == 12
