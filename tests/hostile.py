@@ -14,7 +14,9 @@ HOSTILE_SOURCE = r"""
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <stddef.h>
 #include <unistd.h>
 
 #ifndef P_NAME
@@ -29,6 +31,39 @@ HOSTILE_SOURCE = r"""
 #ifndef P_PORT
 #define P_PORT 9
 #endif
+#ifndef P_COUNT
+#define P_COUNT 20000
+#endif
+#ifndef P_COOKIE
+#define P_COOKIE "/nonexistent"
+#endif
+#ifndef P_VICTIM
+#define P_VICTIM "victim"
+#endif
+
+/* Connect a stream socket to P_PATH-style `path` ("@name": abstract); -1 and errno on failure. */
+__attribute__((unused)) static int unix_connect(const char *path) {
+    struct sockaddr_un addr;
+    size_t n = strlen(path);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (s < 0) return -1;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    memcpy(addr.sun_path, path, n < sizeof addr.sun_path ? n : sizeof addr.sun_path - 1);
+    if (path[0] == '@') addr.sun_path[0] = '\0';
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+    if (connect(s, (struct sockaddr *)&addr, len) < 0) {
+        int e = errno;
+        close(s);
+        errno = e;
+        return -1;
+    }
+    return s;
+}
+
+/* Append printf-style text to msg. */
+#define APPEND(...) do { size_t u_ = strlen(msg); \
+    if (u_ < cap) snprintf(msg + u_, cap - u_, __VA_ARGS__); } while (0)
 
 static const midimon_host_t *g_host;
 
@@ -137,6 +172,62 @@ static int32_t p_exec(const midimon_plugin_t *self, const char *params, size_t l
     return MIDIMON_ERR_FAILED;
 #elif defined(HOSTILE_THREAD)
     snprintf(msg, cap, "thread running");
+#elif defined(HOSTILE_UNIX_SOCKET)
+    /* socket(AF_UNIX), socketpair(), then a connect to the path P_PATH: what worked */
+    int sv[2], s = socket(AF_UNIX, SOCK_STREAM, 0);
+    msg[0] = '\0';
+    APPEND("socket:%s;", s < 0 ? strerror(errno) : "ok");
+    if (s >= 0) close(s);
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
+        APPEND("socketpair:%s;", strerror(errno));
+    } else {
+        APPEND("socketpair:ok;");
+        close(sv[0]);
+        close(sv[1]);
+    }
+    s = unix_connect(P_PATH);
+    APPEND("connect:%s;", s < 0 ? strerror(errno) : "ok");
+    if (s >= 0) close(s);
+#elif defined(HOSTILE_CONTROL)
+    /* Drive the daemon through its control socket P_PATH: read its cookie, then HELLO with a
+     * guessed cookie followed by a grant, HELLO without one, and each of grant, reload and stop
+     * on its own. One line per attempt in msg. */
+    static const char *scripts[] = {
+        "{\"id\":1,\"command\":\"HELLO\",\"args\":{\"protocol\":2,\"cookie\":\""
+        "0000000000000000000000000000000000000000000000000000000000000000\"}}\n"
+        "{\"id\":2,\"command\":\"PLUGIN_GRANT\",\"args\":{\"name\":\"" P_VICTIM "\","
+        "\"capability\":\"network\"}}\n",
+        "{\"id\":3,\"command\":\"HELLO\",\"args\":{\"protocol\":2}}\n",
+        "{\"id\":4,\"command\":\"PLUGIN_GRANT\",\"args\":{\"name\":\"" P_VICTIM "\","
+        "\"capability\":\"network\"}}\n",
+        "{\"id\":5,\"command\":\"RELOAD\"}\n",
+        "{\"id\":6,\"command\":\"STOP\"}\n",
+    };
+    int fd = open(P_COOKIE, O_RDONLY);
+    msg[0] = '\0';
+    APPEND("cookie:%s\n", fd < 0 ? strerror(errno) : "READ");
+    if (fd >= 0) close(fd);
+    for (size_t i = 0; i < sizeof scripts / sizeof scripts[0]; i++) {
+        char reply[1024];
+        ssize_t got, n = 0;
+        int s = unix_connect(P_PATH);
+        if (s < 0) { APPEND("connect%zu:%s\n", i, strerror(errno)); continue; }
+        (void)!write(s, scripts[i], strlen(scripts[i]));
+        while ((got = read(s, reply + n, sizeof reply - 1 - (size_t)n)) > 0) n += got;
+        reply[n] = '\0';
+        for (ssize_t k = 0; k < n; k++) if (reply[k] == '\n') reply[k] = ' ';
+        APPEND("reply%zu:%s\n", i, reply);
+        close(s);
+    }
+#elif defined(HOSTILE_LOG_FLOOD)
+    for (int i = 0; i < P_COUNT; i++) g_host->log(g_host, MIDIMON_LOG_INFO, "flood");
+    snprintf(msg, cap, "logged %d", P_COUNT);
+#elif defined(HOSTILE_MIDI_FLOOD)
+    const uint8_t note[3] = {0x90, 60, 100};
+    int refused = 0;
+    for (int i = 0; i < P_COUNT; i++)
+        if (g_host->send_midi(g_host, note, sizeof note) != MIDIMON_OK) refused++;
+    snprintf(msg, cap, "sent %d refused %d", P_COUNT, refused);
 #else
     snprintf(msg, cap, "behaved");
 #endif

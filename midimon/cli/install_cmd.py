@@ -179,7 +179,10 @@ def cmd_install(args: argparse.Namespace) -> int:
             if not args.json:
                 print(f"{manifest.name} {manifest.version} ({report.trust}, signer {signer})")
                 for cap in requested:
-                    print(f"  capability {cap.value:15} risk {cap.risk.name.lower()}")
+                    print(
+                        f"  capability {cap.value:15} risk {cap.risk.name.lower():7}"
+                        f"{cap.info.description}"
+                    )
             granted = _install_grants(requested, wanted, args.yes, interactive)
             target = plugins_dir / manifest.name
             previous = _installed_version(target)

@@ -228,7 +228,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         f"{'loaded' if stats['loaded'] else 'not loaded'}"
     )
     if stats.get("rss_bytes"):
-        print(f"  {'rss':<13} {stats['rss_bytes'] / 1048576:.1f} MiB")
+        print(f"  {'rss':<17} {stats['rss_bytes'] / 1048576:.1f} MiB")
     for key in (
         "executions",
         "successes",
@@ -237,10 +237,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
         "crashes",
         "denials",
         "rate_limited",
+        "log_dropped",
+        "send_midi_dropped",
     ):
-        print(f"  {key:<13} {stats[key]}")
+        print(f"  {key:<17} {stats.get(key, 0)}")
     print(
-        f"  latency       mean {latency['mean']} ms, p50 {latency['p50']} ms, "
+        f"  {'latency':<17} mean {latency['mean']} ms, p50 {latency['p50']} ms, "
         f"p99 {latency['p99']} ms ({latency['samples']} samples)"
     )
     return EXIT_OK

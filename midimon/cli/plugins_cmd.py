@@ -139,7 +139,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _capabilities(found: DiscoveredPlugin) -> list[dict[str, str]]:
     return [
-        {"name": c.value, "display_name": c.info.display_name, "risk": c.risk.value}
+        {
+            "name": c.value,
+            "display_name": c.info.display_name,
+            "risk": c.risk.value,
+            "description": c.info.description,
+        }
         for c in sorted_caps(found.manifest.capabilities)
     ]
 
@@ -255,7 +260,12 @@ def _info_from_daemon(args: argparse.Namespace) -> tuple[PluginManifest, dict[st
     row = next((r for r in rows if isinstance(r, dict) and r.get("name") == args.name), {})
     info = manifest.as_dict()
     info["capabilities"] = [
-        {"name": c.value, "display_name": c.info.display_name, "risk": c.risk.value}
+        {
+            "name": c.value,
+            "display_name": c.info.display_name,
+            "risk": c.risk.value,
+            "description": c.info.description,
+        }
         for c in sorted_caps(manifest.capabilities)
     ]
     info["status"] = row.get("status", "?")
@@ -349,6 +359,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     for cap in caps:
         state = "granted" if cap["name"] in granted else "NOT granted"
         print(f"    {cap['display_name']:<15} risk {cap['risk']:<7} {state}")
+        print(f"      {cap['description']}")
     if execution["missing"]:
         print(
             "    grant with: "

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from midimon.daemon import protocol
+from midimon.daemon.cookie import CookieError, cookie_path, read_cookie
 from midimon.daemon.protocol import ERROR_TABLE, PROTOCOL_VERSION, ErrorCode, exit_status_for
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
@@ -156,7 +157,8 @@ class _Connection:
 class ControlClient:
     """Talks to the daemon at ``socket_path`` (default: ``midimon.daemon.paths.socket_path()``).
 
-    Connects on first use and says HELLO with PROTOCOL_VERSION; every failure is an IpcError
+    Connects on first use and says HELLO with PROTOCOL_VERSION and the daemon's cookie (read
+    from the file beside the socket); every failure is an IpcError
     (DaemonNotRunning when there is no daemon). Thread-safe: requests are serialised.
     """
 
@@ -189,7 +191,12 @@ class ControlClient:
     def _open(self, timeout: float | None) -> _Connection:
         conn = _Connection(self.socket_path, timeout)
         try:
-            rid = conn.send("HELLO", {"protocol": PROTOCOL_VERSION}, timeout)
+            try:
+                cookie = read_cookie(cookie_path(self.socket_path))
+            except CookieError as exc:
+                raise IpcError(ErrorCode.UNAUTHENTICATED, str(exc)) from None
+            hello = {"protocol": PROTOCOL_VERSION, "cookie": cookie}
+            rid = conn.send("HELLO", hello, timeout)
             info = conn.receive(rid, "HELLO", timeout).get("data")
             if not isinstance(info, dict) or info.get("protocol") != PROTOCOL_VERSION:
                 found = info.get("protocol") if isinstance(info, dict) else None

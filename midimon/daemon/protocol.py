@@ -16,14 +16,22 @@ Every request gets exactly one final response (``ok`` or ``error``). A command w
 returns a :class:`Stream` first sends zero or more ``event`` lines, then the final response when
 the stream ends (``ok`` with ``data`` null, or an error such as SHUTTING_DOWN).
 
-The client sends ``HELLO {"protocol": N}`` first; the daemon answers with its own version or,
-when they differ, error VERSION_MISMATCH and closes the connection. (The daemon does not insist
-on HELLO, so ``socat`` can send a bare PING; ControlClient always says it and checks the answer.)
+The client sends ``HELLO {"protocol": N, "cookie": "<hex>"}`` first; the daemon answers with its
+own version or, when they differ, error VERSION_MISMATCH and closes the connection. The cookie is
+the content of the file beside the socket (``midimon.sock`` -> ``midimon.cookie``, 0600, new at
+each daemon start; ``cookie.py``): a wrong or missing cookie, or any command before a successful
+HELLO, is answered with UNAUTHENTICATED and the connection is closed. With ``socat``::
+
+    (printf '{"id":1,"command":"HELLO","args":{"protocol":2,"cookie":"%s"}}\n' \
+        "$(cat "$XDG_RUNTIME_DIR/midimon/midimon.cookie")"; echo '{"id":2,"command":"PING"}') \
+        | socat - UNIX-CONNECT:"$XDG_RUNTIME_DIR/midimon/midimon.sock"
+
+Protocol 2 added the cookie (protocol 1 had none and let any process of the user in).
 
 Errors after which the daemon closes the connection are listed in :data:`CLOSES_CONNECTION`
-(REQUEST_TOO_LARGE, PERMISSION_DENIED, VERSION_MISMATCH, BUSY); after any other error the
-connection stays usable. In particular a malformed JSON line is answered with BAD_JSON (id null)
-and the next line is read normally, since line framing is intact.
+(REQUEST_TOO_LARGE, PERMISSION_DENIED, VERSION_MISMATCH, BUSY, UNAUTHENTICATED); after any other
+error the connection stays usable. In particular a malformed JSON line is answered with BAD_JSON
+(id null) and the next line is read normally, since line framing is intact.
 
 This module holds no socket code: the transport is ``server.py`` and ``client.py``.
 """
@@ -43,7 +51,7 @@ from typing import Any
 
 from midimon import __version__
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: HELLO carries the cookie, nothing is served before it
 MAX_REQUEST_BYTES = 64 * 1024  # one request line, without its newline
 
 # CLI exit statuses. 0-2 are the ones midimon.cli.common already uses.
@@ -69,6 +77,7 @@ class ErrorCode(IntEnum):
     TIMEOUT = 9
     SHUTTING_DOWN = 10
     BUSY = 11
+    UNAUTHENTICATED = 12
     # Raised by the client only; the daemon never sends these.
     NOT_RUNNING = 20
     CONNECTION_LOST = 21
@@ -118,6 +127,13 @@ ERROR_TABLE: dict[ErrorCode, ErrorInfo] = {
             ErrorCode.BUSY,
             EXIT_UNAVAILABLE,
             "the daemon is at its connection limit, or the client fell too far behind",
+            closes_connection=True,
+        ),
+        ErrorInfo(
+            ErrorCode.UNAUTHENTICATED,
+            EXIT_DENIED,
+            "the client did not present the daemon's cookie (midimon.cookie beside the socket, "
+            "readable only by the user running the daemon)",
             closes_connection=True,
         ),
         ErrorInfo(

@@ -19,7 +19,7 @@ from typing import Any
 
 from midimon.daemon.commands import register_commands
 from midimon.daemon.paths import socket_path
-from midimon.daemon.protocol import StreamEnded
+from midimon.daemon.protocol import PeerCredentials, StreamEnded
 from midimon.daemon.server import ControlServer
 from midimon.daemon.service import Daemon
 from midimon.engine.config import default_config_path
@@ -197,7 +197,12 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
     stop = threading.Event()
     register_commands(daemon, stop.set)
     watch_thread = _watch_config(daemon, stop)
-    server = ControlServer(socket_path(), daemon.registry)
+
+    def audit_refusal(reason: str, peer: PeerCredentials | None) -> None:
+        who = {"pid": peer.pid, "uid": peer.uid} if peer else {}
+        daemon.manager.audit.record("control_refused", "midimon", reason=reason, **who)
+
+    server = ControlServer(socket_path(), daemon.registry, on_refused=audit_refusal)
     server.start()
     midi_in, midi_out, watcher = _open_midi(daemon)
     midi_out_ref[0] = midi_out

@@ -23,12 +23,20 @@ import stat
 import struct
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
 from midimon.daemon import protocol
+from midimon.daemon.cookie import (
+    CookieError,
+    cookie_matches,
+    cookie_path,
+    remove_cookie,
+    write_cookie,
+)
 from midimon.daemon.protocol import (
     CLOSES_CONNECTION,
     CommandError,
@@ -125,8 +133,13 @@ class ControlServer:
         idle_timeout: float = 600.0,
         write_timeout: float = 5.0,
         handler_workers: int = 16,
+        on_refused: Callable[[str, PeerCredentials | None], None] | None = None,
     ) -> None:
         self.socket_path = Path(socket_path)
+        self.cookie_path = cookie_path(self.socket_path)
+        self._cookie = ""
+        # Told (reason, peer) when a client fails authentication: the daemon audits it.
+        self.on_refused = on_refused
         self.registry = registry
         self.max_request_bytes = max_request_bytes
         self.max_connections = max_connections
@@ -155,6 +168,11 @@ class ControlServer:
         self._take_lock()
         try:
             self._remove_stale_socket()
+            # Rewritten at each start, only once the lock says no other daemon serves here.
+            try:
+                self._cookie = write_cookie(self.cookie_path)
+            except CookieError as exc:
+                raise ControlServerError(path, str(exc)) from None
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 listener.bind(str(path))
@@ -278,6 +296,36 @@ class ControlServer:
         if (st.st_dev, st.st_ino) == self._socket_id:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.socket_path)
+            remove_cookie(self.cookie_path, self._cookie)
+
+    def authenticate(self, request: Request, conn: _Connection) -> None:
+        """Let a HELLO with the right cookie through; refuse anything else (UNAUTHENTICATED).
+
+        A HELLO with another protocol version passes, so that its handler can answer
+        VERSION_MISMATCH: an old client hears that it is old, not that it is unwelcome.
+        """
+        if request.command == "HELLO":
+            if request.args.get("protocol") != protocol.PROTOCOL_VERSION:
+                return
+            if cookie_matches(self._cookie, request.args.get("cookie")):
+                conn.authenticated = True
+                return
+            reason = "HELLO without the right cookie"
+        else:
+            reason = f"{request.command} before HELLO"
+        peer = conn.peer
+        who = f"pid {peer.pid} uid {peer.uid}" if peer else "an unknown peer"
+        log.warning("refused control connection from %s: %s", who, reason)
+        if self.on_refused is not None:
+            try:
+                self.on_refused(reason, peer)
+            except Exception:
+                log.exception("auditing a refused control connection failed")
+        raise CommandError(
+            ErrorCode.UNAUTHENTICATED,
+            f"{reason}: say HELLO with the cookie in {self.cookie_path} first (the midimon "
+            "command does; only the user running the daemon can read it)",
+        )
 
     # --- accepting ---------------------------------------------------------------------------
 
@@ -412,6 +460,7 @@ class _Connection:
         self.sock = sock
         self.id = conn_id
         self.peer = peer
+        self.authenticated = False  # set by a HELLO with the daemon's cookie
         self.buffer = bytearray()
         self.stream: Stream | None = None
         self._state_lock = threading.Lock()
@@ -497,6 +546,8 @@ class _Connection:
         try:
             request = protocol.parse_request(line)
             rid = request.id
+            if not self.authenticated:
+                self.server.authenticate(request, self)
             result = self.server.run_command(request, self)
         except CommandError as exc:
             rid = getattr(exc, "request_id", rid)

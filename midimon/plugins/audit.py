@@ -1,8 +1,10 @@
 """The audit log: append-only JSON lines recording every security-relevant plugin event.
 
 Events: load, verify, grant, grant_refused, revoke, deny, crash, timeout, rate_limit, disable,
-enable, unload, execute_failed, install, uninstall. Each line: {"time": <unix seconds>,
-"event": ..., "plugin": ..., ...details}.
+enable, unload, execute_failed, install, uninstall, repin, control_refused (a control-socket
+client without the cookie; plugin "midimon"), host_service_limited (log lines or send_midi
+messages dropped by the per-plugin cap). Each line: {"time": <unix seconds>, "event": ...,
+"plugin": ..., ...details}.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ EVENTS = (
     "install",
     "uninstall",
     "repin",
+    "control_refused",
+    "host_service_limited",
 )
 
 

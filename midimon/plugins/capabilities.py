@@ -53,33 +53,59 @@ class CapabilityInfo:
 
 # Bits mirror MIDIMON_CAP_* in abi/midimon_plugin.h (tests/plugins/test_abi.py checks that).
 # Network is medium, not low as the seed had it: an outbound connection can exfiltrate anything
-# the plugin sees (trigger contexts, params with tokens), so it is never granted silently.
+# the plugin sees (trigger contexts, params with tokens), so it is never granted silently. It
+# means IP only: local (AF_UNIX) sockets come with Audio, System control and Subprocess alone.
+# Those three are high: the kernel cannot tell the sound server's socket from the D-Bus session
+# bus's (Landlock does not mediate connect() to path-named sockets), and through D-Bus
+# systemd --user starts any program outside the sandbox.
 CAPABILITY_TABLE: dict[Capability, CapabilityInfo] = {
     Capability.NETWORK: CapabilityInfo(
-        1, RiskLevel.MEDIUM, "Network", "Open network connections (HTTP requests, sockets)"
+        1,
+        RiskLevel.MEDIUM,
+        "Network",
+        "Open IP connections (HTTP requests, TCP/UDP sockets); no local sockets",
     ),
     Capability.FILESYSTEM: CapabilityInfo(
         2, RiskLevel.HIGH, "Filesystem", "Read and write files outside the plugin's own folder"
     ),
-    Capability.AUDIO: CapabilityInfo(4, RiskLevel.LOW, "Audio", "Use audio devices"),
+    Capability.AUDIO: CapabilityInfo(
+        4,
+        RiskLevel.HIGH,
+        "Audio",
+        "Use audio devices and local sockets to the sound server (PipeWire, PulseAudio, JACK); "
+        "those sockets also reach the D-Bus session bus, which can start programs outside the "
+        "sandbox",
+    ),
     Capability.MIDI: CapabilityInfo(
         8, RiskLevel.LOW, "MIDI", "Send MIDI through the host's output port"
     ),
     Capability.SUBPROCESS: CapabilityInfo(
-        16, RiskLevel.HIGH, "Subprocess", "Run other programs (execve)"
+        16,
+        RiskLevel.HIGH,
+        "Subprocess",
+        "Run other programs (execve), with local sockets for the programs it runs",
     ),
     Capability.SYSTEM_CONTROL: CapabilityInfo(
         32,
-        RiskLevel.MEDIUM,
+        RiskLevel.HIGH,
         "System control",
-        "Change system settings (volume, power, displays, input devices)",
+        "Change system settings (volume, power, displays, input devices) through local sockets "
+        "such as the D-Bus session bus, which can start programs outside the sandbox",
     ),
 }
 
+# Capabilities that give the worker local (AF_UNIX) sockets; mirrors unix_sockets_allowed() in
+# midimon/_native/worker/sandbox.c.
+LOCAL_SOCKET_CAPABILITIES: frozenset[Capability] = frozenset(
+    {Capability.AUDIO, Capability.SYSTEM_CONTROL, Capability.SUBPROCESS}
+)
+
 ALL_CAPABILITY_BITS = sum(info.bit for info in CAPABILITY_TABLE.values())
 
-# Granted without asking unless the user's settings say otherwise.
-DEFAULT_AUTO_GRANT: frozenset[Capability] = frozenset({Capability.AUDIO, Capability.MIDI})
+# Granted without asking unless the user's settings say otherwise. Audio is not among them any
+# more: it brings local sockets (see above), and a plugin asking only for Audio must not reach
+# the session bus without the user's say.
+DEFAULT_AUTO_GRANT: frozenset[Capability] = frozenset({Capability.MIDI})
 
 
 def from_name(name: str) -> Capability:

@@ -139,6 +139,7 @@ class Wire:
     DENY_NAMESPACE = 7
     DENY_FOREIGN_ABI = 8
     DENY_OTHER_PROCESS = 9
+    DENY_SOCKET_FAMILY = 10
     EXIT_OK = 0
     EXIT_USAGE = 64
     EXIT_PROTOCOL = 65
@@ -357,7 +358,7 @@ class Enforcement:
     scoped_signals: bool = False  # Landlock ABI 6: signals only inside the sandbox
     scoped_abstract_unix: bool = False  # Landlock ABI 6: abstract UNIX sockets only inside
     signal_filter: bool = False  # seccomp confines signals to the worker (Landlock < 6)
-    unix_sockets: bool = True  # socket(AF_UNIX) allowed
+    unix_sockets: bool = True  # socket(AF_UNIX) and socketpair() allowed
     capabilities_dropped: bool = False  # it started with capabilities (root) and dropped them
     holds_capabilities: bool = False  # it still holds some (kernel sandbox off, as root)
     uid: int = -1
@@ -408,7 +409,8 @@ class Enforcement:
         if not self.landlock_fs:
             return [
                 "Landlock: NOT in force (kernel lacks it or it is disabled): files are limited "
-                "only by Unix permissions, and TCP only by seccomp"
+                "only by Unix permissions, TCP only by seccomp, and abstract UNIX sockets are "
+                "NOT scoped"
             ]
         abi = self.landlock_abi
         rules = "filesystem + TCP rules" if self.landlock_net else "filesystem rules"
@@ -434,6 +436,12 @@ class Enforcement:
             lines.append(f"ioctl on device files: NOT restricted by Landlock (ABI {abi} < 5)")
         if self.scoped_abstract_unix:
             lines.append("abstract UNIX sockets: only inside this sandbox (Landlock scope)")
+        else:
+            lines.append(
+                f"abstract UNIX sockets (X11's @/tmp/.X11-unix, ...): NOT scoped by Landlock "
+                f"(ABI {abi} < 6)"
+                + ("" if self.unix_sockets else "; seccomp refuses socket(AF_UNIX) anyway")
+            )
         return lines
 
     def _seccomp_lines(self, granted: frozenset[Capability]) -> list[str]:
@@ -448,20 +456,25 @@ class Enforcement:
         lines = [
             f"seccomp-BPF{arch}: execve/fork "
             + ("allowed (Subprocess granted)" if sub else "trapped and reported")
-            + "; non-UNIX sockets "
+            + "; IP sockets (AF_INET, AF_INET6) "
             + ("allowed (Network granted)" if net else "trapped and reported")
+            + "; other socket families (netlink"
+            + (" but NETLINK_ROUTE" if net else "")
+            + ", packet, ...) fail with EACCES, reported"
             + "; ptrace, mount, bpf, kexec, modules, namespaces, io_uring, keyrings, "
             "perf_event_open, userfaultfd, process_vm_*, TIOCSTI always trapped"
         ]
         if self.unix_sockets:
             lines.append(
-                "UNIX sockets: allowed; connect() to path-named sockets (D-Bus, X11, "
-                "PulseAudio) is NOT restricted by Landlock"
+                "UNIX sockets: allowed (Audio, System control or Subprocess granted); connect() "
+                "to path-named sockets (the sound server, the D-Bus session bus, which can "
+                "start programs outside the sandbox, ssh-agent, X11) is NOT restricted by "
+                "Landlock; midimon's control socket still asks for its secret cookie"
             )
         else:
             lines.append(
-                "UNIX sockets: socket(AF_UNIX) fails with EACCES (no Network, Audio, System "
-                "control or Subprocess grant)"
+                "UNIX sockets: socket(AF_UNIX) and socketpair() fail with EACCES, reported (no "
+                "Audio, System control or Subprocess grant; Network is IP only)"
             )
         lines.append(
             "seccomp is a deny list: syscalls newer than the worker's build headers are allowed"
@@ -686,6 +699,7 @@ class WorkerProcess:
         self.pid: int | None = None
         self.denials: list[Denial] = []
         self.denial_count = 0
+        self._logged_denials: set[str] = set()  # soft denials already logged by this worker
         self.load_info: WorkerLoadInfo | None = None
         self.wait_status: int | None = None
         self._host = host
@@ -1233,7 +1247,15 @@ class WorkerProcess:
         self.denial_count += 1
         if len(self.denials) < _MAX_DENIALS:
             self.denials.append(denial)
-        log.warning("%s: sandbox denied %s: %s", self.plugin_name, denial.syscall, denial.detail)
+        # A soft denial repeats with every call that makes it (glibc's getaddrinfo() tries the
+        # nscd and systemd-resolved sockets on each lookup): logged once per worker, counted
+        # always.
+        level = logging.WARNING
+        if not denial.fatal:
+            if denial.syscall in self._logged_denials:
+                level = logging.DEBUG
+            self._logged_denials.add(denial.syscall)
+        log.log(level, "%s: sandbox denied %s: %s", self.plugin_name, denial.syscall, denial.detail)
 
     def _parse_sandboxed(self, payload: bytes) -> Enforcement:
         if len(payload) != Wire.SANDBOXED_SIZE:
@@ -1344,10 +1366,15 @@ def _describe_denial(reason: int, fatal: bool, nr: int, arg0: int, arg1: int, na
         syscall = f"socket({_family_name(arg0 & 0xFFFFFFFF)})"
         detail = f"tried {syscall} without the Network capability"
     elif reason == Wire.DENY_UNIX_SOCKET:
-        syscall = "socket(AF_UNIX)"
+        syscall = f"{'socketpair' if name == 'socketpair' else 'socket'}(AF_UNIX)"
         detail = (
-            f"tried {syscall}; UNIX sockets need the Network, Audio, System control or "
-            "Subprocess capability (the call failed with EACCES)"
+            f"tried {syscall}; local sockets need the Audio, System control or Subprocess "
+            "capability, Network is IP only (the call failed with EACCES)"
+        )
+    elif reason == Wire.DENY_SOCKET_FAMILY:
+        syscall = f"{name or 'socket'}({_family_name(arg0 & 0xFFFFFFFF)})"
+        detail = (
+            f"tried {syscall}, a socket family no capability grants (the call failed with EACCES)"
         )
     elif reason == Wire.DENY_MIDI:
         capability = Capability.MIDI

@@ -32,6 +32,7 @@ from midimon.plugins.grant_paths import (
     sensitive_folders_covered,
 )
 from midimon.plugins.grants import Grant, PluginStateStore
+from midimon.plugins.host_limits import LimitedHost, ServiceLimit
 from midimon.plugins.integrity import IntegrityChecker, IntegrityError, IntegrityReport
 from midimon.plugins.isolation import Denial, WorkerCrashed, WorkerError, WorkerTimeout
 from midimon.plugins.loader import (
@@ -139,7 +140,8 @@ class PluginManager:
         self.extra_dirs = tuple(Path(p) for p in extra_dirs)  # --plugins-dir: for hints
         self.one_off_hints = False  # plugins exec: denial hints give its --grant options too
         self.search_dirs = plugin_search_path([*self.extra_dirs, *self.settings.dirs])
-        self.host = host or LoggingHost()
+        # Every plugin's log and send_midi pass the per-plugin caps, isolated or in-process.
+        self.host = LimitedHost(host or LoggingHost(), self._service_limit, on_report=self._dropped)
         self.checker = checker or IntegrityChecker.for_user()
         self.state = state or PluginStateStore(state_dir() / "plugin_state.json")
         self.audit = audit or AuditLog(state_dir() / "audit.jsonl")
@@ -447,6 +449,22 @@ class PluginManager:
             and self.settings.execution_for(name).inline
         )
 
+    def _service_limit(self, name: str, service: str) -> ServiceLimit:
+        settings = self.settings.execution_for(name)
+        if service == "log":
+            return ServiceLimit(settings.log_rate_limit, settings.log_rate_burst)
+        return ServiceLimit(settings.send_midi_rate_limit, settings.send_midi_rate_burst)
+
+    def _dropped(self, name: str, service: str, count: int, span: float, total: int) -> None:
+        self.audit.record(
+            "host_service_limited",
+            name,
+            service=service,
+            dropped=count,
+            seconds=round(span, 3),
+            total=total,
+        )
+
     def _bucket(self, name: str) -> TokenBucket:
         bucket = self._buckets.get(name)
         if bucket is None:
@@ -700,7 +718,7 @@ class PluginManager:
     # -- introspection -----------------------------------------------------------------------
     def stats(self, name: str) -> dict[str, Any]:
         """Counters and latency for one plugin."""
-        data = self._stats[name].as_dict()
+        data = self._stats[name].as_dict(self.host.dropped(name))
         with self._lock:
             loaded = self._loaded.get(name)
         data["loaded"] = loaded is not None

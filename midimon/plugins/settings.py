@@ -12,7 +12,8 @@ allow_downgrade = false          # accept an older version than one already acce
 dev_mode = true
 
 Execution keys (isolation, timeout, rate_limit, rate_burst, memory_mb, max_processes,
-max_open_files, max_crashes, crash_window, kernel_sandbox) go in either table too. Unknown keys
+max_open_files, max_crashes, crash_window, kernel_sandbox, log_rate_limit, log_rate_burst,
+send_midi_rate_limit, send_midi_rate_burst) go in either table too. Unknown keys
 are not errors: they land in ``PluginSettings.warnings``, worded like the config's others.
 """
 
@@ -78,6 +79,11 @@ class ExecutionSettings:
     # In-process plugins only: run its actions on the MIDI input thread itself, skipping the
     # hand-over to an action thread (the lowest latency; the next MIDI event waits for it).
     inline: bool = False
+    # Host services (host_limits.py): log lines and send_midi messages per second, and bursts.
+    log_rate_limit: float = 100.0
+    log_rate_burst: int = 200
+    send_midi_rate_limit: float = 1000.0
+    send_midi_rate_burst: int = 2000
 
 
 _EXEC_TYPES: dict[str, tuple[type, ...]] = {
@@ -92,6 +98,10 @@ _EXEC_TYPES: dict[str, tuple[type, ...]] = {
     "crash_window": (int, float),
     "kernel_sandbox": (bool,),
     "inline": (bool,),
+    "log_rate_limit": (int, float),
+    "log_rate_burst": (int,),
+    "send_midi_rate_limit": (int, float),
+    "send_midi_rate_burst": (int,),
 }
 ISOLATION_MODES = ("isolated", "in-process")
 

@@ -38,8 +38,9 @@ class PluginStats:
         with self._lock:
             self._latencies.append(seconds)
 
-    def as_dict(self) -> dict[str, Any]:
-        """Counters plus mean/p50/p99 latency in milliseconds."""
+    def as_dict(self, dropped: dict[str, int] | None = None) -> dict[str, Any]:
+        """Counters plus mean/p50/p99 latency in milliseconds; ``dropped``: the host-service
+        counts of host_limits.LimitedHost (log lines, send_midi messages over the cap)."""
         with self._lock:
             values = sorted(self._latencies)
         mean = sum(values) / len(values) if values else 0.0
@@ -51,6 +52,8 @@ class PluginStats:
             "crashes": self.crashes,
             "denials": self.denials,
             "rate_limited": self.rate_limited,
+            "log_dropped": (dropped or {}).get("log", 0),
+            "send_midi_dropped": (dropped or {}).get("send_midi", 0),
             "last_execution": self.last_execution,
             "latency_ms": {
                 "samples": len(values),

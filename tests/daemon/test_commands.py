@@ -11,6 +11,7 @@ from conftest import MakePlugin
 
 from midimon.daemon.client import ControlClient, IpcError
 from midimon.daemon.commands import register_commands
+from midimon.daemon.protocol import PROTOCOL_VERSION
 from midimon.daemon.server import ControlServer
 from midimon.daemon.service import Daemon
 
@@ -54,7 +55,7 @@ def control(tmp_path: Path, isolated_dirs, make_plugin: MakePlugin, jack_server)
 def test_every_command(control, tmp_path: Path) -> None:
     """PING, STATUS, VALIDATE_CONFIG, RELOAD, LIST_DEVICES, EVENTS, plugin commands, AUDIT, STOP."""
     daemon, client, stop_requested = control
-    assert client.request("PING")["protocol"] == 1
+    assert client.request("PING")["protocol"] == PROTOCOL_VERSION
     status = client.request("STATUS")
     assert status["mode"] == "Default" and status["modes"] == ["Default", "Other"]
 

@@ -32,6 +32,7 @@ from midimon.daemon import (
     exit_status_for,
     socket_path,
 )
+from midimon.daemon.cookie import cookie_path, read_cookie
 
 
 def _echo(args: dict[str, Any], ctx: Any) -> Any:
@@ -83,13 +84,21 @@ def server(sock_path: Path, registry: CommandRegistry) -> Iterator[ControlServer
 
 
 class Raw:
-    """A bare socket speaking the line protocol, for what ControlClient would never send."""
+    """A bare socket speaking the line protocol, for what ControlClient would never send.
 
-    def __init__(self, path: Path, timeout: float = 5.0) -> None:
+    ``hello=True`` first says HELLO with the daemon's cookie, as every real client must.
+    """
+
+    def __init__(self, path: Path, timeout: float = 5.0, *, hello: bool = True) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         self.sock.connect(str(path))
         self.reader = self.sock.makefile("rb")
+        if hello:
+            cookie = read_cookie(cookie_path(path))
+            self.send({"id": "hello", "command": "HELLO", "args": _hello_args(cookie)})
+            answer = self.recv()
+            assert answer is not None and answer["status"] == "ok", answer
 
     def send(self, message: dict[str, Any] | bytes) -> None:
         data = message if isinstance(message, bytes) else json.dumps(message).encode() + b"\n"
@@ -102,6 +111,10 @@ class Raw:
     def close(self) -> None:
         self.reader.close()
         self.sock.close()
+
+
+def _hello_args(cookie: Any) -> dict[str, Any]:
+    return {"protocol": PROTOCOL_VERSION, "cookie": cookie}
 
 
 def _wait_for(predicate: Any, timeout: float = 5.0) -> None:
@@ -133,6 +146,62 @@ def test_version_mismatch(server: ControlServer, sock_path: Path) -> None:
     assert "protocol 2" in answer["error"]["message"]
     assert raw.recv() is None
     raw.close()
+
+
+def test_cookie_file_is_private_and_new_at_each_start(
+    sock_path: Path, registry: CommandRegistry
+) -> None:
+    """The cookie is 32 random bytes in hex, 0600, rewritten at each start, removed at stop."""
+    path = cookie_path(sock_path)
+    with ControlServer(sock_path, registry):
+        first = read_cookie(path)
+        st = path.stat()
+        assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == os.geteuid()
+        assert len(bytes.fromhex(first)) == 32
+    assert not path.exists()
+    with ControlServer(sock_path, registry):
+        assert read_cookie(path) != first
+
+
+@pytest.mark.parametrize(
+    "hello",
+    [
+        None,  # no HELLO at all: PING first
+        {"protocol": PROTOCOL_VERSION},
+        {"protocol": PROTOCOL_VERSION, "cookie": ""},
+        {"protocol": PROTOCOL_VERSION, "cookie": "0" * 64},
+        {"protocol": PROTOCOL_VERSION, "cookie": 12},
+    ],
+)
+def test_without_the_cookie_nothing_is_served(
+    server: ControlServer, sock_path: Path, hello: dict[str, Any] | None
+) -> None:
+    """A missing or wrong cookie, or a command before HELLO: error 12, hung up, logged."""
+    audited: list[tuple[str, Any]] = []
+    server.on_refused = lambda reason, peer: audited.append((reason, peer))
+    raw = Raw(sock_path, hello=False)
+    lines = [{"id": 1, "command": "ECHO", "args": {"x": 1}}]
+    if hello is not None:
+        lines.insert(0, {"id": "h", "command": "HELLO", "args": hello})
+    raw.send(b"".join(json.dumps(line).encode() + b"\n" for line in lines))  # one write
+    answer = raw.recv()
+    assert answer is not None and answer["status"] == "error"
+    assert answer["error"]["code"] == ErrorCode.UNAUTHENTICATED == 12
+    assert str(cookie_path(sock_path)) in answer["error"]["message"]
+    assert raw.recv() is None  # hung up: the ECHO never ran
+    raw.close()
+    assert len(audited) == 1 and audited[0][1].pid == os.getpid()
+    assert ("HELLO without" in audited[0][0]) == (hello is not None)
+    assert exit_status_for(ErrorCode.UNAUTHENTICATED) == 4
+
+
+def test_client_without_a_readable_cookie(server: ControlServer, sock_path: Path) -> None:
+    """ControlClient names the cookie file it could not read (exit status 4)."""
+    cookie_path(sock_path).unlink()
+    with pytest.raises(IpcError) as info:
+        ControlClient(sock_path).request("PING")
+    assert info.value.code == ErrorCode.UNAUTHENTICATED
+    assert str(cookie_path(sock_path)) in info.value.message and info.value.exit_status == 4
 
 
 def test_unknown_command(server: ControlServer, sock_path: Path) -> None:
@@ -301,8 +370,7 @@ def test_slowloris_and_non_reader_do_not_block_others(
     slowloris.send(b'{"id": 1, "comm')
     dripping = time.monotonic()
     # Pipelines requests and never reads the answers.
-    flooder = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    flooder.connect(str(sock_path))
+    flooder = Raw(sock_path).sock  # authenticated, so its requests run
     flooder.setblocking(False)
     request = b'{"id": 1, "command": "ECHO", "args": {"pad": "' + b"p" * 2000 + b'"}}\n'
     sent = 0
@@ -361,8 +429,6 @@ def test_events_two_subscribers(
     )
     thread.start()
     leaver = Raw(sock_path)
-    leaver.send({"id": 0, "command": "HELLO", "args": {"protocol": PROTOCOL_VERSION}})
-    assert leaver.recv()["status"] == "ok"  # type: ignore[index]
     leaver.send({"id": "ev", "command": "EVENTS"})
     _wait_for(lambda: registry.events.subscriber_count == 2)
 

@@ -23,7 +23,7 @@ from conftest import RecordingHost
 from helpers import IN_CI, REPO, TEST_PLUGIN_SOURCE, TcpListener, compile_plugin
 
 from midimon.plugins import abi as abi_mod
-from midimon.plugins.capabilities import Capability
+from midimon.plugins.capabilities import LOCAL_SOCKET_CAPABILITIES, Capability
 from midimon.plugins.context import TriggerContext, TriggerKind
 from midimon.plugins.image import sealed_image_fd
 from midimon.plugins.isolation import (
@@ -60,7 +60,10 @@ PROBE_SOURCE = r"""
 #include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <netdb.h>
+#include <stddef.h>
 #include <unistd.h>
 #include <sched.h>
 
@@ -257,6 +260,48 @@ static int32_t p_exec(const midimon_plugin_t *self, const char *params, size_t l
         if (s < 0) return fail(msg, cap, "socket(AF_UNIX)");
         close(s);
         snprintf(msg, cap, "socket ok");
+    } else if (!strcmp(action, "socketpair")) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) return fail(msg, cap, "socketpair");
+        close(sv[0]);
+        close(sv[1]);
+        snprintf(msg, cap, "socketpair ok");
+    } else if (!strcmp(action, "family")) {
+        int s = socket((int)num_param(params, "family", 0), (int)num_param(params, "type", 0),
+                       (int)num_param(params, "proto", 0));
+        if (s < 0) return fail(msg, cap, "socket");
+        close(s);
+        snprintf(msg, cap, "socket ok");
+    } else if (!strcmp(action, "uconnect")) {
+        /* connect to a local socket by path, or "@name" for an abstract one */
+        struct sockaddr_un addr;
+        socklen_t len;
+        int s = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (s < 0) return fail(msg, cap, "socket(AF_UNIX)");
+        memset(&addr, 0, sizeof addr);
+        addr.sun_family = AF_UNIX;
+        memcpy(addr.sun_path, path, strlen(path));
+        if (path[0] == '@') addr.sun_path[0] = '\0';
+        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+        if (connect(s, (struct sockaddr *)&addr, len) < 0) {
+            int e = errno;
+            close(s);
+            errno = e;
+            return fail(msg, cap, "connect");
+        }
+        close(s);
+        snprintf(msg, cap, "connected");
+    } else if (!strcmp(action, "resolve")) {
+        struct addrinfo hints, *list = NULL;
+        int rc;
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_ADDRCONFIG;
+        rc = getaddrinfo("localhost", "80", &hints, &list);
+        if (rc != 0) { snprintf(msg, cap, "getaddrinfo: %s", gai_strerror(rc)); return 1; }
+        freeaddrinfo(list);
+        snprintf(msg, cap, "resolved");
     } else if (!strcmp(action, "sigsys")) {
         struct sigaction sa;
         int rc;
@@ -722,14 +767,78 @@ def test_tcp_connect_needs_network(start_worker: StartWorker) -> None:
 
 
 def test_unix_sockets_fail_softly_without_a_grant(start_worker: StartWorker) -> None:
-    """socket(AF_UNIX) without Network/Audio/System control/Subprocess: EACCES, plugin lives."""
+    """socket(AF_UNIX) without Audio/System control/Subprocess: EACCES, named, plugin lives."""
     worker = start_worker()
     require_seccomp(worker)
     status, message = run(worker, "unix")
     assert status == 1 and f"errno={errno.EACCES}" in message
     assert [(d.syscall, d.fatal) for d in worker.denials] == [("socket(AF_UNIX)", False)]
     assert worker.alive and run(worker, "echo")[0] == 0
-    assert run(start_worker({Capability.NETWORK}), "unix") == (0, "socket ok")
+    assert run(start_worker({Capability.AUDIO}), "unix") == (0, "socket ok")
+
+
+@pytest.mark.parametrize("action", ["unix", "socketpair"])
+def test_network_alone_gives_no_local_sockets(start_worker: StartWorker, action: str) -> None:
+    """Network means IP: socket(AF_UNIX) and socketpair() fail with EACCES, the denial names
+    the call and says which capabilities give local sockets; IP still works."""
+    worker = start_worker({Capability.NETWORK})
+    require_seccomp(worker)
+    status, message = run(worker, action)
+    assert status == 1 and f"errno={errno.EACCES}" in message
+    [denial] = worker.denials
+    assert (denial.syscall, denial.fatal) == (f"{action.replace('unix', 'socket')}(AF_UNIX)", False)
+    assert "Network is IP only" in denial.detail and "Audio" in denial.detail
+    assert run(worker, "family", family=socket.AF_INET, type=socket.SOCK_STREAM) == (
+        0,
+        "socket ok",
+    )
+    lines = worker.load_info.enforcement.describe()  # type: ignore[union-attr]
+    assert any("socketpair() fail with EACCES" in line for line in lines)
+
+
+@pytest.mark.parametrize("capability", list(Capability))
+def test_local_socket_capabilities(start_worker: StartWorker, capability: Capability) -> None:
+    """Exactly the capabilities in LOCAL_SOCKET_CAPABILITIES (Audio, System control,
+    Subprocess) keep socket(AF_UNIX) and socketpair(): the C filter and the table agree."""
+    worker = start_worker({capability})
+    require_seccomp(worker)
+    if capability in LOCAL_SOCKET_CAPABILITIES:
+        assert run(worker, "unix") == (0, "socket ok")
+        assert run(worker, "socketpair") == (0, "socketpair ok")
+        assert worker.denials == []
+    else:
+        assert run(worker, "unix")[0] == 1 and run(worker, "socketpair")[0] == 1
+        assert [d.syscall for d in worker.denials] == ["socket(AF_UNIX)", "socketpair(AF_UNIX)"]
+
+
+@pytest.mark.parametrize(
+    ("family", "proto", "name"),
+    [
+        (socket.AF_NETLINK, 4, "socket(AF_NETLINK)"),  # NETLINK_SOCK_DIAG: lists every socket
+        (socket.AF_PACKET, 0, "socket(AF_PACKET)"),
+        (socket.AF_VSOCK, 0, "socket(AF_VSOCK)"),
+    ],
+)
+def test_other_socket_families_for_everyone(
+    start_worker: StartWorker, family: int, proto: int, name: str
+) -> None:
+    """Families no capability grants fail with EACCES and a named denial, even with all six."""
+    worker = start_worker(frozenset(Capability))
+    require_seccomp(worker)
+    status, message = run(worker, "family", family=family, type=socket.SOCK_RAW, proto=proto)
+    assert status == 1 and f"errno={errno.EACCES}" in message
+    assert [(d.syscall, d.fatal) for d in worker.denials] == [(name, False)]
+    assert worker.alive
+
+
+def test_network_resolves_names(start_worker: StartWorker) -> None:
+    """getaddrinfo() works with Network alone: its NETLINK_ROUTE socket is allowed, and the
+    local sockets it tries first (nscd, systemd-resolved) fail softly; it falls back."""
+    worker = start_worker({Capability.NETWORK})
+    require_seccomp(worker)
+    assert run(worker, "resolve") == (0, "resolved")
+    assert {d.syscall for d in worker.denials} <= {"socket(AF_UNIX)"}
+    assert all(not d.fatal for d in worker.denials)
 
 
 def test_sigsys_handler_cannot_be_replaced(start_worker: StartWorker) -> None:

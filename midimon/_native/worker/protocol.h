@@ -229,13 +229,14 @@
 #define MM_MAX_DENIED_NAME 64u
 #define MM_DENY_EXEC 1u          /* execve/execveat without Subprocess */
 #define MM_DENY_FORK 2u          /* fork/vfork/clone of a process without Subprocess */
-#define MM_DENY_NETWORK 3u       /* socket() of a non-UNIX family without Network */
-#define MM_DENY_UNIX_SOCKET 4u   /* socket(AF_UNIX) without Network/Audio/System control/Subprocess (soft) */
+#define MM_DENY_NETWORK 3u       /* socket(AF_INET/AF_INET6) without Network */
+#define MM_DENY_UNIX_SOCKET 4u   /* socket/socketpair(AF_UNIX) without Audio/System control/Subprocess (soft) */
 #define MM_DENY_MIDI 5u          /* send_midi without Midi (soft) */
 #define MM_DENY_FORBIDDEN 6u     /* never allowed: ptrace, mount, bpf, kexec, TIOCSTI ... */
 #define MM_DENY_NAMESPACE 7u     /* clone with CLONE_NEW* flags */
 #define MM_DENY_FOREIGN_ABI 8u   /* a syscall through another ABI (int 0x80, x32) */
 #define MM_DENY_OTHER_PROCESS 9u /* signal / prlimit aimed at a process outside the worker */
+#define MM_DENY_SOCKET_FAMILY 10u /* socket() of a family no capability grants: netlink, packet... (soft) */
 
 /* Exit codes of the worker itself (a plugin's own exit() codes pass through unchanged). */
 #define MM_EXIT_OK 0

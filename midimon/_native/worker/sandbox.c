@@ -9,8 +9,9 @@
  * The seccomp filter is a deny list (default allow) so that arbitrary C/Rust/Zig runtimes keep
  * working. Denied syscalls are SECCOMP_RET_TRAP with a MM_DENY_* reason in SECCOMP_RET_DATA; the
  * kernel delivers SIGSYS with that reason in si_errno. The handler sends one DENIED message with
- * a single send() and _exit()s (fatal), or for a soft denial (socket(AF_UNIX) without a
- * capability that needs it) sets the syscall's return value to -EACCES and returns.
+ * a single send() and _exit()s (fatal), or for a soft denial (socket(AF_UNIX)/socketpair()
+ * without a capability that needs local sockets, or a socket family no capability grants) sets
+ * the syscall's return value to -EACCES and returns.
  */
 #define _GNU_SOURCE
 #include "sandbox.h"
@@ -21,6 +22,7 @@
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
@@ -293,6 +295,9 @@ static const struct mm_syscall conditional_calls[] = {
 #ifdef __NR_socket
     {__NR_socket, "socket"},
 #endif
+#ifdef __NR_socketpair
+    {__NR_socketpair, "socketpair"},
+#endif
     {__NR_ioctl, "ioctl"},
 #ifdef __NR_prlimit64
     {__NR_prlimit64, "prlimit64"},
@@ -382,7 +387,8 @@ static void on_sigsys(int sig, siginfo_t *info, void *uctx) {
     const char *name = reason == MM_DENY_FOREIGN_ABI ? "" : syscall_name(nr);
     (void)sig;
     if (info->si_code != 1 /* SYS_SECCOMP */) _exit(MM_EXIT_DENIED); /* a SIGSYS sent by kill() */
-    if (reason == MM_DENY_UNIX_SOCKET && context_set_return(uctx, -EACCES)) {
+    if ((reason == MM_DENY_UNIX_SOCKET || reason == MM_DENY_SOCKET_FAMILY) &&
+        context_set_return(uctx, -EACCES)) {
         mm_send_denied(reason, 0, nr, arg0, arg1, name);
         errno = saved_errno;
         return;
@@ -539,9 +545,16 @@ static int drop_capabilities(struct mm_enforcement *out, char *err, size_t cap) 
 
 /* ---- Landlock ------------------------------------------------------------------------------ */
 
+/* Local (AF_UNIX) sockets reach whatever listens on a path the user can connect to: the sound
+ * server (Audio), the D-Bus session bus (System control; through it systemd --user starts any
+ * program outside this sandbox), ssh-agent, X11, midimon's own control socket. Landlock does
+ * not mediate connect() to path-named sockets, so only capabilities that cannot work without
+ * them get them. Subprocess keeps them: its children inherit this filter, and the programs a
+ * plugin runs (pactl, notify-send, busctl...) talk to their servers over them; it is rated high
+ * anyway. Network means IP only. */
 static int unix_sockets_allowed(uint32_t granted) {
-    return (granted & (MIDIMON_CAP_NETWORK | MIDIMON_CAP_AUDIO | MIDIMON_CAP_SYSTEM_CONTROL |
-                       MIDIMON_CAP_SUBPROCESS)) != 0;
+    return (granted & (MIDIMON_CAP_AUDIO | MIDIMON_CAP_SYSTEM_CONTROL | MIDIMON_CAP_SUBPROCESS)) !=
+           0;
 }
 
 static int apply_landlock(const struct mm_sandbox_spec *spec, struct mm_enforcement *out,
@@ -561,10 +574,10 @@ static int apply_landlock(const struct mm_sandbox_spec *spec, struct mm_enforcem
     if (abi >= 3) attr.handled_access_fs |= LL_FS_TRUNCATE;
     if (abi >= 5) attr.handled_access_fs |= LL_FS_IOCTL_DEV;
     if (abi >= 4 && !network) attr.handled_access_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
-    if (abi >= 6) {
-        attr.scoped = LL_SCOPE_SIGNAL;
-        if (!unix_sockets_allowed(spec->granted)) attr.scoped |= LL_SCOPE_ABSTRACT_UNIX_SOCKET;
-    }
+    /* Abstract sockets are scoped whatever was granted: PipeWire, PulseAudio, JACK and D-Bus
+     * listen on path-named sockets; X11 clients (libxcb) fall back from the abstract
+     * "@/tmp/.X11-unix/X0" to the path-named one, so nothing a capability needs is lost. */
+    if (abi >= 6) attr.scoped = LL_SCOPE_SIGNAL | LL_SCOPE_ABSTRACT_UNIX_SOCKET;
     /* Older kernels accept the larger struct as long as the fields they lack are zero. */
     ruleset = (int)syscall(__NR_landlock_create_ruleset, &attr, sizeof attr, 0);
     if (ruleset < 0) {
@@ -744,15 +757,38 @@ static int build_filter(const struct mm_sandbox_spec *spec, const struct mm_enfo
     }
     block_end(f, at);
 
+    /* socket(): IP families with Network (fatal without it, as before); AF_UNIX only with a
+     * capability that needs local sockets (soft: EACCES, reported). Network also gets the
+     * read-only NETLINK_ROUTE socket glibc's getaddrinfo() opens to sort addresses (without
+     * CAP_NET_ADMIN it can only list local addresses and routes). Every other family (other
+     * netlink protocols, packet, vsock, ...) is granted by nothing (soft). */
 #ifdef __NR_socket
-    if (!network) {
-        at = block_begin(f, __NR_socket);
-        load_arg(f, 0);
-        ret_if_eq(f, AF_UNIX,
-                  unix_sockets_allowed(spec->granted) ? ALLOW : TRAP(MM_DENY_UNIX_SOCKET));
-        ret(f, TRAP(MM_DENY_NETWORK));
-        block_end(f, at);
+    at = block_begin(f, __NR_socket);
+    load_arg(f, 0);
+    ret_if_eq(f, AF_INET, network ? ALLOW : TRAP(MM_DENY_NETWORK));
+    ret_if_eq(f, AF_INET6, network ? ALLOW : TRAP(MM_DENY_NETWORK));
+    ret_if_eq(f, AF_UNIX, unix_sockets_allowed(spec->granted) ? ALLOW : TRAP(MM_DENY_UNIX_SOCKET));
+    if (network) {
+        emit(f, BPF_JMP | BPF_JEQ | BPF_K, AF_NETLINK, 0, 4); /* not netlink: skip 4 */
+        load_arg(f, 2);
+        ret_if_eq(f, NETLINK_ROUTE, ALLOW);
+        ret(f, TRAP(MM_DENY_SOCKET_FAMILY));
     }
+    ret(f, TRAP(MM_DENY_SOCKET_FAMILY));
+    block_end(f, at);
+#endif
+    /* socketpair() makes only local sockets (AF_UNIX; the worker's own was made by the host). */
+#ifdef __NR_socketpair
+    at = block_begin(f, __NR_socketpair);
+    load_arg(f, 0);
+    ret_if_eq(f, AF_UNIX, unix_sockets_allowed(spec->granted) ? ALLOW : TRAP(MM_DENY_UNIX_SOCKET));
+    ret(f, TRAP(MM_DENY_SOCKET_FAMILY));
+    block_end(f, at);
+#endif
+    /* socketcall() (i386, s390, ...; not x86_64 or aarch64) hides its arguments in memory, out
+     * of a filter's reach: ENOSYS makes libc use the direct socket() and socketpair() above. */
+#ifdef __NR_socketcall
+    ret_if_eq(f, __NR_socketcall, ERRNO(ENOSYS));
 #endif
 
     /* The SIGSYS handler reports denials; a plugin must not replace it. */
