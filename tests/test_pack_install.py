@@ -346,17 +346,22 @@ def test_yes_grants_nothing_high_risk(
 def test_install_never_grants_filesystem(
     build: Build, run_midimon: RunMidimon, tmp_path: Path
 ) -> None:
-    """--yes and --grant filesystem grant everything else: filesystem needs its folders named,
-    so install prints the command instead, and nothing is saved for it."""
+    """--yes grants the rest but never filesystem, which needs its folders named: install
+    prints the command that grants it, and nothing is saved for it; --grant filesystem is
+    refused with that command."""
     package = pack(run_midimon, build(caps=("network", "filesystem")), tmp_path)
-    for options in (("--yes",), ("--grant", "filesystem", "--grant", "network")):
-        done = run_midimon("install", package, *options)
-        assert done.returncode == 0, done.stderr
-        assert "filesystem: not granted by install" in done.stdout
-        assert "midimon plugins grant packed filesystem --write DIR" in done.stdout
-        info = json.loads(run_midimon("plugins", "info", "packed", "--json").stdout)
-        assert info["execution"]["granted"] == ["network"]
-        assert info["execution"]["missing"] == ["filesystem"]
+    done = run_midimon("install", package, "--yes")
+    assert done.returncode == 0, done.stderr
+    assert (
+        "not granted: filesystem; grant it with: "
+        "midimon plugins grant packed filesystem --write DIR"
+    ) in done.stdout
+    info = json.loads(run_midimon("plugins", "info", "packed", "--json").stdout)
+    assert info["execution"]["granted"] == ["network"]
+    assert info["execution"]["missing"] == ["filesystem"]
+    done = run_midimon("install", package, "--grant", "filesystem", "--grant", "network")
+    assert done.returncode == 2
+    assert "midimon plugins grant NAME filesystem --write DIR" in done.stderr
 
 
 def test_uninstall(
