@@ -2,7 +2,8 @@
 
 This is the only module that imports ``rtmidi``; every rtmidi error leaves it as a
 :class:`MidiError` (an ``OSError``) whose message names the port or pattern and the ports that
-were available.
+were available. While it opens MIDI clients and ports, the ALSA and JACK libraries' own stderr
+lines are held back (:mod:`midimon.midi_quiet`): the error says what failed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import rtmidi
+
+from midimon.midi_quiet import probing
 
 __all__ = [
     "API_NAMES",
@@ -134,7 +137,8 @@ def _create(kind: type, api: str | None, client_name: str) -> tuple[Any, int]:
     candidates = _candidates(api)
     for candidate in candidates:
         try:
-            return kind(candidate, name=client_name), candidate
+            with probing():  # a failure is ours to report: ALSA and JACK print nothing
+                return kind(candidate, name=client_name), candidate
         except rtmidi.RtMidiError as exc:
             failures.append(f"{_API_NAMES[candidate]}: {exc}")
     if len(candidates) == 1:
@@ -232,7 +236,8 @@ class _Port:
             self._open_index(index, names[index])
         elif virtual_name is not None:
             try:
-                self._rt.open_virtual_port(virtual_name)
+                with probing():
+                    self._rt.open_virtual_port(virtual_name)
             except rtmidi.RtMidiError as exc:
                 raise MidiError(
                     f"cannot create virtual MIDI {self._direction} {virtual_name!r} "
@@ -247,7 +252,8 @@ class _Port:
 
     def _open_index(self, index: int, name: str) -> None:
         try:
-            self._rt.open_port(index, name=self._direction)
+            with probing():
+                self._rt.open_port(index, name=self._direction)
         except rtmidi.RtMidiError as exc:
             raise MidiError(
                 f"cannot open MIDI {self._direction} {name!r} ({self.api}): {exc}"
