@@ -22,6 +22,8 @@ from midimon.midi_quiet import probing
 
 __all__ = [
     "API_NAMES",
+    "INPUT_CLIENT",
+    "OUTPUT_CLIENT",
     "MidiBackendError",
     "MidiError",
     "MidiInput",
@@ -49,6 +51,11 @@ _API_NAMES = {value: key for key, value in _APIS.items()}
 API_NAMES = tuple(_APIS)  # what ``api=`` accepts
 # ALSA port names end in " client:port" numbers, which change when a device is replugged.
 _ALSA_SUFFIX = re.compile(r"\s+\d+:\d+$")
+# rtmidi makes one MIDI client per input or output. JACK names a second client "midimon" as
+# "midimon-01", so inputs and outputs get distinct client names: the documented port names
+# (README) are then "midimon:<virtual_port>" and "midimon-out:<virtual_port> out".
+INPUT_CLIENT = "midimon"
+OUTPUT_CLIENT = "midimon-out"
 
 MessageCallback = Callable[[bytes, int], None]
 Hook = Callable[[str], None]
@@ -348,7 +355,7 @@ class MidiInput(_Port):
         *,
         virtual_name: str | None = None,
         api: str | None = None,
-        client_name: str = "midimon",
+        client_name: str = INPUT_CLIENT,
         callback: MessageCallback,
         missing_ok: bool = False,
     ) -> None:
@@ -392,7 +399,7 @@ class MidiOutput(_Port):
         *,
         virtual_name: str | None = None,
         api: str | None = None,
-        client_name: str = "midimon",
+        client_name: str = OUTPUT_CLIENT,
         missing_ok: bool = False,
     ) -> None:
         super().__init__(name_or_pattern, virtual_name, api, client_name, missing_ok)
