@@ -52,11 +52,14 @@ _saved: list[tuple[_Hook, int | None]] = []  # handlers to put back when the las
 _hooks: list[_Hook] | None = None  # None: not looked up yet
 
 
-def _do_nothing() -> int:
+def _do_nothing() -> int | None:
     """Address of a C function that ignores its arguments, touches no errno, lock or memory and
     may run on any thread: libc's getpid(). Both handler types return void, so its result is
     ignored, and C callers may pass arguments a function does not read (the caller cleans up)."""
-    return ctypes.cast(ctypes.CDLL(None).getpid, ctypes.c_void_p).value or 0
+    try:
+        return ctypes.cast(ctypes.CDLL(None).getpid, ctypes.c_void_p).value
+    except (OSError, AttributeError, TypeError):  # no C library to find it in (not on Linux)
+        return None
 
 
 def _look_up() -> list[_Hook]:
@@ -103,8 +106,8 @@ def probing() -> Iterator[None]:
     assert _hooks is not None
     with _lock:
         _probes += 1
-        if _probes == 1 and _hooks:
-            quiet = _do_nothing()
+        quiet = _do_nothing() if _probes == 1 and _hooks else None
+        if quiet:  # never NULL: libjack would call it
             for hook in _hooks:
                 _saved.append((hook, hook.current.value))
                 hook.set(quiet)
