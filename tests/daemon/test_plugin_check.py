@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,38 @@ def test_a_fixed_problem_leaves_the_summary_on_reload(
     warnings = json.loads(run_midimon("reload", "--json").stdout)["warnings"]
     assert [w.split(":", 1)[0] for w in warnings] == ["plugin unsigned_probe", "plugin ghost"]
 
+
+def test_bundled_config_first_run_prints_the_grant_once(
+    jack_server, start_daemon, run_midimon: RunMidimon, midimon_env: dict[str, str],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """The bundled config's first run says once, at start-up, the exact command that lets its
+    file_log pad write; run through sh, it makes pad 2 log the hit (no restart needed)."""
+    from midimon.engine.config import default_config_path
+
+    env = {**midimon_env, **jack_server.env}
+    config = default_config_path().read_text().replace('"midimon"', '"midimon-bundled"', 1)
+    proc, _ = start_daemon(config, env)
+    command = "mkdir -p ~/midimon-logs && midimon plugins grant file_log filesystem " + (
+        "--write ~/midimon-logs"
+    )
+    warnings = json.loads(run_midimon("reload", "--json").stdout)["warnings"]
+    assert f"plugin file_log: needs filesystem, not granted; fix: {command}" in warnings
+
+    controller = open_jack_output("midimon-bundled")
+    try:
+        controller.send_message([0x90, 38, 80])  # refused: not granted yet
+        assert wait_for(lambda: status(run_midimon)["actions_failed"] >= 1, 30)
+        done = subprocess.run(["sh", "-c", command], env=shell_env(midimon_env), cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        time.sleep(0.4)  # past DoubleTap's window, so the next press is a fresh one
+        controller.send_message([0x90, 38, 80])
+        log = Path(midimon_env["HOME"]) / "midimon-logs" / "pads.log"
+        assert wait_for(lambda: log.exists() and log.read_text().count("\n") == 1, 30)
+    finally:
+        controller.delete()
+    proc.terminate()
+    _, stderr = proc.communicate(timeout=15)
+    # once at start-up, once for the test's reload: not once per press
+    assert stderr.count(f"file_log: needs filesystem, not granted; fix: {command}") == 2, stderr
