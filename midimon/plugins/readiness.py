@@ -66,12 +66,13 @@ class Readiness:
         return {"plugin": self.plugin, "state": self.state, "reason": self.reason, "fix": self.fix}
 
 
-def _stat_key(path: Path) -> tuple[int, int, int, int] | None:
+def _stat_key(path: Path) -> tuple[int, ...] | None:
     try:
         info = os.stat(path)
     except OSError:
         return None
-    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+    # ctime too: a same-size rewrite with its mtime set back still changes the ctime
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 class ReadinessChecker:
