@@ -149,6 +149,22 @@ def check_verify(midimon: Midimon, folder: Path) -> None:
         print(f"ok: verify {folder / name}: verdict OK, hashes match RECORD")
 
 
+def check_tampered_refused(midimon: Midimon, folder: Path) -> None:
+    """A bundled plugin changed after install fails verify: the RECORD check is live here too."""
+    binary = folder / "http_request" / "http_request.so"
+    original = binary.read_bytes()
+    binary.write_bytes(original + b"\0")
+    try:
+        done = midimon.run("verify", str(binary.parent))
+    finally:
+        binary.write_bytes(original)
+    out = done.stdout + done.stderr
+    check(done.returncode != 0, "verify accepted a modified bundled plugin", out)
+    check("was modified after midimon was installed" in out,
+          "verify did not say the bundled plugin was modified", out)  # fmt: skip
+    print(f"ok: verify refuses {binary.name} modified after install")
+
+
 def check_demo(midimon: Midimon) -> None:
     """The demo turns its notes into the three bundled plugins' actions and exits 0."""
     done = midimon.run("run", "--demo", "--exit-after-demo", timeout=120)
@@ -169,6 +185,7 @@ def main(venv: Path, version: str, work: Path) -> int:
         folder = check_installed(midimon, venv, version)
         check_exec(midimon, work)
         check_verify(midimon, folder)
+        check_tampered_refused(midimon, folder)
         check_demo(midimon)
     except CheckFailed as failure:
         print(f"wheel_smoke: FAILED: {failure}", file=sys.stderr)
