@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The install a user does, checked end to end: build midimon's platform wheel, repair it to a
 # manylinux tag, install it into a fresh venv whose PATH holds no compiler, and run there the
-# first commands a user runs (ci/wheel_smoke.py). .ci/run runs it after the test suite; any
+# first commands a user runs (ci/wheel_smoke.py). .ci/run runs it before the test suite; any
 # missing piece fails it. The wheel build reuses ci/setup.sh's build dir (build/<wheel tag>) and
 # the Zig cache, so after setup it compiles nothing again.
 set -euo pipefail
