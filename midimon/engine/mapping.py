@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from midimon.engine.config import Action, Config, MappingSpec, ModeChangeAction
+from midimon.engine.action_specs import Action, ModeChangeAction
+from midimon.engine.config import Config, MappingSpec
 from midimon.engine.triggers import FiredTrigger, TriggerSpec
 
 Table = dict[TriggerSpec, tuple[Action, ...]]
