@@ -72,13 +72,8 @@ from midimon.engine.action_specs import (
     TimeRange,
 )
 from midimon.engine.config_check import Checker, ConfigError, InvalidConfig, is_table
-from midimon.engine.triggers import (
-    DEFAULT_VELOCITY_LEVELS,
-    TimingDefaults,
-    TriggerSpec,
-    int_in,
-    parse_trigger,
-)
+from midimon.engine.trigger_schema import TimingDefaults, int_in, parse_trigger
+from midimon.engine.trigger_specs import DEFAULT_VELOCITY_LEVELS, TriggerSpec
 from midimon.plugins.settings import PluginSettings, SettingsError, parse_plugin_settings
 
 __all__ = [

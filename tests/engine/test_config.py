@@ -15,7 +15,7 @@ from midimon.engine.config import (
     load_config,
     parse_config,
 )
-from midimon.engine.triggers import (
+from midimon.engine.trigger_specs import (
     DoubleTapTrigger,
     EncoderTurnTrigger,
     LongPressTrigger,
