@@ -177,7 +177,7 @@ def test_monitor_shows_only_triggers_of_the_active_mode(
     tmp_path: Path, isolated_dirs: dict[str, str]
 ) -> None:
     """A note mapped only in an inactive mode is a MIDI event, not a trigger with actions=0."""
-    from midimon.daemon.protocol import StreamEnded
+    from midimon.daemon.control_streams import StreamEnded
     from midimon.daemon.service import Daemon
 
     config = tmp_path / "modes.toml"

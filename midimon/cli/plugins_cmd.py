@@ -27,7 +27,7 @@ from midimon.cli.common import (
 )
 from midimon.cli.signer_info import signer_details, signer_lines
 from midimon.cli.trust_cmd import user_trust_store
-from midimon.daemon.protocol import EXIT_PROTOCOL
+from midimon.daemon.control_protocol import EXIT_PROTOCOL
 from midimon.plugins import abi as abi_mod
 from midimon.plugins.capabilities import Capability, from_name, sorted_caps
 from midimon.plugins.context import TriggerContext, TriggerKind

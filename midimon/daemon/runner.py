@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from midimon.daemon.command_registry import PeerCredentials
 from midimon.daemon.commands import register_commands
+from midimon.daemon.control_streams import StreamEnded
 from midimon.daemon.paths import socket_path
-from midimon.daemon.protocol import PeerCredentials, StreamEnded
 from midimon.daemon.server import ControlServer
 from midimon.daemon.service import Daemon
 from midimon.engine.config import default_config_path
