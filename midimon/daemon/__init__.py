@@ -18,8 +18,8 @@ from midimon.daemon.control_protocol import (
     exit_status_for,
 )
 from midimon.daemon.control_streams import EventHub, Stream
-from midimon.daemon.paths import socket_path
 from midimon.daemon.server import AlreadyRunning, ControlServer, ControlServerError
+from midimon.paths import socket_path
 
 __all__ = [
     "ERROR_TABLE",

@@ -160,7 +160,7 @@ class _Connection:
 
 
 class ControlClient:
-    """Talks to the daemon at ``socket_path`` (default: ``midimon.daemon.paths.socket_path()``).
+    """Talks to the daemon at ``socket_path`` (default: ``midimon.paths.socket_path()``).
 
     Connects on first use and says HELLO with PROTOCOL_VERSION and the daemon's cookie (read
     from the file beside the socket); every failure is an IpcError
@@ -171,7 +171,7 @@ class ControlClient:
         self, socket_path: os.PathLike[str] | str | None = None, *, timeout: float = 5.0
     ) -> None:
         if socket_path is None:
-            from midimon.daemon.paths import socket_path as default_path
+            from midimon.paths import socket_path as default_path
 
             socket_path = default_path()
         self.socket_path = Path(socket_path)

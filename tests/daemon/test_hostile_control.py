@@ -25,9 +25,9 @@ from midimon.daemon.client import ControlClient
 from midimon.daemon.commands import register_commands
 from midimon.daemon.control_protocol import ErrorCode
 from midimon.daemon.cookie import cookie_path
-from midimon.daemon.paths import socket_path
 from midimon.daemon.server import ControlServer
 from midimon.daemon.service import Daemon
+from midimon.paths import socket_path
 from midimon.plugins.capabilities import Capability
 from midimon.plugins.context import TriggerContext
 
