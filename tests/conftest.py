@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import TEST_PLUGIN_SOURCE, compile_plugin, write_manifest
+from helpers import TEST_PLUGIN_SOURCE, compile_plugin, require_tool, write_manifest
 
 
 @pytest.fixture
@@ -163,8 +163,10 @@ def jack_server(monkeypatch: pytest.MonkeyPatch):
 
     Needs jackd (fails under CI=true when it is missing, skips elsewhere); stopped afterwards.
     """
-    from jack import JackServer
+    from midimon.devtools.jack_server import JackServer
 
+    require_tool("jackd")  # skip here, or fail under CI=true, before JackServer looks them up
+    require_tool("jack_wait")
     server = JackServer().start()
     for key, value in server.env.items():
         monkeypatch.setenv(key, value)
