@@ -9,8 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from conftest import RunMidimon
-from helpers import REPO
+from helpers import REPO, RunMidimon
 
 from midimon.cli.daemon_cmd import describe_event, for_people
 from midimon.engine.config import default_config_path

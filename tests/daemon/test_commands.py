@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import MakePlugin
+from helpers import MakePlugin
 
 from midimon.daemon.client import ControlClient, IpcError
 from midimon.daemon.commands import register_commands

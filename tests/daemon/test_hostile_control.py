@@ -17,8 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import MakePlugin
-from helpers import IN_CI
+from helpers import IN_CI, MakePlugin
 from hostile import HOSTILE_SOURCE
 
 from midimon.daemon.client import ControlClient

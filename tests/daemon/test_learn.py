@@ -9,8 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import RunMidimon
-from helpers import open_jack_output
+from helpers import RunMidimon, open_jack_output
 
 from midimon._toml import loads as toml_loads
 from midimon.cli.learn_cmd import encoder_encoding, to_toml, trigger_for
