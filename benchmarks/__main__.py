@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # one failing benchmark must not hide the others' figures
-            # (BaseException: a missing tool raises pytest's Skipped/Failed via tests/helpers)
+            # (BaseException: a benchmark's own checks may raise anything, as tests would)
             report.errors[name] = f"{type(exc).__name__}: {exc}"
             traceback.print_exc(file=sys.stderr)
         report.seconds[name] = time.perf_counter() - started

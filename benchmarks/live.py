@@ -1,8 +1,9 @@
 """A real ``midimon run`` process on a private JACK dummy server, for the benchmarks that need
 the whole daemon: end-to-end latency, throughput and memory.
 
-JACK comes from tests/jack.py (the server the test suite uses: ``jackd --no-realtime --sync``,
-dummy backend, 48 kHz, 64-frame periods), so no sound card, realtime rights or D-Bus are needed.
+JACK comes from midimon.devtools.jack_server, the server the test suite uses too (``jackd
+--no-realtime --sync``, dummy backend, 48 kHz, 64-frame periods), so no sound card, realtime
+rights or D-Bus are needed.
 """
 
 from __future__ import annotations
@@ -14,10 +15,6 @@ import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-
-from benchmarks.harness import REPO
-
-sys.path.insert(0, str(REPO / "tests"))  # the JACK server helper the tests use
 
 PORT = "midimon-bench"
 
@@ -75,7 +72,7 @@ class LiveDaemon:
         self._outputs: list[Any] = []
 
     def __enter__(self) -> LiveDaemon:
-        from jack import JackServer
+        from midimon.devtools.jack_server import JackServer
 
         self.jack = JackServer().start()
         os.environ.update(self.jack.env)

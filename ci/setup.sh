@@ -19,4 +19,11 @@ fi
 echo "==> installing midimon and its test dependencies into .venv (builds the bundled plugins)"
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet ".[test]"
+# The checkout on the venv's path (after site-packages, so the installed midimon still wins):
+# `.venv/bin/python -m benchmarks` then works from any directory.
+.venv/bin/python - "$PWD" <<'PY'
+import sys, sysconfig
+from pathlib import Path
+Path(sysconfig.get_paths()["purelib"], "midimon-checkout.pth").write_text(sys.argv[1] + "\n")
+PY
 echo "==> installed: $(.venv/bin/midimon --version)"

@@ -65,6 +65,15 @@ _RUNTIME_DIR_WARNING: type[Warning] | None = getattr(platformdirs, "RuntimeDirWa
 _runtime_dir_noted: set[str] = set()  # each message once per process, as platformdirs does
 
 
+SOCKET_NAME = "midimon.sock"
+
+
+def socket_path() -> Path:
+    """The daemon's control socket, ``runtime_dir()/midimon.sock`` (its folder is created 0700
+    by the server)."""
+    return runtime_dir() / SOCKET_NAME
+
+
 def user_plugins_dir() -> Path:
     """Plugins the user installed."""
     return data_dir() / "plugins"

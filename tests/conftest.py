@@ -5,11 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import TEST_PLUGIN_SOURCE, compile_plugin, write_manifest
+from helpers import (  # MakePlugin, RunMidimon: still importable from here for older tests
+    TEST_PLUGIN_SOURCE,
+    MakePlugin,
+    RunMidimon,
+    compile_plugin,
+    require_tool,
+    write_manifest,
+)
 
 
 @pytest.fixture
@@ -40,9 +46,6 @@ def isolated_dirs(midimon_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) 
     return midimon_env
 
 
-RunMidimon = Callable[..., subprocess.CompletedProcess]
-
-
 @pytest.fixture
 def run_midimon(midimon_env: dict[str, str], tmp_path: Path) -> RunMidimon:
     """Run ``python -m midimon ARGS`` (the installed package) in the isolated environment.
@@ -65,9 +68,6 @@ def run_midimon(midimon_env: dict[str, str], tmp_path: Path) -> RunMidimon:
         )
 
     return run
-
-
-MakePlugin = Callable[..., Path]
 
 
 @pytest.fixture
@@ -163,8 +163,10 @@ def jack_server(monkeypatch: pytest.MonkeyPatch):
 
     Needs jackd (fails under CI=true when it is missing, skips elsewhere); stopped afterwards.
     """
-    from jack import JackServer
+    from midimon.devtools.jack_server import JackServer
 
+    require_tool("jackd")  # skip here, or fail under CI=true, before JackServer looks them up
+    require_tool("jack_wait")
     server = JackServer().start()
     for key, value in server.env.items():
         monkeypatch.setenv(key, value)

@@ -18,6 +18,12 @@ ABI_DIR = REPO / "abi"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+#: The ``run_midimon`` fixture: ``run_midimon(*args, timeout=, input=, cwd=)`` runs the CLI.
+RunMidimon = Callable[..., subprocess.CompletedProcess]
+#: The ``make_plugin`` fixture: ``make_plugin(name, defines=, manifest=, root=)`` -> its folder.
+MakePlugin = Callable[..., Path]
+
+
 def require_tool(name: str) -> str:
     """Path of an external tool; a missing one fails under CI=true and skips elsewhere."""
     path = shutil.which(name)

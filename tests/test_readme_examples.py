@@ -65,11 +65,12 @@ def test_readme_device_name_matching_follows_match_port() -> None:
 
 def test_readme_toml_blocks_show_every_trigger_and_action_type() -> None:
     """The reference has an example of each trigger type and action type."""
-    from midimon.engine.config import _ActionParser, _Checker
-    from midimon.engine.triggers import TRIGGER_TYPES
+    from midimon.engine.action_parser import ActionParser
+    from midimon.engine.config_check import Checker
+    from midimon.engine.trigger_schema import TRIGGER_TYPES
 
     text = "\n".join(TOML_BLOCKS)
-    action_types = _ActionParser(_Checker(None), []).parsers
+    action_types = ActionParser(Checker(None), []).parsers
     for name in [*TRIGGER_TYPES, *action_types]:
         assert f'type = "{name}"' in text, name
 

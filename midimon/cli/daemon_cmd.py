@@ -67,7 +67,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``run``."""
-    from midimon.daemon.runner import run
+    from midimon.daemon.foreground import run
     from midimon.daemon.server import ControlServerError
     from midimon.engine.config import ConfigError
 

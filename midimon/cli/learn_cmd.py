@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from midimon.cli.common import EXIT_FAILED, EXIT_OK, CliError, print_json
-from midimon.daemon.protocol import EXIT_UNAVAILABLE
+from midimon.daemon.control_protocol import EXIT_UNAVAILABLE
 
 CC_WINDOW_S = 0.5  # after a first CC, how long further values of it are gathered
 

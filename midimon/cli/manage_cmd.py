@@ -21,7 +21,7 @@ from midimon.cli.common import (
     make_manager,
     print_json,
 )
-from midimon.daemon.protocol import EXIT_PROTOCOL
+from midimon.daemon.control_protocol import EXIT_PROTOCOL
 from midimon.plugins.capabilities import from_name
 from midimon.plugins.errors import LoadError, PluginNotFound
 from midimon.plugins.grant_paths import sensitive_folders_covered

@@ -1,26 +1,25 @@
 """The daemon's control plane: a line-JSON protocol over a Unix socket, server and client.
 
-``protocol`` holds the version, the error table, commands and streams; ``server`` the socket
-and its threads; ``client`` what the CLI uses. No MIDI and no engine here: a daemon registers
+``control_protocol`` holds the version, the error table and the framing, ``control_streams``
+streams, ``command_registry`` the commands; ``server`` the socket, ``connection`` each client's
+thread; ``client`` what the CLI uses. No MIDI and no engine here: a daemon registers
 its command handlers in a :class:`CommandRegistry` and serves it with a :class:`ControlServer`.
 """
 
 from __future__ import annotations
 
 from midimon.daemon.client import ControlClient, DaemonNotRunning, IpcError
-from midimon.daemon.paths import socket_path
-from midimon.daemon.protocol import (
+from midimon.daemon.command_registry import CommandRegistry, RequestContext
+from midimon.daemon.control_protocol import (
     ERROR_TABLE,
     PROTOCOL_VERSION,
     CommandError,
-    CommandRegistry,
     ErrorCode,
-    EventHub,
-    RequestContext,
-    Stream,
     exit_status_for,
 )
+from midimon.daemon.control_streams import EventHub, Stream
 from midimon.daemon.server import AlreadyRunning, ControlServer, ControlServerError
+from midimon.paths import socket_path
 
 __all__ = [
     "ERROR_TABLE",

@@ -12,9 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from midimon.daemon import protocol
+from midimon.daemon import control_protocol
+from midimon.daemon.control_protocol import (
+    ERROR_TABLE,
+    PROTOCOL_VERSION,
+    ErrorCode,
+    exit_status_for,
+)
 from midimon.daemon.cookie import CookieError, cookie_path, read_cookie
-from midimon.daemon.protocol import ERROR_TABLE, PROTOCOL_VERSION, ErrorCode, exit_status_for
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
@@ -37,7 +42,7 @@ class IpcError(Exception):
 
     @property
     def exit_status(self) -> int:
-        """The CLI exit status for this error (see protocol.ERROR_TABLE)."""
+        """The CLI exit status for this error (see control_protocol.ERROR_TABLE)."""
         return exit_status_for(self.code)
 
     @property
@@ -102,7 +107,7 @@ class _Connection:
         message = {"id": rid, "command": command, "args": args or {}}
         self.sock.settimeout(timeout)
         try:
-            self.sock.sendall(protocol.encode(message))
+            self.sock.sendall(control_protocol.encode(message))
         except TimeoutError:
             raise IpcError(ErrorCode.TIMEOUT, f"daemon did not take {command} in time") from None
         except OSError as exc:
@@ -155,7 +160,7 @@ class _Connection:
 
 
 class ControlClient:
-    """Talks to the daemon at ``socket_path`` (default: ``midimon.daemon.paths.socket_path()``).
+    """Talks to the daemon at ``socket_path`` (default: ``midimon.paths.socket_path()``).
 
     Connects on first use and says HELLO with PROTOCOL_VERSION and the daemon's cookie (read
     from the file beside the socket); every failure is an IpcError
@@ -166,7 +171,7 @@ class ControlClient:
         self, socket_path: os.PathLike[str] | str | None = None, *, timeout: float = 5.0
     ) -> None:
         if socket_path is None:
-            from midimon.daemon.paths import socket_path as default_path
+            from midimon.paths import socket_path as default_path
 
             socket_path = default_path()
         self.socket_path = Path(socket_path)

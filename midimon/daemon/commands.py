@@ -6,8 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from midimon.daemon.command_registry import RequestContext
+from midimon.daemon.control_protocol import CommandError, ErrorCode
 from midimon.daemon.plugin_check import plugin_uses
-from midimon.daemon.protocol import CommandError, ErrorCode, RequestContext
 from midimon.daemon.service import Daemon
 from midimon.engine.config import ConfigError, load_config
 from midimon.plugins.audit import AuditLog

@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from midimon.engine.config import (
+from midimon.engine.action_specs import (
     Action,
     ConditionalAction,
-    Config,
     PluginAction,
     RepeatAction,
     SequenceAction,
 )
+from midimon.engine.config import Config
 from midimon.plugins.readiness import Readiness, ReadinessChecker
 
 

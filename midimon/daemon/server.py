@@ -1,12 +1,13 @@
 """The control socket: a Unix-socket server running registered commands, one thread per client.
 
-Threading model: one accept thread; one thread per accepted connection, which reads request
-lines, runs them in order and writes the answers; a shared, bounded pool runs handlers that have
-a timeout (the connection thread waits at most that long, then answers TIMEOUT and abandons the
-call). Built-ins (HELLO, PING, EVENTS) run inline. Nothing one client does can block another:
-a partial line must complete within ``line_timeout``, every write must finish within
-``write_timeout`` (a client that never reads is dropped), streams are bounded queues that end
-with BUSY when a subscriber falls behind, and at most ``max_connections`` clients are served.
+Threading model: one accept thread; one thread per accepted connection (``connection.py``),
+which reads request lines, runs them in order and writes the answers; a shared, bounded pool
+runs handlers that have a timeout (the connection thread waits at most that long, then answers
+TIMEOUT and abandons the call). Built-ins (HELLO, PING, EVENTS) run inline. Nothing one client
+does can block another: a partial line must complete within ``line_timeout``, every write must
+finish within ``write_timeout`` (a client that never reads is dropped), streams are bounded
+queues that end with BUSY when a subscriber falls behind, and at most ``max_connections``
+clients are served.
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
-from midimon.daemon import protocol
+from midimon.daemon import control_protocol
+from midimon.daemon.command_registry import CommandRegistry, PeerCredentials, RequestContext
+from midimon.daemon.connection import Connection
+from midimon.daemon.control_protocol import CommandError, ErrorCode, Request
+from midimon.daemon.control_streams import Stream
 from midimon.daemon.cookie import (
     CookieError,
     cookie_matches,
@@ -37,22 +42,10 @@ from midimon.daemon.cookie import (
     remove_cookie,
     write_cookie,
 )
-from midimon.daemon.protocol import (
-    CLOSES_CONNECTION,
-    CommandError,
-    CommandRegistry,
-    ErrorCode,
-    PeerCredentials,
-    Request,
-    RequestContext,
-    Stream,
-    StreamEnded,
-)
 
 log = logging.getLogger("midimon.daemon")
 
 _UCRED = struct.Struct("3i")
-_STREAM_POLL = 0.2  # how often a streaming connection checks for hang-up and shutdown
 
 
 class ControlServerError(Exception):
@@ -127,7 +120,7 @@ class ControlServer:
         socket_path: os.PathLike[str] | str,
         registry: CommandRegistry,
         *,
-        max_request_bytes: int = protocol.MAX_REQUEST_BYTES,
+        max_request_bytes: int = control_protocol.MAX_REQUEST_BYTES,
         max_connections: int = 64,
         line_timeout: float = 10.0,
         idle_timeout: float = 600.0,
@@ -153,7 +146,7 @@ class ControlServer:
         self._executor: ThreadPoolExecutor | None = None
         self._accept_thread: threading.Thread | None = None
         self._wake_r, self._wake_w = -1, -1
-        self._connections: dict[int, _Connection] = {}
+        self._connections: dict[int, Connection] = {}
         self._conn_lock = threading.Lock()
         self._ids = itertools.count(1)
         self.stopping = threading.Event()
@@ -298,14 +291,14 @@ class ControlServer:
                 os.unlink(self.socket_path)
             remove_cookie(self.cookie_path, self._cookie)
 
-    def authenticate(self, request: Request, conn: _Connection) -> None:
+    def authenticate(self, request: Request, conn: Connection) -> None:
         """Let a HELLO with the right cookie through; refuse anything else (UNAUTHENTICATED).
 
         A HELLO with another protocol version passes, so that its handler can answer
         VERSION_MISMATCH: an old client hears that it is old, not that it is unwelcome.
         """
         if request.command == "HELLO":
-            if request.args.get("protocol") != protocol.PROTOCOL_VERSION:
+            if request.args.get("protocol") != control_protocol.PROTOCOL_VERSION:
                 return
             if cookie_matches(self._cookie, request.args.get("cookie")):
                 conn.authenticated = True
@@ -370,7 +363,7 @@ class ControlServer:
                 busy = True
             else:
                 busy = False
-                conn = _Connection(self, sock, next(self._ids), peer)
+                conn = Connection(self, sock, next(self._ids), peer)
                 self._connections[conn.id] = conn
         if busy:
             _refuse(sock, ErrorCode.BUSY, f"too many clients ({self.max_connections})")
@@ -378,16 +371,17 @@ class ControlServer:
         try:
             conn.thread.start()
         except RuntimeError:  # no more threads: refuse this client, keep accepting
-            self._forget(conn)
+            self.forget(conn)
             _refuse(sock, ErrorCode.BUSY, "cannot start a thread for this client")
 
-    def _forget(self, conn: _Connection) -> None:
+    def forget(self, conn: Connection) -> None:
+        """Drop a finished connection from the table (called from its own thread)."""
         with self._conn_lock:
             self._connections.pop(conn.id, None)
 
     # --- running commands --------------------------------------------------------------------
 
-    def run_command(self, request: Request, conn: _Connection) -> Any:
+    def run_command(self, request: Request, conn: Connection) -> Any:
         """Run one request's handler; returns its data or a Stream, or raises CommandError."""
         if self.stopping.is_set():
             raise CommandError(ErrorCode.SHUTTING_DOWN, "midimon is shutting down")
@@ -423,7 +417,7 @@ def _call(handler: Any, args: dict[str, Any], ctx: RequestContext) -> Any:
         raise
     except Exception as exc:
         log.exception("command %s failed", ctx.command)
-        raise CommandError(ErrorCode.COMMAND_FAILED, protocol._describe(exc)) from None
+        raise CommandError(ErrorCode.COMMAND_FAILED, control_protocol.describe_error(exc)) from None
 
 
 def _release_orphan_stream(future: Future[Any]) -> None:
@@ -438,192 +432,5 @@ def _refuse(sock: socket.socket, code: ErrorCode, message: str) -> None:
     """Send one error line without ever blocking, then close."""
     with contextlib.suppress(OSError):
         sock.setblocking(False)
-        sock.send(protocol.encode(protocol.error(None, code, message)))
+        sock.send(control_protocol.encode(control_protocol.error(None, code, message)))
     sock.close()
-
-
-class _Disconnect(Exception):
-    """The client went away, or must be dropped."""
-
-
-class _Connection:
-    """One client: read lines, run them in order, write answers; its own thread."""
-
-    def __init__(
-        self,
-        server: ControlServer,
-        sock: socket.socket,
-        conn_id: int,
-        peer: PeerCredentials | None,
-    ) -> None:
-        self.server = server
-        self.sock = sock
-        self.id = conn_id
-        self.peer = peer
-        self.authenticated = False  # set by a HELLO with the daemon's cookie
-        self.buffer = bytearray()
-        self.stream: Stream | None = None
-        self._state_lock = threading.Lock()
-        self.thread = threading.Thread(
-            target=self.run, name=f"midimon-client-{conn_id}", daemon=True
-        )
-
-    # called from stop(), another thread
-    def interrupt(self, reason: CommandError) -> None:
-        """Server stopping: end this client's stream (it hears why), or wake its read."""
-        with self._state_lock:
-            stream = self.stream
-        if stream is not None:
-            stream.close(reason)
-        else:
-            with contextlib.suppress(OSError):
-                self.sock.shutdown(socket.SHUT_RD)
-
-    def hang_up(self) -> None:
-        """Force the connection down (unblocks any read or write)."""
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-
-    def run(self) -> None:
-        try:
-            self._serve()
-        except _Disconnect:
-            pass
-        except Exception:  # never let one client's bug escape its thread silently
-            log.exception("control connection %d failed", self.id)
-        finally:
-            with contextlib.suppress(OSError):
-                self.sock.close()
-            self.server._forget(self)
-
-    def _serve(self) -> None:
-        limit = self.server.max_request_bytes
-        line_started: float | None = None
-        while True:
-            newline = self.buffer.find(b"\n")
-            if newline >= 0:
-                line = bytes(self.buffer[:newline])
-                del self.buffer[: newline + 1]
-                line_started = time.monotonic() if self.buffer else None
-                if len(line) > limit:
-                    self._too_large()
-                self._handle_line(line.rstrip(b"\r"))
-                continue
-            if len(self.buffer) > limit:
-                self._too_large()
-            if self.buffer:
-                assert line_started is not None
-                timeout = line_started + self.server.line_timeout - time.monotonic()
-                if timeout <= 0:
-                    raise _Disconnect("request line not finished in time")
-            else:
-                timeout = self.server.idle_timeout
-            self.sock.settimeout(timeout)
-            try:
-                chunk = self.sock.recv(65536)
-            except (TimeoutError, OSError):
-                raise _Disconnect from None
-            if not chunk:
-                raise _Disconnect
-            if not self.buffer:
-                line_started = time.monotonic()
-            self.buffer += chunk
-
-    def _too_large(self) -> None:
-        self._send(
-            protocol.error(
-                None,
-                ErrorCode.REQUEST_TOO_LARGE,
-                f"request line longer than {self.server.max_request_bytes} bytes",
-            )
-        )
-        raise _Disconnect
-
-    def _handle_line(self, line: bytes) -> None:
-        if not line.strip():
-            return  # blank lines are ignored (handy with socat)
-        rid = None
-        try:
-            request = protocol.parse_request(line)
-            rid = request.id
-            if not self.authenticated:
-                self.server.authenticate(request, self)
-            result = self.server.run_command(request, self)
-        except CommandError as exc:
-            rid = getattr(exc, "request_id", rid)
-            self._send(protocol.error(rid, exc.code, exc.message))
-            if exc.code in CLOSES_CONNECTION:
-                raise _Disconnect from None
-            return
-        if isinstance(result, Stream):
-            self._run_stream(rid, result)
-        else:
-            self._send_result(rid, result)
-
-    def _send_result(self, rid: Any, data: Any) -> None:
-        try:
-            line = protocol.encode(protocol.ok(rid, data))
-        except (TypeError, ValueError) as exc:
-            line = protocol.encode(
-                protocol.error(rid, ErrorCode.COMMAND_FAILED, f"result is not JSON: {exc}")
-            )
-        self._write(line)
-
-    def _send(self, message: dict[str, Any]) -> None:
-        self._write(protocol.encode(message))
-
-    def _write(self, data: bytes) -> None:
-        self.sock.settimeout(self.server.write_timeout)
-        try:
-            self.sock.sendall(data)
-        except (TimeoutError, OSError):
-            raise _Disconnect from None
-
-    def _run_stream(self, rid: Any, stream: Stream) -> None:
-        with self._state_lock:
-            self.stream = stream
-        try:
-            if self.server.stopping.is_set():
-                stream.close(CommandError(ErrorCode.SHUTTING_DOWN, "midimon is shutting down"))
-            while True:
-                try:
-                    item = stream.next_item(_STREAM_POLL)
-                except StreamEnded as end:
-                    if end.error is None:
-                        self._send(protocol.ok(rid, None))
-                    else:
-                        self._send(protocol.error(rid, end.error.code, end.error.message))
-                        if end.error.code in CLOSES_CONNECTION:
-                            raise _Disconnect from None
-                    return
-                if item is not protocol._EMPTY:
-                    try:
-                        line = protocol.encode(protocol.event(rid, item))
-                    except (TypeError, ValueError) as exc:
-                        log.warning("dropping an event that is not JSON: %s", exc)
-                    else:
-                        self._write(line)
-                self._check_hang_up()
-        finally:
-            with self._state_lock:
-                self.stream = None
-            stream.release()
-
-    def _check_hang_up(self) -> None:
-        """While streaming: notice a client that left; keep what it sent for afterwards."""
-        poller = select.poll()  # not select(): daemon fds may be past FD_SETSIZE
-        poller.register(self.sock, select.POLLIN)
-        if not poller.poll(0):
-            return
-        self.sock.settimeout(0)
-        try:
-            chunk = self.sock.recv(65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            raise _Disconnect from None
-        if not chunk:
-            raise _Disconnect
-        self.buffer += chunk
-        if len(self.buffer) > self.server.max_request_bytes:  # queued requests are bounded too
-            self._too_large()

@@ -25,7 +25,7 @@ from typing import Any
 from midimon import __version__
 from midimon.daemon import plugin_check
 from midimon.daemon.action_pool import ActionPool
-from midimon.daemon.protocol import CommandRegistry
+from midimon.daemon.command_registry import CommandRegistry
 from midimon.engine.actions import ActionExecutor
 from midimon.engine.config import (
     Config,

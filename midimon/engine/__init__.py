@@ -14,7 +14,8 @@ from midimon.engine.config import (
 )
 from midimon.engine.events import MidiEvent, decode
 from midimon.engine.mapping import Mapper
-from midimon.engine.triggers import TRIGGER_TYPES, EventProcessor, FiredTrigger, parse_trigger
+from midimon.engine.trigger_schema import TRIGGER_TYPES, parse_trigger
+from midimon.engine.triggers import EventProcessor, FiredTrigger
 
 __all__ = [
     "TRIGGER_TYPES",

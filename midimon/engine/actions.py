@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from midimon.engine.config import (
+from midimon.engine.action_specs import (
     Action,
     ConditionalAction,
     DelayAction,

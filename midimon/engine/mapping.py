@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from midimon.engine.config import Action, Config, MappingSpec, ModeChangeAction
-from midimon.engine.triggers import FiredTrigger, TriggerSpec
+from midimon.engine.action_specs import Action, ModeChangeAction
+from midimon.engine.config import Config, MappingSpec
+from midimon.engine.trigger_specs import TriggerSpec
+from midimon.engine.triggers import FiredTrigger
 
 Table = dict[TriggerSpec, tuple[Action, ...]]
 

@@ -1,4 +1,4 @@
-"""Trigger specs as data, and the EventProcessor that turns MidiEvents into fired triggers.
+"""The EventProcessor that turns MidiEvents into fired triggers (the trigger state machine).
 
 Semantics when one pad carries several triggers (every trigger is independent; none waits for
 or suppresses another, so a Note action never lags behind a possible double tap):
@@ -16,447 +16,81 @@ or suppresses another, so a Note action never lags behind a possible double tap)
 - A trigger that fires later (LongPress) is matched against the mode current when it fires.
 - ``CC``, ``Aftertouch`` and ``PitchBend`` fire on every message whose value is in range;
   ``EncoderTurn`` on every relative step in the chosen direction (0 steps never fire).
+
+The specs themselves are data in ``trigger_specs`` and their TOML schema and ``parse_trigger``
+in ``trigger_schema``; both are re-exported here so ``midimon.engine.triggers`` keeps working.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
-from midimon.engine.events import PITCH_BEND_MAX, PITCH_BEND_MIN, MidiEvent
+from midimon.engine.events import MidiEvent
+from midimon.engine.trigger_schema import (
+    REQUIRED,
+    TRIGGER_TYPES,
+    Check,
+    FieldSpec,
+    TimingDefaults,
+    TriggerParse,
+    TriggerType,
+    int_in,
+    one_of,
+    parse_trigger,
+)
+from midimon.engine.trigger_specs import (
+    AFTERTOUCH_SOURCES,
+    DEFAULT_VELOCITY_LEVELS,
+    DIRECTIONS,
+    ENCODINGS,
+    MS,
+    AftertouchTrigger,
+    CCTrigger,
+    DoubleTapTrigger,
+    EncoderTurnTrigger,
+    LongPressTrigger,
+    NoteChordTrigger,
+    NoteTrigger,
+    PitchBendTrigger,
+    TriggerSpec,
+    VelocityRangeTrigger,
+)
 from midimon.plugins.context import TriggerContext, TriggerKind
 
-MS = 1_000_000  # nanoseconds per millisecond
-
-#: Named velocity levels for ``VelocityRange(level=...)``; overridable in [advanced_settings].
-DEFAULT_VELOCITY_LEVELS: dict[str, tuple[int, int]] = {
-    "soft": (1, 40),
-    "medium": (41, 90),
-    "hard": (91, 127),
-}
-
-ENCODINGS = ("twos_complement", "sign_magnitude", "binary_offset")
-DIRECTIONS = ("cw", "ccw", "any")
-AFTERTOUCH_SOURCES = ("channel", "poly", "any")
-
-
-# --------------------------------------------------------------------------- trigger specs
-
-
-@dataclass(frozen=True)
-class NoteTrigger:
-    """A key or pad pressed with velocity in velocity_min..velocity_max."""
-
-    TYPE: ClassVar[str] = "Note"
-    KIND: ClassVar[TriggerKind] = TriggerKind.NOTE
-    note: int
-    velocity_min: int = 1
-    velocity_max: int = 127
-    channel: int | None = None
-
-
-@dataclass(frozen=True)
-class VelocityRangeTrigger:
-    """A press whose velocity lies in min..max (or a named level: soft, medium, hard)."""
-
-    TYPE: ClassVar[str] = "VelocityRange"
-    KIND: ClassVar[TriggerKind] = TriggerKind.VELOCITY_RANGE
-    note: int
-    min: int
-    max: int
-    channel: int | None = None
-
-
-@dataclass(frozen=True)
-class LongPressTrigger:
-    """A note held at least hold_ms."""
-
-    TYPE: ClassVar[str] = "LongPress"
-    KIND: ClassVar[TriggerKind] = TriggerKind.LONG_PRESS
-    note: int
-    hold_ms: int
-    channel: int | None = None
-
-
-@dataclass(frozen=True)
-class DoubleTapTrigger:
-    """Two presses of a note within window_ms (press to press)."""
-
-    TYPE: ClassVar[str] = "DoubleTap"
-    KIND: ClassVar[TriggerKind] = TriggerKind.DOUBLE_TAP
-    note: int
-    window_ms: int
-    channel: int | None = None
-
-
-@dataclass(frozen=True)
-class NoteChordTrigger:
-    """Every note of ``notes`` (sorted, distinct) pressed within window_ms, in any order."""
-
-    TYPE: ClassVar[str] = "NoteChord"
-    KIND: ClassVar[TriggerKind] = TriggerKind.CHORD
-    notes: tuple[int, ...]
-    window_ms: int
-    channel: int | None = None
-
-
-@dataclass(frozen=True)
-class CCTrigger:
-    """A control change whose value is in value_min..value_max."""
-
-    TYPE: ClassVar[str] = "CC"
-    KIND: ClassVar[TriggerKind] = TriggerKind.CC
-    controller: int
-    value_min: int = 0
-    value_max: int = 127
-    channel: int | None = None
-
-
-@dataclass(frozen=True)
-class EncoderTurnTrigger:
-    """A relative encoder step (CC) in a direction, decoded with the chosen encoding."""
-
-    TYPE: ClassVar[str] = "EncoderTurn"
-    KIND: ClassVar[TriggerKind] = TriggerKind.ENCODER
-    controller: int
-    direction: str = "any"
-    encoding: str = "twos_complement"
-    channel: int | None = None
-
-
-@dataclass(frozen=True)
-class AftertouchTrigger:
-    """Channel pressure and/or poly aftertouch (optionally of one note) in pressure range."""
-
-    TYPE: ClassVar[str] = "Aftertouch"
-    KIND: ClassVar[TriggerKind] = TriggerKind.AFTERTOUCH
-    pressure_min: int = 0
-    pressure_max: int = 127
-    source: str = "any"
-    note: int | None = None
-    channel: int | None = None
-
-
-@dataclass(frozen=True)
-class PitchBendTrigger:
-    """A pitch bend whose value (-8192..8191) is in min..max."""
-
-    TYPE: ClassVar[str] = "PitchBend"
-    KIND: ClassVar[TriggerKind] = TriggerKind.PITCH_BEND
-    min: int = PITCH_BEND_MIN
-    max: int = PITCH_BEND_MAX
-    channel: int | None = None
-
-
-TriggerSpec = (
-    NoteTrigger
-    | VelocityRangeTrigger
-    | LongPressTrigger
-    | DoubleTapTrigger
-    | NoteChordTrigger
-    | CCTrigger
-    | EncoderTurnTrigger
-    | AftertouchTrigger
-    | PitchBendTrigger
-)
-
-
-# --------------------------------------------------------------------------- the schema table
-
-
-@dataclass(frozen=True)
-class TimingDefaults:
-    """Defaults that trigger fields take from [advanced_settings]."""
-
-    chord_timeout_ms: int = 50
-    double_tap_timeout_ms: int = 300
-    hold_threshold_ms: int = 1000
-    velocity_levels: Mapping[str, tuple[int, int]] = field(
-        default_factory=lambda: dict(DEFAULT_VELOCITY_LEVELS)
-    )
-
-
-Check = Callable[[Any], str | None]  # returns what would be accepted, or None when fine
-REQUIRED = object()
-
-
-def int_in(low: int, high: int) -> Check:
-    """A check for an integer in low..high."""
-
-    def check(value: Any) -> str | None:
-        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-        return None if ok else f"must be an integer in {low}..{high}"
-
-    return check
-
-
-def one_of(*choices: str) -> Check:
-    """A check for one of the given strings."""
-
-    def check(value: Any) -> str | None:
-        return None if value in choices else f"must be one of: {', '.join(choices)}"
-
-    return check
-
-
-def _note_list(value: Any) -> str | None:
-    if (
-        not isinstance(value, list)
-        or len(value) < 2
-        or any(int_in(0, 127)(v) for v in value)
-        or len(set(value)) != len(value)
-    ):
-        return "must be a list of at least 2 distinct integers in 0..127"
-    return None
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """One field of a trigger table: its check, its default (a value, REQUIRED, or a function
-    of the TimingDefaults), the key names upstream MIDIMon configs use for it, and value
-    spellings they use (``"Clockwise"`` for ``"cw"``)."""
-
-    name: str
-    check: Check
-    default: Any = REQUIRED
-    aliases: tuple[str, ...] = ()
-    value_aliases: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TriggerType:
-    """A trigger type: its spec class, its fields, and an optional cross-field check."""
-
-    cls: type
-    fields: tuple[FieldSpec, ...]
-    finish: Callable[[dict[str, Any], TimingDefaults], list[tuple[str, str]]] | None = None
-    #: Every key a table of this type may have: ``type``, the field names and their aliases.
-    keys: frozenset[str] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        names = {name for f in self.fields for name in (f.name, *f.aliases)}
-        object.__setattr__(self, "keys", frozenset({"type", *names}))
-
-
-NOTE = int_in(0, 127)
-VALUE = int_in(0, 127)
-MS_RANGE = int_in(1, 60_000)
-CHANNEL = FieldSpec("channel", int_in(0, 15), None)
-UPSTREAM_WINDOW = ("timeout_ms", "max_interval_ms")
-
-
-def _ordered(low: str, high: str) -> Callable[[dict[str, Any], TimingDefaults], list]:
-    def finish(values: dict[str, Any], _: TimingDefaults) -> list[tuple[str, str]]:
-        if values[low] > values[high]:
-            return [
-                (low, f"{low} ({values[low]}) must not be greater than {high} ({values[high]})")
-            ]
-        return []
-
-    return finish
-
-
-def _velocity_range(values: dict[str, Any], timing: TimingDefaults) -> list[tuple[str, str]]:
-    level = values.pop("level")
-    if level is not None:
-        if values["min"] is not None or values["max"] is not None:
-            return [("level", "give either level or min/max, not both")]
-        if level not in timing.velocity_levels:
-            return [("level", f"must be one of: {', '.join(timing.velocity_levels)}")]
-        values["min"], values["max"] = timing.velocity_levels[level]
-        return []
-    if values["min"] is None or values["max"] is None:
-        return [
-            (
-                "min",
-                "give min and max (integers in 1..127) or a level "
-                f"({', '.join(timing.velocity_levels)})",
-            )
-        ]
-    return _ordered("min", "max")(values, timing)
-
-
-def _chord(values: dict[str, Any], _: TimingDefaults) -> list[tuple[str, str]]:
-    values["notes"] = tuple(sorted(values["notes"]))
-    return []
-
-
-def _aftertouch(values: dict[str, Any], timing: TimingDefaults) -> list[tuple[str, str]]:
-    if values["note"] is not None and values["source"] != "poly":
-        return [("note", 'a note filter needs source = "poly" (channel pressure has no note)')]
-    return _ordered("pressure_min", "pressure_max")(values, timing)
-
-
-#: Trigger type name (as written in TOML) -> how to build and check it.
-TRIGGER_TYPES: dict[str, TriggerType] = {
-    "Note": TriggerType(
-        NoteTrigger,
-        (
-            FieldSpec("note", NOTE),
-            FieldSpec("velocity_min", int_in(1, 127), 1),
-            FieldSpec("velocity_max", int_in(1, 127), 127),
-            CHANNEL,
-        ),
-        _ordered("velocity_min", "velocity_max"),
-    ),
-    "VelocityRange": TriggerType(
-        VelocityRangeTrigger,
-        (
-            FieldSpec("note", NOTE),
-            FieldSpec("min", int_in(1, 127), None, ("min_velocity",)),
-            FieldSpec("max", int_in(1, 127), None, ("max_velocity",)),
-            FieldSpec(
-                "level", lambda v: None if isinstance(v, str) else "must be a level name", None
-            ),
-            CHANNEL,
-        ),
-        _velocity_range,
-    ),
-    "LongPress": TriggerType(
-        LongPressTrigger,
-        (
-            FieldSpec("note", NOTE),
-            FieldSpec(
-                "hold_ms",
-                MS_RANGE,
-                lambda t: t.hold_threshold_ms,
-                ("duration_ms", "min_duration_ms"),
-            ),
-            CHANNEL,
-        ),
-    ),
-    "DoubleTap": TriggerType(
-        DoubleTapTrigger,
-        (
-            FieldSpec("note", NOTE),
-            FieldSpec("window_ms", MS_RANGE, lambda t: t.double_tap_timeout_ms, UPSTREAM_WINDOW),
-            CHANNEL,
-        ),
-    ),
-    "NoteChord": TriggerType(
-        NoteChordTrigger,
-        (
-            FieldSpec("notes", _note_list),
-            FieldSpec("window_ms", MS_RANGE, lambda t: t.chord_timeout_ms, UPSTREAM_WINDOW),
-            CHANNEL,
-        ),
-        _chord,
-    ),
-    "CC": TriggerType(
-        CCTrigger,
-        (
-            FieldSpec("controller", NOTE, REQUIRED, ("cc",)),
-            FieldSpec("value_min", VALUE, 0),
-            FieldSpec("value_max", VALUE, 127),
-            CHANNEL,
-        ),
-        _ordered("value_min", "value_max"),
-    ),
-    "EncoderTurn": TriggerType(
-        EncoderTurnTrigger,
-        (
-            FieldSpec("controller", NOTE, REQUIRED, ("cc",)),
-            FieldSpec(
-                "direction",
-                one_of(*DIRECTIONS),
-                "any",
-                value_aliases={"Clockwise": "cw", "CounterClockwise": "ccw"},
-            ),
-            FieldSpec("encoding", one_of(*ENCODINGS), "twos_complement"),
-            CHANNEL,
-        ),
-    ),
-    "Aftertouch": TriggerType(
-        AftertouchTrigger,
-        (
-            FieldSpec("pressure_min", VALUE, 0),
-            FieldSpec("pressure_max", VALUE, 127),
-            FieldSpec("source", one_of(*AFTERTOUCH_SOURCES), "any"),
-            FieldSpec("note", NOTE, None),
-            CHANNEL,
-        ),
-        _aftertouch,
-    ),
-    "PitchBend": TriggerType(
-        PitchBendTrigger,
-        (
-            FieldSpec("min", int_in(PITCH_BEND_MIN, PITCH_BEND_MAX), PITCH_BEND_MIN),
-            FieldSpec("max", int_in(PITCH_BEND_MIN, PITCH_BEND_MAX), PITCH_BEND_MAX),
-            CHANNEL,
-        ),
-        _ordered("min", "max"),
-    ),
-}
-
-
-@dataclass(frozen=True)
-class TriggerParse:
-    """The result of ``parse_trigger``: the spec (None on error), errors and unknown keys.
-
-    Each error is ``(field, message)`` with field relative to the trigger table.
-    """
-
-    spec: TriggerSpec | None
-    errors: tuple[tuple[str, str], ...] = ()
-    unknown: tuple[str, ...] = ()
-
-
-def parse_trigger(table: Any, timing: TimingDefaults | None = None) -> TriggerParse:
-    """Validate a trigger table (``{ type = "Note", note = 36 }``) against TRIGGER_TYPES."""
-    timing = timing or TimingDefaults()
-    if not isinstance(table, dict):
-        return TriggerParse(
-            None, (("", 'must be a table with a type, e.g. { type = "Note", note = 36 }'),)
-        )
-    kind = table.get("type")
-    ttype = TRIGGER_TYPES.get(kind) if isinstance(kind, str) else None
-    if ttype is None:
-        return TriggerParse(None, (("type", f"must be one of: {', '.join(TRIGGER_TYPES)}"),))
-    errors: list[tuple[str, str]] = []
-    values: dict[str, Any] = {}
-    for spec in ttype.fields:
-        name = spec.name
-        if spec.aliases:
-            given = [k for k in (name, *spec.aliases) if k in table]
-            if len(given) > 1:
-                errors.append((given[1], f"{' and '.join(given)} are the same field; give one"))
-                continue
-            key = given[0] if given else None
-        else:
-            key = name if name in table else None
-        if key is not None:
-            value = table[key]
-            if spec.value_aliases and isinstance(value, str):
-                value = spec.value_aliases.get(value, value)
-            problem = spec.check(value)
-            if problem:
-                errors.append((key, f"{key} {problem}, got {table[key]!r}"))
-                continue
-            values[name] = value
-        elif spec.default is REQUIRED:
-            errors.append((name, f"{name} is required ({kind} needs {_required_names(ttype)})"))
-        else:
-            default = spec.default
-            values[name] = default(timing) if callable(default) else default
-    keys = ttype.keys
-    unknown = () if keys.issuperset(table) else tuple(k for k in table if k not in keys)
-    if errors:
-        return TriggerParse(None, tuple(errors), unknown)
-    if ttype.finish:
-        errors = ttype.finish(values, timing)
-        if errors:
-            return TriggerParse(None, tuple(errors), unknown)
-    return TriggerParse(ttype.cls(**values), (), unknown)
-
-
-def _required_names(ttype: TriggerType) -> str:
-    return ", ".join(f.name for f in ttype.fields if f.default is REQUIRED)
-
-
-# --------------------------------------------------------------------------- fired triggers
+__all__ = [
+    "AFTERTOUCH_SOURCES",
+    "DEFAULT_VELOCITY_LEVELS",
+    "DIRECTIONS",
+    "ENCODINGS",
+    "MS",
+    "REQUIRED",
+    "TRIGGER_TYPES",
+    "AftertouchTrigger",
+    "CCTrigger",
+    "Check",
+    "DoubleTapTrigger",
+    "EncoderTurnTrigger",
+    "EventProcessor",
+    "FieldSpec",
+    "FiredTrigger",
+    "Handler",
+    "LongPressTrigger",
+    "NoteChordTrigger",
+    "NoteTrigger",
+    "PitchBendTrigger",
+    "TimingDefaults",
+    "TriggerParse",
+    "TriggerSpec",
+    "TriggerType",
+    "VelocityRangeTrigger",
+    "encoder_delta",
+    "int_in",
+    "one_of",
+    "parse_trigger",
+]
 
 
 class FiredTrigger(NamedTuple):

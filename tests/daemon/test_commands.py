@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import MakePlugin
+from helpers import MakePlugin
 
 from midimon.daemon.client import ControlClient, IpcError
 from midimon.daemon.commands import register_commands
-from midimon.daemon.protocol import PROTOCOL_VERSION
+from midimon.daemon.control_protocol import PROTOCOL_VERSION
 from midimon.daemon.server import ControlServer
 from midimon.daemon.service import Daemon
 

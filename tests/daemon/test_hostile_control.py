@@ -17,17 +17,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import MakePlugin
-from helpers import IN_CI
+from helpers import IN_CI, MakePlugin
 from hostile import HOSTILE_SOURCE
 
 from midimon.daemon.client import ControlClient
 from midimon.daemon.commands import register_commands
+from midimon.daemon.control_protocol import ErrorCode
 from midimon.daemon.cookie import cookie_path
-from midimon.daemon.paths import socket_path
-from midimon.daemon.protocol import ErrorCode
 from midimon.daemon.server import ControlServer
 from midimon.daemon.service import Daemon
+from midimon.paths import socket_path
 from midimon.plugins.capabilities import Capability
 from midimon.plugins.context import TriggerContext
 

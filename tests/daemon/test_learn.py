@@ -9,12 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import RunMidimon
-from helpers import open_jack_output
+from helpers import RunMidimon, open_jack_output
 
 from midimon._toml import loads as toml_loads
 from midimon.cli.learn_cmd import encoder_encoding, to_toml, trigger_for
-from midimon.engine.triggers import parse_trigger
+from midimon.engine.trigger_schema import parse_trigger
 
 CONFIG = """
 [device]

@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from midimon.engine.config import (
-    AllOf,
-    AnyOf,
-    ConditionalAction,
     ConfigError,
-    DaysOfWeek,
-    DelayAction,
     InvalidConfig,
     KeystrokeAction,
-    MidiMessage,
     ModeChangeAction,
-    ModeIs,
-    Not,
-    PluginAction,
-    RepeatAction,
-    SendMidiAction,
-    SequenceAction,
-    ShellAction,
-    TextAction,
-    TimeRange,
     default_config_path,
     load_config,
     parse_config,
 )
-from midimon.engine.triggers import (
+from midimon.engine.trigger_specs import (
     DoubleTapTrigger,
     EncoderTurnTrigger,
     LongPressTrigger,
@@ -123,76 +107,6 @@ def test_advanced_settings_feed_trigger_defaults() -> None:
     assert triggers == [LongPressTrigger(1, 700), NoteChordTrigger((2, 3), 80)]
 
 
-def test_every_action_type_parses() -> None:
-    """Each action type validates into its spec."""
-    assert one_action('{ type = "Plugin", plugin = "http_request", params = { a = 1 } }') == (
-        PluginAction("http_request", {"a": 1})
-    )
-    assert one_action('{ type = "Shell", argv = ["playerctl", "play-pause"] }') == ShellAction(
-        ("playerctl", "play-pause")
-    )
-    assert one_action('{ type = "Shell", shell = true, command = "a | b" }') == ShellAction(
-        command="a | b", shell=True
-    )
-    send = one_action(
-        '{ type = "SendMidi", port = "out", messages = [{ type = "note_on", channel = 1, '
-        'note = 60, velocity = 90 }, { type = "program_change", program = 5 }] }'
-    )
-    assert send == SendMidiAction(
-        (MidiMessage("note_on", 1, 60, 90), MidiMessage("program_change", 0, 5)), "out"
-    )
-    assert one_action('{ type = "ModeChange", mode = "Default" }') == ModeChangeAction("Default")
-    assert one_action('{ type = "ModeChange", mode = "previous" }') == ModeChangeAction(
-        relative="previous"
-    )
-    assert one_action(
-        '{ type = "Sequence", actions = [{ type = "Delay", ms = 5 }, '
-        '{ type = "Text", text = "a" }] }'
-    ) == SequenceAction((DelayAction(5), TextAction("a")))
-    assert one_action(
-        '{ type = "Repeat", count = 3, delay_ms = 10, action = { type = "Text", text = "a" } }'
-    ) == RepeatAction(TextAction("a"), 3, 10)
-    assert one_action(
-        '{ type = "Keystroke", keys = ["space"], modifiers = ["Ctrl", "shift"] }'
-    ) == KeystrokeAction(("space",), ("ctrl", "shift"))
-    cond = one_action(
-        '{ type = "Conditional", condition = { type = "Or", conditions = ['
-        '{ type = "Mode", mode = "Edit" }, { type = "Not", condition = '
-        '{ type = "Days", days = ["sat", "Sunday"] } }] }, '
-        'then = { type = "Text", text = "a" }, else = { type = "Text", text = "b" } }'
-    )
-    assert cond == ConditionalAction(
-        AnyOf((ModeIs("Edit"), Not(DaysOfWeek(frozenset({5, 6}))))),
-        TextAction("a"),
-        TextAction("b"),
-    )
-    listed = one_action(
-        '{ type = "Conditional", conditions = [{ type = "TimeRange", range = "22:00-06:30" }], '
-        'then = { type = "Text", text = "a" } }'
-    )
-    assert listed == ConditionalAction(AllOf((TimeRange(22 * 60, 6 * 60 + 30),)), TextAction("a"))
-
-
-def test_conditions_evaluate() -> None:
-    """Time ranges wrap midnight; days, mode, and/or/not combine."""
-    night = TimeRange(22 * 60, 6 * 60)
-    saturday_23h = datetime(2026, 11, 28, 23, 0)
-    assert night.evaluate("x", saturday_23h)
-    assert not night.evaluate("x", datetime(2026, 11, 28, 12, 0))
-    assert TimeRange(9 * 60, 17 * 60).evaluate("x", datetime(2026, 11, 27, 9, 0))
-    assert not TimeRange(9 * 60, 17 * 60).evaluate("x", datetime(2026, 11, 27, 17, 0))
-    weekend = DaysOfWeek(frozenset({5, 6}))
-    assert AllOf((night, weekend, ModeIs("A"))).evaluate("A", saturday_23h)
-    assert not AllOf((night, weekend, ModeIs("A"))).evaluate("B", saturday_23h)
-    assert Not(weekend).evaluate("A", datetime(2026, 11, 27, 9, 0))
-
-
-def test_midi_message_bytes() -> None:
-    """SendMidi messages render to raw bytes."""
-    assert MidiMessage("cc", 2, 7, 100).to_bytes() == bytes([0xB2, 7, 100])
-    assert MidiMessage("program_change", 0, 5).to_bytes() == bytes([0xC0, 5])
-
-
 def test_unknown_keys_are_warnings() -> None:
     """Unknown keys anywhere are warnings naming file, mapping and key, not errors."""
     text = (
@@ -257,102 +171,6 @@ def test_all_errors_are_collected() -> None:
         ("global_mappings[0]", "action.ms"),
     ]
     assert "5 errors" in str(info.value) and "c.toml" in str(info.value)
-
-
-@pytest.mark.parametrize(
-    ("action", "field", "words"),
-    [
-        ('{ type = "Launch" }', "action.type", "Plugin, Shell, SendMidi"),
-        ('"Plugin"', "action", "table with a type"),
-        ('{ type = "Plugin", plugin = "Bad Name" }', "action.plugin", "a-z, 0-9"),
-        ('{ type = "Plugin", plugin = "x", params = 3 }', "action.params", "table"),
-        ('{ type = "Shell" }', "action.argv", "list of strings"),
-        ('{ type = "Shell", argv = "ls -l" }', "action.argv", "list of strings"),
-        ('{ type = "Shell", argv = [] }', "action.argv", "non-empty"),
-        ('{ type = "Shell", command = "ls" }', "action.command", "shell = true"),
-        ('{ type = "Shell", shell = true }', "action.command", "non-empty string"),
-        ('{ type = "Shell", shell = "yes", argv = ["a"] }', "action.shell", "true or false"),
-        ('{ type = "SendMidi", messages = [] }', "action.messages", "non-empty list"),
-        (
-            '{ type = "SendMidi", messages = [{ type = "sysex" }] }',
-            "action.messages[0].type",
-            "note_on, note_off, cc, program_change",
-        ),
-        (
-            '{ type = "SendMidi", messages = [{ type = "note_on", note = 1, channel = 16 }] }',
-            "action.messages[0].channel",
-            "0..15",
-        ),
-        (
-            '{ type = "SendMidi", messages = [{ type = "cc", value = 1 }] }',
-            "action.messages[0].controller",
-            "0..127",
-        ),
-        ('{ type = "ModeChange", mode = "Live" }', "action.mode", '(Default, Edit), be "next"'),
-        ('{ type = "ModeChange", mode = 2 }', "action.mode", "index 0..1"),
-        ('{ type = "Sequence", actions = [] }', "action.actions", "non-empty list"),
-        (
-            '{ type = "Sequence", actions = [{ type = "Text", text = "a" }, { type = "Delay" }] }',
-            "action.actions[1].ms",
-            "0..3600000",
-        ),
-        ('{ type = "Delay", ms = -5 }', "action.ms", "0..3600000"),
-        (
-            '{ type = "Repeat", count = 0, action = { type = "Text", text = "a" } }',
-            "action.count",
-            "1..1000",
-        ),
-        ('{ type = "Repeat", count = 2 }', "action.action", "table with a type"),
-        (
-            '{ type = "Conditional", then = { type = "Text", text = "a" } }',
-            "action.condition",
-            "condition = {...} or conditions",
-        ),
-        (
-            '{ type = "Conditional", condition = { type = "TimeRange", range = "9:00-17:00" }, '
-            'then = { type = "Text", text = "a" } }',
-            "action.condition.range",
-            "HH:MM-HH:MM",
-        ),
-        (
-            '{ type = "Conditional", condition = { type = "Days", days = ["someday"] }, '
-            'then = { type = "Text", text = "a" } }',
-            "action.condition.days",
-            "mon, tue",
-        ),
-        (
-            '{ type = "Conditional", condition = { type = "Mode", mode = "Live" }, '
-            'then = { type = "Text", text = "a" } }',
-            "action.condition.mode",
-            "Default, Edit",
-        ),
-        (
-            '{ type = "Conditional", condition = { type = "Not", condition = '
-            '{ type = "Weather" } }, then = { type = "Text", text = "a" } }',
-            "action.condition.condition.type",
-            "Mode, TimeRange, Days, And, Or, Not",
-        ),
-        (
-            '{ type = "Conditional", condition = { type = "Mode", mode = "Edit" }, '
-            'then = { type = "Text", text = "a" }, else = { type = "Delay" } }',
-            "action.else.ms",
-            "0..3600000",
-        ),
-        ('{ type = "Keystroke", keys = [] }', "action.keys", "non-empty list"),
-        (
-            '{ type = "Keystroke", keys = ["a"], modifiers = ["hyper"] }',
-            "action.modifiers",
-            "ctrl, control, shift, alt, option",
-        ),
-        ('{ type = "Text", text = 5 }', "action.text", "non-empty string"),
-    ],
-)
-def test_action_errors(action: str, field: str, words: str) -> None:
-    """Each kind of action mistake names the mapping, the field and what would be accepted."""
-    error = single_error(action)
-    assert error.location == 'modes[1] "Edit" mappings[0] ("Play/pause")'
-    assert error.field == field
-    assert words in error.message
 
 
 @pytest.mark.parametrize(

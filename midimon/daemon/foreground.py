@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from midimon.daemon.command_registry import PeerCredentials
 from midimon.daemon.commands import register_commands
-from midimon.daemon.paths import socket_path
-from midimon.daemon.protocol import PeerCredentials, StreamEnded
+from midimon.daemon.control_streams import StreamEnded
 from midimon.daemon.server import ControlServer
 from midimon.daemon.service import Daemon
 from midimon.engine.config import default_config_path
-from midimon.paths import state_dir
+from midimon.paths import socket_path, state_dir
 from midimon.plugins.capabilities import Capability
 from midimon.plugins.grants import Grant
 

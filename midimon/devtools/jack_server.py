@@ -1,25 +1,44 @@
-"""A real JACK server (jackd2, dummy backend) for MIDI tests: no sound card, realtime or D-Bus."""
+"""A private JACK server (jackd2, dummy backend) for midimon's MIDI tests and benchmarks: no sound
+card, realtime rights or D-Bus. It only starts ``jackd -d dummy`` under a private server name."""
 
 from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from helpers import require_tool
-
 _COUNTER = itertools.count()
+
+
+class JackToolMissing(FileNotFoundError):
+    """jackd or jack_wait is not on PATH (both come with the jackd2 package)."""
+
+    def __init__(self, tool: str) -> None:
+        super().__init__(
+            f"{tool} is not installed (install jackd2, which provides jackd and jack_wait)"
+        )
+        self.tool = tool
+
+
+def find_tool(name: str) -> str:
+    """The path of a JACK tool; raises JackToolMissing naming it."""
+    path = shutil.which(name)
+    if path is None:
+        raise JackToolMissing(name)
+    return path
 
 
 class JackServer:
     """One private ``jackd`` with the dummy backend, named ``midimon-test-<pid>-<n>``.
 
     Clients reach it through ``JACK_DEFAULT_SERVER=<name>`` (see ``env``); the ``jack_server``
-    fixture sets that variable in the test process. Flags (jackd2 1.9.21):
+    fixture (tests/conftest.py) sets that variable in the test process; benchmarks/live.py sets it
+    for the daemon it starts. Flags (jackd2 1.9.21):
     ``jackd --no-realtime --sync -n NAME -d dummy -r 48000 -p 64``, with
     ``JACK_NO_AUDIO_RESERVATION=1`` so jackd never asks D-Bus for the audio device (works as
     root, without a session bus). ``--sync`` matters: in the default asynchronous mode a client
@@ -28,7 +47,8 @@ class JackServer:
     """
 
     def __init__(self, rate: int = 48000, period: int = 64) -> None:
-        self.jackd = require_tool("jackd")
+        self.jackd = find_tool("jackd")
+        self.jack_wait = find_tool("jack_wait")
         self.rate = rate
         self.period = period
         self.name = f"midimon-test-{os.getpid()}-{next(_COUNTER)}"
@@ -89,9 +109,8 @@ class JackServer:
 
     def is_running(self) -> bool:
         """Whether the server accepts clients (``jack_wait -c``, shipped in the jackd2 package)."""
-        jack_wait = require_tool("jack_wait")
         done = subprocess.run(
-            [jack_wait, "-s", self.name, "-c"],
+            [self.jack_wait, "-s", self.name, "-c"],
             capture_output=True,
             text=True,
             env={**os.environ, **self.env},

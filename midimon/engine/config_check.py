@@ -1,0 +1,84 @@
+"""Collecting a config file's problems: ConfigError/InvalidConfig, the checker that gathers errors
+and unknown-key warnings (with "did you mean"), and the type predicates the table parsers share."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """One problem in a config file: the file, the mapping (or table), the field, and what
+    would be accepted."""
+
+    def __init__(
+        self, path: Path | None, location: str | None, field: str | None, message: str
+    ) -> None:
+        self.path = path
+        self.location = location
+        self.field = field
+        self.message = message
+        self.errors: tuple[ConfigError, ...] = (self,)
+        parts = [str(path) if path else "<config>", location, field, message]
+        super().__init__(": ".join(p for p in parts if p))
+
+
+class InvalidConfig(ConfigError):
+    """Every problem found in one config file; ``errors`` holds each ConfigError."""
+
+    def __init__(
+        self, path: Path | None, errors: list[ConfigError], warnings: Sequence[str] = ()
+    ) -> None:
+        count = f"{len(errors)} error{'s' if len(errors) != 1 else ''}"
+        lines = "\n".join(f"  {e}" for e in errors)
+        super().__init__(path, None, None, f"{count}:\n{lines}")
+        self.errors = tuple(errors)
+        self.warnings = tuple(warnings)  # found alongside: `validate` shows them too
+
+
+class Checker:
+    """Collects errors and warnings while walking one file."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.errors: list[ConfigError] = []
+        self.warnings: list[str] = []
+
+    def error(self, location: str | None, field: str | None, message: str) -> None:
+        self.errors.append(ConfigError(self.path, location, field, message))
+
+    def unknown(
+        self, location: str, prefix: str, table: dict[str, Any], known: set[str] | frozenset[str]
+    ) -> None:
+        if known.issuperset(table):
+            return
+        for key in table:
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(k for k in known if k), n=1)
+                self.unknown_key(location, f"{prefix}{key}", f"{prefix}{close[0]}" if close else "")
+
+    def unknown_key(self, location: str, field: str, suggestion: str = "") -> None:
+        where = f"{self.path}: " if self.path else ""
+        hint = f" (did you mean {suggestion}?)" if suggestion else ""
+        self.warnings.append(f"{where}{location}: {field}: unknown key, ignored{hint}")
+
+
+def is_int(value: Any) -> bool:
+    """An int that is not a bool (TOML has both)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_table(value: Any) -> bool:
+    """A TOML table."""
+    return isinstance(value, dict)
+
+
+def is_str_list(value: Any, allow_empty: bool = False) -> bool:
+    """A list of non-empty strings (non-empty unless ``allow_empty``)."""
+    return (
+        isinstance(value, list)
+        and (allow_empty or bool(value))
+        and all(isinstance(v, str) and v for v in value)
+    )
