@@ -28,18 +28,18 @@ from midimon.cli.common import (
 from midimon.cli.signer_info import signer_details, signer_lines
 from midimon.cli.trust_cmd import user_trust_store
 from midimon.daemon.protocol import EXIT_PROTOCOL
-from midimon.plugins import abi as abi_mod
-from midimon.plugins.capabilities import Capability, from_name, sorted_caps
-from midimon.plugins.context import TriggerContext, TriggerKind
-from midimon.plugins.discovery import DiscoveredPlugin
+from midimon.plugins.description.capabilities import Capability, from_name, sorted_caps
+from midimon.plugins.description.discovery import DiscoveredPlugin
+from midimon.plugins.description.manifest import PluginManifest, load_manifest
 from midimon.plugins.errors import LoadError, ManifestError, PluginError, PluginNotFound
-from midimon.plugins.grants import Grant
-from midimon.plugins.integrity import IntegrityError
-from midimon.plugins.loader import read_binary
-from midimon.plugins.manager import Outcome, PluginDisabled, PluginManager
-from midimon.plugins.manifest import PluginManifest, load_manifest
-from midimon.plugins.readiness import ReadinessChecker
-from midimon.plugins.sandbox_support import enforcement_preview
+from midimon.plugins.integrity.verify import IntegrityError
+from midimon.plugins.loading import abi as abi_mod
+from midimon.plugins.loading.context import TriggerContext, TriggerKind
+from midimon.plugins.loading.loader import read_binary
+from midimon.plugins.manager.grants import Grant
+from midimon.plugins.manager.plugin_manager import Outcome, PluginDisabled, PluginManager
+from midimon.plugins.manager.readiness import ReadinessChecker
+from midimon.plugins.sandbox.sandbox_support import enforcement_preview
 
 LOG_NAMES = {0: "debug", 1: "info", 2: "warn", 3: "error"}
 

@@ -52,7 +52,7 @@ from midimon.engine.triggers import (
     int_in,
     parse_trigger,
 )
-from midimon.plugins.manifest import NAME_PATTERN
+from midimon.plugins.description.manifest import NAME_PATTERN
 from midimon.plugins.settings import PluginSettings, SettingsError, parse_plugin_settings
 
 DEFAULT_CONFIG_NAME = "default_config.toml"

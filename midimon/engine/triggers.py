@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 from midimon.engine.events import PITCH_BEND_MAX, PITCH_BEND_MIN, MidiEvent
-from midimon.plugins.context import TriggerContext, TriggerKind
+from midimon.plugins.loading.context import TriggerContext, TriggerKind
 
 MS = 1_000_000  # nanoseconds per millisecond
 

@@ -22,11 +22,11 @@ import pytest
 from conftest import RecordingHost
 from helpers import IN_CI, REPO, TEST_PLUGIN_SOURCE, TcpListener, compile_plugin
 
-from midimon.plugins import abi as abi_mod
-from midimon.plugins.capabilities import LOCAL_SOCKET_CAPABILITIES, Capability
-from midimon.plugins.context import TriggerContext, TriggerKind
-from midimon.plugins.image import sealed_image_fd
-from midimon.plugins.isolation import (
+from midimon.plugins.description.capabilities import LOCAL_SOCKET_CAPABILITIES, Capability
+from midimon.plugins.loading import abi as abi_mod
+from midimon.plugins.loading.context import TriggerContext, TriggerKind
+from midimon.plugins.loading.image import sealed_image_fd
+from midimon.plugins.sandbox.isolation import (
     Denial,
     SandboxSpec,
     Wire,

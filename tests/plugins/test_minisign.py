@@ -1,4 +1,4 @@
-"""Tests for midimon.plugins.minisign: real crypto, and interop with the minisign binary."""
+"""Tests for midimon.plugins.integrity.minisign: real crypto, and minisign binary interop."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from midimon.plugins import minisign as ms
-from midimon.plugins.minisign import (
+from midimon.plugins.integrity import minisign as ms
+from midimon.plugins.integrity.minisign import (
     ArgumentError,
     BadSignature,
     KeyFormatError,

@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from midimon.plugins.capabilities import Capability, to_bits
-from midimon.plugins.context import TriggerContext
+from midimon.plugins.description.capabilities import Capability, to_bits
 from midimon.plugins.errors import PluginError
+from midimon.plugins.loading.context import TriggerContext
 
 if TYPE_CHECKING:
-    from midimon.plugins.loader import HostServices
+    from midimon.plugins.loading.loader import HostServices
 
 log = logging.getLogger(__name__)
 

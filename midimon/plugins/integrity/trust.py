@@ -14,7 +14,7 @@ from pathlib import Path
 
 from midimon import _toml
 from midimon.fsutil import atomic_write
-from midimon.plugins.minisign import MinisignError, PublicKey
+from midimon.plugins.integrity.minisign import MinisignError, PublicKey
 
 
 class TrustStoreError(Exception):

@@ -5,7 +5,7 @@ Like SSH's known_hosts: the first accepted signer of a name is recorded in
 installation (signer ``bundled``) without any record. A later binary of that name signed by
 another key is refused (at install, verify and load) unless the user re-pins the name on
 purpose (``midimon trust pin NAME KEYID``) or the old key signed a rotation statement naming
-the new one (see :mod:`midimon.plugins.rotation`).
+the new one (see :mod:`midimon.plugins.integrity.rotation`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pathlib import Path
 
 from midimon.fsutil import atomic_write
 from midimon.paths import bundled_plugins_dir, state_dir
-from midimon.plugins.manifest import PluginManifest
-from midimon.plugins.minisign import MinisignError, Signature
+from midimon.plugins.description.manifest import PluginManifest
+from midimon.plugins.integrity.minisign import MinisignError, Signature
 
 #: The signer id of the plugins shipped with this midimon installation (checked by RECORD).
 BUNDLED = "bundled"
@@ -105,7 +105,7 @@ class PinStore:
 @cache
 def bundled_names(directory: Path) -> frozenset[str]:
     """Names of the plugins shipped in ``directory`` (the installation's bundled plugins)."""
-    from midimon.plugins.discovery import discover  # discovery uses this module
+    from midimon.plugins.description.discovery import discover  # discovery uses this module
 
     return frozenset(discover([directory], pins=NO_PINS).plugins)
 

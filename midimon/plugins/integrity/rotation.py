@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from midimon.plugins.minisign import (
+from midimon.plugins.integrity.minisign import (
     MinisignError,
     PublicKey,
     SecretKey,

@@ -18,9 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from midimon.plugins import abi as abi_mod
-from midimon.plugins.capabilities import ALL_CAPABILITY_BITS, Capability, from_bits, sorted_caps
-from midimon.plugins.context import TriggerContext
+from midimon.plugins.description.capabilities import (
+    ALL_CAPABILITY_BITS,
+    Capability,
+    from_bits,
+    sorted_caps,
+)
+from midimon.plugins.description.manifest import PluginManifest
 from midimon.plugins.errors import (
     AbiMismatch,
     ChecksumMismatch,
@@ -31,8 +35,9 @@ from midimon.plugins.errors import (
     NullPlugin,
     PluginCallError,
 )
-from midimon.plugins.image import materialize
-from midimon.plugins.manifest import PluginManifest
+from midimon.plugins.loading import abi as abi_mod
+from midimon.plugins.loading.context import TriggerContext
+from midimon.plugins.loading.image import materialize
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from midimon.plugins.capabilities import Capability, sorted_caps
-from midimon.plugins.grant_paths import ProtectedPath, resolve_grant_path, unsafe_reason
+from midimon.plugins.description.capabilities import Capability, sorted_caps
+from midimon.plugins.sandbox.grant_paths import ProtectedPath, resolve_grant_path, unsafe_reason
 
 
 def params_paths(params: Mapping[str, Any] | str | bytes) -> list[str]:

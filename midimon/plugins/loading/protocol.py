@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from midimon.plugins.capabilities import Capability
-from midimon.plugins.context import TriggerContext
+from midimon.plugins.description.capabilities import Capability
+from midimon.plugins.loading.context import TriggerContext
 
 
 @runtime_checkable

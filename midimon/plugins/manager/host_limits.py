@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from midimon.plugins import abi as abi_mod
-from midimon.plugins.loader import HostServices
-from midimon.plugins.ratelimit import TokenBucket
+from midimon.plugins.loading import abi as abi_mod
+from midimon.plugins.loading.loader import HostServices
+from midimon.plugins.manager.ratelimit import TokenBucket
 
 log = logging.getLogger("midimon.plugins")
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from midimon.plugins.audit import AuditLog
-from midimon.plugins.capabilities import Capability
-from midimon.plugins.grant_paths import (
+from midimon.plugins.description.capabilities import Capability
+from midimon.plugins.description.manifest import PluginManifest
+from midimon.plugins.integrity.verify import IntegrityChecker
+from midimon.plugins.manager.audit import AuditLog
+from midimon.plugins.manager.grants import Grant, PluginStateStore
+from midimon.plugins.sandbox.grant_paths import (
     NO_PATH_REASON,
     FilesystemAccess,
     FilesystemPathMissing,
@@ -23,9 +26,6 @@ from midimon.plugins.grant_paths import (
     check_grant_path,
     protected_paths,
 )
-from midimon.plugins.grants import Grant, PluginStateStore
-from midimon.plugins.integrity import IntegrityChecker
-from midimon.plugins.manifest import PluginManifest
 
 FILESYSTEM = Capability.FILESYSTEM.value
 

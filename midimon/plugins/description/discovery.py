@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from midimon.plugins.abi import abi
+from midimon.plugins.description.manifest import MANIFEST_NAME, PluginManifest, parse_manifest
 from midimon.plugins.errors import ManifestError
-from midimon.plugins.manifest import MANIFEST_NAME, PluginManifest, parse_manifest
-from midimon.plugins.pins import BUNDLED, PinStore, claimed_signer, repin_command
+from midimon.plugins.integrity.pins import BUNDLED, PinStore, claimed_signer, repin_command
+from midimon.plugins.loading.abi import abi
 
 
 @dataclass(frozen=True)

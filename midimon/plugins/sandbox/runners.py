@@ -12,9 +12,8 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from midimon.plugins.abi import abi_version
-from midimon.plugins.capabilities import Capability
-from midimon.plugins.context import TriggerContext
+from midimon.plugins.description.capabilities import Capability
+from midimon.plugins.description.manifest import PluginManifest
 from midimon.plugins.errors import (
     AbiMismatch,
     InvalidPluginStruct,
@@ -24,10 +23,10 @@ from midimon.plugins.errors import (
     NullPlugin,
     PluginCallError,
 )
-from midimon.plugins.grant_paths import FilesystemAccess
-from midimon.plugins.image import sealed_image_fd
-from midimon.plugins.isolation import SandboxSpec, WorkerLoadFailed, WorkerProcess
-from midimon.plugins.loader import (
+from midimon.plugins.loading.abi import abi_version
+from midimon.plugins.loading.context import TriggerContext
+from midimon.plugins.loading.image import sealed_image_fd
+from midimon.plugins.loading.loader import (
     HostServices,
     NativePlugin,
     PluginInfo,
@@ -36,7 +35,8 @@ from midimon.plugins.loader import (
     check_header,
     load_image,
 )
-from midimon.plugins.manifest import PluginManifest
+from midimon.plugins.sandbox.grant_paths import FilesystemAccess
+from midimon.plugins.sandbox.isolation import SandboxSpec, WorkerLoadFailed, WorkerProcess
 from midimon.plugins.settings import ExecutionSettings
 
 

@@ -18,13 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from midimon.paths import bundled_plugins_dir, state_dir
-from midimon.plugins.capabilities import Capability
-from midimon.plugins.continuity import check_signer
+from midimon.plugins.description.capabilities import Capability
+from midimon.plugins.description.manifest import MANIFEST_NAME, PluginManifest
 from midimon.plugins.errors import LoadError
-from midimon.plugins.image import ImageDigests
-from midimon.plugins.loader import HostServices, NativePlugin, load_image, read_binary
-from midimon.plugins.manifest import MANIFEST_NAME, PluginManifest
-from midimon.plugins.minisign import (
+from midimon.plugins.integrity.continuity import check_signer
+from midimon.plugins.integrity.minisign import (
     BadSignature,
     KeyIdMismatch,
     LegacySignatureRefused,
@@ -32,10 +30,12 @@ from midimon.plugins.minisign import (
     Signature,
     verify,
 )
-from midimon.plugins.pins import BUNDLED, Pin, PinStore
-from midimon.plugins.rollback import Accepted, RollbackRefused, RollbackStore
+from midimon.plugins.integrity.pins import BUNDLED, Pin, PinStore
+from midimon.plugins.integrity.rollback import Accepted, RollbackRefused, RollbackStore
+from midimon.plugins.integrity.trust import TrustStore, TrustStoreError
+from midimon.plugins.loading.image import ImageDigests
+from midimon.plugins.loading.loader import HostServices, NativePlugin, load_image, read_binary
 from midimon.plugins.settings import SignaturePolicy
-from midimon.plugins.trust import TrustStore, TrustStoreError
 
 SIGNATURE_SUFFIX = ".minisig"
 

@@ -18,36 +18,36 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from midimon.paths import plugin_search_path, state_dir
-from midimon.plugins.audit import AuditLog
-from midimon.plugins.capabilities import Capability, sorted_caps
-from midimon.plugins.context import TriggerContext
-from midimon.plugins.discovery import DiscoveredPlugin, DiscoveryResult, discover
+from midimon.plugins.description.capabilities import Capability, sorted_caps
+from midimon.plugins.description.discovery import DiscoveredPlugin, DiscoveryResult, discover
+from midimon.plugins.description.manifest import PluginManifest
 from midimon.plugins.errors import LoadError, PluginCallError, PluginError, PluginNotFound
-from midimon.plugins.grant_guard import FilesystemGuard
-from midimon.plugins.grant_hints import grant_hint
-from midimon.plugins.grant_paths import (
-    FilesystemAccess,
-    ProtectedPath,
-    RefusedPath,
-    sensitive_folders_covered,
-)
-from midimon.plugins.grants import Grant, PluginStateStore
-from midimon.plugins.host_limits import LimitedHost, ServiceLimit
-from midimon.plugins.integrity import IntegrityChecker, IntegrityError, IntegrityReport
-from midimon.plugins.isolation import Denial, WorkerCrashed, WorkerError, WorkerTimeout
-from midimon.plugins.loader import (
+from midimon.plugins.integrity.pins import claimed_signer
+from midimon.plugins.integrity.verify import IntegrityChecker, IntegrityError, IntegrityReport
+from midimon.plugins.loading.context import TriggerContext
+from midimon.plugins.loading.loader import (
     EncodedParams,
     HostServices,
     LoggingHost,
     encode_params,
     read_binary,
 )
-from midimon.plugins.manifest import PluginManifest
-from midimon.plugins.pins import claimed_signer
-from midimon.plugins.ratelimit import TokenBucket
-from midimon.plugins.runners import InProcessRunner, IsolatedRunner, Runner, sandbox_spec
+from midimon.plugins.manager.audit import AuditLog
+from midimon.plugins.manager.grant_guard import FilesystemGuard
+from midimon.plugins.manager.grant_hints import grant_hint
+from midimon.plugins.manager.grants import Grant, PluginStateStore
+from midimon.plugins.manager.host_limits import LimitedHost, ServiceLimit
+from midimon.plugins.manager.ratelimit import TokenBucket
+from midimon.plugins.manager.stats import PluginStats
+from midimon.plugins.sandbox.grant_paths import (
+    FilesystemAccess,
+    ProtectedPath,
+    RefusedPath,
+    sensitive_folders_covered,
+)
+from midimon.plugins.sandbox.isolation import Denial, WorkerCrashed, WorkerError, WorkerTimeout
+from midimon.plugins.sandbox.runners import InProcessRunner, IsolatedRunner, Runner, sandbox_spec
 from midimon.plugins.settings import PluginSettings
-from midimon.plugins.stats import PluginStats
 
 MAX_BACKOFF = 5.0
 
@@ -749,9 +749,7 @@ class PluginManager:
                 _, sha256 = read_binary(manifest)
             except LoadError:
                 sha256 = None
-        granted, access = (
-            self._granted(manifest, sha256, signer) if sha256 else (frozenset(), None)
-        )
+        granted, access = self._granted(manifest, sha256, signer) if sha256 else (frozenset(), None)
         grants = self.state.grants(name, sha256, signer) if sha256 else {}
         applied = [*access.read_paths, *access.write_paths] if access else []
         return {

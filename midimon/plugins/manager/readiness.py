@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from midimon.plugins.capabilities import sorted_caps
+from midimon.plugins.description.capabilities import sorted_caps
+from midimon.plugins.description.manifest import PluginManifest
 from midimon.plugins.errors import LoadError, PluginNotFound
-from midimon.plugins.grant_hints import params_paths
-from midimon.plugins.integrity import IntegrityReport, signature_path
-from midimon.plugins.loader import read_binary
-from midimon.plugins.manager import PluginManager
-from midimon.plugins.manifest import PluginManifest
+from midimon.plugins.integrity.verify import IntegrityReport, signature_path
+from midimon.plugins.loading.loader import read_binary
+from midimon.plugins.manager.grant_hints import params_paths
+from midimon.plugins.manager.plugin_manager import PluginManager
 from midimon.plugins.settings import SignaturePolicy
 
 READY = "ok"

@@ -5,7 +5,7 @@ Two ways, one result (:class:`ProbeResult`):
 * :func:`probe_image` (Linux, the usual one): hand the already-verified sealed memfd to a
   ``midimon-worker`` (sandboxed, no capabilities granted), which loads exactly those bytes and
   reports the plugin struct in its handshake. No second Python, no second integrity pass.
-* :func:`probe` (fallback where there is no worker): ``python -m midimon.plugins.probe
+* :func:`probe` (fallback where there is no worker): ``python -m midimon.plugins.sandbox.probe
   [--allow-unsigned] PLUGIN_TOML`` prints one JSON object and exits 0 when the binary passes
   the integrity check, loads, and passes the ABI and manifest checks, 1 when it is refused.
   The child checks the bytes it loads itself.
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from midimon.plugins.capabilities import sorted_caps
+from midimon.plugins.description.capabilities import sorted_caps
+from midimon.plugins.description.manifest import PluginManifest, load_manifest
 from midimon.plugins.errors import LoadError, ManifestError
-from midimon.plugins.manifest import PluginManifest, load_manifest
 from midimon.plugins.settings import ExecutionSettings, SettingsError, load_plugin_settings
 
 
@@ -63,14 +63,14 @@ def probe_image(
     the limits of ``execution``. Returns None when no worker can be started here (not Linux,
     not built), so the caller can fall back to :func:`probe`.
     """
-    from midimon.plugins.grant_paths import FilesystemAccess
-    from midimon.plugins.isolation import (
+    from midimon.plugins.sandbox.grant_paths import FilesystemAccess
+    from midimon.plugins.sandbox.isolation import (
         WorkerCrashed,
         WorkerError,
         WorkerTimeout,
         worker_executable,
     )
-    from midimon.plugins.runners import sandbox_spec, start_worker
+    from midimon.plugins.sandbox.runners import sandbox_spec, start_worker
 
     try:
         worker_executable()
@@ -119,7 +119,7 @@ def _info_dict(info: Any, sha256: str) -> dict[str, Any]:
 def probe(manifest_path: Path, allow_unsigned: bool = False, timeout: float = 10.0) -> ProbeResult:
     """Run the probe child on ``manifest_path`` and collect its verdict."""
     flags = ["--allow-unsigned"] if allow_unsigned else []
-    command = [sys.executable, "-m", "midimon.plugins.probe", *flags, str(manifest_path)]
+    command = [sys.executable, "-m", "midimon.plugins.sandbox.probe", *flags, str(manifest_path)]
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
@@ -146,7 +146,8 @@ def _main(argv: list[str]) -> int:
     argv = [a for a in argv if a != "--allow-unsigned"]
     if len(argv) != 1:
         print(
-            "usage: python -m midimon.plugins.probe [--allow-unsigned] PLUGIN_TOML", file=sys.stderr
+            "usage: python -m midimon.plugins.sandbox.probe [--allow-unsigned] PLUGIN_TOML",
+            file=sys.stderr,
         )
         return 2
     try:
@@ -154,7 +155,7 @@ def _main(argv: list[str]) -> int:
         settings = load_plugin_settings()
         if allow_unsigned:
             settings = settings.with_policy(require_signatures=False)
-        from midimon.plugins.integrity import IntegrityChecker, load_verified
+        from midimon.plugins.integrity.verify import IntegrityChecker, load_verified
 
         checker = IntegrityChecker.for_user()
         checker.rollback = None  # probing is looking, not accepting: no anti-rollback record

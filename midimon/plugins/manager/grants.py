@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from midimon.fsutil import atomic_write
-from midimon.plugins.capabilities import Capability
+from midimon.plugins.description.capabilities import Capability
 
 RECHECK_SECONDS = 0.5
 

@@ -12,7 +12,7 @@ import platform
 import sys
 from dataclasses import dataclass
 
-from midimon.plugins.capabilities import Capability
+from midimon.plugins.description.capabilities import Capability
 from midimon.plugins.settings import ExecutionSettings
 
 _SYS_LANDLOCK_CREATE_RULESET = 444  # the same number on x86_64, aarch64 and riscv64

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from midimon.plugins.manifest import PluginManifest
-from midimon.plugins.minisign import MinisignError, PublicKey
-from midimon.plugins.pins import BUNDLED, Pin, PinStore, repin_command
-from midimon.plugins.rotation import RotationError, find_chain
+from midimon.plugins.description.manifest import PluginManifest
+from midimon.plugins.integrity.minisign import MinisignError, PublicKey
+from midimon.plugins.integrity.pins import BUNDLED, Pin, PinStore, repin_command
+from midimon.plugins.integrity.rotation import RotationError, find_chain
+from midimon.plugins.integrity.trust import TrustStore, TrustStoreError
 from midimon.plugins.settings import SignaturePolicy
-from midimon.plugins.trust import TrustStore, TrustStoreError
 
 if TYPE_CHECKING:
-    from midimon.plugins.integrity import IntegrityReport
+    from midimon.plugins.integrity.verify import IntegrityReport
 
 
 def check_signer(

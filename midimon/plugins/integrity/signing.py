@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import time
 
-from midimon.plugins.integrity import signature_path
-from midimon.plugins.manifest import MANIFEST_NAME, PluginManifest
-from midimon.plugins.minisign import SecretKey, Signature, sign
+from midimon.plugins.description.manifest import MANIFEST_NAME, PluginManifest
+from midimon.plugins.integrity.minisign import SecretKey, Signature, sign
+from midimon.plugins.integrity.verify import signature_path
 
 
 def sign_plugin(

@@ -24,10 +24,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from midimon.plugins.description.manifest import (
+    MANIFEST_NAME,
+    PluginManifest,
+    current_platform,
+    parse_manifest,
+)
 from midimon.plugins.errors import ManifestError
-from midimon.plugins.integrity import SIGNATURE_SUFFIX, IntegrityChecker, IntegrityReport
-from midimon.plugins.manifest import MANIFEST_NAME, PluginManifest, current_platform, parse_manifest
-from midimon.plugins.rotation import is_rotation_file
+from midimon.plugins.integrity.rotation import is_rotation_file
+from midimon.plugins.integrity.verify import SIGNATURE_SUFFIX, IntegrityChecker, IntegrityReport
 from midimon.plugins.settings import SignaturePolicy
 
 PACKAGE_SUFFIX = ".midimon-plugin"

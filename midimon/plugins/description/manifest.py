@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from midimon import _toml
-from midimon.plugins.capabilities import Capability, sorted_caps
+from midimon.plugins.description.capabilities import Capability, sorted_caps
 from midimon.plugins.errors import ManifestError
 
 MANIFEST_NAME = "plugin.toml"
