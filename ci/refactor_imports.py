@@ -74,7 +74,26 @@ MAPPING: dict[str, str] = {
 
 # A module split by job: module -> (where names not listed went, {name: its new module}).
 # Applied after MAPPING, so an import of the old flat path (midimon.plugins.isolation) lands too.
-SPLITS: dict[str, tuple[str, dict[str, str]]] = {}
+SPLITS: dict[str, tuple[str, dict[str, str]]] = {
+    "sandbox.isolation": (
+        "sandbox.worker",
+        {
+            "Wire": "sandbox.wire",
+            "SandboxSpec": "sandbox.spec",
+            "default_read_paths": "sandbox.spec",
+            "sandbox_paths": "sandbox.spec",
+            "Enforcement": "sandbox.enforcement",
+            "WorkerLoadInfo": "sandbox.enforcement",
+            "Denial": "sandbox.denials",
+            "WorkerError": "sandbox.denials",
+            "WorkerLoadFailed": "sandbox.denials",
+            "WorkerCrashed": "sandbox.denials",
+            "WorkerTimeout": "sandbox.denials",
+            "WorkerProcess": "sandbox.worker",
+            "worker_executable": "sandbox.worker",
+        },
+    ),
+}
 
 SUBPACKAGES = sorted({new.split(".")[0] for new in MAPPING.values()})
 _NEW_MODULES = {
@@ -82,7 +101,20 @@ _NEW_MODULES = {
     *(default for default, _ in SPLITS.values()),
     *(target for _, moved in SPLITS.values() for target in moved.values()),
 }
-_TEXT_SUFFIXES = {".py", ".md", ".toml", ".txt", ".cmake", ".sh", ".in", ".cfg", ".ini", ".j2"}
+_TEXT_SUFFIXES = {
+    ".py",
+    ".c",
+    ".h",
+    ".md",
+    ".toml",
+    ".txt",
+    ".cmake",
+    ".sh",
+    ".in",
+    ".cfg",
+    ".ini",
+    ".j2",
+}
 _SCAN = ["midimon", "tests", "benchmarks", "ci", ".ci", "docs"]
 
 _names = "|".join(sorted(map(re.escape, MAPPING), key=len, reverse=True))

@@ -39,13 +39,13 @@ from midimon.plugins.manager.grants import Grant, PluginStateStore
 from midimon.plugins.manager.host_limits import LimitedHost, ServiceLimit
 from midimon.plugins.manager.ratelimit import TokenBucket
 from midimon.plugins.manager.stats import PluginStats
+from midimon.plugins.sandbox.denials import Denial, WorkerCrashed, WorkerError, WorkerTimeout
 from midimon.plugins.sandbox.grant_paths import (
     FilesystemAccess,
     ProtectedPath,
     RefusedPath,
     sensitive_folders_covered,
 )
-from midimon.plugins.sandbox.isolation import Denial, WorkerCrashed, WorkerError, WorkerTimeout
 from midimon.plugins.sandbox.runners import InProcessRunner, IsolatedRunner, Runner, sandbox_spec
 from midimon.plugins.settings import PluginSettings
 

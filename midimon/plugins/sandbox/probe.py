@@ -63,14 +63,10 @@ def probe_image(
     the limits of ``execution``. Returns None when no worker can be started here (not Linux,
     not built), so the caller can fall back to :func:`probe`.
     """
+    from midimon.plugins.sandbox.denials import WorkerCrashed, WorkerError, WorkerTimeout
     from midimon.plugins.sandbox.grant_paths import FilesystemAccess
-    from midimon.plugins.sandbox.isolation import (
-        WorkerCrashed,
-        WorkerError,
-        WorkerTimeout,
-        worker_executable,
-    )
     from midimon.plugins.sandbox.runners import sandbox_spec, start_worker
+    from midimon.plugins.sandbox.worker import worker_executable
 
     try:
         worker_executable()

@@ -1,7 +1,7 @@
 """How a loaded plugin is run: in an isolated worker process (default) or in this process.
 
 Both runners offer the same small interface to the PluginManager. The isolated one drives a
-sandboxed ``midimon-worker`` (see isolation.py); the in-process one calls the plugin through
+sandboxed ``midimon-worker`` (see worker.py); the in-process one calls the plugin through
 cffi directly: lowest latency, but no sandbox and no enforceable timeout, so the manager only
 allows it for plugins signed by a trusted key (or bundled) and configured explicitly.
 """
@@ -35,8 +35,10 @@ from midimon.plugins.loading.loader import (
     check_header,
     load_image,
 )
+from midimon.plugins.sandbox.denials import WorkerLoadFailed
 from midimon.plugins.sandbox.grant_paths import FilesystemAccess
-from midimon.plugins.sandbox.isolation import SandboxSpec, WorkerLoadFailed, WorkerProcess
+from midimon.plugins.sandbox.spec import SandboxSpec
+from midimon.plugins.sandbox.worker import WorkerProcess
 from midimon.plugins.settings import ExecutionSettings
 
 

@@ -1,7 +1,7 @@
 """What this machine's kernel can enforce for an isolated plugin, said honestly in advance.
 
 ``plugins info`` shows it before any worker runs; a running worker reports what it actually put
-in force (isolation.Enforcement), which is what the audit log records at load.
+in force (enforcement.Enforcement), which is what the audit log records at load.
 """
 
 from __future__ import annotations
