@@ -82,7 +82,7 @@ class Signer:
 
     def __init__(self) -> None:
         from midimon.paths import config_dir
-        from midimon.plugins.integrity.minisign import generate_keypair
+        from midimon.plugins.integrity.minisign_keys import generate_keypair
         from midimon.plugins.integrity.trust import TrustStore
 
         self.public, self.secret = generate_keypair()

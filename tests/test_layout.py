@@ -21,7 +21,6 @@ OVERSIZED_FOR_NOW = {
     "daemon/protocol.py",
     "cli/plugins_cmd.py",
     "midi.py",
-    "plugins/integrity/minisign.py",
     "plugins/manager/plugin_manager.py",
 }
 

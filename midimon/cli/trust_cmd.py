@@ -9,7 +9,8 @@ from pathlib import Path
 from midimon.cli import pin_cmd
 from midimon.cli.common import EXIT_FAILED, EXIT_OK, CliError, add_json_option, print_json
 from midimon.paths import config_dir
-from midimon.plugins.integrity.minisign import MinisignError, PublicKey
+from midimon.plugins.integrity.minisign_format import MinisignError
+from midimon.plugins.integrity.minisign_keys import PublicKey
 from midimon.plugins.integrity.trust import TrustStore, TrustStoreError
 
 

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
         PluginError,
         PluginNotFound,
     )
-    from midimon.plugins.integrity.minisign import MinisignError, PublicKey
+    from midimon.plugins.integrity.minisign_format import MinisignError
+    from midimon.plugins.integrity.minisign_keys import PublicKey
     from midimon.plugins.integrity.trust import TrustStore, TrustStoreError
     from midimon.plugins.integrity.verify import (
         IntegrityChecker,
@@ -71,7 +72,8 @@ _SOURCES = {
         "PluginError",
         "PluginNotFound",
     ),
-    "integrity.minisign": ("MinisignError", "PublicKey"),
+    "integrity.minisign_format": ("MinisignError",),
+    "integrity.minisign_keys": ("PublicKey",),
     "integrity.trust": ("TrustStore", "TrustStoreError"),
     "integrity.verify": ("IntegrityChecker", "IntegrityError", "IntegrityReport", "load_verified"),
     "loading.context": ("TriggerContext", "TriggerKind"),

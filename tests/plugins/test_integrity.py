@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from midimon.plugins.description.manifest import PluginManifest, load_manifest, parse_manifest
 from midimon.plugins.errors import ManifestError
-from midimon.plugins.integrity.minisign import PublicKey, SecretKey, generate_keypair, sign
+from midimon.plugins.integrity.minisign import sign
+from midimon.plugins.integrity.minisign_keys import PublicKey, SecretKey, generate_keypair
 from midimon.plugins.integrity.rollback import RollbackStore
 from midimon.plugins.integrity.trust import TrustStore
 from midimon.plugins.integrity.verify import (

@@ -16,7 +16,7 @@ from conftest import MakePlugin, RunMidimon
 from helpers import require_tool
 
 from midimon.plugins.description.capabilities import Capability
-from midimon.plugins.integrity.minisign import PublicKey
+from midimon.plugins.integrity.minisign_keys import PublicKey
 from midimon.plugins.integrity.rollback import Accepted, RollbackRefused, RollbackStore
 from midimon.plugins.manager.grants import Grant, PluginStateStore
 

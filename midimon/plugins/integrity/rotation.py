@@ -24,14 +24,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from midimon.plugins.integrity.minisign import (
-    MinisignError,
-    PublicKey,
-    SecretKey,
-    Signature,
-    sign,
-    verify,
-)
+from midimon.plugins.integrity.minisign import Signature, sign, verify
+from midimon.plugins.integrity.minisign_format import MinisignError
+from midimon.plugins.integrity.minisign_keys import PublicKey, SecretKey
 
 MAGIC = "midimon signer rotation v1"
 FILE_PATTERN = re.compile(r"rotate-[0-9A-F]{16}-[0-9A-F]{16}\.txt(\.minisig)?")

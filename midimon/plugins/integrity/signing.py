@@ -12,7 +12,8 @@ import hashlib
 import time
 
 from midimon.plugins.description.manifest import MANIFEST_NAME, PluginManifest
-from midimon.plugins.integrity.minisign import SecretKey, Signature, sign
+from midimon.plugins.integrity.minisign import Signature, sign
+from midimon.plugins.integrity.minisign_keys import SecretKey
 from midimon.plugins.integrity.verify import signature_path
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from midimon import _toml
 from midimon.fsutil import atomic_write
-from midimon.plugins.integrity.minisign import MinisignError, PublicKey
+from midimon.plugins.integrity.minisign_format import MinisignError
+from midimon.plugins.integrity.minisign_keys import PublicKey
 
 
 class TrustStoreError(Exception):

@@ -22,13 +22,12 @@ from midimon.plugins.description.capabilities import Capability
 from midimon.plugins.description.manifest import MANIFEST_NAME, PluginManifest
 from midimon.plugins.errors import LoadError
 from midimon.plugins.integrity.continuity import check_signer
-from midimon.plugins.integrity.minisign import (
+from midimon.plugins.integrity.minisign import Signature, verify
+from midimon.plugins.integrity.minisign_format import (
     BadSignature,
     KeyIdMismatch,
     LegacySignatureRefused,
     MinisignError,
-    Signature,
-    verify,
 )
 from midimon.plugins.integrity.pins import BUNDLED, Pin, PinStore
 from midimon.plugins.integrity.rollback import Accepted, RollbackRefused, RollbackStore
