@@ -138,6 +138,16 @@ SPLITS: dict[str, tuple[str, dict[str, str]]] = {
             "generate_keypair": "integrity.minisign_keys",
         },
     ),
+    "manager.plugin_manager": (
+        "manager.plugin_manager",
+        {
+            "Outcome": "manager.results",
+            "ExecutionResult": "manager.results",
+            "StartedCall": "manager.results",
+            "PluginDisabled": "manager.results",
+            "InProcessRefused": "manager.results",
+        },
+    ),
 }
 
 SUBPACKAGES = sorted({new.split(".")[0] for new in MAPPING.values()})
@@ -145,6 +155,12 @@ _NEW_MODULES = {
     *MAPPING.values(),
     *(default for default, _ in SPLITS.values()),
     *(target for _, moved in SPLITS.values() for target in moved.values()),
+    # and whatever the subpackages hold on disk (manager.grant_admin is not an old "manager")
+    *(
+        f"{p.parent.name}.{p.stem}"
+        for p in (ROOT / "midimon" / "plugins").glob("*/*.py")
+        if p.stem != "__init__"
+    ),
 }
 _TEXT_SUFFIXES = {
     ".py",

@@ -37,8 +37,9 @@ from midimon.plugins.loading import abi as abi_mod
 from midimon.plugins.loading.context import TriggerContext, TriggerKind
 from midimon.plugins.loading.loader import read_binary
 from midimon.plugins.manager.grants import Grant
-from midimon.plugins.manager.plugin_manager import Outcome, PluginDisabled, PluginManager
+from midimon.plugins.manager.plugin_manager import PluginManager
 from midimon.plugins.manager.readiness import ReadinessChecker
+from midimon.plugins.manager.results import Outcome, PluginDisabled
 from midimon.plugins.sandbox.sandbox_support import enforcement_preview
 
 LOG_NAMES = {0: "debug", 1: "info", 2: "warn", 3: "error"}

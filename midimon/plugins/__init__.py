@@ -50,8 +50,9 @@ if TYPE_CHECKING:
     from midimon.plugins.loading.protocol import ActionPlugin
     from midimon.plugins.manager.audit import AuditLog
     from midimon.plugins.manager.grants import Grant, PluginStateStore
-    from midimon.plugins.manager.plugin_manager import Outcome, PluginDisabled, PluginManager
+    from midimon.plugins.manager.plugin_manager import PluginManager
     from midimon.plugins.manager.readiness import Readiness, ReadinessChecker
+    from midimon.plugins.manager.results import Outcome, PluginDisabled
     from midimon.plugins.settings import PluginSettings, SettingsError, load_plugin_settings
 
 _SOURCES = {
@@ -81,7 +82,8 @@ _SOURCES = {
     "loading.protocol": ("ActionPlugin",),
     "manager.audit": ("AuditLog",),
     "manager.grants": ("Grant", "PluginStateStore"),
-    "manager.plugin_manager": ("Outcome", "PluginDisabled", "PluginManager"),
+    "manager.plugin_manager": ("PluginManager",),
+    "manager.results": ("Outcome", "PluginDisabled"),
     "manager.readiness": ("Readiness", "ReadinessChecker"),
     "settings": ("PluginSettings", "SettingsError", "load_plugin_settings"),
 }

@@ -17,7 +17,7 @@ from conftest import MakePlugin
 
 from midimon.plugins.description.capabilities import Capability
 from midimon.plugins.loading.context import TriggerContext
-from midimon.plugins.manager.plugin_manager import Outcome
+from midimon.plugins.manager.results import Outcome
 from midimon.plugins.sandbox.grant_paths import FilesystemPathMissing, UnsafeGrantPath
 
 CTX = TriggerContext(velocity=100, number=36)

@@ -24,7 +24,7 @@ from hostile import audit, hostile
 
 from midimon.plugins.description.capabilities import Capability
 from midimon.plugins.loading.context import TriggerContext
-from midimon.plugins.manager.plugin_manager import Outcome
+from midimon.plugins.manager.results import Outcome
 
 CTX = TriggerContext(velocity=100, number=36)
 EACCES = os.strerror(errno.EACCES)

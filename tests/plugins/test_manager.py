@@ -12,7 +12,7 @@ from conftest import MakePlugin, RecordingHost
 
 from midimon.plugins.description.capabilities import Capability
 from midimon.plugins.loading.context import TriggerContext
-from midimon.plugins.manager.plugin_manager import Outcome
+from midimon.plugins.manager.results import Outcome
 
 CTX = TriggerContext(velocity=100, number=36)
 

@@ -12,18 +12,16 @@ import collections
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from midimon.paths import plugin_search_path, state_dir
-from midimon.plugins.description.capabilities import Capability, sorted_caps
+from midimon.plugins.description.capabilities import sorted_caps
 from midimon.plugins.description.discovery import DiscoveredPlugin, DiscoveryResult, discover
 from midimon.plugins.description.manifest import PluginManifest
 from midimon.plugins.errors import LoadError, PluginCallError, PluginError, PluginNotFound
 from midimon.plugins.integrity.pins import claimed_signer
-from midimon.plugins.integrity.verify import IntegrityChecker, IntegrityError, IntegrityReport
+from midimon.plugins.integrity.verify import IntegrityChecker, IntegrityError
 from midimon.plugins.loading.context import TriggerContext
 from midimon.plugins.loading.loader import (
     EncodedParams,
@@ -33,95 +31,29 @@ from midimon.plugins.loading.loader import (
     read_binary,
 )
 from midimon.plugins.manager.audit import AuditLog
+from midimon.plugins.manager.grant_admin import GrantAdmin
 from midimon.plugins.manager.grant_guard import FilesystemGuard
-from midimon.plugins.manager.grant_hints import grant_hint
 from midimon.plugins.manager.grants import Grant, PluginStateStore
 from midimon.plugins.manager.host_limits import LimitedHost, ServiceLimit
 from midimon.plugins.manager.ratelimit import TokenBucket
+from midimon.plugins.manager.results import (
+    ExecutionResult,
+    InProcessRefused,
+    LoadedPlugin,
+    Outcome,
+    PluginDisabled,
+    StartedCall,
+)
 from midimon.plugins.manager.stats import PluginStats
 from midimon.plugins.sandbox.denials import Denial, WorkerCrashed, WorkerError, WorkerTimeout
-from midimon.plugins.sandbox.grant_paths import (
-    FilesystemAccess,
-    ProtectedPath,
-    RefusedPath,
-    sensitive_folders_covered,
-)
+from midimon.plugins.sandbox.grant_paths import sensitive_folders_covered
 from midimon.plugins.sandbox.runners import InProcessRunner, IsolatedRunner, Runner, sandbox_spec
 from midimon.plugins.settings import PluginSettings
 
 MAX_BACKOFF = 5.0
 
 
-class Outcome(str, Enum):
-    """How one execute() ended."""
-
-    OK = "ok"
-    FAILED = "failed"  # the plugin returned a failure status
-    DENIED = "denied"  # a capability is not granted, or the sandbox refused
-    RATE_LIMITED = "rate_limited"
-    TIMEOUT = "timeout"
-    CRASHED = "crashed"
-    DISABLED = "disabled"
-    UNAVAILABLE = "unavailable"  # unknown plugin, or it failed to load
-
-
-class ExecutionResult(NamedTuple):
-    """The result of one execute() (a NamedTuple: one is made per call, on the hot path)."""
-
-    plugin: str
-    outcome: Outcome
-    message: str
-    status: int | None = None
-    elapsed_ms: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """Whether the action succeeded."""
-        return self.outcome is Outcome.OK
-
-
-@dataclass
-class StartedCall:
-    """A call sent to a plugin's worker and not answered yet (see PluginManager.start_call)."""
-
-    loaded: _Loaded
-    stats: PluginStats
-    started: float  # time.perf_counter() when it was started
-    seq: int = 0
-    deadline: float = 0.0
-    error: BaseException | None = None  # the send failed: finish_call reports it
-
-
-class PluginDisabled(PluginError):
-    """The plugin is disabled (by the user or after repeated crashes)."""
-
-    def __init__(self, name: str, reason: str) -> None:
-        self.name = name
-        self.reason = reason
-        super().__init__(
-            f"plugin {name!r} is disabled: {reason}; enable it with midimon plugins enable {name}"
-        )
-
-
-class InProcessRefused(LoadError):
-    """In-process mode was asked for a plugin not signed by a trusted key."""
-
-
-@dataclass
-class _Loaded:
-    manifest: PluginManifest
-    report: IntegrityReport
-    data: bytes
-    granted: frozenset[Capability]
-    access: FilesystemAccess
-    runner: Runner | None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    restart_after: float = 0.0
-    needs_restart: bool = False
-    loaded_at: float = field(default_factory=time.time)
-
-
-class PluginManager:
+class PluginManager(GrantAdmin):
     """Owns every plugin of one daemon (or one CLI command). Thread-safe."""
 
     def __init__(
@@ -152,7 +84,7 @@ class PluginManager:
         self._lock = threading.RLock()
         self._available: dict[str, DiscoveredPlugin] = {}
         self._discovery: DiscoveryResult | None = None
-        self._loaded: dict[str, _Loaded] = {}
+        self._loaded: dict[str, LoadedPlugin] = {}
         self._load_locks: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
         self._stats: dict[str, PluginStats] = collections.defaultdict(PluginStats)
         self._buckets: dict[str, TokenBucket] = {}
@@ -196,139 +128,6 @@ class PluginManager:
             raise PluginNotFound(name, self.search_dirs)
         return found.manifest
 
-    # -- grants ----------------------------------------------------------------------------
-    def protected_paths(self, manifest: PluginManifest) -> list[ProtectedPath]:
-        """The folders no Filesystem grant of this plugin may reach (see grant_guard)."""
-        return self.fs_guard.protected(manifest)
-
-    def _granted(
-        self, manifest: PluginManifest, sha256: str, signer: str | None, audit: bool = False
-    ) -> tuple[frozenset[Capability], FilesystemAccess]:
-        grants = [
-            *self.state.grants(manifest.name, sha256, signer).values(),
-            *self.session_grants.get(manifest.name, ()),
-        ]
-        auto = self.settings.auto_grant & manifest.capabilities
-        granted = frozenset(g.capability for g in grants) | auto
-        access = self.fs_guard.access(manifest, grants, audit)
-        if Capability.FILESYSTEM in granted and not access.any_path:
-            granted -= {Capability.FILESYSTEM}  # every path refused: the grant is not applied
-        return granted, access
-
-    def granted_to(
-        self, manifest: PluginManifest, sha256: str, signer: str | None
-    ) -> tuple[frozenset[Capability], FilesystemAccess]:
-        """What this binary from this signer would run with now (saved, session and auto
-        grants; the Filesystem paths applied and refused), without auditing anything."""
-        return self._granted(manifest, sha256, signer)
-
-    def unsafe_stored_grants(self) -> list[tuple[str, RefusedPath]]:
-        """Saved Filesystem grants (of any binary) that are not applied: ``/``, midimon's own
-        folders, a path grown unsafe, or no path at all (older rules); for start-up."""
-        self._ensure_discovered()
-        with self._lock:
-            manifests = {name: found.manifest for name, found in self._available.items()}
-        return self.fs_guard.unsafe_stored(manifests)
-
-    def check_filesystem_paths(
-        self,
-        name: str,
-        read: Iterable[Path | str] = (),
-        write: Iterable[Path | str] = (),
-        at: str = "grant",
-    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """Resolve and check the paths of a Filesystem grant for plugin ``name``: (read,
-        write) resolved, or UnsafeGrantPath / FilesystemPathMissing (audited as
-        ``grant_refused``). Relative paths are taken from this process's working directory."""
-        return self.fs_guard.check(self.get_metadata(name), read, write, at)
-
-    def _current_binary(self, name: str) -> tuple[str, str | None]:
-        """The SHA-256 and signer of the copy that runs (or would run) under ``name``."""
-        with self._lock:
-            loaded = self._loaded.get(name)
-        if loaded is not None:
-            return loaded.report.sha256, loaded.report.signer_id
-        manifest = self.get_metadata(name)
-        _, digest = read_binary(manifest)
-        return digest, claimed_signer(manifest)  # verified against it at load
-
-    def grant(
-        self,
-        name: str,
-        capability: Capability,
-        write_paths: Iterable[Path | str] = (),
-        *,
-        read_paths: Iterable[Path | str] = (),
-    ) -> None:
-        """Grant a capability to the plugin's current binary (persists across restarts).
-
-        Filesystem needs at least one path: ``write_paths`` may be read and written,
-        ``read_paths`` only read; each is refused when it would reach ``/`` or midimon's own
-        state (see :meth:`check_filesystem_paths`). A running worker is restarted before its
-        next call so the sandbox includes the grant.
-        """
-        manifest = self.get_metadata(name)
-        if capability not in manifest.capabilities:
-            raise ValueError(
-                f"{name} does not ask for {capability.value}; its plugin.toml declares: "
-                + (", ".join(c.value for c in sorted_caps(manifest.capabilities)) or "nothing")
-            )
-        write_paths, read_paths = tuple(write_paths), tuple(read_paths)
-        if capability is Capability.FILESYSTEM:
-            reads, writes = self.check_filesystem_paths(name, read_paths, write_paths)
-        elif write_paths or read_paths:
-            raise ValueError("paths can only be given with the filesystem capability")
-        else:
-            reads, writes = (), ()
-        sha256, signer = self._current_binary(name)
-        self.state.grant(name, sha256, Grant(capability, writes, time.time(), reads), signer)
-        self.audit.record(
-            "grant",
-            name,
-            capability=capability.value,
-            paths=list(writes),
-            read_paths=list(reads),
-            sha256=sha256,
-        )
-        self._mark_restart(name)
-
-    def denial_hint(
-        self,
-        manifest: PluginManifest,
-        missing: Iterable[Capability],
-        params: Mapping[str, Any] | str | bytes = "{}",
-    ) -> str:
-        """Commands that grant ``missing`` as printed: the folder the params name for
-        Filesystem, ``--plugins-dir`` when the plugin was found through one; with
-        ``one_off_hints`` (``plugins exec``) the options for one run too."""
-        found = self._available.get(manifest.name)
-        plugins_dir = None
-        if found is not None:
-            where = found.search_dir.resolve()
-            plugins_dir = next((d for d in self.extra_dirs if d.resolve() == where), None)
-        missing = frozenset(missing)
-        # Only a Filesystem hint needs the protected folders (a dozen path resolutions).
-        protected = self.protected_paths(manifest) if Capability.FILESYSTEM in missing else []
-        args = (manifest.name, missing, params, protected, plugins_dir)
-        hint = grant_hint(*args)
-        if self.one_off_hints:
-            hint += "; or for this run only: " + grant_hint(*args, one_off=True)
-        return hint
-
-    def revoke(self, name: str, capability: Capability) -> bool:
-        """Revoke a grant; the worker restarts without it before the next call."""
-        removed = self.state.revoke(name, capability)
-        if removed:
-            self.audit.record("revoke", name, capability=capability.value)
-            self._mark_restart(name)
-        return removed
-
-    def _mark_restart(self, name: str) -> None:
-        with self._lock:
-            loaded = self._loaded.get(name)
-            if loaded is not None:
-                loaded.needs_restart = True
-
     # -- enable / disable ----------------------------------------------------------------------
     def enable(self, name: str) -> None:
         """Enable a plugin (also clears an automatic disable and its crash history)."""
@@ -365,7 +164,7 @@ class PluginManager:
                 self._loaded[name] = loaded
             return manifest
 
-    def _verify(self, manifest: PluginManifest) -> _Loaded:
+    def _verify(self, manifest: PluginManifest) -> LoadedPlugin:
         name = manifest.name
         try:
             data, _ = read_binary(manifest)
@@ -385,9 +184,9 @@ class PluginManager:
         if not report.ok:
             raise IntegrityError(report)
         granted, access = self._granted(manifest, report.sha256, report.signer_id, audit=True)
-        return _Loaded(manifest, report, data, granted, access, runner=None)
+        return LoadedPlugin(manifest, report, data, granted, access, runner=None)
 
-    def _start(self, loaded: _Loaded) -> None:
+    def _start(self, loaded: LoadedPlugin) -> None:
         """Start a runner for a verified plugin and initialize it."""
         manifest = loaded.manifest
         name = manifest.name
@@ -680,7 +479,7 @@ class PluginManager:
         self.audit.record("execute_failed", name, status=status, message=message[:500])
         return result(Outcome.FAILED, message, status)
 
-    def _crashed(self, loaded: _Loaded, exc: WorkerCrashed, stats, result) -> ExecutionResult:
+    def _crashed(self, loaded: LoadedPlugin, exc: WorkerCrashed, stats, result) -> ExecutionResult:
         name = loaded.manifest.name
         denial: Denial | None = exc.denial
         if denial is not None:
@@ -699,7 +498,7 @@ class PluginManager:
         return result(Outcome.CRASHED, f"{name} crashed: {exc}; its worker restarts")
 
     def _after_failure(
-        self, loaded: _Loaded, event: str, detail: str, count_crash: bool = True
+        self, loaded: LoadedPlugin, event: str, detail: str, count_crash: bool = True
     ) -> None:
         """Kill the runner, log the event, back off, and disable after too many crashes."""
         name = loaded.manifest.name
