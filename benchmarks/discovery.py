@@ -31,7 +31,7 @@ _FIRST_SCAN = """
 import json, sys, time
 from pathlib import Path
 started = time.perf_counter()
-from midimon.plugins.discovery import discover
+from midimon.plugins.description.discovery import discover
 imported = time.perf_counter()
 result = discover([Path(sys.argv[1])])
 done = time.perf_counter()
@@ -84,8 +84,8 @@ def first_scan(root: Path, repeat: int) -> float:
 
 def first_execute(plugins_dir: Path, name: str, isolation: str) -> float:
     """ms from a new PluginManager to the answer of its first execute()."""
-    from midimon.plugins.context import TriggerContext
-    from midimon.plugins.manager import PluginManager
+    from midimon.plugins.loading.context import TriggerContext
+    from midimon.plugins.manager.plugin_manager import PluginManager
     from midimon.plugins.settings import parse_plugin_settings
 
     settings = parse_plugin_settings({"isolation": isolation})
@@ -101,7 +101,7 @@ def first_execute(plugins_dir: Path, name: str, isolation: str) -> float:
 
 def raw_first_execute(binary: Path) -> float:
     """ms for dlopen + create + initialize + execute with plain cffi (the floor)."""
-    from midimon.plugins import abi
+    from midimon.plugins.loading import abi
 
     ffi = abi.ffi()
     started = time.perf_counter()
@@ -122,7 +122,7 @@ def run(report: Report, quick: bool) -> None:
         root = tmp / "many"
         progress(f"discovery: making {FOLDERS} plugin folders")
         make_folders(root, template, FOLDERS)
-        from midimon.plugins.discovery import discover
+        from midimon.plugins.description.discovery import discover
 
         progress("discovery: scanning")
         floor = median_time(lambda: read_all(root), repeat)

@@ -65,9 +65,9 @@ action = {{ type = "Plugin", plugin = "bench_stamp" }}
 
 def raw_cffi(folder: Path, calls: int, gap: float = 0.0) -> list[float]:
     """Microseconds per bare cffi ``execute`` call into the plugin (``gap`` s between calls)."""
-    from midimon.plugins import abi
-    from midimon.plugins.loader import load_unverified
-    from midimon.plugins.manifest import load_manifest
+    from midimon.plugins.description.manifest import load_manifest
+    from midimon.plugins.loading import abi
+    from midimon.plugins.loading.loader import load_unverified
 
     plugin = load_unverified(load_manifest(folder))
     plugin.initialize()
@@ -95,7 +95,7 @@ def through_daemon(config: Path, events: int, gap: float = 0.0) -> tuple[list[fl
     """(callback -> execute entry, manager.execute round trip) in microseconds, per event;
     ``gap`` seconds between events (then no round-trip figures are taken)."""
     from midimon.daemon.service import Daemon
-    from midimon.plugins.context import TriggerContext, TriggerKind
+    from midimon.plugins.loading.context import TriggerContext, TriggerKind
 
     daemon = Daemon(config)
     stream = daemon.registry.events.subscribe(["action"])  # woken by nothing else

@@ -82,16 +82,16 @@ class Signer:
 
     def __init__(self) -> None:
         from midimon.paths import config_dir
-        from midimon.plugins.minisign import generate_keypair
-        from midimon.plugins.trust import TrustStore
+        from midimon.plugins.integrity.minisign_keys import generate_keypair
+        from midimon.plugins.integrity.trust import TrustStore
 
         self.public, self.secret = generate_keypair()
         TrustStore(config_dir() / "trusted_keys").add(self.public, "benchmarks")
 
     def sign(self, folder: Path) -> None:
         """Sign the plugin in ``folder`` exactly as ``midimon sign`` does."""
-        from midimon.plugins.manifest import load_manifest
-        from midimon.plugins.signing import sign_plugin
+        from midimon.plugins.description.manifest import load_manifest
+        from midimon.plugins.integrity.signing import sign_plugin
 
         manifest = load_manifest(folder)
         assert manifest.binary is not None, manifest.binary_error

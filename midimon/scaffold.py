@@ -15,8 +15,8 @@ from importlib import resources
 from pathlib import Path
 
 from midimon.paths import abi_header_path
-from midimon.plugins.capabilities import Capability, from_name, sorted_caps
-from midimon.plugins.manifest import NAME_PATTERN
+from midimon.plugins.description.capabilities import Capability, from_name, sorted_caps
+from midimon.plugins.description.manifest import NAME_PATTERN
 
 # The headers a C or Zig plugin folder gets in include/: the ABI and the params reader.
 HEADERS = ("midimon_plugin.h", "midimon_params.h")

@@ -123,14 +123,14 @@ def make_manager(tmp_path: Path, isolated_dirs: dict[str, str], recording_host: 
 
     ``make_manager(**plugins_table)`` takes [plugins] settings; dev_mode is on unless given.
     """
-    from midimon.plugins.audit import AuditLog
-    from midimon.plugins.grants import PluginStateStore
-    from midimon.plugins.integrity import IntegrityChecker
-    from midimon.plugins.manager import PluginManager
-    from midimon.plugins.pins import PinStore
-    from midimon.plugins.rollback import RollbackStore
+    from midimon.plugins.integrity.pins import PinStore
+    from midimon.plugins.integrity.rollback import RollbackStore
+    from midimon.plugins.integrity.trust import TrustStore
+    from midimon.plugins.integrity.verify import IntegrityChecker
+    from midimon.plugins.manager.audit import AuditLog
+    from midimon.plugins.manager.grants import PluginStateStore
+    from midimon.plugins.manager.plugin_manager import PluginManager
     from midimon.plugins.settings import parse_plugin_settings
-    from midimon.plugins.trust import TrustStore
 
     managers = []
 

@@ -50,7 +50,11 @@ def test_the_refused_table_is_what_the_code_refuses(
 ) -> None:
     """Every row of the table is refused by the real check, and every folder the code
     protects has a row."""
-    from midimon.plugins.grant_paths import UnsafeGrantPath, check_grant_path, protected_paths
+    from midimon.plugins.sandbox.grant_paths import (
+        UnsafeGrantPath,
+        check_grant_path,
+        protected_paths,
+    )
 
     monkeypatch.setenv("HOME", midimon_env["HOME"])
     plugin = make_plugin("doc_probe")

@@ -39,8 +39,8 @@ def test_verify_does_not_import_the_daemon_or_the_manager(tmp_path: Path) -> Non
     for heavy in (
         "midimon.daemon",
         "midimon.midi",
-        "midimon.plugins.manager",
-        "midimon.plugins.packaging",
+        "midimon.plugins.manager.plugin_manager",
+        "midimon.plugins.integrity.packaging",
         "midimon.cli.plugins_cmd",
     ):
         assert heavy not in loaded

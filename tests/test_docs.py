@@ -13,7 +13,8 @@ Info string (no marker):
   anything else (and ``zig``, ``console``, ``text``) fails unless marked.
 
 Directives:
-  manifest        (toml) a plugin.toml: ``midimon.plugins.manifest.parse_manifest``, no warnings.
+  manifest        (toml) a plugin.toml: ``midimon.plugins.description.manifest.parse_manifest``,
+                  no warnings.
   wrap=execute    (c) the body of execute(): compiled inside a plugin with the same signature as
                   the header's (self, params_json, params_len, context, message, message_cap).
   wrap=top        (c) top-level declarations: compiled with the ABI headers included, -c
@@ -50,7 +51,7 @@ from helpers import ABI_DIR, IN_CI, REPO, require_tool
 
 from midimon.cli import build_parser
 from midimon.engine.config import parse_config
-from midimon.plugins.manifest import parse_manifest
+from midimon.plugins.description.manifest import parse_manifest
 
 DOCS = [*sorted((REPO / "docs").glob("*.md")), REPO / "CONTRIBUTING.md"]
 FENCE = re.compile(r"^( {0,3})```([^\n`]*)\n(.*?)^ {0,3}```[ \t]*$", re.MULTILINE | re.DOTALL)

@@ -100,14 +100,14 @@ def test_crash_during_grant_write_leaves_valid_state(tmp_path: Path) -> None:
     state = tmp_path / "plugin_state.json"
     writer = (
         "import sys, itertools\n"
-        "from midimon.plugins.grants import Grant, PluginStateStore\n"
-        "from midimon.plugins.capabilities import Capability\n"
+        "from midimon.plugins.manager.grants import Grant, PluginStateStore\n"
+        "from midimon.plugins.description.capabilities import Capability\n"
         f"store = PluginStateStore(__import__('pathlib').Path({str(state)!r}))\n"
         "for i in itertools.count():\n"
         "    store.grant(f'p{i % 50}', 'ab' * 32, Grant(Capability.NETWORK, (), float(i)))\n"
         "    if i == 5: print('ready', flush=True)\n"
     )
-    from midimon.plugins.grants import PluginStateStore
+    from midimon.plugins.manager.grants import PluginStateStore
 
     for attempt in range(15):
         child = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE,

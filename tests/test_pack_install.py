@@ -414,7 +414,7 @@ def test_failed_swap_restores_the_old_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """When renaming the new version in fails, the old folder is put back."""
-    from midimon.plugins import packaging
+    from midimon.plugins.integrity import packaging
 
     plugins = tmp_path / "data" / "plugins"
     old = plugins / "swapme"

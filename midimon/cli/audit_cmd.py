@@ -9,7 +9,7 @@ from datetime import datetime
 
 from midimon.cli.common import EXIT_OK, CliError, print_json
 from midimon.paths import state_dir
-from midimon.plugins.audit import EVENTS, AuditLog
+from midimon.plugins.manager.audit import EVENTS, AuditLog
 
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

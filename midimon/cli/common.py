@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 from midimon.plugins.settings import PluginSettings, SettingsError, load_plugin_settings
 
 if TYPE_CHECKING:  # imported where used: `midimon verify` should not pay for the manager
-    from midimon.plugins.discovery import DiscoveredPlugin, DiscoveryResult
-    from midimon.plugins.grants import Grant
-    from midimon.plugins.loader import HostServices
-    from midimon.plugins.manager import PluginManager
+    from midimon.plugins.description.discovery import DiscoveredPlugin, DiscoveryResult
+    from midimon.plugins.loading.loader import HostServices
+    from midimon.plugins.manager.grants import Grant
+    from midimon.plugins.manager.plugin_manager import PluginManager
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the plugin reported failure / verification failed
@@ -56,7 +56,7 @@ def print_json(data: Any) -> None:
 def run_discovery(args: argparse.Namespace) -> DiscoveryResult:
     """Discover plugins on the search path: --plugins-dir, config's plugins.dirs, defaults."""
     from midimon.paths import plugin_search_path
-    from midimon.plugins.discovery import discover
+    from midimon.plugins.description.discovery import discover
 
     extra = [*args.plugins_dir, *plugin_settings(args).dirs]
     return discover(plugin_search_path(extra))
@@ -105,7 +105,7 @@ def make_manager(
     session_grants: dict[str, list[Grant]] | None = None,
 ) -> PluginManager:
     """A PluginManager for this command: the user's settings, --plugins-dir, --allow-unsigned."""
-    from midimon.plugins.manager import PluginManager
+    from midimon.plugins.manager.plugin_manager import PluginManager
 
     settings = plugin_settings(args)
     if getattr(args, "in_process", False):

@@ -17,12 +17,12 @@ from midimon.cli.common import (
     print_json,
 )
 from midimon.paths import plugin_search_path, state_dir, user_plugins_dir
-from midimon.plugins.audit import AuditLog
-from midimon.plugins.capabilities import Capability, RiskLevel, from_name, sorted_caps
-from midimon.plugins.discovery import discover
-from midimon.plugins.grants import Grant, PluginStateStore
-from midimon.plugins.integrity import IntegrityChecker
-from midimon.plugins.packaging import PackagingError, commit, pack, remove_folder, staged
+from midimon.plugins.description.capabilities import Capability, RiskLevel, from_name, sorted_caps
+from midimon.plugins.description.discovery import discover
+from midimon.plugins.integrity.packaging import PackagingError, commit, pack, remove_folder, staged
+from midimon.plugins.integrity.verify import IntegrityChecker
+from midimon.plugins.manager.audit import AuditLog
+from midimon.plugins.manager.grants import Grant, PluginStateStore
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -241,7 +241,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def _installed_version(target: Path) -> str | None:
-    from midimon.plugins.manifest import load_manifest
+    from midimon.plugins.description.manifest import load_manifest
 
     if not target.exists():
         return None

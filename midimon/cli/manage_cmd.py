@@ -22,9 +22,9 @@ from midimon.cli.common import (
     print_json,
 )
 from midimon.daemon.control_protocol import EXIT_PROTOCOL
-from midimon.plugins.capabilities import from_name
+from midimon.plugins.description.capabilities import from_name
 from midimon.plugins.errors import LoadError, PluginNotFound
-from midimon.plugins.grant_paths import sensitive_folders_covered
+from midimon.plugins.sandbox.grant_paths import sensitive_folders_covered
 
 
 def register(sub: argparse._SubParsersAction) -> None:

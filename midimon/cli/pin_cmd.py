@@ -8,11 +8,12 @@ from pathlib import Path
 
 from midimon.cli.common import EXIT_OK, CliError, add_json_option, print_json
 from midimon.paths import bundled_plugins_dir, state_dir
-from midimon.plugins.audit import AuditLog
-from midimon.plugins.minisign import MinisignError, PublicKey
-from midimon.plugins.pins import BUNDLED, Pin, PinStore, bundled_names
-from midimon.plugins.rotation import RotationError, write_statement
-from midimon.plugins.trust import TrustStoreError
+from midimon.plugins.integrity.minisign_format import MinisignError
+from midimon.plugins.integrity.minisign_keys import PublicKey
+from midimon.plugins.integrity.pins import BUNDLED, Pin, PinStore, bundled_names
+from midimon.plugins.integrity.rotation import RotationError, write_statement
+from midimon.plugins.integrity.trust import TrustStoreError
+from midimon.plugins.manager.audit import AuditLog
 
 
 def register(sub: argparse._SubParsersAction) -> None:

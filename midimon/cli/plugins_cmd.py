@@ -20,9 +20,9 @@ from midimon.cli.common import (
     run_discovery,
 )
 from midimon.daemon.control_protocol import EXIT_PROTOCOL
-from midimon.plugins.capabilities import sorted_caps
-from midimon.plugins.discovery import DiscoveredPlugin
-from midimon.plugins.readiness import ReadinessChecker
+from midimon.plugins.description.capabilities import sorted_caps
+from midimon.plugins.description.discovery import DiscoveredPlugin
+from midimon.plugins.manager.readiness import ReadinessChecker
 
 
 def register(commands: argparse._SubParsersAction) -> None:

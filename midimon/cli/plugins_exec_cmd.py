@@ -20,13 +20,14 @@ from midimon.cli.common import (
     make_manager,
     print_json,
 )
-from midimon.plugins import abi as abi_mod
-from midimon.plugins.capabilities import Capability, from_name
-from midimon.plugins.context import TriggerContext, TriggerKind
+from midimon.plugins.description.capabilities import Capability, from_name
 from midimon.plugins.errors import PluginError, PluginNotFound
-from midimon.plugins.grants import Grant
-from midimon.plugins.integrity import IntegrityError
-from midimon.plugins.manager import Outcome, PluginDisabled, PluginManager
+from midimon.plugins.integrity.verify import IntegrityError
+from midimon.plugins.loading import abi as abi_mod
+from midimon.plugins.loading.context import TriggerContext, TriggerKind
+from midimon.plugins.manager.grants import Grant
+from midimon.plugins.manager.plugin_manager import PluginManager
+from midimon.plugins.manager.results import Outcome, PluginDisabled
 
 LOG_NAMES = {0: "debug", 1: "info", 2: "warn", 3: "error"}
 

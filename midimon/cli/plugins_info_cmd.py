@@ -21,12 +21,12 @@ from midimon.cli.common import (
 from midimon.cli.signer_info import signer_details, signer_lines
 from midimon.cli.trust_cmd import user_trust_store
 from midimon.daemon.control_protocol import EXIT_PROTOCOL
-from midimon.plugins import abi as abi_mod
-from midimon.plugins.capabilities import from_name, sorted_caps
+from midimon.plugins.description.capabilities import from_name, sorted_caps
+from midimon.plugins.description.manifest import PluginManifest, load_manifest
 from midimon.plugins.errors import LoadError, ManifestError
-from midimon.plugins.loader import read_binary
-from midimon.plugins.manifest import PluginManifest, load_manifest
-from midimon.plugins.sandbox_support import enforcement_preview
+from midimon.plugins.loading import abi as abi_mod
+from midimon.plugins.loading.loader import read_binary
+from midimon.plugins.sandbox.sandbox_support import enforcement_preview
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from midimon.plugins.discovery import DiscoveryResult
-from midimon.plugins.manifest import PluginManifest
-from midimon.plugins.pins import BUNDLED, PinStore, claimed_signer
-from midimon.plugins.trust import TrustStore, TrustStoreError
+from midimon.plugins.description.discovery import DiscoveryResult
+from midimon.plugins.description.manifest import PluginManifest
+from midimon.plugins.integrity.pins import BUNDLED, PinStore, claimed_signer
+from midimon.plugins.integrity.trust import TrustStore, TrustStoreError
 
 
 def signer_details(

@@ -17,15 +17,15 @@ from midimon.cli.common import (
     plugin_settings,
     print_json,
 )
-from midimon.plugins import abi as abi_mod
-from midimon.plugins.capabilities import sorted_caps
+from midimon.plugins.description.capabilities import sorted_caps
+from midimon.plugins.description.manifest import MANIFEST_NAME, PluginManifest, load_manifest
 from midimon.plugins.errors import ChecksumMismatch, LoadError, ManifestError, NotASharedObject
-from midimon.plugins.image import SealedImage, read_sealed
-from midimon.plugins.manifest import MANIFEST_NAME, PluginManifest, load_manifest
+from midimon.plugins.loading import abi as abi_mod
+from midimon.plugins.loading.image import SealedImage, read_sealed
 
 if TYPE_CHECKING:
-    from midimon.plugins.integrity import IntegrityReport
-    from midimon.plugins.probe import ProbeResult
+    from midimon.plugins.integrity.verify import IntegrityReport
+    from midimon.plugins.sandbox.probe import ProbeResult
 
 # The modules that check signatures (cryptography), load plugins (the worker protocol, cffi)
 # and read dependencies are imported by _prepare(), while the binary is read and hashed in
@@ -127,10 +127,10 @@ def _verify(
 
 def _prepare() -> None:
     """Import what the checks after the read need, and parse the ABI header's declarations."""
-    import midimon.plugins.binary_deps
-    import midimon.plugins.integrity
-    import midimon.plugins.probe
-    import midimon.plugins.runners  # noqa: F401  (the worker probe's)
+    import midimon.plugins.integrity.verify
+    import midimon.plugins.loading.binary_deps
+    import midimon.plugins.sandbox.probe
+    import midimon.plugins.sandbox.runners  # noqa: F401  (the worker probe's)
 
     abi_mod.abi().min_plugin_size  # noqa: B018  (cffi parses the header: the ABI check uses it)
 
@@ -193,8 +193,8 @@ def _verify_image(
     report: dict[str, Any],
     checks: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    from midimon.plugins.integrity import IntegrityChecker
-    from midimon.plugins.probe import probe, probe_image
+    from midimon.plugins.integrity.verify import IntegrityChecker
+    from midimon.plugins.sandbox.probe import probe, probe_image
 
     report["sha256"] = image.digests.sha256
     checks.append(_check("binary", True, f"{manifest.binary} is present"))
@@ -249,7 +249,7 @@ def _verify_image(
 def _audit(integrity: IntegrityReport) -> None:
     """A `verify` event in the audit log, as the daemon's and `plugins exec`'s loads write."""
     from midimon.paths import state_dir
-    from midimon.plugins.audit import AuditLog
+    from midimon.plugins.manager.audit import AuditLog
 
     try:
         AuditLog(state_dir() / "audit.jsonl").record(
@@ -285,7 +285,7 @@ def _config_allows_unsigned(manifest: PluginManifest, image: SealedImage) -> boo
 
 def _dependencies(data: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
     """The libraries the binary asks the dynamic loader for, and warnings about them."""
-    from midimon.plugins.binary_deps import BinaryFormatError, classify, parse_dependencies
+    from midimon.plugins.loading.binary_deps import BinaryFormatError, classify, parse_dependencies
 
     try:
         deps = parse_dependencies(data)

@@ -11,9 +11,9 @@ from midimon.daemon.control_protocol import CommandError, ErrorCode
 from midimon.daemon.plugin_check import plugin_uses
 from midimon.daemon.service import Daemon
 from midimon.engine.config import ConfigError, load_config
-from midimon.plugins.audit import AuditLog
-from midimon.plugins.capabilities import from_name, sorted_caps
+from midimon.plugins.description.capabilities import from_name, sorted_caps
 from midimon.plugins.errors import PluginError
+from midimon.plugins.manager.audit import AuditLog
 
 
 def _failed(message: str) -> CommandError:

@@ -1,5 +1,5 @@
 """The daemon's plugin check: every plugin the config's Plugin actions call, judged at start-up
-and on reload (see plugins/readiness.py), summed up once with the fix for each problem."""
+and on reload (see plugins/manager/readiness.py), summed up once with the fix for each problem."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from midimon.engine.action_specs import (
     SequenceAction,
 )
 from midimon.engine.config import Config
-from midimon.plugins.readiness import Readiness, ReadinessChecker
+from midimon.plugins.manager.readiness import Readiness, ReadinessChecker
 
 
 def _plugin_actions(action: Action | None) -> Iterator[PluginAction]:

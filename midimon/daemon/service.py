@@ -38,11 +38,11 @@ from midimon.engine.events import decode
 from midimon.engine.mapping import Mapper
 from midimon.engine.triggers import EventProcessor, FiredTrigger
 from midimon.paths import config_dir
-from midimon.plugins.abi import constant
-from midimon.plugins.grants import Grant
-from midimon.plugins.loader import HostServices, LoggingHost
-from midimon.plugins.manager import PluginManager
-from midimon.plugins.readiness import Readiness, ReadinessChecker
+from midimon.plugins.loading.abi import constant
+from midimon.plugins.loading.loader import HostServices, LoggingHost
+from midimon.plugins.manager.grants import Grant
+from midimon.plugins.manager.plugin_manager import PluginManager
+from midimon.plugins.manager.readiness import Readiness, ReadinessChecker
 from midimon.plugins.settings import CONFIG_NAME
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from midimon.engine.action_specs import (
     TimeRange,
 )
 from midimon.engine.config_check import Checker, is_int, is_str_list, is_table
-from midimon.plugins.manifest import NAME_PATTERN
+from midimon.plugins.description.manifest import NAME_PATTERN
 
 
 class ActionParser:

@@ -32,8 +32,8 @@ from midimon.engine.action_specs import (
 from midimon.engine.failure_log import FailureLog
 from midimon.engine.mapping import Mapper
 from midimon.engine.triggers import FiredTrigger
-from midimon.plugins.context import TriggerContext
-from midimon.plugins.loader import encode_params
+from midimon.plugins.loading.context import TriggerContext
+from midimon.plugins.loading.loader import encode_params
 
 log = logging.getLogger(__name__)
 

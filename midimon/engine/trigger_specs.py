@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from midimon.engine.events import PITCH_BEND_MAX, PITCH_BEND_MIN
-from midimon.plugins.context import TriggerKind
+from midimon.plugins.loading.context import TriggerKind
 
 MS = 1_000_000  # nanoseconds per millisecond
 

@@ -58,7 +58,7 @@ from midimon.engine.trigger_specs import (
     TriggerSpec,
     VelocityRangeTrigger,
 )
-from midimon.plugins.context import TriggerContext, TriggerKind
+from midimon.plugins.loading.context import TriggerContext, TriggerKind
 
 __all__ = [
     "AFTERTOUCH_SOURCES",

@@ -1,7 +1,16 @@
-"""The native plugin system: ABI, manifests, capabilities, discovery, loading.
+"""The native plugin system, in the order a plugin goes through it.
 
-The public names below are imported on first use (PEP 562), so a command that needs one
-submodule (``midimon verify``) does not pay for importing all of them.
+- ``description/``: what a plugin says it is (manifest, capabilities) and where it is found;
+- ``integrity/``: is this exact binary what a trusted signer published (minisign, trust, pins,
+  rotation, rollback, verify, signing, packs);
+- ``loading/``: verified bytes become a callable plugin behind the C ABI;
+- ``sandbox/``: the plugin runs in a confined worker process;
+- ``manager/``: the daemon's plugins at run time (grants, limits, stats, audit, readiness);
+- ``errors.py`` and ``settings.py`` (the ``[plugins]`` table) are used by every stage.
+
+This package is the facade the daemon and the CLI use. The public names below are imported on
+first use (PEP 562), so a command that needs one submodule (``midimon verify``) does not pay for
+importing all of them.
 """
 
 from __future__ import annotations
@@ -10,9 +19,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from midimon.plugins.capabilities import Capability, RiskLevel
-    from midimon.plugins.context import TriggerContext, TriggerKind
-    from midimon.plugins.discovery import DiscoveredPlugin, DiscoveryResult, discover
+    from midimon.plugins.description.capabilities import Capability, RiskLevel
+    from midimon.plugins.description.discovery import DiscoveredPlugin, DiscoveryResult, discover
+    from midimon.plugins.description.manifest import PluginManifest, load_manifest
     from midimon.plugins.errors import (
         AbiMismatch,
         ChecksumMismatch,
@@ -27,15 +36,29 @@ if TYPE_CHECKING:
         PluginError,
         PluginNotFound,
     )
-    from midimon.plugins.integrity import IntegrityError, IntegrityReport, load_verified
-    from midimon.plugins.loader import HostServices, NativePlugin, load_unverified
-    from midimon.plugins.manifest import PluginManifest, load_manifest
-    from midimon.plugins.protocol import ActionPlugin
+    from midimon.plugins.integrity.minisign_format import MinisignError
+    from midimon.plugins.integrity.minisign_keys import PublicKey
+    from midimon.plugins.integrity.trust import TrustStore, TrustStoreError
+    from midimon.plugins.integrity.verify import (
+        IntegrityChecker,
+        IntegrityError,
+        IntegrityReport,
+        load_verified,
+    )
+    from midimon.plugins.loading.context import TriggerContext, TriggerKind
+    from midimon.plugins.loading.loader import HostServices, NativePlugin, load_unverified
+    from midimon.plugins.loading.protocol import ActionPlugin
+    from midimon.plugins.manager.audit import AuditLog
+    from midimon.plugins.manager.grants import Grant, PluginStateStore
+    from midimon.plugins.manager.plugin_manager import PluginManager
+    from midimon.plugins.manager.readiness import Readiness, ReadinessChecker
+    from midimon.plugins.manager.results import Outcome, PluginDisabled
+    from midimon.plugins.settings import PluginSettings, SettingsError, load_plugin_settings
 
 _SOURCES = {
-    "capabilities": ("Capability", "RiskLevel"),
-    "context": ("TriggerContext", "TriggerKind"),
-    "discovery": ("DiscoveredPlugin", "DiscoveryResult", "discover"),
+    "description.capabilities": ("Capability", "RiskLevel"),
+    "description.discovery": ("DiscoveredPlugin", "DiscoveryResult", "discover"),
+    "description.manifest": ("PluginManifest", "load_manifest"),
     "errors": (
         "AbiMismatch",
         "ChecksumMismatch",
@@ -50,10 +73,19 @@ _SOURCES = {
         "PluginError",
         "PluginNotFound",
     ),
-    "integrity": ("IntegrityError", "IntegrityReport", "load_verified"),
-    "loader": ("HostServices", "NativePlugin", "load_unverified"),
-    "manifest": ("PluginManifest", "load_manifest"),
-    "protocol": ("ActionPlugin",),
+    "integrity.minisign_format": ("MinisignError",),
+    "integrity.minisign_keys": ("PublicKey",),
+    "integrity.trust": ("TrustStore", "TrustStoreError"),
+    "integrity.verify": ("IntegrityChecker", "IntegrityError", "IntegrityReport", "load_verified"),
+    "loading.context": ("TriggerContext", "TriggerKind"),
+    "loading.loader": ("HostServices", "NativePlugin", "load_unverified"),
+    "loading.protocol": ("ActionPlugin",),
+    "manager.audit": ("AuditLog",),
+    "manager.grants": ("Grant", "PluginStateStore"),
+    "manager.plugin_manager": ("PluginManager",),
+    "manager.results": ("Outcome", "PluginDisabled"),
+    "manager.readiness": ("Readiness", "ReadinessChecker"),
+    "settings": ("PluginSettings", "SettingsError", "load_plugin_settings"),
 }
 _MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 
@@ -74,30 +106,46 @@ def __dir__() -> list[str]:
 __all__ = [
     "AbiMismatch",
     "ActionPlugin",
+    "AuditLog",
     "Capability",
     "ChecksumMismatch",
     "DiscoveredPlugin",
     "DiscoveryResult",
+    "Grant",
     "HostServices",
+    "IntegrityChecker",
     "IntegrityError",
     "IntegrityReport",
     "InvalidPluginStruct",
     "LoadError",
     "ManifestError",
     "ManifestMismatch",
+    "MinisignError",
     "MissingEntryPoint",
     "NativePlugin",
     "NotASharedObject",
     "NullPlugin",
+    "Outcome",
     "PluginCallError",
+    "PluginDisabled",
     "PluginError",
+    "PluginManager",
     "PluginManifest",
     "PluginNotFound",
+    "PluginSettings",
+    "PluginStateStore",
+    "PublicKey",
+    "Readiness",
+    "ReadinessChecker",
     "RiskLevel",
+    "SettingsError",
     "TriggerContext",
     "TriggerKind",
+    "TrustStore",
+    "TrustStoreError",
     "discover",
     "load_manifest",
+    "load_plugin_settings",
     "load_unverified",
     "load_verified",
 ]

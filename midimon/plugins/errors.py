@@ -98,7 +98,7 @@ class PluginCallError(PluginError):
     """A call into the plugin (initialize or execute) returned a failure status."""
 
     def __init__(self, plugin: str, call: str, status: int, message: str) -> None:
-        from midimon.plugins.abi import status_name
+        from midimon.plugins.loading.abi import status_name
 
         self.plugin = plugin
         self.call = call

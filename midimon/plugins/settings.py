@@ -28,7 +28,7 @@ from typing import Any
 
 from midimon import _toml
 from midimon.paths import config_dir
-from midimon.plugins.capabilities import DEFAULT_AUTO_GRANT, Capability, from_name
+from midimon.plugins.description.capabilities import DEFAULT_AUTO_GRANT, Capability, from_name
 
 CONFIG_NAME = "config.toml"
 _SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -14,10 +14,10 @@ from helpers import wait_for
 
 from midimon.daemon.service import Daemon
 from midimon.paths import config_dir
-from midimon.plugins.manifest import load_manifest
-from midimon.plugins.minisign import generate_keypair
-from midimon.plugins.signing import sign_plugin
-from midimon.plugins.trust import TrustStore
+from midimon.plugins.description.manifest import load_manifest
+from midimon.plugins.integrity.minisign_keys import generate_keypair
+from midimon.plugins.integrity.signing import sign_plugin
+from midimon.plugins.integrity.trust import TrustStore
 
 NOTE_ON = bytes([0x90, 36, 100])
 

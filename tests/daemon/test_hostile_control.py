@@ -27,8 +27,8 @@ from midimon.daemon.cookie import cookie_path
 from midimon.daemon.server import ControlServer
 from midimon.daemon.service import Daemon
 from midimon.paths import socket_path
-from midimon.plugins.capabilities import Capability
-from midimon.plugins.context import TriggerContext
+from midimon.plugins.description.capabilities import Capability
+from midimon.plugins.loading.context import TriggerContext
 
 CONFIG = """
 [device]

@@ -18,7 +18,7 @@ from midimon.engine.config import (
 from midimon.engine.events import decode
 from midimon.engine.mapping import Mapper
 from midimon.engine.triggers import MS, EventProcessor, FiredTrigger, NoteTrigger
-from midimon.plugins.context import TriggerKind
+from midimon.plugins.loading.context import TriggerKind
 
 CONFIG = """
 [[modes]]

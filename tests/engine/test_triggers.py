@@ -23,7 +23,7 @@ from midimon.engine.triggers import (
     encoder_delta,
     parse_trigger,
 )
-from midimon.plugins.context import TriggerKind
+from midimon.plugins.loading.context import TriggerKind
 
 
 class Clock:

@@ -23,7 +23,7 @@ PLUGIN = "file_log"
 # Prints a JSON list of {"status": int, "message": str, "raw": [bytes before the NUL]}.
 RAW_EXEC = r"""
 import json, sys
-from midimon.plugins import abi
+from midimon.plugins.loading import abi
 
 ffi = abi.ffi()
 lib = ffi.dlopen(sys.argv[1])

@@ -378,7 +378,7 @@ def plugin_abi(run_midimon: RunMidimon) -> Iterator[Any]:
     The caller takes raw params bytes (handed over in a buffer of exactly that size, with no
     NUL after it) and a message capacity, and returns (status, message bytes up to the NUL).
     """
-    from midimon.plugins import abi as abi_mod
+    from midimon.plugins.loading import abi as abi_mod
 
     done = run_midimon("plugins", "info", PLUGIN, "--json")
     assert done.returncode == 0, done.stderr

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from helpers import ABI_DIR, IN_CI, require_tool
 
-from midimon.plugins import abi as abi_mod
-from midimon.plugins.capabilities import CAPABILITY_TABLE
-from midimon.plugins.context import TriggerKind
+from midimon.plugins.description.capabilities import CAPABILITY_TABLE
+from midimon.plugins.loading import abi as abi_mod
+from midimon.plugins.loading.context import TriggerKind
 
 HEADER = ABI_DIR / "midimon_plugin.h"
 STRUCTS = ("midimon_plugin_t", "midimon_host_t", "midimon_trigger_context_t")
@@ -208,9 +208,9 @@ def test_status_names() -> None:
 def test_precompiled_declarations_are_fresh_and_used() -> None:
     # The committed out-of-line module must be what the header gives now...
     assert abi_mod.GENERATED.read_text(encoding="utf-8") == abi_mod.generated_source(), (
-        "midimon/plugins/_abi_cffi.py is stale: run python -m midimon.plugins.abi"
+        "midimon/plugins/loading/_abi_cffi.py is stale: run python -m midimon.plugins.loading.abi"
     )
-    from midimon.plugins import _abi_cffi
+    from midimon.plugins.loading import _abi_cffi
 
     # ...and it is the FFI midimon uses, so no process pays for pycparser.
     assert abi_mod.ffi() is _abi_cffi.ffi
@@ -226,7 +226,7 @@ def test_a_changed_header_is_parsed_not_taken_from_the_stale_module(tmp_path: Pa
     path = tmp_path / "midimon_plugin.h"
     path.write_text(grown, encoding="utf-8")
     changed = abi_mod._Abi(path)
-    from midimon.plugins import _abi_cffi
+    from midimon.plugins.loading import _abi_cffi
 
     assert changed.ffi is not _abi_cffi.ffi
     context = "midimon_trigger_context_t"

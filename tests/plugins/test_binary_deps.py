@@ -13,7 +13,7 @@ from helpers import ABI_DIR, TEST_PLUGIN_SOURCE, compile_plugin, require_tool, w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from midimon.plugins.binary_deps import (
+from midimon.plugins.loading.binary_deps import (
     BinaryDependencies,
     BinaryFormatError,
     classify,

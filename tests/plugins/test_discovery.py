@@ -8,8 +8,8 @@ from pathlib import Path
 
 from helpers import write_manifest
 
-from midimon.plugins.discovery import discover
-from midimon.plugins.manifest import load_manifest
+from midimon.plugins.description.discovery import discover
+from midimon.plugins.description.manifest import load_manifest
 
 
 def make_folder(root: Path, folder: str, name: str | None = None, binary: bool = True) -> Path:

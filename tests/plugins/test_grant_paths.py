@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from conftest import MakePlugin
 
-from midimon.plugins.capabilities import Capability
-from midimon.plugins.context import TriggerContext
-from midimon.plugins.grant_paths import FilesystemPathMissing, UnsafeGrantPath
-from midimon.plugins.manager import Outcome
+from midimon.plugins.description.capabilities import Capability
+from midimon.plugins.loading.context import TriggerContext
+from midimon.plugins.manager.results import Outcome
+from midimon.plugins.sandbox.grant_paths import FilesystemPathMissing, UnsafeGrantPath
 
 CTX = TriggerContext(velocity=100, number=36)
 
@@ -100,7 +100,7 @@ def probe(make_plugin: MakePlugin, env) -> Path:
 @pytest.fixture
 def manager(probe: Path):
     """A manager over the user's own (test) state: grants, audit, trust store, rollback."""
-    from midimon.plugins.manager import PluginManager
+    from midimon.plugins.manager.plugin_manager import PluginManager
     from midimon.plugins.settings import parse_plugin_settings
 
     made = PluginManager(parse_plugin_settings({"dev_mode": True}), extra_dirs=[probe.parent])
@@ -119,7 +119,7 @@ def good(tmp_path: Path) -> Path:
 def midimon_dirs() -> dict[str, Path]:
     """midimon's own folders in this test's environment."""
     from midimon import paths
-    from midimon.plugins.grant_paths import _cache_dir
+    from midimon.plugins.sandbox.grant_paths import _cache_dir
 
     return {
         "config": paths.config_dir(),

@@ -7,8 +7,8 @@ import logging
 import pytest
 from conftest import RecordingHost
 
-from midimon.plugins import abi as abi_mod
-from midimon.plugins.host_limits import LimitedHost, ServiceLimit
+from midimon.plugins.loading import abi as abi_mod
+from midimon.plugins.manager.host_limits import LimitedHost, ServiceLimit
 from midimon.plugins.settings import SettingsError, parse_plugin_settings
 
 

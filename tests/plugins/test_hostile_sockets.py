@@ -22,9 +22,9 @@ from conftest import MakePlugin
 from helpers import IN_CI, wait_for
 from hostile import audit, hostile
 
-from midimon.plugins.capabilities import Capability
-from midimon.plugins.context import TriggerContext
-from midimon.plugins.manager import Outcome
+from midimon.plugins.description.capabilities import Capability
+from midimon.plugins.loading.context import TriggerContext
+from midimon.plugins.manager.results import Outcome
 
 CTX = TriggerContext(velocity=100, number=36)
 EACCES = os.strerror(errno.EACCES)

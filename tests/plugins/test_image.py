@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from midimon.plugins.image import ImageDigests, hash_buffer, read_sealed
+from midimon.plugins.loading.image import ImageDigests, hash_buffer, read_sealed
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="memfd is Linux")
 

@@ -15,20 +15,21 @@ from helpers import require_tool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from midimon.plugins.context import TriggerContext
+from midimon.plugins.description.manifest import PluginManifest, load_manifest, parse_manifest
 from midimon.plugins.errors import ManifestError
-from midimon.plugins.integrity import (
+from midimon.plugins.integrity.minisign import sign
+from midimon.plugins.integrity.minisign_keys import PublicKey, SecretKey, generate_keypair
+from midimon.plugins.integrity.rollback import RollbackStore
+from midimon.plugins.integrity.trust import TrustStore
+from midimon.plugins.integrity.verify import (
     IntegrityChecker,
     IntegrityError,
     IntegrityReport,
     load_verified,
     signature_path,
 )
-from midimon.plugins.manifest import PluginManifest, load_manifest, parse_manifest
-from midimon.plugins.minisign import PublicKey, SecretKey, generate_keypair, sign
-from midimon.plugins.rollback import RollbackStore
+from midimon.plugins.loading.context import TriggerContext
 from midimon.plugins.settings import SignaturePolicy
-from midimon.plugins.trust import TrustStore
 
 STRICT = SignaturePolicy()
 

@@ -22,22 +22,20 @@ import pytest
 from conftest import RecordingHost
 from helpers import IN_CI, REPO, TEST_PLUGIN_SOURCE, TcpListener, compile_plugin
 
-from midimon.plugins import abi as abi_mod
-from midimon.plugins.capabilities import LOCAL_SOCKET_CAPABILITIES, Capability
-from midimon.plugins.context import TriggerContext, TriggerKind
-from midimon.plugins.image import sealed_image_fd
-from midimon.plugins.isolation import (
+from midimon.plugins.description.capabilities import LOCAL_SOCKET_CAPABILITIES, Capability
+from midimon.plugins.loading import abi as abi_mod
+from midimon.plugins.loading.context import TriggerContext, TriggerKind
+from midimon.plugins.loading.image import sealed_image_fd
+from midimon.plugins.sandbox.denials import (
     Denial,
-    SandboxSpec,
-    Wire,
     WorkerCrashed,
     WorkerError,
     WorkerLoadFailed,
-    WorkerProcess,
     WorkerTimeout,
-    sandbox_paths,
-    worker_executable,
 )
+from midimon.plugins.sandbox.spec import SandboxSpec, sandbox_paths
+from midimon.plugins.sandbox.wire import Wire
+from midimon.plugins.sandbox.worker import WorkerProcess, worker_executable
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the isolated worker is Linux only"
@@ -1068,7 +1066,7 @@ def _header_constants() -> dict[str, int]:
 
 
 def test_wire_constants_match_protocol_h() -> None:
-    """Every MM_* constant of protocol.h has the same value in isolation.Wire, and back."""
+    """Every MM_* constant of protocol.h has the same value in wire.Wire, and back."""
     header = _header_constants()
     ours = {k: v for k, v in vars(Wire).items() if k.isupper()}
     assert header == ours

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import MakePlugin, RunMidimon
 
-from midimon.plugins import abi as abi_mod
-from midimon.plugins.capabilities import Capability
-from midimon.plugins.context import TriggerContext, TriggerKind
+from midimon.plugins.description.capabilities import Capability
+from midimon.plugins.description.manifest import load_manifest
 from midimon.plugins.errors import (
     AbiMismatch,
     ChecksumMismatch,
@@ -22,9 +21,10 @@ from midimon.plugins.errors import (
     NullPlugin,
     PluginCallError,
 )
-from midimon.plugins.loader import load_unverified
-from midimon.plugins.manifest import load_manifest
-from midimon.plugins.protocol import ActionPlugin
+from midimon.plugins.loading import abi as abi_mod
+from midimon.plugins.loading.context import TriggerContext, TriggerKind
+from midimon.plugins.loading.loader import load_unverified
+from midimon.plugins.loading.protocol import ActionPlugin
 
 
 class Recorder:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import MakePlugin, RecordingHost
 
-from midimon.plugins.capabilities import Capability
-from midimon.plugins.context import TriggerContext
-from midimon.plugins.manager import Outcome
+from midimon.plugins.description.capabilities import Capability
+from midimon.plugins.loading.context import TriggerContext
+from midimon.plugins.manager.results import Outcome
 
 CTX = TriggerContext(velocity=100, number=36)
 

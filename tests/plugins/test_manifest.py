@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from midimon.plugins.capabilities import Capability
+from midimon.plugins.description.capabilities import Capability
+from midimon.plugins.description.manifest import current_platform, load_manifest
 from midimon.plugins.errors import ManifestError
-from midimon.plugins.manifest import current_platform, load_manifest
 
 GOOD = """
 [plugin]

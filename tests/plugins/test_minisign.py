@@ -1,4 +1,4 @@
-"""Tests for midimon.plugins.minisign: real crypto, and interop with the minisign binary."""
+"""Tests for midimon.plugins.integrity.minisign*: real crypto, and minisign binary interop."""
 
 from __future__ import annotations
 
@@ -16,27 +16,27 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from midimon.plugins import minisign as ms
-from midimon.plugins.minisign import (
+from midimon.plugins.integrity import minisign_format as ms
+from midimon.plugins.integrity.minisign import (
+    Signature,
+    default_trusted_comment,
+    parse_trusted_comment,
+    sign,
+    verify,
+)
+from midimon.plugins.integrity.minisign_format import (
     ArgumentError,
     BadSignature,
     KeyFormatError,
     KeyIdMismatch,
     LegacySignatureRefused,
     MinisignError,
-    PublicKey,
-    SecretKey,
-    Signature,
     SignatureFormatError,
     WrongPasswordError,
     blake2b_prehash,
-    default_trusted_comment,
-    generate_keypair,
-    parse_trusted_comment,
     scrypt_parameters,
-    sign,
-    verify,
 )
+from midimon.plugins.integrity.minisign_keys import PublicKey, SecretKey, generate_keypair
 
 #: Cheap scrypt limits (N=2**14, r=8, p=1: 16 MiB) so tests with passwords stay fast.
 FAST = {"opslimit": ms.OPSLIMIT_INTERACTIVE, "memlimit": ms.MEMLIMIT_INTERACTIVE}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from conftest import MakePlugin
 
-from midimon.plugins.capabilities import Capability
-from midimon.plugins.readiness import ReadinessChecker
+from midimon.plugins.description.capabilities import Capability
+from midimon.plugins.manager.readiness import ReadinessChecker
 
 
 def test_a_rewritten_binary_is_judged_again(make_plugin: MakePlugin, make_manager) -> None:

@@ -15,10 +15,10 @@ import pytest
 from conftest import MakePlugin, RunMidimon
 from helpers import require_tool
 
-from midimon.plugins.capabilities import Capability
-from midimon.plugins.grants import Grant, PluginStateStore
-from midimon.plugins.minisign import PublicKey
-from midimon.plugins.rollback import Accepted, RollbackRefused, RollbackStore
+from midimon.plugins.description.capabilities import Capability
+from midimon.plugins.integrity.minisign_keys import PublicKey
+from midimon.plugins.integrity.rollback import Accepted, RollbackRefused, RollbackStore
+from midimon.plugins.manager.grants import Grant, PluginStateStore
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 /*
- * protocol.h - the wire protocol between the midimon host (midimon/plugins/isolation.py) and
- * midimon-worker, the small process that runs one native plugin inside a kernel sandbox.
+ * protocol.h - the wire protocol between the midimon host (midimon/plugins/sandbox/wire.py,
+ * worker.py) and midimon-worker, the small process that runs one native plugin inside a kernel
+ * sandbox.
  *
  * Transport: one end of an AF_UNIX SOCK_SEQPACKET socketpair, fd 3 in the worker. SEQPACKET
  * keeps message boundaries, so every message is exactly one datagram; nothing is ever split

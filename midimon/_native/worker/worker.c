@@ -1,8 +1,8 @@
 /*
  * midimon-worker - run one native midimon plugin in a sandboxed process.
  *
- * Started by the host (midimon/plugins/isolation.py) with one end of an AF_UNIX SOCK_SEQPACKET
- * socketpair as fd 3; the wire protocol is in protocol.h. The worker:
+ * Started by the host (midimon/plugins/sandbox/worker.py) with one end of an AF_UNIX
+ * SOCK_SEQPACKET socketpair as fd 3; the wire protocol is in protocol.h. The worker:
  *   1. says HELLO, receives LOAD (sandbox spec + the verified plugin image as a sealed memfd),
  *   2. applies the sandbox (sandbox.c) and reports it (SANDBOXED) before any plugin code runs,
  *   3. dlopens the image through /proc/self/fd/N, calls _create_plugin, reports LOADED,
@@ -233,7 +233,8 @@ static void reply_loaded(uint32_t seq, uint32_t error, const uint32_t header[3],
 }
 
 /* Reply LOADED with an error and exit: nothing else of the plugin is called. The texts match
- * the in-process loader's (midimon/plugins/loader.py), so both modes explain a refusal alike. */
+ * the in-process loader's (midimon/plugins/loading/loader.py), so both modes explain a refusal
+ * alike. */
 static void load_failed(uint32_t seq, uint32_t error, const uint32_t header[3], const char *fmt,
                         ...) __attribute__((format(printf, 4, 5), noreturn));
 static void load_failed(uint32_t seq, uint32_t error, const uint32_t header[3], const char *fmt,

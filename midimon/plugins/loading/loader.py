@@ -1,0 +1,489 @@
+"""Load a native plugin with cffi (ABI mode), check its ABI, and wrap it as a NativePlugin.
+
+Load order: read the binary once -> SHA-256 and signature checks on that buffer
+(integrity.load_verified) -> load exactly those bytes -> ``_create_plugin`` -> ABI checks ->
+struct checks -> compare with plugin.toml. Every refusal is a typed LoadError naming the file
+and the fault.
+Libraries are never dlclose'd (RTLD_NODELETE, and the handle is kept for the process's life).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from midimon.plugins.description.capabilities import (
+    ALL_CAPABILITY_BITS,
+    Capability,
+    from_bits,
+    sorted_caps,
+)
+from midimon.plugins.description.manifest import PluginManifest
+from midimon.plugins.errors import (
+    AbiMismatch,
+    ChecksumMismatch,
+    InvalidPluginStruct,
+    ManifestMismatch,
+    MissingEntryPoint,
+    NotASharedObject,
+    NullPlugin,
+    PluginCallError,
+)
+from midimon.plugins.loading import abi as abi_mod
+from midimon.plugins.loading.context import TriggerContext
+from midimon.plugins.loading.image import materialize
+
+log = logging.getLogger(__name__)
+
+MESSAGE_CAPACITY = 4096  # bytes of the execute() message buffer the host hands the plugin
+MAX_STRUCT_SIZE = 64 * 1024  # a struct_size beyond this is a corrupt or hostile plugin
+MAX_MIDI_BYTES = 64 * 1024  # one send_midi() call
+MAX_LOG_BYTES = 8 * 1024  # one log() line
+
+_KEEP_ALIVE: list[object] = []  # libraries, host structs and callbacks: never freed
+
+LOG_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
+
+
+class HostServices(Protocol):
+    """What a plugin can ask of the host, already past the capability broker."""
+
+    def log(self, plugin: str, level: int, message: str) -> None:
+        """Record one log line from ``plugin`` (level: MIDIMON_LOG_*)."""
+
+    def send_midi(self, plugin: str, data: bytes) -> int:
+        """Send raw MIDI bytes; return MIDIMON_OK or a MIDIMON_ERR_* code."""
+
+
+class LoggingHost:
+    """Default host services: logs to ``logging``, refuses MIDI (no output port)."""
+
+    def log(self, plugin: str, level: int, message: str) -> None:
+        """Forward to the ``midimon.plugin.<name>`` logger."""
+        logging.getLogger(f"midimon.plugin.{plugin}").log(
+            LOG_LEVELS.get(level, logging.INFO), "%s", message
+        )
+
+    def send_midi(self, plugin: str, data: bytes) -> int:
+        """No MIDI output is connected here."""
+        return abi_mod.constant("MIDIMON_ERR_UNSUPPORTED")
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What the binary reports about itself (read from its plugin struct)."""
+
+    name: str
+    version: str
+    description: str
+    capabilities: frozenset[Capability]
+    abi_major: int
+    abi_minor: int
+    struct_size: int
+
+
+def _c_string(ffi: Any, pointer: Any, member: str, path: Path) -> str:
+    if pointer == ffi.NULL:
+        raise InvalidPluginStruct(
+            path, f"plugin struct member {member} is NULL; it must be a string"
+        )
+    raw = ffi.string(pointer, 4096)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidPluginStruct(
+            path, f"plugin struct member {member} is not UTF-8 (byte {exc.start})"
+        ) from None
+
+
+def _open_library(ffi: Any, loader_path: Path, binary: Path) -> Any:
+    flags = ffi.RTLD_NOW | ffi.RTLD_LOCAL | getattr(ffi, "RTLD_NODELETE", 0)
+    try:
+        lib = ffi.dlopen(str(loader_path), flags)
+    except OSError as exc:
+        detail = str(exc).replace(str(loader_path), str(binary))
+        raise NotASharedObject(
+            binary, f"not a shared library this system can load ({detail})"
+        ) from None
+    _KEEP_ALIVE.append(lib)
+    return lib
+
+
+def check_header(major: int, minor: int, struct_size: int, path: Path) -> None:
+    """The ABI rule (same major, a minor the host knows, a sane struct_size), or AbiMismatch."""
+    host = abi_mod.abi()
+    if major != host.major:
+        raise AbiMismatch(
+            path,
+            f"{major}.{minor}",
+            f"{host.major}.x",
+            f"built for ABI {major}.{minor}, but this host speaks ABI {host.major}.{host.minor}: "
+            f"the major version must be {host.major}; rebuild against abi/midimon_plugin.h",
+        )
+    if minor > host.minor:
+        raise AbiMismatch(
+            path,
+            f"{major}.{minor}",
+            f"{host.major}.0..{host.major}.{host.minor}",
+            f"built for ABI {major}.{minor}, newer than this host's {host.major}.{host.minor}; "
+            f"upgrade midimon or rebuild the plugin against the older header",
+        )
+    if struct_size < host.min_plugin_size or struct_size > MAX_STRUCT_SIZE:
+        raise AbiMismatch(
+            path,
+            f"struct_size {struct_size}",
+            f"struct_size >= {host.min_plugin_size}",
+            f"plugin struct_size is {struct_size} bytes; ABI {host.major}.0 needs at least "
+            f"{host.min_plugin_size}: set it to sizeof(midimon_plugin_t)",
+        )
+
+
+def _read_struct(ffi: Any, raw: Any, path: Path) -> Any:
+    """Check the version/size header, then copy the struct zero-extended to the host's size."""
+    major, minor, struct_size = ffi.cast("uint32_t *", raw)[0:3]
+    check_header(major, minor, struct_size, path)
+    view = ffi.new("midimon_plugin_t *")
+    ffi.memmove(view, raw, min(struct_size, ffi.sizeof("midimon_plugin_t")))
+    return view
+
+
+def check_capability_bits(bits: int, path: Path) -> frozenset[Capability]:
+    """The capabilities in a MIDIMON_CAP_* mask; InvalidPluginStruct on unknown bits."""
+    unknown = bits & ~ALL_CAPABILITY_BITS
+    if unknown:
+        raise InvalidPluginStruct(
+            path, f"capabilities has unknown bits 0x{unknown:x}; only MIDIMON_CAP_* are defined"
+        )
+    return from_bits(bits)
+
+
+def read_info(view: Any, path: Path) -> PluginInfo:
+    """Validate the copied plugin struct and return what it reports."""
+    ffi = abi_mod.ffi()
+    if view.execute == ffi.NULL:
+        raise InvalidPluginStruct(path, "plugin struct member execute is NULL; it is required")
+    capabilities = check_capability_bits(view.capabilities, path)
+    return PluginInfo(
+        name=_c_string(ffi, view.name, "name", path),
+        version=_c_string(ffi, view.version, "version", path),
+        description=_c_string(ffi, view.description, "description", path),
+        capabilities=capabilities,
+        abi_major=view.abi_major,
+        abi_minor=view.abi_minor,
+        struct_size=view.struct_size,
+    )
+
+
+def check_against_manifest(info: PluginInfo, manifest: PluginManifest, path: Path) -> None:
+    """Refuse a binary whose name or capabilities differ from its plugin.toml."""
+    if info.name != manifest.name:
+        raise ManifestMismatch(path, "name", manifest.name, info.name)
+    if info.capabilities != manifest.capabilities:
+        raise ManifestMismatch(
+            path,
+            "capabilities",
+            [c.value for c in sorted_caps(manifest.capabilities)],
+            [c.value for c in sorted_caps(info.capabilities)],
+        )
+
+
+def read_binary(manifest: PluginManifest) -> tuple[bytes, str]:
+    """Read the manifest's binary once; return (bytes, SHA-256 hex), checking any pinned hash."""
+    binary = manifest.binary
+    if binary is None:
+        raise NotASharedObject(
+            manifest.path, manifest.binary_error or "no binary for this platform"
+        )
+    try:
+        data = binary.read_bytes()
+    except FileNotFoundError:
+        raise NotASharedObject(binary, "binary not found; build the plugin first") from None
+    except OSError as exc:
+        raise NotASharedObject(binary, f"cannot read binary: {exc.strerror or exc}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if manifest.sha256 is not None and manifest.sha256 != digest:
+        raise ChecksumMismatch(binary, manifest.sha256, digest)
+    return data, digest
+
+
+def load_unverified(
+    manifest: PluginManifest,
+    host: HostServices | None = None,
+    *,
+    granted: frozenset[Capability] | None = None,
+) -> NativePlugin:
+    """Load a plugin WITHOUT the signature check: only for tests of the ABI checks and for
+    callers that have just verified it. Everything else uses integrity.load_verified()."""
+    data, digest = read_binary(manifest)
+    return load_image(manifest, data, digest, host, granted=granted)
+
+
+def load_image(
+    manifest: PluginManifest,
+    data: bytes,
+    digest: str,
+    host: HostServices | None = None,
+    *,
+    granted: frozenset[Capability] | None = None,
+) -> NativePlugin:
+    """Load already-read, already-checked bytes as the plugin ``manifest`` describes."""
+    ffi = abi_mod.ffi()
+    binary = manifest.binary
+    assert binary is not None  # read_binary() refused it otherwise
+    loader_path = materialize(data, manifest.name, binary.suffix)
+    lib = _open_library(ffi, loader_path, binary)
+    try:
+        entry = lib._create_plugin
+    except (AttributeError, ffi.error):  # parsed FFI: AttributeError; precompiled: ffi.error
+        raise MissingEntryPoint(
+            binary, "does not export _create_plugin; define it with MIDIMON_EXPORT"
+        ) from None
+    raw = entry()
+    if raw == ffi.NULL:
+        raise NullPlugin(binary, "_create_plugin returned NULL")
+    view = _read_struct(ffi, raw, binary)
+    info = read_info(view, binary)
+    check_against_manifest(info, manifest, binary)
+    return NativePlugin(
+        manifest=manifest,
+        info=info,
+        sha256=digest,
+        raw=raw,
+        view=view,
+        host=host or LoggingHost(),
+        granted=manifest.capabilities if granted is None else granted,
+    )
+
+
+class NativePlugin:
+    """A loaded native plugin, satisfying the ActionPlugin protocol.
+
+    Calls are serialized with a lock: the host never calls one instance concurrently.
+    """
+
+    def __init__(
+        self,
+        *,
+        manifest: PluginManifest,
+        info: PluginInfo,
+        sha256: str,
+        raw: Any,
+        view: Any,
+        host: HostServices,
+        granted: frozenset[Capability],
+    ) -> None:
+        self.manifest = manifest
+        self.info = info
+        self.sha256 = sha256
+        self.granted = granted
+        self.integrity: Any = None  # the IntegrityReport when loaded through load_verified()
+        self._raw = raw
+        self._view = view
+        self._host = host
+        self._lock = threading.Lock()
+        self._state = "created"  # -> initialized -> shut down -> destroyed
+        self._ffi = abi_mod.ffi()
+        self._execute = view.execute  # the function pointer, read once (not per call)
+        self._message = abi_mod.ffi().new("char[]", MESSAGE_CAPACITY)
+        self._context = abi_mod.ffi().new("midimon_trigger_context_t *")
+        self._context.struct_size = abi_mod.ffi().sizeof("midimon_trigger_context_t")
+        self._modes: dict[str, Any] = {}
+        self._host_struct = self._build_host_struct()
+
+    # -- ActionPlugin protocol -------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The plugin's name."""
+        return self.info.name
+
+    @property
+    def version(self) -> str:
+        """The plugin's version."""
+        return self.info.version
+
+    @property
+    def description(self) -> str:
+        """The plugin's one-line description."""
+        return self.info.description
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """The capabilities the plugin declares."""
+        return self.info.capabilities
+
+    @property
+    def binary(self) -> Path:
+        """The binary's path on disk (its bytes were read once, at load)."""
+        assert self.manifest.binary is not None
+        return self.manifest.binary
+
+    def initialize(self) -> None:
+        """Call the plugin's initialize(); raises PluginCallError on a failure status."""
+        ffi = abi_mod.ffi()
+        with self._lock:
+            if self._state != "created":
+                raise RuntimeError(f"{self.name}: initialize() called when {self._state}")
+            if self._view.initialize != ffi.NULL:
+                status = self._view.initialize(self._raw, self._host_struct)
+                if status != 0:
+                    raise PluginCallError(self.name, "initialize", status, "")
+            self._state = "initialized"
+
+    def execute(self, params: Mapping[str, Any] | str, context: TriggerContext) -> str:
+        """Run the action once; return the plugin's result text.
+
+        ``params`` is a mapping (serialized to JSON) or a JSON object text. Raises
+        PluginCallError carrying the status and the plugin's error text on failure.
+        """
+        status, message = self.execute_encoded(encode_params(params), context)
+        if status != 0:
+            raise PluginCallError(self.name, "execute", status, message)
+        return message
+
+    def execute_encoded(self, payload: bytes, context: TriggerContext) -> tuple[int, str]:
+        """Run the action with params already encoded as JSON bytes; return (status, text).
+
+        The hot path of every in-process action: kept flat on purpose.
+        """
+        with self._lock:
+            if self._state != "initialized":
+                raise RuntimeError(f"{self.name}: execute() called when {self._state}")
+            # The context struct and mode strings are reused: calls are serialized, and the
+            # plugin may only use them until execute() returns.
+            mode_buf = self._modes.get(context.mode)
+            if mode_buf is None:
+                if len(self._modes) > 64:
+                    self._modes.clear()
+                mode_buf = self._ffi.new("char[]", context.mode.encode("utf-8"))
+                self._modes[context.mode] = mode_buf
+            ctx = self._context
+            ctx.velocity = context.velocity
+            ctx.channel = context.channel
+            ctx.number = context.number
+            ctx.value = context.value
+            ctx.trigger_kind = context.trigger_kind
+            ctx.mode = mode_buf
+            ctx.timestamp_ns = context.timestamp_ns
+            ctx.wall_time_ms = context.wall_time_ms
+            message = self._message
+            message[0] = b"\0"
+            # A bytes object is NUL-terminated in memory, and cffi hands a char * parameter a
+            # pointer to it as is: no copy of the params.
+            status = self._execute(self._raw, payload, len(payload), ctx, message, MESSAGE_CAPACITY)
+            message[MESSAGE_CAPACITY - 1] = b"\0"  # a plugin that forgot the NUL
+            return status, self._ffi.string(message).decode("utf-8", errors="replace")
+
+    def shutdown(self) -> None:
+        """Call shutdown() then destroy(); the library itself stays mapped."""
+        ffi = abi_mod.ffi()
+        with self._lock:
+            if self._state == "initialized" and self._view.shutdown != ffi.NULL:
+                self._view.shutdown(self._raw)
+            if self._state in ("created", "initialized") and self._view.destroy != ffi.NULL:
+                self._view.destroy(self._raw)
+            self._state = "destroyed"
+
+    def get_extension(self, extension_id: str) -> Any:
+        """The plugin's extension pointer for ``extension_id``, or None."""
+        ffi = abi_mod.ffi()
+        if self._view.get_extension == ffi.NULL:
+            return None
+        with self._lock:
+            pointer = self._view.get_extension(self._raw, extension_id.encode("utf-8"))
+        return None if pointer == ffi.NULL else pointer
+
+    # -- host side ---------------------------------------------------------------------------
+    def _build_host_struct(self) -> Any:
+        ffi = abi_mod.ffi()
+        host = self._host
+        name = self.info.name
+        denied = abi_mod.constant("MIDIMON_ERR_DENIED")
+        failed = abi_mod.constant("MIDIMON_ERR_FAILED")
+        midi_granted = Capability.MIDI in self.granted
+
+        def log_cb(_host: Any, level: int, message: Any) -> None:
+            if message == ffi.NULL:
+                return
+            text = ffi.string(message, MAX_LOG_BYTES).decode("utf-8", errors="replace")
+            host.log(name, level, text)
+
+        def send_midi_cb(_host: Any, data: Any, length: int) -> int:
+            if not midi_granted:
+                host.log(name, 2, "send_midi refused: the Midi capability is not granted")
+                return denied
+            if data == ffi.NULL or length == 0 or length > MAX_MIDI_BYTES:
+                return abi_mod.constant("MIDIMON_ERR_INVALID_PARAMS")
+            return int(host.send_midi(name, bytes(ffi.buffer(data, length))))
+
+        def get_extension_cb(_host: Any, _id: Any) -> Any:
+            return ffi.NULL
+
+        # The callback types are the struct members' own (the header is the one source, and
+        # the precompiled FFI cannot parse new signatures with const typedef pointers).
+        member = {name: field.type for name, field in ffi.typeof("midimon_host_t").fields}
+        callbacks = (
+            ffi.callback(member["log"], log_cb),
+            ffi.callback(member["send_midi"], send_midi_cb, error=failed),
+            ffi.callback(member["get_extension"], get_extension_cb),
+        )
+        host_name = ffi.new("char[]", b"midimon")
+        from midimon import __version__
+
+        host_version = ffi.new("char[]", __version__.encode())
+        struct = ffi.new("midimon_host_t *")
+        struct.abi_major = abi_mod.abi().major
+        struct.abi_minor = abi_mod.abi().minor
+        struct.struct_size = ffi.sizeof("midimon_host_t")
+        struct.host_name = host_name
+        struct.host_version = host_version
+        struct.log, struct.send_midi, struct.get_extension = callbacks
+        # A plugin thread may outlive destroy() and still call in: keep all of it alive.
+        _KEEP_ALIVE.append((struct, callbacks, host_name, host_version))
+        return struct
+
+
+class EncodedParams(bytes):
+    """Params JSON that :func:`encode_params` already checked and encoded.
+
+    Passing one to ``encode_params`` (or ``PluginManager.execute``) skips the work: the action
+    executor encodes each configured action's params once, not on every call.
+    """
+
+    __slots__ = ()
+
+
+def encode_params(params: Mapping[str, Any] | str) -> EncodedParams:
+    """Params as compact UTF-8 JSON object text; ValueError when they are not an object."""
+    if type(params) is EncodedParams:
+        return params
+    if isinstance(params, str):
+        try:
+            decoded = json.loads(params)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"params are not valid JSON: {exc}") from None
+    else:
+        decoded = params
+    if not isinstance(decoded, Mapping):
+        raise ValueError(f"params must be a JSON object, got {type(decoded).__name__}")
+    return EncodedParams(
+        json.dumps(decoded, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    )
+
+
+__all__ = [
+    "EncodedParams",
+    "HostServices",
+    "LoggingHost",
+    "NativePlugin",
+    "PluginInfo",
+    "encode_params",
+    "load_image",
+    "load_unverified",
+    "read_binary",
+]

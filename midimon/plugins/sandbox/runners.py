@@ -1,0 +1,257 @@
+"""How a loaded plugin is run: in an isolated worker process (default) or in this process.
+
+Both runners offer the same small interface to the PluginManager. The isolated one drives a
+sandboxed ``midimon-worker`` (see worker.py); the in-process one calls the plugin through
+cffi directly: lowest latency, but no sandbox and no enforceable timeout, so the manager only
+allows it for plugins signed by a trusted key (or bundled) and configured explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+from midimon.plugins.description.capabilities import Capability
+from midimon.plugins.description.manifest import PluginManifest
+from midimon.plugins.errors import (
+    AbiMismatch,
+    InvalidPluginStruct,
+    LoadError,
+    MissingEntryPoint,
+    NotASharedObject,
+    NullPlugin,
+    PluginCallError,
+)
+from midimon.plugins.loading.abi import abi_version
+from midimon.plugins.loading.context import TriggerContext
+from midimon.plugins.loading.image import sealed_image_fd
+from midimon.plugins.loading.loader import (
+    HostServices,
+    NativePlugin,
+    PluginInfo,
+    check_against_manifest,
+    check_capability_bits,
+    check_header,
+    load_image,
+)
+from midimon.plugins.sandbox.denials import WorkerLoadFailed
+from midimon.plugins.sandbox.grant_paths import FilesystemAccess
+from midimon.plugins.sandbox.spec import SandboxSpec
+from midimon.plugins.sandbox.worker import WorkerProcess
+from midimon.plugins.settings import ExecutionSettings
+
+
+class Runner(Protocol):
+    """What the manager needs from a running plugin."""
+
+    mode: str
+    info: PluginInfo
+
+    def initialize(self, timeout: float) -> None:
+        """Call initialize(); PluginCallError on a failure status."""
+
+    def execute(self, payload: bytes, context: TriggerContext, timeout: float) -> tuple[int, str]:
+        """Call execute(); (status, message)."""
+
+    def shutdown(self) -> None:
+        """Shut the plugin down and release the runner."""
+
+    def kill(self) -> None:
+        """Stop at once (from any thread)."""
+
+    def enforcement(self) -> list[str]:
+        """Human lines saying exactly what is enforced for this plugin here."""
+
+    def rss_bytes(self) -> int | None:
+        """Resident memory of the plugin's process, when it has its own."""
+
+
+class InProcessRunner:
+    """Runs the plugin inside this process via cffi. Capabilities are advisory here."""
+
+    mode = "in-process"
+
+    def __init__(
+        self,
+        manifest: PluginManifest,
+        data: bytes,
+        sha256: str,
+        host: HostServices,
+        granted: frozenset[Capability],
+    ) -> None:
+        self._plugin: NativePlugin = load_image(manifest, data, sha256, host, granted=granted)
+        self.info = self._plugin.info
+
+    def initialize(self, timeout: float) -> None:
+        """Initialize in this thread (no timeout can be enforced in-process)."""
+        self._plugin.initialize()
+
+    def execute(self, payload: bytes, context: TriggerContext, timeout: float) -> tuple[int, str]:
+        """Call execute in this thread."""
+        return self._plugin.execute_encoded(payload, context)
+
+    def shutdown(self) -> None:
+        """shutdown() + destroy(); the library stays mapped (never dlclose)."""
+        self._plugin.shutdown()
+
+    def kill(self) -> None:
+        """Nothing can be killed in-process; the call runs to completion."""
+
+    def enforcement(self) -> list[str]:
+        """In-process: nothing is enforced."""
+        return [
+            "in-process: no sandbox, no timeout, no memory limit; capabilities are advisory "
+            "(only the host's send_midi broker checks the Midi grant)"
+        ]
+
+    def rss_bytes(self) -> int | None:
+        """Shares the daemon's memory."""
+        return None
+
+
+def _load_error(exc: WorkerLoadFailed, binary: Path) -> LoadError:
+    """The same typed error the in-process loader would raise for this refusal."""
+    if exc.code in ("abi_major", "abi_minor", "struct_size"):
+        found = f"{exc.abi_major}.{exc.abi_minor}"
+        if exc.code == "struct_size":
+            found = f"struct_size {exc.struct_size}"
+        return AbiMismatch(binary, found, abi_version(), exc.message)
+    kinds: dict[str, type[LoadError]] = {
+        "dlopen": NotASharedObject,
+        "image": NotASharedObject,
+        "no_entry": MissingEntryPoint,
+        "null_plugin": NullPlugin,
+    }
+    return kinds.get(exc.code, InvalidPluginStruct)(binary, exc.message)
+
+
+def start_worker(
+    manifest: PluginManifest,
+    image_fd: int,
+    spec: SandboxSpec,
+    host: HostServices,
+    timeout: float,
+) -> tuple[WorkerProcess, PluginInfo]:
+    """Start a worker on ``image_fd`` (a sealed memfd of the verified binary; the caller keeps
+    it) and check what it loaded exactly as the in-process loader would.
+
+    Raises the loader's typed LoadError for a refusal (the worker is gone then), and
+    WorkerCrashed / WorkerTimeout when the worker dies or hangs while loading.
+    """
+    assert manifest.binary is not None
+    binary = manifest.binary
+    worker = WorkerProcess(image_fd, manifest.name, spec, host)
+    try:
+        loaded = worker.start(timeout=timeout)
+    except WorkerLoadFailed as exc:
+        raise _load_error(exc, binary) from None
+    try:
+        check_header(loaded.abi_major, loaded.abi_minor, loaded.struct_size, binary)
+        capabilities = check_capability_bits(loaded.capabilities, binary)
+        info = PluginInfo(
+            name=loaded.name,
+            version=loaded.version,
+            description=loaded.description,
+            capabilities=capabilities,
+            abi_major=loaded.abi_major,
+            abi_minor=loaded.abi_minor,
+            struct_size=loaded.struct_size,
+        )
+        check_against_manifest(info, manifest, binary)
+    except Exception:
+        worker.kill()
+        raise
+    return worker, info
+
+
+def sandbox_spec(
+    manifest: PluginManifest,
+    granted: frozenset[Capability],
+    access: FilesystemAccess,
+    settings: ExecutionSettings,
+) -> SandboxSpec:
+    """The worker sandbox for a plugin with these grants and settings.
+
+    Always: read the plugin folder (and the system libraries isolation adds). Filesystem
+    granted: read ``access.read_paths``, read and write ``access.write_paths`` (already resolved
+    and checked against midimon's own folders by the manager). Nothing else: a Filesystem grant
+    without paths gives nothing, and ``/`` or a folder holding midimon's state never gets here.
+    """
+    reads: tuple[Path, ...] = (manifest.directory,)
+    writes: tuple[Path, ...] = ()
+    if Capability.FILESYSTEM in granted:
+        reads += access.read_paths
+        writes = access.write_paths
+    return SandboxSpec(
+        granted=granted,
+        read_paths=reads,
+        write_paths=writes,
+        address_space=settings.memory_mb * 1024 * 1024,
+        max_processes=settings.max_processes,
+        max_open_files=settings.max_open_files,
+        kernel_sandbox=settings.kernel_sandbox,
+    )
+
+
+class IsolatedRunner:
+    """Runs the plugin in its own sandboxed worker process."""
+
+    mode = "isolated"
+
+    def __init__(
+        self,
+        manifest: PluginManifest,
+        data: bytes,
+        spec: SandboxSpec,
+        host: HostServices,
+        start_timeout: float,
+    ) -> None:
+        fd = sealed_image_fd(data, manifest.name)
+        try:
+            self._worker, self.info = start_worker(manifest, fd, spec, host, start_timeout)
+        finally:
+            os.close(fd)  # the worker has its own copy of the sealed image
+        assert self._worker.load_info is not None
+        self._enforcement = self._worker.load_info.enforcement
+
+    def initialize(self, timeout: float) -> None:
+        """initialize() in the worker."""
+        status, message = self._worker.initialize(timeout)
+        if status != 0:
+            raise PluginCallError(self.info.name, "initialize", status, message)
+
+    def execute(self, payload: bytes, context: TriggerContext, timeout: float) -> tuple[int, str]:
+        """execute() in the worker, bounded by ``timeout``."""
+        return self._worker.execute(payload, context, timeout)
+
+    def send_execute(
+        self, payload: bytes, context: TriggerContext, timeout: float
+    ) -> tuple[int, float]:
+        """Send an execute() call to the worker without waiting: (seq, deadline)."""
+        return self._worker.send_execute(payload, context, timeout)
+
+    def receive_execute(self, seq: int, deadline: float) -> tuple[int, str]:
+        """The answer to a call :meth:`send_execute` sent."""
+        return self._worker.receive_execute(seq, deadline)
+
+    def shutdown(self) -> None:
+        """Graceful shutdown of the worker, then kill."""
+        self._worker.shutdown()
+
+    def kill(self) -> None:
+        """Kill the worker's process group."""
+        self._worker.kill()
+
+    def enforcement(self) -> list[str]:
+        """What the worker reported as in force."""
+        return self._enforcement.describe()
+
+    def rss_bytes(self) -> int | None:
+        """The worker's resident memory."""
+        return self._worker.rss_bytes()
+
+    @property
+    def denials(self) -> list:
+        """Denials the worker reported so far."""
+        return self._worker.denials
