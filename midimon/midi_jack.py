@@ -75,10 +75,23 @@ class JackUnavailableError(OSError):
 
 
 def library_path() -> Path:
-    """Where the built ``libmidimon-jackin.so`` is installed (it may not exist)."""
+    """The built ``libmidimon-jackin.so``: in the imported package's ``libexec/``, else in the
+    installed distribution's (they differ when midimon is imported from a source checkout).
+    The first candidate when neither has it (loading it then fails with a clear error)."""
     import midimon
 
-    return Path(midimon.__file__).parent / "libexec" / LIBRARY_NAME
+    candidate = Path(midimon.__file__).parent / "libexec" / LIBRARY_NAME
+    if candidate.is_file():
+        return candidate
+    from importlib import metadata  # slow to import: only when the package has no library
+
+    with contextlib.suppress(metadata.PackageNotFoundError):
+        located = Path(str(metadata.distribution("midimon").locate_file(
+            f"midimon/libexec/{LIBRARY_NAME}"
+        )))  # fmt: skip
+        if located.is_file():
+            return located
+    return candidate
 
 
 @cache
