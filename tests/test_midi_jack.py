@@ -243,3 +243,16 @@ def test_no_server_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_missing_native_library_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(JackUnavailableError, match="rebuild midimon"):
         JackMidiIn("x", None, library=tmp_path / "libmidimon-jackin.so")
+
+
+def test_server_going_away_is_noticed_and_close_still_works(jack_server) -> None:
+    got = Received()
+    native = _input(got)
+    native.open_virtual_port("in")
+    thread = native._thread
+    jack_server.stop()
+    assert wait_for(lambda: native.stats()["server_gone"] == 1, 10)
+    started = time.monotonic()
+    native.delete()
+    assert time.monotonic() - started < 5
+    assert not thread.is_alive()
