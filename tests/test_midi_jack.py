@@ -232,12 +232,16 @@ def test_a_library_without_jack_symbols_is_refused() -> None:
         JackMidiIn("x", None, libjack="libc.so.6")
 
 
-def test_no_server_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_server_is_a_clear_error_and_libjack_prints_nothing(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     _native_library()
     monkeypatch.setenv("JACK_DEFAULT_SERVER", "midimon-no-such-server")
     monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    capfd.readouterr()
     with pytest.raises(JackUnavailableError, match="is a JACK server running"):
         JackMidiIn("x", None)
+    assert capfd.readouterr().err == ""  # not libjack's "Cannot connect to server socket"
 
 
 def test_missing_native_library_is_a_clear_error(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -132,6 +133,32 @@ static void on_shutdown(void *arg) {
     (void)unused;
 }
 
+/* libjack prints "Cannot connect to server socket" and the like on stderr while a client fails
+ * to open; mj_open reports the failure in its own words, so it silences libjack (this copy of it:
+ * python-rtmidi's wheels carry their own) around jack_client_open and puts its handlers back. */
+typedef void (*jack_message_fn)(const char *message);
+static void say_nothing(const char *message) { (void)message; }
+
+static void quiet_jack(void *lib, int quiet) {
+    static const char *const names[2][2] = {
+        {"jack_set_error_function", "jack_error_callback"},
+        {"jack_set_info_function", "jack_info_callback"},
+    };
+    static jack_message_fn saved[2];
+    for (int i = 0; i < 2; i++) {
+        void (*set)(jack_message_fn);
+        *(void **)(&set) = dlsym(lib, names[i][0]);
+        jack_message_fn *current = dlsym(lib, names[i][1]);
+        if (set == NULL || current == NULL) continue;  /* an older libjack: leave it be */
+        if (quiet) {
+            saved[i] = *current;
+            set(say_nothing);
+        } else if (saved[i] != NULL) {
+            set(saved[i]);
+        }
+    }
+}
+
 static int load_jack(mj_input *in, const char *libjack, char *err, size_t err_len) {
     in->lib = dlopen(libjack, RTLD_NOW | RTLD_LOCAL);
     if (in->lib == NULL) {
@@ -189,7 +216,12 @@ mj_input *mj_open(const char *libjack, const char *client_name, uint32_t capacit
         goto fail;
     }
     int status = 0;
+    static pthread_mutex_t opening = PTHREAD_MUTEX_INITIALIZER;  /* quiet_jack's saved handlers */
+    pthread_mutex_lock(&opening);
+    quiet_jack(in->lib, 1);
     in->client = in->jack.client_open(client_name, JackNoStartServer, &status);
+    quiet_jack(in->lib, 0);
+    pthread_mutex_unlock(&opening);
     if (in->client == NULL) {
         set_err(err, err_len,
                 "cannot open JACK client %s (status 0x%x): is a JACK server running "
