@@ -113,11 +113,12 @@ class JackMidiIn:
     """One JACK client with (at most) one MIDI input port, read without Python in JACK's thread.
 
     ``callback(data, timestamp_ns)`` runs on this object's dispatcher thread (normal priority),
-    events in arrival order; ``timestamp_ns`` is CLOCK_MONOTONIC (``time.monotonic_ns``'s
-    clock) for the event's JACK frame, never later than when JACK's cycle ran, never earlier
-    than the previous event's. Messages longer than ``max_event_bytes`` (long sysex) are
-    counted in ``stats()["oversized"]`` and not delivered; events that find the ring
-    (``capacity`` events) full are counted in ``stats()["dropped"]``.
+    events in arrival order; ``timestamp_ns`` is on ``time.monotonic_ns``'s clock: when JACK's
+    cycle handed the event over, less its distance in frames from that cycle's last event (so
+    it lies between the send and the hand-over), never earlier than the previous event's.
+    Messages longer than ``max_event_bytes`` (long sysex) are counted in
+    ``stats()["oversized"]`` and not delivered; events that find the ring (``capacity``
+    events) full are counted in ``stats()["dropped"]``.
     """
 
     def __init__(

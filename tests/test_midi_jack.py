@@ -74,11 +74,11 @@ def test_cdef_matches_the_header() -> None:
 
 def test_events_arrive_in_order_with_bytes_and_monotonic_stamps(jack_server) -> None:
     got = Received()
-    started = time.monotonic_ns()
     with _input(got) as native:
         native.ignore_types(sysex=False)
         out = _sender(native)
         try:
+            started = time.monotonic_ns()
             sent = []
             for i in range(200):
                 sent.append(bytes([0x90 | (i % 16), i % 128, 1 + i % 127]))
@@ -96,7 +96,7 @@ def test_events_arrive_in_order_with_bytes_and_monotonic_stamps(jack_server) -> 
     assert got.data == sent
     stamps = [e[1] for e in got.events]
     assert stamps == sorted(stamps)
-    assert started <= stamps[0]
+    assert started <= stamps[0]  # not JACK's schedule, which lags on a busy dummy server
     assert all(stamp <= delivered for _, stamp, delivered, _ in got.events)
     assert {e[3] for e in got.events} == {"midimon-jack-in:native-in"}
     assert stats["received"] == len(sent)

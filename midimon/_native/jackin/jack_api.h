@@ -47,7 +47,6 @@ typedef struct jack_api {
     void (*free)(void *ptr);
     jack_nframes_t (*last_frame_time)(const jack_client_t *client);
     jack_time_t (*frames_to_time)(const jack_client_t *client, jack_nframes_t frames);
-    jack_time_t (*get_time)(void);
     uint32_t (*midi_get_event_count)(void *port_buffer);
     int (*midi_event_get)(jack_midi_event_t *event, void *port_buffer, uint32_t index);
 } jack_api;
@@ -62,7 +61,7 @@ typedef struct jack_api {
     X(port_name, "jack_port_name") X(port_get_buffer, "jack_port_get_buffer")               \
     X(connect, "jack_connect") X(get_ports, "jack_get_ports") X(free, "jack_free")          \
     X(last_frame_time, "jack_last_frame_time") X(frames_to_time, "jack_frames_to_time")     \
-    X(get_time, "jack_get_time") X(midi_get_event_count, "jack_midi_get_event_count")       \
+    X(midi_get_event_count, "jack_midi_get_event_count")                                     \
     X(midi_event_get, "jack_midi_event_get")
 
 #endif

@@ -77,12 +77,19 @@ static int process(jack_nframes_t nframes, void *arg) {
     uint32_t count = in->jack.midi_get_event_count(buffer);
     if (count == 0) goto done;
 
-    /* An event's time is its frame (cycle start + offset) on JACK's microsecond clock, moved
-     * onto CLOCK_MONOTONIC by the offset between the two clocks read now; never later than now
-     * (frames of this cycle may lie ahead of the wall clock) nor earlier than the last stamp. */
+    /* An event's time: the CLOCK_MONOTONIC time this callback runs, less the distance in JACK
+     * time between the event's frame and the cycle's last event's frame. JACK's frame times
+     * alone (jack_frames_to_time) are the server's schedule: when a server runs late (a busy
+     * machine, a non-realtime dummy driver) they lie tens of milliseconds before the event was
+     * even sent, and the engine compares stamps with the clock (long presses). Anchored here, a
+     * stamp lies between the send and this callback, and events of one cycle keep their
+     * spacing (hardware bridges spread them over the period; python-rtmidi senders put all at
+     * frame 0). Never earlier than the previous stamp. */
     int64_t now = monotonic_ns();
-    int64_t offset = now - (int64_t)in->jack.get_time() * 1000;
     jack_nframes_t cycle_start = in->jack.last_frame_time(in->client);
+    jack_midi_event_t last;
+    if (in->jack.midi_event_get(&last, buffer, count - 1) != 0) last.time = 0;
+    int64_t last_us = (int64_t)in->jack.frames_to_time(in->client, cycle_start + last.time);
     unsigned filter = atomic_load_explicit(&in->filter, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&in->head, memory_order_relaxed);
     uint64_t tail = atomic_load_explicit(&in->tail, memory_order_acquire);
@@ -96,8 +103,8 @@ static int process(jack_nframes_t nframes, void *arg) {
             tail = atomic_load_explicit(&in->tail, memory_order_acquire);
             if (head - tail >= in->capacity) { dropped++; continue; }
         }
-        int64_t stamp =
-            (int64_t)in->jack.frames_to_time(in->client, cycle_start + event.time) * 1000 + offset;
+        int64_t event_us = (int64_t)in->jack.frames_to_time(in->client, cycle_start + event.time);
+        int64_t stamp = now - (last_us - event_us) * 1000;
         if (stamp > now) stamp = now;
         if (stamp < in->last_stamp) stamp = in->last_stamp;
         in->last_stamp = stamp;
