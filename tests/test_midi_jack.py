@@ -260,3 +260,19 @@ def test_server_going_away_is_noticed_and_close_still_works(jack_server) -> None
     native.delete()
     assert time.monotonic() - started < 5
     assert not thread.is_alive()
+
+
+def test_precompiled_declarations_are_current_and_need_no_pycparser() -> None:
+    import subprocess
+    import sys
+
+    generated = Path(midi_jack.__file__).with_name("_jackin_cffi.py")
+    assert generated.read_text() == midi_jack.generated_source(), (
+        "midimon/_jackin_cffi.py is stale: run python -m midimon.midi_jack"
+    )
+    probe = (
+        "import sys; from midimon import midi_jack; ffi = midi_jack._ffi(); "
+        "ffi.new('mj_stats *'); print('pycparser' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
