@@ -2,7 +2,8 @@
 
 This is the only module that imports ``rtmidi``; every rtmidi error leaves it as a
 :class:`MidiError` (an ``OSError``) whose message names the port or pattern and the ports that
-were available.
+were available. While it opens MIDI clients and ports, the ALSA and JACK libraries' own stderr
+lines are held back (:mod:`midimon.midi_quiet`): the error says what failed.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from typing import Any
 
 import rtmidi
 
+from midimon.midi_quiet import probing
+
 __all__ = [
     "API_NAMES",
+    "INPUT_CLIENT",
+    "OUTPUT_CLIENT",
     "MidiBackendError",
     "MidiError",
     "MidiInput",
@@ -46,6 +51,11 @@ _API_NAMES = {value: key for key, value in _APIS.items()}
 API_NAMES = tuple(_APIS)  # what ``api=`` accepts
 # ALSA port names end in " client:port" numbers, which change when a device is replugged.
 _ALSA_SUFFIX = re.compile(r"\s+\d+:\d+$")
+# rtmidi makes one MIDI client per input or output. JACK names a second client "midimon" as
+# "midimon-01", so inputs and outputs get distinct client names: the documented port names
+# (README) are then "midimon:<virtual_port>" and "midimon-out:<virtual_port> out".
+INPUT_CLIENT = "midimon"
+OUTPUT_CLIENT = "midimon-out"
 
 MessageCallback = Callable[[bytes, int], None]
 Hook = Callable[[str], None]
@@ -134,7 +144,8 @@ def _create(kind: type, api: str | None, client_name: str) -> tuple[Any, int]:
     candidates = _candidates(api)
     for candidate in candidates:
         try:
-            return kind(candidate, name=client_name), candidate
+            with probing():  # a failure is ours to report: ALSA and JACK print nothing
+                return kind(candidate, name=client_name), candidate
         except rtmidi.RtMidiError as exc:
             failures.append(f"{_API_NAMES[candidate]}: {exc}")
     if len(candidates) == 1:
@@ -232,7 +243,8 @@ class _Port:
             self._open_index(index, names[index])
         elif virtual_name is not None:
             try:
-                self._rt.open_virtual_port(virtual_name)
+                with probing():
+                    self._rt.open_virtual_port(virtual_name)
             except rtmidi.RtMidiError as exc:
                 raise MidiError(
                     f"cannot create virtual MIDI {self._direction} {virtual_name!r} "
@@ -247,7 +259,8 @@ class _Port:
 
     def _open_index(self, index: int, name: str) -> None:
         try:
-            self._rt.open_port(index, name=self._direction)
+            with probing():
+                self._rt.open_port(index, name=self._direction)
         except rtmidi.RtMidiError as exc:
             raise MidiError(
                 f"cannot open MIDI {self._direction} {name!r} ({self.api}): {exc}"
@@ -342,7 +355,7 @@ class MidiInput(_Port):
         *,
         virtual_name: str | None = None,
         api: str | None = None,
-        client_name: str = "midimon",
+        client_name: str = INPUT_CLIENT,
         callback: MessageCallback,
         missing_ok: bool = False,
     ) -> None:
@@ -386,7 +399,7 @@ class MidiOutput(_Port):
         *,
         virtual_name: str | None = None,
         api: str | None = None,
-        client_name: str = "midimon",
+        client_name: str = OUTPUT_CLIENT,
         missing_ok: bool = False,
     ) -> None:
         super().__init__(name_or_pattern, virtual_name, api, client_name, missing_ok)

@@ -1,6 +1,47 @@
-"""C source of a deliberately hostile plugin; each -DHOSTILE_<X> picks one misbehaviour."""
+"""A deliberately hostile plugin: its C source (each -DHOSTILE_<X> picks one misbehaviour), a
+builder for it, and a reader of the audit lines it causes."""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+#: capability name -> the MIDIMON_CAP_* constant the plugin declares with -DP_CAPS
+CAP_DEFINES = {
+    "network": "MIDIMON_CAP_NETWORK",
+    "filesystem": "MIDIMON_CAP_FILESYSTEM",
+    "audio": "MIDIMON_CAP_AUDIO",
+    "midi": "MIDIMON_CAP_MIDI",
+    "subprocess": "MIDIMON_CAP_SUBPROCESS",
+    "system_control": "MIDIMON_CAP_SYSTEM_CONTROL",
+}
+
+
+def hostile(
+    make_plugin: Callable[..., Path],
+    name: str,
+    behaviour: str,
+    caps: tuple[str, ...] = (),
+    **defines: str,
+) -> Path:
+    """Build the hostile plugin ``name`` with -DHOSTILE_<behaviour>, asking for ``caps``."""
+    all_defines = {f"HOSTILE_{behaviour}": "1", **defines}
+    if caps:
+        all_defines["P_CAPS"] = "|".join(CAP_DEFINES[c] for c in caps)
+    return make_plugin(
+        name,
+        source=HOSTILE_SOURCE,
+        defines=all_defines,
+        manifest={"capabilities": {c: True for c in caps}},
+    )
+
+
+def audit(tmp_path: Path, plugin: str) -> list[dict]:
+    """The audit log's events about ``plugin`` (the manager fixture's state dir)."""
+    path = tmp_path / "state" / "audit.jsonl"
+    return [e for e in map(json.loads, path.read_text().splitlines()) if e["plugin"] == plugin]
+
 
 HOSTILE_SOURCE = r"""
 #define _GNU_SOURCE

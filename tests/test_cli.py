@@ -15,14 +15,20 @@ BUNDLED = {"http_request": "network", "file_log": "filesystem", "midi_transpose"
 
 
 def test_list_shows_the_three_bundled_plugins(run_midimon: RunMidimon) -> None:
-    """On a fresh install `plugins list --json` finds every bundled plugin, loadable."""
+    """On a fresh install `plugins list --json` finds every bundled plugin, verified; those
+    asking for more than the auto-granted MIDI say they will not run until granted, and how."""
     done = run_midimon("plugins", "list", "--json")
     assert done.returncode == 0, done.stderr
     rows = {row["name"]: row for row in json.loads(done.stdout)["plugins"]}
     for name, capability in BUNDLED.items():
         assert name in rows, f"bundled plugin {name} not built or not installed"
         row = rows[name]
-        assert row["status"] == "ok"
+        if capability == "midi":
+            assert (row["status"], row["problem"]) == ("ok", None)
+        else:
+            assert row["status"] == "not granted: will not run"
+            assert f"needs {capability}, not granted; fix: " in row["problem"]
+            assert f"midimon plugins grant {name} {capability}" in row["problem"]
         assert row["capabilities"] == [capability]
         assert (row["type"], row["abi"], row["version"]) == ("action", "1.0", "1.0.0")
         assert Path(row["binary"]).is_file()

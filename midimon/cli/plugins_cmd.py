@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from midimon.plugins.integrity import IntegrityError
 from midimon.plugins.loader import read_binary
 from midimon.plugins.manager import Outcome, PluginDisabled, PluginManager
 from midimon.plugins.manifest import PluginManifest, load_manifest
+from midimon.plugins.readiness import ReadinessChecker
 from midimon.plugins.sandbox_support import enforcement_preview
 
 LOG_NAMES = {0: "debug", 1: "info", 2: "warn", 3: "error"}
@@ -190,7 +192,35 @@ def _list_from_daemon(args: argparse.Namespace) -> int:
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(headers)]
     for line in (headers, *table):
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    _print_problems(r.get("problem") for r in rows)
     return EXIT_OK
+
+
+def _print_problems(problems: Iterable[str | None]) -> None:
+    """Below the table: why each plugin that will not run won't, and its fix."""
+    for problem in problems:
+        if problem:
+            print(f"will not run: {problem}")
+
+
+def _readiness(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    """Replace each row's status by its readiness (signature, grants, ...) and add its
+    ``problem``: the same check the daemon runs at start-up. No plugin code runs."""
+    from midimon.daemon.plugin_check import plugin_uses  # the engine: only `list` needs it
+    from midimon.daemon.service import user_or_default_config
+    from midimon.engine.config import ConfigError, load_config
+
+    checker = ReadinessChecker(make_manager(args))
+    try:  # the config's params make a grant hint name the paths its actions use
+        uses = plugin_uses(load_config(user_or_default_config()))
+    except (ConfigError, OSError):
+        uses = {}
+    for row in rows:
+        if row["status"] != "ok":  # the folder itself is unusable: that is the news
+            row["problem"] = f"{row['name']}: {row['status']}"
+            continue
+        ready = checker.check(row["name"], uses.get(row["name"], ()))
+        row["status"], row["problem"] = ready.status, None if ready.ok else ready.line()
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -201,6 +231,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows = [_summary(p) for p in result.plugins.values()]
     for row in rows:
         row["copy"] = result.chosen_because.get(row["name"])
+    _readiness(args, rows)
     problems = [
         {"path": str(p.path), "kind": p.kind, "message": p.message} for p in result.problems
     ]
@@ -234,6 +265,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(headers)]
         for line in (headers, *table):
             print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+        _print_problems(r["problem"] for r in rows)
     for problem in problems:
         print(f"warning: {problem['message']}", file=sys.stderr)
     for row in rows:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from midimon.daemon.plugin_check import plugin_uses
 from midimon.daemon.protocol import CommandError, ErrorCode, RequestContext
 from midimon.daemon.service import Daemon
 from midimon.engine.config import ConfigError, load_config
@@ -94,18 +95,23 @@ def register_commands(daemon: Daemon, request_stop: Callable[[], None]) -> None:
         manager = daemon.manager
         manager.discover()
         loaded = set(manager.list_loaded())
-        return [
-            {
-                "name": p.name,
-                "version": p.manifest.version,
-                "status": p.status,
-                "loaded": p.name in loaded,
-                "enabled": manager.is_enabled(p.name),
-                "capabilities": [c.value for c in sorted_caps(p.manifest.capabilities)],
-                "path": str(p.manifest.directory),
-            }
-            for p in manager.list_available()
-        ]
+        uses = plugin_uses(daemon.config)  # the config's params make grant hints name paths
+        rows = []
+        for p in manager.list_available():
+            ready = daemon.readiness.check(p.name, uses.get(p.name, ()))
+            rows.append(
+                {
+                    "name": p.name,
+                    "version": p.manifest.version,
+                    "status": ready.status,
+                    "problem": None if ready.ok else ready.line(),
+                    "loaded": p.name in loaded,
+                    "enabled": manager.is_enabled(p.name),
+                    "capabilities": [c.value for c in sorted_caps(p.manifest.capabilities)],
+                    "path": str(p.manifest.directory),
+                }
+            )
+        return rows
 
     def plugin_call(method: str) -> Callable[[dict[str, Any], RequestContext], Any]:
         def handler(args: dict[str, Any], ctx: RequestContext) -> Any:

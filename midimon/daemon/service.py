@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from midimon import __version__
+from midimon.daemon import plugin_check
 from midimon.daemon.action_pool import ActionPool
 from midimon.daemon.protocol import CommandRegistry
 from midimon.engine.actions import ActionExecutor
@@ -41,6 +42,7 @@ from midimon.plugins.abi import constant
 from midimon.plugins.grants import Grant
 from midimon.plugins.loader import HostServices, LoggingHost
 from midimon.plugins.manager import PluginManager
+from midimon.plugins.readiness import Readiness, ReadinessChecker
 from midimon.plugins.settings import CONFIG_NAME
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,7 @@ class Daemon:
         self.manager = PluginManager(
             self.config.plugins, host=host or _DaemonHost(self), session_grants=session_grants
         )
+        self.readiness = ReadinessChecker(self.manager)
         self._send_midi_hook = send_midi
         self._actions = ActionPool(ACTION_THREADS, self._run_action, "midimon-action")
         self._lanes: dict[str, ActionPool] = {}  # plugin name -> its own action thread
@@ -154,6 +157,7 @@ class Daemon:
             self._swap(*built)
             self.config_path = target
         self.manager.settings = config.plugins
+        problems = self._check_plugins()
         elapsed = (time.perf_counter() - started) * 1000
         self.counters.reloads += 1
         self.counters.last_reload_ms = round(elapsed, 3)
@@ -162,7 +166,7 @@ class Daemon:
         return {
             "ok": True,
             "errors": [],
-            "warnings": list(config.warnings),
+            "warnings": [*config.warnings, *plugin_check.warnings(problems)],
             "ms": round(elapsed, 3),
         }
 
@@ -210,6 +214,22 @@ class Daemon:
         self._thread = threading.Thread(target=self._tick_loop, name="midimon-timer", daemon=True)
         self._thread.start()
         self._report_plugin_copies()
+        self._check_plugins()
+
+    def _check_plugins(self) -> list[Readiness]:
+        """Judge every plugin the config calls (no plugin code runs) and say once, in one
+        summary, which will not run and how to fix each; also to `midimon monitor`."""
+        try:
+            problems, total = plugin_check.check_config_plugins(self.readiness, self.config)
+        except (OSError, ValueError) as exc:  # an unreadable state file: the calls say more
+            log.warning("plugin check: could not complete: %s", exc)
+            return []
+        if problems:
+            log.warning("%s", plugin_check.summary(problems, total))
+            self.publish({"type": "plugin_check", "problems": [p.line() for p in problems]})
+        elif total:
+            log.info("plugin check: the %d plugin(s) this config calls are ready", total)
+        return problems
 
     def _report_plugin_copies(self) -> None:
         """Say at start-up which copy runs for each plugin name found in several folders."""

@@ -29,6 +29,7 @@ from midimon.engine.config import (
     ShellAction,
     TextAction,
 )
+from midimon.engine.failure_log import FailureLog
 from midimon.engine.mapping import Mapper
 from midimon.engine.triggers import FiredTrigger
 from midimon.plugins.context import TriggerContext
@@ -101,6 +102,7 @@ class ActionExecutor:
         self._keyboard = keyboard
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()  # "<Type>.ok" / "<Type>.failed"
+        self.failures = FailureLog(log)  # every failure is counted; repeats logged once a minute
         # id(action) -> (action, encoded params); the action is kept so the id stays its own.
         self._params: dict[int, tuple[PluginAction, Any]] = {}
 
@@ -149,7 +151,7 @@ class ActionExecutor:
         with self._lock:
             self.counts[f"{kind}.{'ok' if ok else 'failed'}"] += 1
         if not ok:
-            log.warning("%s action failed: %s", kind, detail)
+            self.failures.failed(kind, detail)
         return ActionOutcome(kind, ok, detail, round(elapsed, 3))
 
     def _do(self, action: Action, fired: Any, call: Any = None) -> tuple[bool, str]:

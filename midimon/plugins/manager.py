@@ -215,6 +215,13 @@ class PluginManager:
             granted -= {Capability.FILESYSTEM}  # every path refused: the grant is not applied
         return granted, access
 
+    def granted_to(
+        self, manifest: PluginManifest, sha256: str, signer: str | None
+    ) -> tuple[frozenset[Capability], FilesystemAccess]:
+        """What this binary from this signer would run with now (saved, session and auto
+        grants; the Filesystem paths applied and refused), without auditing anything."""
+        return self._granted(manifest, sha256, signer)
+
     def unsafe_stored_grants(self) -> list[tuple[str, RefusedPath]]:
         """Saved Filesystem grants (of any binary) that are not applied: ``/``, midimon's own
         folders, a path grown unsafe, or no path at all (older rules); for start-up."""
@@ -299,7 +306,10 @@ class PluginManager:
         if found is not None:
             where = found.search_dir.resolve()
             plugins_dir = next((d for d in self.extra_dirs if d.resolve() == where), None)
-        args = (manifest.name, missing, params, self.protected_paths(manifest), plugins_dir)
+        missing = frozenset(missing)
+        # Only a Filesystem hint needs the protected folders (a dozen path resolutions).
+        protected = self.protected_paths(manifest) if Capability.FILESYSTEM in missing else []
+        args = (manifest.name, missing, params, protected, plugins_dir)
         hint = grant_hint(*args)
         if self.one_off_hints:
             hint += "; or for this run only: " + grant_hint(*args, one_off=True)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from conftest import MakePlugin
 
 from midimon.engine.actions import ActionError, ActionExecutor
 from midimon.engine.config import parse_config
 from midimon.engine.events import decode
+from midimon.engine.failure_log import FailureLog
 from midimon.engine.mapping import Mapper
 from midimon.engine.triggers import MS, EventProcessor
 
@@ -156,3 +159,39 @@ action = { type = "Sequence", actions = [
     assert not text.ok
     assert executor.counts["Keystroke.failed"] == 1 and executor.counts["Text.failed"] == 1
     json.dumps([key.detail, text.detail])  # plain strings, fit for the event stream
+
+
+def test_a_repeated_failure_is_logged_once_then_summed(
+    make_manager, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Pressing a pad whose plugin cannot run fails every time (each counted) but logs the
+    same failure once; the daemon's start-up check already said how to fix it."""
+    mapping = """trigger = { type = "Note", note = 36 }
+action = { type = "Plugin", plugin = "not_installed" }
+"""
+    _, executor, _, press = setup(mapping, plugins=make_manager())
+    with caplog.at_level(logging.WARNING, logger="midimon.engine.actions"):
+        for _ in range(3):
+            [outcome] = press()
+            assert not outcome.ok
+    assert executor.counts["Plugin.failed"] == 3
+    failed = [r.getMessage() for r in caplog.records if "action failed" in r.getMessage()]
+    assert len(failed) == 1 and "not_installed" in failed[0], failed
+
+
+def test_failure_log_says_how_many_it_held_back(caplog: pytest.LogCaptureFixture) -> None:
+    """A repeat within the interval is held back; the next one logged says how many were."""
+    clock = [0.0]
+    failures = FailureLog(logging.getLogger("test.failures"), interval=60, clock=lambda: clock[0])
+    with caplog.at_level(logging.WARNING, logger="test.failures"):
+        assert failures.failed("Plugin", "x: denied")
+        assert not failures.failed("Plugin", "x: denied")
+        assert not failures.failed("Plugin", "x: denied")
+        assert failures.failed("Plugin", "y: denied")  # another text is news at once
+        clock[0] = 61.0
+        assert failures.failed("Plugin", "x: denied")
+    assert [r.getMessage() for r in caplog.records] == [
+        "Plugin action failed: x: denied",
+        "Plugin action failed: y: denied",
+        "Plugin action failed: x: denied (2 more times since it was last logged)",
+    ]

@@ -97,7 +97,7 @@ def test_default_config_expands_home() -> None:
     """file_log's "~/..." path is expanded at load."""
     config = load_config(default_config_path())
     log = next(m.action for m in config.modes[0].mappings if m.action.plugin == "file_log")
-    assert log.params["path"] == str(Path.home() / "midimon-pads.log")
+    assert log.params["path"] == str(Path.home() / "midimon-logs" / "pads.log")
 
 
 # -- good configs

@@ -3,7 +3,6 @@ audited, and leaves the host and a well-behaved plugin working."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -11,37 +10,13 @@ from pathlib import Path
 import pytest
 from conftest import MakePlugin
 from helpers import TcpListener
-from hostile import HOSTILE_SOURCE
+from hostile import audit, hostile
 
 from midimon.plugins.capabilities import Capability
 from midimon.plugins.context import TriggerContext
 from midimon.plugins.manager import Outcome
 
 CTX = TriggerContext(velocity=100, number=36)
-CAP_DEFINES = {
-    "network": "MIDIMON_CAP_NETWORK",
-    "filesystem": "MIDIMON_CAP_FILESYSTEM",
-    "subprocess": "MIDIMON_CAP_SUBPROCESS",
-}
-
-
-def hostile(
-    make_plugin: MakePlugin, name: str, behaviour: str, caps: tuple[str, ...] = (), **defines: str
-) -> Path:
-    all_defines = {f"HOSTILE_{behaviour}": "1", **defines}
-    if caps:
-        all_defines["P_CAPS"] = "|".join(CAP_DEFINES[c] for c in caps)
-    return make_plugin(
-        name,
-        source=HOSTILE_SOURCE,
-        defines=all_defines,
-        manifest={"capabilities": {c: True for c in caps}},
-    )
-
-
-def audit(tmp_path: Path, plugin: str) -> list[dict]:
-    path = tmp_path / "state" / "audit.jsonl"
-    return [e for e in map(json.loads, path.read_text().splitlines()) if e["plugin"] == plugin]
 
 
 @pytest.fixture

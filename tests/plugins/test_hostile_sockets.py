@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import socket
 import statistics
@@ -21,40 +20,14 @@ from pathlib import Path
 import pytest
 from conftest import MakePlugin
 from helpers import IN_CI, wait_for
-from hostile import HOSTILE_SOURCE
+from hostile import audit, hostile
 
 from midimon.plugins.capabilities import Capability
 from midimon.plugins.context import TriggerContext
 from midimon.plugins.manager import Outcome
 
 CTX = TriggerContext(velocity=100, number=36)
-
-CAP_DEFINES = {
-    "network": "MIDIMON_CAP_NETWORK",
-    "audio": "MIDIMON_CAP_AUDIO",
-    "midi": "MIDIMON_CAP_MIDI",
-    "system_control": "MIDIMON_CAP_SYSTEM_CONTROL",
-}
 EACCES = os.strerror(errno.EACCES)
-
-
-def hostile(
-    make_plugin: MakePlugin, name: str, behaviour: str, caps: tuple[str, ...] = (), **defines: str
-) -> Path:
-    all_defines = {f"HOSTILE_{behaviour}": "1", **defines}
-    if caps:
-        all_defines["P_CAPS"] = "|".join(CAP_DEFINES[c] for c in caps)
-    return make_plugin(
-        name,
-        source=HOSTILE_SOURCE,
-        defines=all_defines,
-        manifest={"capabilities": {c: True for c in caps}},
-    )
-
-
-def audit(tmp_path: Path, plugin: str) -> list[dict]:
-    path = tmp_path / "state" / "audit.jsonl"
-    return [e for e in map(json.loads, path.read_text().splitlines()) if e["plugin"] == plugin]
 
 
 def assert_host_fine(manager, good: str) -> None:
