@@ -4,11 +4,18 @@ This is the only module that imports ``rtmidi``; every rtmidi error leaves it as
 :class:`MidiError` (an ``OSError``) whose message names the port or pattern and the ports that
 were available. While it opens MIDI clients and ports, the ALSA and JACK libraries' own stderr
 lines are held back (:mod:`midimon.midi_quiet`): the error says what failed.
+
+An input on JACK uses midimon's native input (:mod:`midimon.midi_jack`): JACK's real-time thread
+only copies events into a ring, and the callback runs on a normal thread. python-rtmidi's input
+is used instead when the native one cannot load (no built library, no libjack: logged), or
+when ``MIDIMON_JACK_INPUT=rtmidi`` asks for the previous path. ``MIDIMON_LIBJACK`` names the
+libjack to load (default ``libjack.so.0``; e.g. PipeWire's when it is not the system one).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -18,6 +25,7 @@ from typing import Any
 
 import rtmidi
 
+from midimon.midi_jack import DEFAULT_LIBJACK, JackMidiIn, JackUnavailableError
 from midimon.midi_quiet import probing
 
 __all__ = [
@@ -138,11 +146,33 @@ def _candidates(api: str | None) -> list[int]:
     return [_APIS[key]]
 
 
-def _create(kind: type, api: str | None, client_name: str) -> tuple[Any, int]:
-    """A new rtmidi MidiIn/MidiOut on the first API of ``api``'s candidates that starts."""
+def _native_jack_input(client_name: str) -> JackMidiIn | None:
+    """midimon's native JACK input, or None (logged) when python-rtmidi's is to be used."""
+    if os.environ.get("MIDIMON_JACK_INPUT", "native").strip().lower() == "rtmidi":
+        log.info("JACK MIDI input through python-rtmidi (MIDIMON_JACK_INPUT=rtmidi)")
+        return None
+    try:
+        native = JackMidiIn(client_name, libjack=os.environ.get("MIDIMON_LIBJACK", DEFAULT_LIBJACK))
+    except JackUnavailableError as exc:
+        log.info("JACK MIDI input through python-rtmidi: the native input cannot start: %s", exc)
+        return None
+    log.info("JACK MIDI input %r through midimon's native input (no Python in JACK's thread)",
+             native.client_name)  # fmt: skip
+    return native
+
+
+def _create(
+    kind: type, api: str | None, client_name: str, native_jack: bool = False
+) -> tuple[Any, int]:
+    """A new rtmidi MidiIn/MidiOut on the first API of ``api``'s candidates that starts
+    (``native_jack``: on JACK, an input is midimon's native one when it can start)."""
     failures = []
     candidates = _candidates(api)
     for candidate in candidates:
+        if native_jack and candidate == rtmidi.API_UNIX_JACK:
+            native = _native_jack_input(client_name)
+            if native is not None:
+                return native, candidate
         try:
             with probing():  # a failure is ours to report: ALSA and JACK print nothing
                 return kind(candidate, name=client_name), candidate
@@ -206,6 +236,7 @@ class _Port:
 
     _direction = "port"
     _rtmidi_class: type = rtmidi.MidiIn
+    _native_jack = False  # inputs: midimon's native JACK input when JACK is the API
 
     def __init__(
         self,
@@ -219,7 +250,7 @@ class _Port:
             raise ValueError("give a port name or pattern, or a virtual_name (or both)")
         self.pattern = name_or_pattern
         self._lock = threading.RLock()
-        self._rt, api_const = _create(self._rtmidi_class, api, client_name)
+        self._rt, api_const = _create(self._rtmidi_class, api, client_name, self._native_jack)
         self.api = _API_NAMES[api_const]
         self.is_virtual = False
         self._port_name: str | None = None
@@ -245,7 +276,7 @@ class _Port:
             try:
                 with probing():
                     self._rt.open_virtual_port(virtual_name)
-            except rtmidi.RtMidiError as exc:
+            except (rtmidi.RtMidiError, OSError) as exc:
                 raise MidiError(
                     f"cannot create virtual MIDI {self._direction} {virtual_name!r} "
                     f"({self.api}): {exc}"
@@ -261,7 +292,7 @@ class _Port:
         try:
             with probing():
                 self._rt.open_port(index, name=self._direction)
-        except rtmidi.RtMidiError as exc:
+        except (rtmidi.RtMidiError, OSError) as exc:
             raise MidiError(
                 f"cannot open MIDI {self._direction} {name!r} ({self.api}): {exc}"
             ) from exc
@@ -340,14 +371,17 @@ class _Port:
 class MidiInput(_Port):
     """A MIDI input: the first port matching ``name_or_pattern``, else a virtual port.
 
-    ``callback(data, timestamp_ns)`` runs on rtmidi's thread (JACK's process thread under
-    JACK) with the raw message bytes and ``time.monotonic_ns()`` taken on arrival; it must not
-    block (push into a queue). ``missing_ok=True`` starts disconnected when nothing matches
-    and no virtual port is wanted; a :class:`PortWatcher` opens it when the device appears.
+    ``callback(data, timestamp_ns)`` gets the raw message bytes. On JACK it runs on the native
+    input's dispatcher thread (never in JACK's real-time thread), stamped on the monotonic
+    clock when JACK handed the event over; otherwise on rtmidi's thread (JACK's process thread,
+    for JACK through python-rtmidi) with ``time.monotonic_ns()`` taken on arrival. It must not
+    block. ``missing_ok=True`` starts disconnected when nothing matches and no virtual port is
+    wanted; a :class:`PortWatcher` opens it when the device appears.
     """
 
     _direction = "input"
     _rtmidi_class = rtmidi.MidiIn
+    _native_jack = True
 
     def __init__(
         self,
@@ -364,7 +398,10 @@ class MidiInput(_Port):
 
     def _configure(self) -> None:
         self.ignore_types()
-        self._rt.set_callback(self._on_message)
+        if isinstance(self._rt, JackMidiIn):  # already (bytes, timestamp_ns), on its own thread
+            self._rt.set_callback(self._callback)
+        else:
+            self._rt.set_callback(self._on_message)
 
     def ignore_types(
         self, sysex: bool = True, timing: bool = True, active_sense: bool = True
@@ -478,7 +515,7 @@ class PortWatcher:
                 if key not in listings:
                     listings[key] = self._names(*key)
                 change = port._check(listings[key])
-            except (rtmidi.RtMidiError, MidiError) as exc:
+            except (rtmidi.RtMidiError, OSError) as exc:
                 log.warning("MIDI port watcher: %r: %s", port, exc)
                 continue
             if change is None:

@@ -44,6 +44,12 @@ EXPECTED = {
     "memory.daemon_idle": True,
     "memory.daemon_10_plugins": True,
     "memory.worker_max": True,
+    # blamed counts: the plain client's floor is often 0, so no ratio is required
+    "rt_cycles.plain.blamed": False,
+    "rt_cycles.rtmidi_reloading.blamed": False,
+    "rt_cycles.native_reloading.blamed": False,
+    "rt_cycles.native.received": True,
+    "rt_cycles.rtmidi.received": True,
 }
 
 
@@ -80,7 +86,8 @@ def test_quick_run_produces_every_figure(tmp_path: Path) -> None:
     assert table[0].startswith("| figure | value |") and len(table) == 2 + len(figures)
     assert any(line.startswith("| `reload.500_mappings` |") for line in table)
     # Every benchmark printed progress lines.
-    for name in ("dispatch", "discovery", "reload", "verify", "memory", "jack", "throughput"):
+    benchmarks = ("dispatch", "discovery", "reload", "verify", "memory", "jack", "throughput")
+    for name in (*benchmarks, "rt_cycles"):
         assert f"{name} done in" in done.stderr
 
 
