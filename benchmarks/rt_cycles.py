@@ -31,8 +31,6 @@ from pathlib import Path
 
 from benchmarks.harness import REPO, Figure, Report, isolated_home, progress
 
-sys.path.insert(0, str(REPO / "tests"))  # the JACK server helper the tests use
-
 NOTES = 4_000
 QUICK_NOTES = 1_000
 SPACING_S = 0.003
@@ -140,9 +138,9 @@ def receiver(kind: str, config: Path) -> None:
 
 # -- the parent --------------------------------------------------------------------------------
 def _async_server(realtime: bool):  # type: ignore[no-untyped-def]
-    """tests/jack.py's server, asynchronous (no --sync: a late client is skipped and blamed)
-    and realtime when asked."""
-    from jack import JackServer
+    """The tests' JACK dummy server (midimon.devtools.jack_server), asynchronous (no --sync: a
+    late client is skipped and blamed) and realtime when asked."""
+    from midimon.devtools.jack_server import JackServer
 
     class AsyncJackServer(JackServer):
         @property

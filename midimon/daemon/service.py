@@ -1,10 +1,10 @@
 """The running daemon: MIDI in -> triggers -> mappings -> actions, plus control and reload.
 
-Threads: the MIDI input thread (rtmidi's) decodes each message, runs the trigger state
-machine and the mapper, and hands the matched actions to a small pool, so a slow action never
-delays the next event. That is a few microseconds of pure Python that never blocks on I/O;
-doing it there rather than on a processing thread of our own saves one thread hand-over
-(10-50 us on a VM) on every event. A lock serializes it with the timer thread, which fires
+Threads: the MIDI input thread decodes each message, runs the trigger state machine and the
+mapper, and hands the matched actions to a small pool, so a slow action never delays the next
+event. On JACK that thread is the native input's dispatcher (``midimon.midi_jack``): JACK's
+real-time thread only copies the bytes into a lock-free ring, so no Python and no wait for the
+GIL happens inside the audio cycle. On ALSA it is rtmidi's own (not real-time) thread. A lock serializes it with the timer thread, which fires
 long presses when no MIDI arrives. An idle isolated plugin gets its call sent to its worker
 from the input thread (``PluginManager.start_call``) and an action thread waits for the
 answer, so the plugin starts without waiting for a thread hand-over; a trusted in-process
