@@ -4,13 +4,14 @@ Threads: the MIDI input thread decodes each message, runs the trigger state mach
 mapper, and hands the matched actions to a small pool, so a slow action never delays the next
 event. On JACK that thread is the native input's dispatcher (``midimon.midi_jack``): JACK's
 real-time thread only copies the bytes into a lock-free ring, so no Python and no wait for the
-GIL happens inside the audio cycle. On ALSA it is rtmidi's own (not real-time) thread. A lock serializes it with the timer thread, which fires
-long presses when no MIDI arrives. An idle isolated plugin gets its call sent to its worker
-from the input thread (``PluginManager.start_call``) and an action thread waits for the
-answer, so the plugin starts without waiting for a thread hand-over; a trusted in-process
-plugin configured ``inline`` runs on the input thread itself. The control server answers the CLI. A
-reload builds the new mapper first and swaps it in only when the whole config is valid: a
-broken config keeps the old one running.
+GIL happens inside the audio cycle. On ALSA it is rtmidi's own (not real-time) thread. A lock
+serializes it with the timer thread, which fires long presses when no MIDI arrives. An idle
+isolated plugin gets its call sent to its worker from the input thread
+(``PluginManager.start_call``) and an action thread waits for the answer, so the plugin starts
+without waiting for a thread hand-over; a trusted in-process plugin configured ``inline`` runs
+on the input thread itself. The control server answers the CLI. A reload builds the new mapper
+first and swaps it in only when the whole config is valid: a broken config keeps the old one
+running.
 """
 
 from __future__ import annotations
