@@ -70,7 +70,7 @@ class Connection:
         try:
             self._serve()
         except _Disconnect:
-            pass
+            pass  # the client hung up: the thread just ends
         except Exception:  # never let one client's bug escape its thread silently
             log.exception("control connection %d failed", self.id)
         finally:

@@ -85,4 +85,4 @@ def remove_cookie(path: Path, expected: str) -> None:
         if hmac.compare_digest(found.encode("ascii"), expected.encode("ascii")):
             path.unlink()
     except (OSError, UnicodeDecodeError):
-        pass
+        pass  # gone already, or rewritten by another daemon: nothing of ours to remove

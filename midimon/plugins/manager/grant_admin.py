@@ -7,6 +7,7 @@ and works on its state, declared below.
 
 from __future__ import annotations
 
+import abc
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -27,8 +28,9 @@ from midimon.plugins.sandbox.grant_paths import FilesystemAccess, ProtectedPath,
 from midimon.plugins.settings import PluginSettings
 
 
-class GrantAdmin:
-    """The grant methods of PluginManager (its state, declared here for the type checker)."""
+class GrantAdmin(abc.ABC):
+    """The grant methods of PluginManager (its state, declared here for the type checker; the two
+    abstract methods are PluginManager's)."""
 
     settings: PluginSettings
     extra_dirs: tuple[Path, ...]
@@ -41,11 +43,13 @@ class GrantAdmin:
     _available: dict[str, DiscoveredPlugin]
     _loaded: dict[str, LoadedPlugin]
 
+    @abc.abstractmethod
     def get_metadata(self, name: str) -> PluginManifest:
-        raise NotImplementedError
+        """The manifest of the plugin ``name`` (PluginNotFound when there is none)."""
 
+    @abc.abstractmethod
     def _ensure_discovered(self) -> None:
-        raise NotImplementedError
+        """Discover the plugin folders once, before the first lookup."""
 
     def protected_paths(self, manifest: PluginManifest) -> list[ProtectedPath]:
         """The folders no Filesystem grant of this plugin may reach (see grant_guard)."""

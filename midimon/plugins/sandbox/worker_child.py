@@ -9,6 +9,7 @@ message means, and what a crash or a timeout is reported as, is the subclass's
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import errno
 import fcntl
@@ -46,8 +47,11 @@ def _poll_one(fd: int, events: int, seconds: float) -> bool:
         return False
 
 
-class WorkerChild:
-    """One ``midimon-worker`` child process and its socket. Not thread-safe, except kill()."""
+class WorkerChild(abc.ABC):
+    """One ``midimon-worker`` child process and its socket. Not thread-safe, except kill().
+
+    Abstract: :class:`~midimon.plugins.sandbox.worker.WorkerProcess` says what a crash and a
+    timeout are reported as."""
 
     def __init__(self, plugin_name: str, output_fd: int | None) -> None:
         self.plugin_name = plugin_name
@@ -95,14 +99,14 @@ class WorkerChild:
         return None
 
     # -- what a failure is reported as (the subclass says) ---------------------------------------
+    @abc.abstractmethod
     def _crashed(self, call: str, detail: str = "") -> WorkerCrashed:
         """The worker died or misbehaved: kill it, reap it, and say how (never returns normally
         without having finished the worker)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _timeout(self, call: str) -> None:
         """A call's deadline passed: kill the worker and raise WorkerTimeout."""
-        raise NotImplementedError
 
     # -- process ---------------------------------------------------------------------------------
     def _begin(self, timeout: float) -> float:
