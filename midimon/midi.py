@@ -25,7 +25,14 @@ from typing import Any
 
 import rtmidi
 
-from midimon.midi_jack import DEFAULT_LIBJACK, JackMidiIn, JackUnavailableError
+from midimon.errors import (  # defined with the other errors; importable from here as before
+    JackUnavailableError,
+    MidiBackendError,
+    MidiError,
+    PortClosedError,
+    PortNotFoundError,
+)
+from midimon.midi_jack import DEFAULT_LIBJACK, JackMidiIn
 from midimon.midi_quiet import probing
 
 __all__ = [
@@ -67,33 +74,6 @@ OUTPUT_CLIENT = "midimon-out"
 
 MessageCallback = Callable[[bytes, int], None]
 Hook = Callable[[str], None]
-
-
-class MidiError(OSError):
-    """A MIDI port or backend problem."""
-
-
-class MidiBackendError(MidiError):
-    """No usable MIDI API: not compiled in, or it failed to start (no JACK server, no ALSA)."""
-
-
-class PortNotFoundError(MidiError):
-    """No port matched ``pattern``; ``available`` lists the port names that were there."""
-
-    def __init__(self, direction: str, pattern: str, api: str, available: Sequence[str]) -> None:
-        self.direction = direction
-        self.pattern = pattern
-        self.api = api
-        self.available = tuple(available)
-        listed = ", ".join(f"{i}: {name!r}" for i, name in enumerate(available)) or "none"
-        super().__init__(
-            f"no MIDI {direction} port matches {pattern!r} ({api}; tried exact name, "
-            f"case-insensitive substring, regex); available {direction}s: {listed}"
-        )
-
-
-class PortClosedError(MidiError):
-    """The port is closed, or its device is currently disconnected."""
 
 
 @dataclass(frozen=True)

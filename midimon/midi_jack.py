@@ -29,6 +29,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from midimon.errors import JackUnavailableError  # importable from here as before
+
 __all__ = ["DEFAULT_CAPACITY", "DEFAULT_MAX_EVENT_BYTES", "JackMidiIn", "JackUnavailableError"]
 
 log = logging.getLogger(__name__)
@@ -70,11 +72,6 @@ void mj_free(mj_input *in);
 """
 
 NativeCallback = Callable[[bytes, int], None]
-
-
-class JackUnavailableError(OSError):
-    """The native JACK input cannot be used here: library not built, or libjack not loadable,
-    or no JACK server. The message says which."""
 
 
 def library_path() -> Path:

@@ -14,16 +14,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from midimon.errors import ScaffoldError  # importable from here as before
 from midimon.paths import abi_header_path
 from midimon.plugins.description.capabilities import Capability, from_name, sorted_caps
 from midimon.plugins.description.manifest import NAME_PATTERN
 
 # The headers a C or Zig plugin folder gets in include/: the ABI and the params reader.
 HEADERS = ("midimon_plugin.h", "midimon_params.h")
-
-
-class ScaffoldError(ValueError):
-    """A bad name, capability or target folder; the message says which and why."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import sys
 from collections.abc import Sequence
 
 from midimon import __version__
-from midimon.cli.common import EXIT_USAGE, CliError
+from midimon.cli.common import EXIT_USAGE
+from midimon.errors import MidimonError
 
 #: The modules that register commands, in the order ``midimon --help`` lists them.
 COMMAND_MODULES = (
@@ -81,9 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.handler(args))
-    except CliError as exc:
+    except MidimonError as exc:  # every error midimon raises on purpose, CliError included
         print(f"midimon: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        for hint in exc.hints:
+            print(f"  {hint}", file=sys.stderr)
+        return exc.exit_status
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

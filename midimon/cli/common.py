@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from midimon.plugins.settings import PluginSettings, SettingsError, load_plugin_settings
+from midimon.errors import MidimonError
+from midimon.plugins.errors import SettingsError
+from midimon.plugins.settings import PluginSettings, load_plugin_settings
 
 if TYPE_CHECKING:  # imported where used: `midimon verify` should not pay for the manager
     from midimon.plugins.description.discovery import DiscoveredPlugin, DiscoveryResult
@@ -22,12 +24,18 @@ EXIT_FAILED = 1  # the plugin reported failure / verification failed
 EXIT_USAGE = 2  # usage, I/O or load errors
 
 
-class CliError(Exception):
-    """An error to print as ``midimon: error: ...`` and exit with ``exit_code``."""
+class CliError(MidimonError):
+    """An error to print as ``midimon: error: ...`` and exit with ``exit_code`` (the CLI's own
+    errors; every other MidimonError reaching ``main`` is printed the same way)."""
 
     def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+    @property
+    def exit_status(self) -> int:
+        """``exit_code``, under the name every MidimonError has."""
+        return self.exit_code
 
 
 def add_plugins_dir_option(parser: argparse.ArgumentParser) -> None:

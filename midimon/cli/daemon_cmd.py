@@ -67,8 +67,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``run``."""
+    from midimon.daemon.errors import ControlServerError
     from midimon.daemon.foreground import run
-    from midimon.daemon.server import ControlServerError
     from midimon.engine.config import ConfigError
 
     if args.exit_after_demo and not args.demo:
@@ -88,7 +88,7 @@ def _client() -> Any:
 
 
 def _ipc(command: str, args: dict[str, Any] | None = None) -> Any:
-    from midimon.daemon.client import IpcError
+    from midimon.daemon.errors import IpcError
 
     try:
         with _client() as client:
@@ -151,7 +151,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     """``monitor``."""
     import json
 
-    from midimon.daemon.client import IpcError
+    from midimon.daemon.errors import IpcError
 
     try:
         with _client() as client:

@@ -20,7 +20,7 @@ def client(timeout: float = 5.0) -> Any:
 
 def daemon_running(timeout: float = 2.0) -> bool:
     """True when a daemon answers PING on the control socket (any failure: False)."""
-    from midimon.daemon.client import IpcError
+    from midimon.daemon.errors import IpcError
 
     try:
         _ping(timeout)
@@ -36,7 +36,7 @@ def _ping(timeout: float) -> None:
 
 def request(command: str, args: dict[str, Any] | None = None, timeout: float = 15.0) -> Any:
     """Send one command to the daemon; any IpcError becomes a CliError with its exit status."""
-    from midimon.daemon.client import IpcError
+    from midimon.daemon.errors import IpcError
 
     try:
         with client(timeout) as link:
@@ -65,7 +65,7 @@ def use_daemon(args: argparse.Namespace) -> bool:
     if getattr(args, "plugins_dir", None):
         log.info("--plugins-dir given (the daemon does not search it): acting locally")
         return False
-    from midimon.daemon.client import DaemonNotRunning, IpcError
+    from midimon.daemon.errors import DaemonNotRunning, IpcError
 
     try:
         _ping(2.0)

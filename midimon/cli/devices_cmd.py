@@ -6,7 +6,8 @@ import argparse
 from typing import Any
 
 from midimon.cli.common import EXIT_FAILED, EXIT_OK, add_json_option, print_json
-from midimon.midi import API_NAMES, MidiError, compiled_apis, list_ports
+from midimon.errors import MidiError
+from midimon.midi import API_NAMES, compiled_apis, list_ports
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -19,7 +19,8 @@ from midimon.cli.common import (
 from midimon.paths import plugin_search_path, state_dir, user_plugins_dir
 from midimon.plugins.description.capabilities import Capability, RiskLevel, from_name, sorted_caps
 from midimon.plugins.description.discovery import discover
-from midimon.plugins.integrity.packaging import PackagingError, commit, pack, remove_folder, staged
+from midimon.plugins.errors import PackagingError
+from midimon.plugins.integrity.packaging import commit, pack, remove_folder, staged
 from midimon.plugins.integrity.verify import IntegrityChecker
 from midimon.plugins.manager.audit import AuditLog
 from midimon.plugins.manager.grants import Grant, PluginStateStore

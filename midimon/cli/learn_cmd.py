@@ -115,7 +115,7 @@ def _pump(stream: Any, out: queue.Queue) -> None:
 
 def _next(events: queue.Queue, deadline: float) -> Any:
     """The next MIDI event dict before ``deadline``; None on timeout; raises stream errors."""
-    from midimon.daemon.client import IpcError
+    from midimon.daemon.errors import IpcError
 
     while True:
         remaining = deadline - time.monotonic()

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from midimon.cli.common import EXIT_OK, CliError, add_json_option, print_json
-from midimon.scaffold import LANGUAGES, ScaffoldError, create_plugin
+from midimon.errors import ScaffoldError
+from midimon.scaffold import LANGUAGES, create_plugin
 
 
 def register(commands: argparse._SubParsersAction) -> None:

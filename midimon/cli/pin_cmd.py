@@ -8,11 +8,10 @@ from pathlib import Path
 
 from midimon.cli.common import EXIT_OK, CliError, add_json_option, print_json
 from midimon.paths import bundled_plugins_dir, state_dir
-from midimon.plugins.integrity.minisign_format import MinisignError
+from midimon.plugins.errors import MinisignError, RotationError, TrustStoreError
 from midimon.plugins.integrity.minisign_keys import PublicKey
 from midimon.plugins.integrity.pins import BUNDLED, Pin, PinStore, bundled_names
-from midimon.plugins.integrity.rotation import RotationError, write_statement
-from midimon.plugins.integrity.trust import TrustStoreError
+from midimon.plugins.integrity.rotation import write_statement
 from midimon.plugins.manager.audit import AuditLog
 
 

@@ -21,13 +21,12 @@ from midimon.cli.common import (
     print_json,
 )
 from midimon.plugins.description.capabilities import Capability, from_name
-from midimon.plugins.errors import PluginError, PluginNotFound
-from midimon.plugins.integrity.verify import IntegrityError
+from midimon.plugins.errors import IntegrityError, PluginDisabled, PluginError, PluginNotFound
 from midimon.plugins.loading import abi as abi_mod
 from midimon.plugins.loading.context import TriggerContext, TriggerKind
 from midimon.plugins.manager.grants import Grant
 from midimon.plugins.manager.plugin_manager import PluginManager
-from midimon.plugins.manager.results import Outcome, PluginDisabled
+from midimon.plugins.manager.results import Outcome
 
 LOG_NAMES = {0: "debug", 1: "info", 2: "warn", 3: "error"}
 

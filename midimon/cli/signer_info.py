@@ -8,8 +8,9 @@ from typing import Any
 
 from midimon.plugins.description.discovery import DiscoveryResult
 from midimon.plugins.description.manifest import PluginManifest
+from midimon.plugins.errors import TrustStoreError
 from midimon.plugins.integrity.pins import BUNDLED, PinStore, claimed_signer
-from midimon.plugins.integrity.trust import TrustStore, TrustStoreError
+from midimon.plugins.integrity.trust import TrustStore
 
 
 def signer_details(

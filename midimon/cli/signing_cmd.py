@@ -9,8 +9,7 @@ from midimon.cli.common import EXIT_OK, CliError, print_json
 from midimon.cli.passwords import read_password
 from midimon.paths import config_dir
 from midimon.plugins.description.manifest import MANIFEST_NAME, load_manifest
-from midimon.plugins.errors import ManifestError
-from midimon.plugins.integrity.minisign_format import MinisignError, WrongPasswordError
+from midimon.plugins.errors import ManifestError, MinisignError, WrongPasswordError
 from midimon.plugins.integrity.minisign_keys import SecretKey, generate_keypair
 from midimon.plugins.integrity.signing import sign_plugin
 from midimon.plugins.integrity.verify import signature_path

@@ -9,9 +9,9 @@ from pathlib import Path
 from midimon.cli import pin_cmd
 from midimon.cli.common import EXIT_FAILED, EXIT_OK, CliError, add_json_option, print_json
 from midimon.paths import config_dir
-from midimon.plugins.integrity.minisign_format import MinisignError
+from midimon.plugins.errors import MinisignError, TrustStoreError
 from midimon.plugins.integrity.minisign_keys import PublicKey
-from midimon.plugins.integrity.trust import TrustStore, TrustStoreError
+from midimon.plugins.integrity.trust import TrustStore
 
 
 def user_trust_store() -> TrustStore:

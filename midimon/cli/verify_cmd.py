@@ -274,7 +274,8 @@ def _skipped(name: str, detail: str) -> dict[str, Any]:
 
 def _config_allows_unsigned(manifest: PluginManifest, image: SealedImage) -> bool:
     """Whether config.toml alone (no --allow-unsigned) accepts this unsigned binary."""
-    from midimon.plugins.settings import SettingsError, load_plugin_settings
+    from midimon.plugins.errors import SettingsError
+    from midimon.plugins.settings import load_plugin_settings
 
     try:
         policy = load_plugin_settings().policy_for(manifest.name)
@@ -285,7 +286,8 @@ def _config_allows_unsigned(manifest: PluginManifest, image: SealedImage) -> boo
 
 def _dependencies(data: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
     """The libraries the binary asks the dynamic loader for, and warnings about them."""
-    from midimon.plugins.loading.binary_deps import BinaryFormatError, classify, parse_dependencies
+    from midimon.plugins.errors import BinaryFormatError
+    from midimon.plugins.loading.binary_deps import classify, parse_dependencies
 
     try:
         deps = parse_dependencies(data)

@@ -8,17 +8,23 @@ its command handlers in a :class:`CommandRegistry` and serves it with a :class:`
 
 from __future__ import annotations
 
-from midimon.daemon.client import ControlClient, DaemonNotRunning, IpcError
+from midimon.daemon.client import ControlClient
 from midimon.daemon.command_registry import CommandRegistry, RequestContext
 from midimon.daemon.control_protocol import (
     ERROR_TABLE,
     PROTOCOL_VERSION,
-    CommandError,
     ErrorCode,
     exit_status_for,
 )
 from midimon.daemon.control_streams import EventHub, Stream
-from midimon.daemon.server import AlreadyRunning, ControlServer, ControlServerError
+from midimon.daemon.errors import (
+    AlreadyRunning,
+    CommandError,
+    ControlServerError,
+    DaemonNotRunning,
+    IpcError,
+)
+from midimon.daemon.server import ControlServer
 from midimon.paths import socket_path
 
 __all__ = [

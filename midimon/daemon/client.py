@@ -14,56 +14,17 @@ from typing import Any
 
 from midimon.daemon import control_protocol
 from midimon.daemon.control_protocol import (
-    ERROR_TABLE,
     PROTOCOL_VERSION,
     ErrorCode,
-    exit_status_for,
 )
-from midimon.daemon.cookie import CookieError, cookie_path, read_cookie
+from midimon.daemon.cookie import cookie_path, read_cookie
+from midimon.daemon.errors import (  # importable here as before
+    CookieError,
+    DaemonNotRunning,
+    IpcError,
+)
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-
-
-class IpcError(Exception):
-    """An error answer from the daemon, or a client-side failure, with its numbered code."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = int(code)
-        self.message = message
-
-    @property
-    def name(self) -> str:
-        """The code's name, like ``UNKNOWN_COMMAND`` (``ERROR_<n>`` for unknown codes)."""
-        try:
-            return ErrorCode(self.code).name
-        except ValueError:
-            return f"ERROR_{self.code}"
-
-    @property
-    def exit_status(self) -> int:
-        """The CLI exit status for this error (see control_protocol.ERROR_TABLE)."""
-        return exit_status_for(self.code)
-
-    @property
-    def hint(self) -> str:
-        """What the code means in general, for the line after the message."""
-        try:
-            return ERROR_TABLE[ErrorCode(self.code)].meaning
-        except ValueError:
-            return "an error this midimon command does not know (is the daemon newer?)"
-
-
-class DaemonNotRunning(IpcError):
-    """No daemon listens on the socket."""
-
-    def __init__(self, path: os.PathLike[str] | str, stale: bool = False) -> None:
-        what = "stale socket" if stale else "no socket"
-        super().__init__(
-            ErrorCode.NOT_RUNNING,
-            f"midimon is not running ({what} at {path}); start it with: midimon run",
-        )
-        self.path = Path(path)
 
 
 class _Connection:

@@ -11,14 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from midimon import __version__
-from midimon.daemon.control_protocol import (
-    COMMAND_NAME,
-    PROTOCOL_VERSION,
-    CommandError,
-    ErrorCode,
-    RequestId,
-)
+from midimon.daemon.control_protocol import COMMAND_NAME, PROTOCOL_VERSION, ErrorCode, RequestId
 from midimon.daemon.control_streams import EventHub, Stream
+from midimon.daemon.errors import CommandError
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from midimon.daemon.command_registry import RequestContext
-from midimon.daemon.control_protocol import CommandError, ErrorCode
+from midimon.daemon.control_protocol import ErrorCode
+from midimon.daemon.errors import CommandError
 from midimon.daemon.plugin_check import plugin_uses
 from midimon.daemon.service import Daemon
 from midimon.engine.config import ConfigError, load_config
@@ -85,7 +86,8 @@ def register_commands(daemon: Daemon, request_stop: Callable[[], None]) -> None:
         }
 
     def devices(args: dict[str, Any], ctx: RequestContext) -> Any:
-        from midimon.midi import MidiError, list_ports
+        from midimon.errors import MidiError
+        from midimon.midi import list_ports
 
         try:
             return list_ports().to_dict()

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from midimon.daemon import control_protocol
 from midimon.daemon.command_registry import PeerCredentials
-from midimon.daemon.control_protocol import CLOSES_CONNECTION, CommandError, ErrorCode
+from midimon.daemon.control_protocol import CLOSES_CONNECTION, ErrorCode
 from midimon.daemon.control_streams import EMPTY, Stream, StreamEnded
+from midimon.daemon.errors import CommandError
 
 if TYPE_CHECKING:
     from midimon.daemon.server import ControlServer
@@ -25,7 +26,8 @@ _STREAM_POLL = 0.2  # how often a streaming connection checks for hang-up and sh
 
 
 class _Disconnect(Exception):
-    """The client went away, or must be dropped."""
+    """The client went away, or must be dropped. Internal control flow of this module, never
+    seen by a user, so not a MidimonError (see midimon.daemon.errors)."""
 
 
 class Connection:

@@ -46,6 +46,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from midimon.daemon.errors import CommandError  # defined there; importable here as before
+
 PROTOCOL_VERSION = 2  # 2: HELLO carries the cookie, nothing is served before it
 MAX_REQUEST_BYTES = 64 * 1024  # one request line, without its newline
 
@@ -158,19 +160,6 @@ def exit_status_for(code: int) -> int:
         return ERROR_TABLE[ErrorCode(code)].exit_status
     except ValueError:
         return EXIT_FAILED
-
-
-class CommandError(Exception):
-    """Raised by a handler to answer with a numbered error: ``CommandError(code, message)``."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = int(code)
-        self.message = message
-
-    def to_wire(self) -> dict[str, Any]:
-        """The ``error`` member of a response."""
-        return {"code": self.code, "message": self.message}
 
 
 # --- framing ---------------------------------------------------------------------------------

@@ -8,13 +8,15 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from midimon.daemon.control_protocol import CommandError, ErrorCode, describe_error
+from midimon.daemon.control_protocol import ErrorCode, describe_error
+from midimon.daemon.errors import CommandError
 
 EMPTY = object()  # next_item's answer when nothing came within the timeout
 
 
 class StreamEnded(Exception):
-    """Internal: the stream has no more items (``error`` None) or ended with an error."""
+    """Internal: the stream has no more items (``error`` None) or ended with an error. Control
+    flow between a stream and its connection, never seen by a user, so not a MidimonError."""
 
     def __init__(self, error: CommandError | None = None) -> None:
         super().__init__(error.message if error else "stream ended")

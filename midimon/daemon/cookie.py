@@ -15,16 +15,10 @@ import os
 import secrets
 from pathlib import Path
 
+from midimon.daemon.errors import CookieError  # defined there; importable here as before
+
 COOKIE_BYTES = 32
 COOKIE_SUFFIX = ".cookie"
-
-
-class CookieError(Exception):
-    """The cookie file cannot be written or read; names the file and the fix."""
-
-    def __init__(self, path: Path, message: str) -> None:
-        self.path = path
-        super().__init__(f"{path}: {message}")
 
 
 def cookie_path(socket_path: os.PathLike[str] | str) -> Path:

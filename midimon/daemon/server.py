@@ -33,36 +33,19 @@ from typing import Any
 from midimon.daemon import control_protocol
 from midimon.daemon.command_registry import CommandRegistry, PeerCredentials, RequestContext
 from midimon.daemon.connection import Connection
-from midimon.daemon.control_protocol import CommandError, ErrorCode, Request
+from midimon.daemon.control_protocol import ErrorCode, Request
 from midimon.daemon.control_streams import Stream
-from midimon.daemon.cookie import (
+from midimon.daemon.cookie import cookie_matches, cookie_path, remove_cookie, write_cookie
+from midimon.daemon.errors import (  # importable here as before
+    AlreadyRunning,
+    CommandError,
+    ControlServerError,
     CookieError,
-    cookie_matches,
-    cookie_path,
-    remove_cookie,
-    write_cookie,
 )
 
 log = logging.getLogger("midimon.daemon")
 
 _UCRED = struct.Struct("3i")
-
-
-class ControlServerError(Exception):
-    """The control socket cannot be set up at ``path``."""
-
-    def __init__(self, path: os.PathLike[str] | str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = Path(path)
-
-
-class AlreadyRunning(ControlServerError):
-    """Another daemon already serves this socket."""
-
-    def __init__(self, path: os.PathLike[str] | str, pid: int | None) -> None:
-        who = f"pid {pid}" if pid else "pid unknown"
-        super().__init__(path, f"midimon is already running, {who}")
-        self.pid = pid
 
 
 def peer_credentials(sock: socket.socket) -> PeerCredentials | None:

@@ -12,10 +12,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from midimon.errors import MidimonError
+
 _COUNTER = itertools.count()
 
 
-class JackToolMissing(FileNotFoundError):
+class JackToolMissing(MidimonError, FileNotFoundError):
     """jackd or jack_wait is not on PATH (both come with the jackd2 package)."""
 
     def __init__(self, tool: str) -> None:

@@ -29,6 +29,7 @@ from midimon.engine.action_specs import (
     ShellAction,
     TextAction,
 )
+from midimon.engine.errors import ActionError  # defined there; importable here as before
 from midimon.engine.failure_log import FailureLog
 from midimon.engine.mapping import Mapper
 from midimon.engine.triggers import FiredTrigger
@@ -54,10 +55,6 @@ class PluginRunner(Protocol):
 
 
 MidiSender = Callable[[str | None, bytes], None]
-
-
-class ActionError(Exception):
-    """An action could not be carried out; the message says why."""
 
 
 class ActionOutcome(NamedTuple):

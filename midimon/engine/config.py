@@ -71,10 +71,12 @@ from midimon.engine.action_specs import (
     TextAction,
     TimeRange,
 )
-from midimon.engine.config_check import Checker, ConfigError, InvalidConfig, is_table
+from midimon.engine.config_check import Checker, is_table
+from midimon.engine.errors import ConfigError, InvalidConfig
 from midimon.engine.trigger_schema import TimingDefaults, int_in, parse_trigger
 from midimon.engine.trigger_specs import DEFAULT_VELOCITY_LEVELS, TriggerSpec
-from midimon.plugins.settings import PluginSettings, SettingsError, parse_plugin_settings
+from midimon.plugins.errors import SettingsError
+from midimon.plugins.settings import PluginSettings, parse_plugin_settings
 
 __all__ = [
     "DAY_NAMES",

@@ -1,41 +1,15 @@
-"""Collecting a config file's problems: ConfigError/InvalidConfig, the checker that gathers errors
-and unknown-key warnings (with "did you mean"), and the type predicates the table parsers share."""
+"""Collecting a config file's problems: the checker that gathers errors (ConfigError and
+InvalidConfig, defined in engine.errors) and unknown-key warnings (with "did you mean"), and the
+type predicates the table parsers share."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-
-class ConfigError(ValueError):
-    """One problem in a config file: the file, the mapping (or table), the field, and what
-    would be accepted."""
-
-    def __init__(
-        self, path: Path | None, location: str | None, field: str | None, message: str
-    ) -> None:
-        self.path = path
-        self.location = location
-        self.field = field
-        self.message = message
-        self.errors: tuple[ConfigError, ...] = (self,)
-        parts = [str(path) if path else "<config>", location, field, message]
-        super().__init__(": ".join(p for p in parts if p))
-
-
-class InvalidConfig(ConfigError):
-    """Every problem found in one config file; ``errors`` holds each ConfigError."""
-
-    def __init__(
-        self, path: Path | None, errors: list[ConfigError], warnings: Sequence[str] = ()
-    ) -> None:
-        count = f"{len(errors)} error{'s' if len(errors) != 1 else ''}"
-        lines = "\n".join(f"  {e}" for e in errors)
-        super().__init__(path, None, None, f"{count}:\n{lines}")
-        self.errors = tuple(errors)
-        self.warnings = tuple(warnings)  # found alongside: `validate` shows them too
+from midimon.engine.errors import ConfigError
+from midimon.engine.errors import InvalidConfig as InvalidConfig  # importable here as before
 
 
 class Checker:

@@ -25,26 +25,25 @@ if TYPE_CHECKING:
     from midimon.plugins.errors import (
         AbiMismatch,
         ChecksumMismatch,
+        IntegrityError,
         InvalidPluginStruct,
         LoadError,
         ManifestError,
         ManifestMismatch,
+        MinisignError,
         MissingEntryPoint,
         NotASharedObject,
         NullPlugin,
         PluginCallError,
+        PluginDisabled,
         PluginError,
         PluginNotFound,
+        SettingsError,
+        TrustStoreError,
     )
-    from midimon.plugins.integrity.minisign_format import MinisignError
     from midimon.plugins.integrity.minisign_keys import PublicKey
-    from midimon.plugins.integrity.trust import TrustStore, TrustStoreError
-    from midimon.plugins.integrity.verify import (
-        IntegrityChecker,
-        IntegrityError,
-        IntegrityReport,
-        load_verified,
-    )
+    from midimon.plugins.integrity.trust import TrustStore
+    from midimon.plugins.integrity.verify import IntegrityChecker, IntegrityReport, load_verified
     from midimon.plugins.loading.context import TriggerContext, TriggerKind
     from midimon.plugins.loading.loader import HostServices, NativePlugin, load_unverified
     from midimon.plugins.loading.protocol import ActionPlugin
@@ -52,8 +51,8 @@ if TYPE_CHECKING:
     from midimon.plugins.manager.grants import Grant, PluginStateStore
     from midimon.plugins.manager.plugin_manager import PluginManager
     from midimon.plugins.manager.readiness import Readiness, ReadinessChecker
-    from midimon.plugins.manager.results import Outcome, PluginDisabled
-    from midimon.plugins.settings import PluginSettings, SettingsError, load_plugin_settings
+    from midimon.plugins.manager.results import Outcome
+    from midimon.plugins.settings import PluginSettings, load_plugin_settings
 
 _SOURCES = {
     "description.capabilities": ("Capability", "RiskLevel"),

@@ -29,19 +29,10 @@ from typing import Any
 from midimon import _toml
 from midimon.paths import config_dir
 from midimon.plugins.description.capabilities import DEFAULT_AUTO_GRANT, Capability, from_name
+from midimon.plugins.errors import SettingsError  # defined there; importable here too
 
 CONFIG_NAME = "config.toml"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-class SettingsError(ValueError):
-    """A [plugins] setting is invalid; names the file and the key."""
-
-    def __init__(self, path: Path | None, key: str, message: str) -> None:
-        self.path = path
-        self.key = key
-        where = f"{path}: " if path else ""
-        super().__init__(f"{where}{key}: {message}")
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from midimon.plugins.description.manifest import PluginManifest
-from midimon.plugins.integrity.minisign_format import MinisignError
+from midimon.plugins.errors import MinisignError, RotationError, TrustStoreError
 from midimon.plugins.integrity.minisign_keys import PublicKey
 from midimon.plugins.integrity.pins import BUNDLED, Pin, PinStore, repin_command
-from midimon.plugins.integrity.rotation import RotationError, find_chain
-from midimon.plugins.integrity.trust import TrustStore, TrustStoreError
+from midimon.plugins.integrity.rotation import find_chain
+from midimon.plugins.integrity.trust import TrustStore
 from midimon.plugins.settings import SignaturePolicy
 
 if TYPE_CHECKING:

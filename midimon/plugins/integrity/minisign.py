@@ -16,6 +16,15 @@ from typing import Literal
 from cryptography.exceptions import InvalidSignature
 
 from midimon.fsutil import atomic_write
+from midimon.plugins.errors import (
+    ArgumentError,
+    BadSignature,
+    KeyIdMismatch,
+    LegacySignatureRefused,
+    MinisignError,
+    SignatureFormatError,
+    where_prefix,
+)
 from midimon.plugins.integrity.minisign_format import (
     DEFAULT_SIGNATURE_COMMENT,
     KEY_ID_BYTES,
@@ -25,12 +34,6 @@ from midimon.plugins.integrity.minisign_format import (
     SIGNATURE_BYTES,
     TRUSTED_PREFIX,
     UNTRUSTED_PREFIX,
-    ArgumentError,
-    BadSignature,
-    KeyIdMismatch,
-    LegacySignatureRefused,
-    MinisignError,
-    SignatureFormatError,
     _b64encode,
     _check_bytes,
     _check_comment,
@@ -41,7 +44,6 @@ from midimon.plugins.integrity.minisign_format import (
     _require_lines,
     _split_lines,
     _untrusted_comment,
-    _where,
     blake2b_prehash,
 )
 from midimon.plugins.integrity.minisign_keys import (
@@ -231,7 +233,7 @@ def verify(
         raise LegacySignatureRefused(signature.source)
     if signature.key_id != public_key.key_id:
         raise KeyIdMismatch(public_key.key_id, signature.key_id, signature.source)
-    where = _where(signature.source, None)
+    where = where_prefix(signature.source, None)
     if signature.algorithm == "ED":
         if prehash is not None and len(prehash) != 64:
             raise ArgumentError(f"prehash must be a 64-byte BLAKE2b-512 digest, not {len(prehash)}")

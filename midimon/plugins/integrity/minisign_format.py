@@ -37,7 +37,17 @@ import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+
+from midimon.plugins.errors import (  # defined there; importable from here as before
+    ArgumentError,
+    BadSignature,
+    KeyFormatError,
+    KeyIdMismatch,
+    LegacySignatureRefused,
+    MinisignError,
+    SignatureFormatError,
+    WrongPasswordError,
+)
 
 __all__ = [
     "MEMLIMIT_INTERACTIVE",
@@ -106,119 +116,6 @@ SCRYPT_MAX_MEMORY = (1 << 31) - 1
 
 
 # --- exceptions -------------------------------------------------------------------------------
-
-
-def _where(source: str | None, line: int | None) -> str:
-    parts = []
-    if source:
-        parts.append(str(source))
-    if line is not None:
-        parts.append(f"line {line}")
-    return "".join(f"{p}: " for p in parts)
-
-
-class MinisignError(ValueError):
-    """Base of every error this module raises on purpose."""
-
-
-class ArgumentError(MinisignError):
-    """A value given to this module cannot be written in minisign's formats.
-
-    For example a comment with a line break, a trusted comment longer than minisign reads back,
-    a password minisign could not type, or a field of the wrong length.
-    """
-
-
-class KeyFormatError(MinisignError):
-    """A public or secret key file (or string) is malformed or inconsistent.
-
-    ``source`` names the file (or is None), ``line`` the 1-based line at fault (or None).
-    """
-
-    def __init__(self, source: str | None, message: str, line: int | None = None) -> None:
-        self.source = None if source is None else str(source)
-        self.line = line
-        self.message = message
-        super().__init__(_where(self.source, line) + message)
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.source, self.message, self.line))
-
-
-class SignatureFormatError(MinisignError):
-    """A signature file is malformed. ``line`` is the 1-based line at fault (or None)."""
-
-    def __init__(self, source: str | None, line: int | None, message: str) -> None:
-        self.source = None if source is None else str(source)
-        self.line = line
-        self.message = message
-        super().__init__(_where(self.source, line) + message)
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.source, self.line, self.message))
-
-
-class WrongPasswordError(MinisignError):
-    """The secret key is encrypted and the password is wrong or was not given."""
-
-    def __init__(self, source: str | None, message: str | None = None) -> None:
-        self.source = None if source is None else str(source)
-        self.message = message or (
-            "wrong password for this secret key (the checksum does not match after decryption)"
-        )
-        super().__init__(_where(self.source, None) + self.message)
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.source, self.message))
-
-
-class KeyIdMismatch(MinisignError):
-    """The signature names a key id other than the public key's: it was made by another key.
-
-    ``expected`` is the public key's id, ``found`` the signature's (8 raw bytes each).
-    """
-
-    def __init__(self, expected: bytes, found: bytes, source: str | None = None) -> None:
-        self.expected = bytes(expected)
-        self.found = bytes(found)
-        self.source = None if source is None else str(source)
-        super().__init__(
-            f"{_where(self.source, None)}signature key id is {_key_id_hex(self.found)} "
-            f"but the public key's id is {_key_id_hex(self.expected)}"
-        )
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.expected, self.found, self.source))
-
-
-class BadSignature(MinisignError):
-    """A signature does not verify.
-
-    ``part`` says which: ``"signature"`` (the data does not match) or ``"global"`` (the global
-    signature over the trusted comment does not match: the comment was altered).
-    """
-
-    def __init__(self, message: str, part: Literal["signature", "global"] = "signature") -> None:
-        self.message = message
-        self.part = part
-        super().__init__(message)
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.message, self.part))
-
-
-class LegacySignatureRefused(MinisignError):
-    """The signature uses the legacy ``Ed`` algorithm (no prehash) and legacy was not allowed."""
-
-    def __init__(self, source: str | None = None) -> None:
-        self.source = None if source is None else str(source)
-        super().__init__(
-            f"{_where(self.source, None)}legacy (non-prehashed, algorithm 'Ed') signature "
-            "refused; re-sign with a current minisign (algorithm 'ED') or allow legacy"
-        )
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.source,))
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from midimon.fsutil import atomic_write
+from midimon.plugins.errors import ArgumentError, KeyFormatError, MinisignError, WrongPasswordError
 from midimon.plugins.integrity.minisign_format import (
     CHECKSUM_BYTES,
     CHKALG_BLAKE2B,
@@ -31,10 +32,6 @@ from midimon.plugins.integrity.minisign_format import (
     SECRET_KEY_BYTES,
     SIGALG_LEGACY,
     UNTRUSTED_PREFIX,
-    ArgumentError,
-    KeyFormatError,
-    MinisignError,
-    WrongPasswordError,
     _b64encode,
     _check_bytes,
     _check_comment,

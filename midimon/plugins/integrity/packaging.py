@@ -30,7 +30,10 @@ from midimon.plugins.description.manifest import (
     current_platform,
     parse_manifest,
 )
-from midimon.plugins.errors import ManifestError
+from midimon.plugins.errors import (
+    ManifestError,
+    PackagingError,
+)
 from midimon.plugins.integrity.rotation import is_rotation_file
 from midimon.plugins.integrity.verify import SIGNATURE_SUFFIX, IntegrityChecker, IntegrityReport
 from midimon.plugins.settings import SignaturePolicy
@@ -38,10 +41,6 @@ from midimon.plugins.settings import SignaturePolicy
 PACKAGE_SUFFIX = ".midimon-plugin"
 MAX_MEMBER_BYTES = 256 * 1024 * 1024  # refuse absurd members (a gzip bomb) before writing them
 TEMP_PREFIX = ".midimon-install-"
-
-
-class PackagingError(Exception):
-    """A package or plugin folder was refused; the message says which file and why."""
 
 
 def platform_tag() -> str:

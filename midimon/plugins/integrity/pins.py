@@ -19,8 +19,8 @@ from pathlib import Path
 from midimon.fsutil import atomic_write
 from midimon.paths import bundled_plugins_dir, state_dir
 from midimon.plugins.description.manifest import PluginManifest
+from midimon.plugins.errors import MinisignError
 from midimon.plugins.integrity.minisign import Signature
-from midimon.plugins.integrity.minisign_format import MinisignError
 
 #: The signer id of the plugins shipped with this midimon installation (checked by RECORD).
 BUNDLED = "bundled"

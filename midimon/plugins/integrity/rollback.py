@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from midimon.fsutil import atomic_write
+from midimon.plugins.errors import RollbackRefused  # defined there; importable here too
 
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+.*)?")
 
@@ -33,26 +34,6 @@ class Accepted:
     version: str
     timestamp: int | None  # the signature's trusted timestamp, when it had one
     signer: str | None = None  # the pinned signer it was accepted from (key id or "bundled")
-
-
-class RollbackRefused(Exception):
-    """The plugin is older than one already accepted."""
-
-    def __init__(self, plugin: str, offered: Accepted, newest: Accepted) -> None:
-        self.plugin = plugin
-        self.offered = offered
-        self.newest = newest
-        if offered.version != newest.version:
-            what = f"version {offered.version} is older than {newest.version}"
-        else:
-            what = (
-                f"its signature (timestamp {offered.timestamp}) is older than the accepted one "
-                f"(timestamp {newest.timestamp})"
-            )
-        super().__init__(
-            f"rollback refused for {plugin}: {what}, accepted before; allow a downgrade "
-            f"explicitly if you mean it"
-        )
 
 
 class RollbackStore:

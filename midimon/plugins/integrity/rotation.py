@@ -24,17 +24,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from midimon.plugins.errors import (
+    MinisignError,
+    RotationError,  # defined there; importable here too
+)
 from midimon.plugins.integrity.minisign import Signature, sign, verify
-from midimon.plugins.integrity.minisign_format import MinisignError
 from midimon.plugins.integrity.minisign_keys import PublicKey, SecretKey
 
 MAGIC = "midimon signer rotation v1"
 FILE_PATTERN = re.compile(r"rotate-[0-9A-F]{16}-[0-9A-F]{16}\.txt(\.minisig)?")
 MAX_CHAIN = 8
-
-
-class RotationError(Exception):
-    """A rotation statement is present but invalid; names the file and the fault."""
 
 
 @dataclass(frozen=True)

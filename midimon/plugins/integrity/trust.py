@@ -14,12 +14,11 @@ from pathlib import Path
 
 from midimon import _toml
 from midimon.fsutil import atomic_write
-from midimon.plugins.integrity.minisign_format import MinisignError
+from midimon.plugins.errors import (
+    MinisignError,
+    TrustStoreError,  # defined there; importable here too
+)
 from midimon.plugins.integrity.minisign_keys import PublicKey
-
-
-class TrustStoreError(Exception):
-    """A trust store file is unreadable or invalid; names the file."""
 
 
 @dataclass(frozen=True)

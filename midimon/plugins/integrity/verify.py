@@ -20,18 +20,20 @@ from typing import Any
 from midimon.paths import bundled_plugins_dir, state_dir
 from midimon.plugins.description.capabilities import Capability
 from midimon.plugins.description.manifest import MANIFEST_NAME, PluginManifest
-from midimon.plugins.errors import LoadError
-from midimon.plugins.integrity.continuity import check_signer
-from midimon.plugins.integrity.minisign import Signature, verify
-from midimon.plugins.integrity.minisign_format import (
+from midimon.plugins.errors import (
     BadSignature,
+    IntegrityError,
     KeyIdMismatch,
     LegacySignatureRefused,
     MinisignError,
+    RollbackRefused,
+    TrustStoreError,
 )
+from midimon.plugins.integrity.continuity import check_signer
+from midimon.plugins.integrity.minisign import Signature, verify
 from midimon.plugins.integrity.pins import BUNDLED, Pin, PinStore
-from midimon.plugins.integrity.rollback import Accepted, RollbackRefused, RollbackStore
-from midimon.plugins.integrity.trust import TrustStore, TrustStoreError
+from midimon.plugins.integrity.rollback import Accepted, RollbackStore
+from midimon.plugins.integrity.trust import TrustStore
 from midimon.plugins.loading.image import ImageDigests
 from midimon.plugins.loading.loader import HostServices, NativePlugin, load_image, read_binary
 from midimon.plugins.settings import SignaturePolicy
@@ -93,15 +95,6 @@ class IntegrityReport:
         data["ok"] = self.ok
         data["accepted"] = dataclasses.asdict(self.accepted) if self.accepted else None
         return data
-
-
-class IntegrityError(LoadError):
-    """The integrity check refused the plugin; ``report`` says exactly why."""
-
-    def __init__(self, report: IntegrityReport) -> None:
-        self.report = report
-        reasons = "; ".join(f.message for f in report.failures) or "refused"
-        super().__init__(report.binary, f"integrity check failed: {reasons}")
 
 
 @cache

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from midimon.plugins.errors import BinaryFormatError  # defined there; importable here too
+
 __all__ = [
     "BinaryDependencies",
     "BinaryFormatError",
@@ -36,16 +38,6 @@ MAX_ENTRIES = 65536
 MAX_NAME_BYTES = 4096
 #: Dependencies of one binary: more is corrupt (real plugins have a handful).
 MAX_DEPENDENCIES = 1024
-
-
-class BinaryFormatError(ValueError):
-    """The binary is not a well-formed ELF / Mach-O / PE file; ``offset`` is where it broke."""
-
-    def __init__(self, message: str, offset: int | None = None) -> None:
-        self.message = message
-        self.offset = offset
-        where = f" (at byte {offset})" if offset is not None else ""
-        super().__init__(message + where)
 
 
 @dataclass(frozen=True)

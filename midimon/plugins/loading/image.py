@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from midimon.plugins.errors import ImageChanged  # defined there; importable here too
+
 _MFD_EXEC = getattr(os, "MFD_EXEC", 0x0010)
 
 # Never closed: the library stays mapped for the life of the process (we never dlclose), and
@@ -95,10 +97,6 @@ def materialize(data: bytes, name: str, suffix: str) -> Path:
 # -- read once, hash while copying ------------------------------------------------------------
 
 _CHUNK = 4 * 1024 * 1024  # bytes copied per step; the hashers follow one step behind at most
-
-
-class ImageChanged(OSError):
-    """The binary shrank while it was being read: there is no consistent copy to check."""
 
 
 @dataclass(frozen=True)

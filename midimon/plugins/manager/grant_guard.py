@@ -12,16 +12,15 @@ from pathlib import Path
 
 from midimon.plugins.description.capabilities import Capability
 from midimon.plugins.description.manifest import PluginManifest
+from midimon.plugins.errors import FilesystemPathMissing, UnsafeGrantPath
 from midimon.plugins.integrity.verify import IntegrityChecker
 from midimon.plugins.manager.audit import AuditLog
 from midimon.plugins.manager.grants import Grant, PluginStateStore
 from midimon.plugins.sandbox.grant_paths import (
     NO_PATH_REASON,
     FilesystemAccess,
-    FilesystemPathMissing,
     ProtectedPath,
     RefusedPath,
-    UnsafeGrantPath,
     apply_filesystem_grants,
     check_grant_path,
     protected_paths,

@@ -19,9 +19,20 @@ from midimon.paths import plugin_search_path, state_dir
 from midimon.plugins.description.capabilities import sorted_caps
 from midimon.plugins.description.discovery import DiscoveredPlugin, DiscoveryResult, discover
 from midimon.plugins.description.manifest import PluginManifest
-from midimon.plugins.errors import LoadError, PluginCallError, PluginError, PluginNotFound
+from midimon.plugins.errors import (
+    InProcessRefused,
+    IntegrityError,
+    LoadError,
+    PluginCallError,
+    PluginDisabled,
+    PluginError,
+    PluginNotFound,
+    WorkerCrashed,
+    WorkerError,
+    WorkerTimeout,
+)
 from midimon.plugins.integrity.pins import claimed_signer
-from midimon.plugins.integrity.verify import IntegrityChecker, IntegrityError
+from midimon.plugins.integrity.verify import IntegrityChecker
 from midimon.plugins.loading.context import TriggerContext
 from midimon.plugins.loading.loader import (
     EncodedParams,
@@ -36,16 +47,9 @@ from midimon.plugins.manager.grant_guard import FilesystemGuard
 from midimon.plugins.manager.grants import Grant, PluginStateStore
 from midimon.plugins.manager.host_limits import LimitedHost, ServiceLimit
 from midimon.plugins.manager.ratelimit import TokenBucket
-from midimon.plugins.manager.results import (
-    ExecutionResult,
-    InProcessRefused,
-    LoadedPlugin,
-    Outcome,
-    PluginDisabled,
-    StartedCall,
-)
+from midimon.plugins.manager.results import ExecutionResult, LoadedPlugin, Outcome, StartedCall
 from midimon.plugins.manager.stats import PluginStats
-from midimon.plugins.sandbox.denials import Denial, WorkerCrashed, WorkerError, WorkerTimeout
+from midimon.plugins.sandbox.denials import Denial
 from midimon.plugins.sandbox.grant_paths import sensitive_folders_covered
 from midimon.plugins.sandbox.runners import InProcessRunner, IsolatedRunner, Runner, sandbox_spec
 from midimon.plugins.settings import PluginSettings

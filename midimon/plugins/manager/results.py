@@ -1,5 +1,6 @@
 """What the PluginManager hands back: call outcomes and results, and the state of a loaded
-plugin; with the two load refusals that are the manager's own."""
+plugin (the manager's two refusals, PluginDisabled and InProcessRefused, are in
+plugins.errors)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, NamedTuple
 
-from midimon.plugins.errors import LoadError, PluginError
+from midimon.plugins.errors import InProcessRefused, PluginDisabled
 
 if TYPE_CHECKING:  # annotations only: importing Outcome stays cheap
     from midimon.plugins.description.capabilities import Capability
@@ -18,6 +19,16 @@ if TYPE_CHECKING:  # annotations only: importing Outcome stays cheap
     from midimon.plugins.manager.stats import PluginStats
     from midimon.plugins.sandbox.grant_paths import FilesystemAccess
     from midimon.plugins.sandbox.runners import Runner
+
+# The two refusals are defined in plugins.errors; still importable from here.
+__all__ = [
+    "ExecutionResult",
+    "InProcessRefused",
+    "LoadedPlugin",
+    "Outcome",
+    "PluginDisabled",
+    "StartedCall",
+]
 
 
 class Outcome(str, Enum):
@@ -58,21 +69,6 @@ class StartedCall:
     seq: int = 0
     deadline: float = 0.0
     error: BaseException | None = None  # the send failed: finish_call reports it
-
-
-class PluginDisabled(PluginError):
-    """The plugin is disabled (by the user or after repeated crashes)."""
-
-    def __init__(self, name: str, reason: str) -> None:
-        self.name = name
-        self.reason = reason
-        super().__init__(
-            f"plugin {name!r} is disabled: {reason}; enable it with midimon plugins enable {name}"
-        )
-
-
-class InProcessRefused(LoadError):
-    """In-process mode was asked for a plugin not signed by a trusted key."""
 
 
 @dataclass

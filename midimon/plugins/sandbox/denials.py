@@ -1,13 +1,17 @@
-"""What the sandbox stopped (Denial), and how a worker failed (the WorkerError family)."""
+"""What the sandbox stopped (Denial); the WorkerError family, defined in plugins.errors."""
 
 from __future__ import annotations
 
-import signal
 import socket
 from dataclasses import dataclass
 
 from midimon.plugins.description.capabilities import Capability
-from midimon.plugins.errors import PluginError
+from midimon.plugins.errors import (  # defined there; importable from here as before
+    WorkerCrashed,
+    WorkerError,
+    WorkerLoadFailed,
+    WorkerTimeout,
+)
 from midimon.plugins.sandbox.wire import Wire
 
 _CLONE_VFORK = 0x4000
@@ -21,95 +25,6 @@ class Denial:
     capability: Capability | None  # the capability that would have allowed it, if any
     detail: str  # "tried execve without the Subprocess capability" (the plugin is the subject)
     fatal: bool = True  # the worker was stopped (False: the call failed, the plugin went on)
-
-
-class WorkerError(PluginError):
-    """A worker could not be started, or failed while running a plugin."""
-
-
-class WorkerLoadFailed(WorkerError):
-    """The worker could not load the plugin: ``code`` says why (dlopen, no_entry, null_plugin,
-    abi_major, abi_minor, struct_size, invalid_struct, image, sandbox)."""
-
-    def __init__(
-        self,
-        plugin: str,
-        code: str,
-        message: str,
-        abi_major: int = 0,
-        abi_minor: int = 0,
-        struct_size: int = 0,
-    ) -> None:
-        self.plugin = plugin
-        self.code = code
-        self.message = message
-        self.abi_major = abi_major
-        self.abi_minor = abi_minor
-        self.struct_size = struct_size
-        super().__init__(f"{plugin}: cannot load ({code}): {message}")
-
-
-class WorkerCrashed(WorkerError):
-    """The worker died (or broke the protocol and was killed).
-
-    ``signal`` or ``exit_code`` come from its wait status; ``denial`` is set when the sandbox
-    stopped it; ``detail`` says more (a protocol violation, the call it was in).
-    """
-
-    def __init__(
-        self,
-        plugin: str,
-        call: str,
-        signal: int | None,
-        exit_code: int | None,
-        denial: Denial | None = None,
-        detail: str = "",
-        killed_by_host: bool = False,
-    ) -> None:
-        self.plugin = plugin
-        self.call = call
-        self.signal = signal
-        self.exit_code = exit_code
-        self.denial = denial
-        self.detail = detail
-        self.killed_by_host = killed_by_host
-        super().__init__(self._text())
-
-    def _text(self) -> str:
-        if self.denial is not None:
-            return f"{self.plugin} {self.denial.detail}; the sandbox stopped its worker"
-        elif self.killed_by_host:
-            text = f"the worker was killed by the host during {self.call}"
-        elif self.signal is not None:
-            text = f"the worker was killed by {_signal_name(self.signal)} during {self.call}"
-        elif self.exit_code == Wire.EXIT_DENIED:
-            text = f"the worker was stopped by the sandbox (a forbidden syscall) during {self.call}"
-        elif self.exit_code is not None:
-            text = f"the worker exited with status {self.exit_code} during {self.call}"
-        else:
-            text = f"the worker was lost during {self.call}"
-        if self.detail:
-            text += f" ({self.detail})"
-        return f"{self.plugin}: {text}"
-
-
-class WorkerTimeout(WorkerError):
-    """A call got no answer within its timeout; the worker's process group was killed."""
-
-    def __init__(self, plugin: str, call: str, seconds: float) -> None:
-        self.plugin = plugin
-        self.call = call
-        self.seconds = seconds
-        super().__init__(
-            f"{plugin}: no answer to {call} within {seconds:g} s; the worker was killed"
-        )
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
 
 
 def _family_name(family: int) -> str:
@@ -165,3 +80,13 @@ def describe_denial(reason: int, fatal: bool, nr: int, arg0: int, arg1: int, nam
             )
         detail = f"tried {syscall}, which no plugin may use"
     return Denial(syscall, capability, detail, fatal)
+
+
+__all__ = [
+    "Denial",
+    "WorkerCrashed",
+    "WorkerError",
+    "WorkerLoadFailed",
+    "WorkerTimeout",
+    "describe_denial",
+]

@@ -17,7 +17,10 @@ from pathlib import Path
 import platformdirs
 
 from midimon import paths
-from midimon.plugins.errors import PluginError
+from midimon.plugins.errors import (  # importable here as before
+    FilesystemPathMissing,
+    UnsafeGrantPath,
+)
 
 SAFER_CHOICE = "a dedicated folder such as ~/midimon-files (mkdir -p ~/midimon-files)"
 
@@ -29,21 +32,6 @@ class ProtectedPath:
     path: Path  # resolved
     exposes: str  # "the grants file, anti-rollback records and audit log"
     risk: str  # what a plugin could do with it, said plainly
-
-
-class UnsafeGrantPath(PluginError, ValueError):
-    """A Filesystem grant names a path that would reach ``/`` or midimon's own state."""
-
-    def __init__(self, given: str, resolved: Path, reason: str) -> None:
-        self.given = given
-        self.resolved = resolved
-        self.reason = reason
-        shown = given if given == str(resolved) else f"{given} (resolves to {resolved})"
-        super().__init__(f"refused filesystem path {shown}: {reason}; grant {SAFER_CHOICE}")
-
-
-class FilesystemPathMissing(PluginError, ValueError):
-    """A Filesystem grant without any path, or naming a path that does not exist."""
 
 
 def resolve_grant_path(path: os.PathLike[str] | str, base: Path | None = None) -> Path:

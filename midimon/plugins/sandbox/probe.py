@@ -25,8 +25,8 @@ from typing import Any
 
 from midimon.plugins.description.capabilities import sorted_caps
 from midimon.plugins.description.manifest import PluginManifest, load_manifest
-from midimon.plugins.errors import LoadError, ManifestError
-from midimon.plugins.settings import ExecutionSettings, SettingsError, load_plugin_settings
+from midimon.plugins.errors import LoadError, ManifestError, SettingsError
+from midimon.plugins.settings import ExecutionSettings, load_plugin_settings
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def probe_image(
     the limits of ``execution``. Returns None when no worker can be started here (not Linux,
     not built), so the caller can fall back to :func:`probe`.
     """
-    from midimon.plugins.sandbox.denials import WorkerCrashed, WorkerError, WorkerTimeout
+    from midimon.plugins.errors import WorkerCrashed, WorkerError, WorkerTimeout
     from midimon.plugins.sandbox.grant_paths import FilesystemAccess
     from midimon.plugins.sandbox.runners import sandbox_spec, start_worker
     from midimon.plugins.sandbox.worker import worker_executable

@@ -22,6 +22,7 @@ from midimon.plugins.errors import (
     NotASharedObject,
     NullPlugin,
     PluginCallError,
+    WorkerLoadFailed,
 )
 from midimon.plugins.loading.abi import abi_version
 from midimon.plugins.loading.context import TriggerContext
@@ -35,7 +36,6 @@ from midimon.plugins.loading.loader import (
     check_header,
     load_image,
 )
-from midimon.plugins.sandbox.denials import WorkerLoadFailed
 from midimon.plugins.sandbox.grant_paths import FilesystemAccess
 from midimon.plugins.sandbox.spec import SandboxSpec
 from midimon.plugins.sandbox.worker import WorkerProcess

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from midimon.plugins.description.capabilities import to_bits
+from midimon.plugins.errors import ProtocolViolation  # defined there; importable here too
 from midimon.plugins.loading.context import TriggerContext
 from midimon.plugins.sandbox.enforcement import Enforcement
 from midimon.plugins.sandbox.spec import SandboxSpec, sandbox_paths
@@ -159,10 +160,6 @@ _ARCH_NAMES = {
     0x40000003: "i386",
     0xC00000F3: "riscv64",
 }
-
-
-class ProtocolViolation(Exception):
-    """The worker sent something the protocol does not allow."""
 
 
 @dataclass(frozen=True)

@@ -27,15 +27,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from midimon.plugins.description.capabilities import Capability
-from midimon.plugins.loading.context import TriggerContext
-from midimon.plugins.sandbox.denials import (
-    Denial,
+from midimon.plugins.errors import (
+    ProtocolViolation,
     WorkerCrashed,
     WorkerError,
     WorkerLoadFailed,
     WorkerTimeout,
-    describe_denial,
 )
+from midimon.plugins.loading.context import TriggerContext
+from midimon.plugins.sandbox.denials import Denial, describe_denial
 from midimon.plugins.sandbox.enforcement import Enforcement, WorkerLoadInfo
 from midimon.plugins.sandbox.spec import SandboxSpec
 from midimon.plugins.sandbox.wire import (
@@ -44,7 +44,6 @@ from midimon.plugins.sandbox.wire import (
     STATUS_DENIED,
     STATUS_FAILED,
     STATUS_INVALID_PARAMS,
-    ProtocolViolation,
     Wire,
     decode_denied,
     decode_hello,

@@ -23,7 +23,7 @@ import time
 from array import array
 from pathlib import Path
 
-from midimon.plugins.sandbox.denials import WorkerCrashed, WorkerError
+from midimon.plugins.errors import WorkerCrashed, WorkerError
 from midimon.plugins.sandbox.wire import MAX_DATAGRAM, Wire
 
 log = logging.getLogger("midimon.plugins.sandbox.worker")
