@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from midimon.errors import MidimonError
-from midimon.plugins.errors import SettingsError
 from midimon.plugins.settings import PluginSettings, load_plugin_settings
 
 if TYPE_CHECKING:  # imported where used: `midimon verify` should not pay for the manager
@@ -98,10 +97,7 @@ def add_allow_unsigned_option(parser: argparse.ArgumentParser) -> None:
 
 def plugin_settings(args: argparse.Namespace) -> PluginSettings:
     """The user's [plugins] settings with this command line's overrides applied."""
-    try:
-        settings = load_plugin_settings()
-    except SettingsError as exc:
-        raise CliError(str(exc)) from None
+    settings = load_plugin_settings()  # a SettingsError is printed by main
     if getattr(args, "allow_unsigned", False):
         settings = settings.with_policy(require_signatures=False)
     return settings

@@ -67,18 +67,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``run``."""
-    from midimon.daemon.errors import ControlServerError
     from midimon.daemon.foreground import run
-    from midimon.engine.config import ConfigError
+    from midimon.engine.errors import ConfigError
 
     if args.exit_after_demo and not args.demo:
         raise CliError("--exit-after-demo needs --demo")
     try:
         return run(args.config, demo=args.demo, exit_after_demo=args.exit_after_demo)
-    except ConfigError as exc:
+    except ConfigError as exc:  # a bad config exits 1, as `validate` does
         raise CliError(str(exc), EXIT_FAILED) from None
-    except ControlServerError as exc:
-        raise CliError(str(exc)) from None
 
 
 def _client() -> Any:
@@ -88,13 +85,9 @@ def _client() -> Any:
 
 
 def _ipc(command: str, args: dict[str, Any] | None = None) -> Any:
-    from midimon.daemon.errors import IpcError
-
-    try:
-        with _client() as client:
-            return client.request(command, args)
-    except IpcError as exc:
-        raise CliError(exc.message, exc.exit_status) from None
+    """One request; an IpcError reaches main, which exits with its status."""
+    with _client() as client:
+        return client.request(command, args)
 
 
 def cmd_control(args: argparse.Namespace) -> int:
@@ -151,17 +144,12 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     """``monitor``."""
     import json
 
-    from midimon.daemon.errors import IpcError
-
-    try:
-        with _client() as client:
-            for event in client.stream("EVENTS", {"types": args.types} if args.types else None):
-                if args.json:
-                    print(json.dumps(event), flush=True)
-                elif isinstance(event, dict):
-                    print(describe_event(event), flush=True)
-    except IpcError as exc:
-        raise CliError(exc.message, exc.exit_status) from None
+    with _client() as client:
+        for event in client.stream("EVENTS", {"types": args.types} if args.types else None):
+            if args.json:
+                print(json.dumps(event), flush=True)
+            elif isinstance(event, dict):
+                print(describe_event(event), flush=True)
     return EXIT_OK
 
 

@@ -1,4 +1,4 @@
-"""The CLI's link to a running daemon: is one there, and requests whose errors are CliErrors."""
+"""The CLI's link to a running daemon: is one there, and requests to it."""
 
 from __future__ import annotations
 
@@ -35,14 +35,9 @@ def _ping(timeout: float) -> None:
 
 
 def request(command: str, args: dict[str, Any] | None = None, timeout: float = 15.0) -> Any:
-    """Send one command to the daemon; any IpcError becomes a CliError with its exit status."""
-    from midimon.daemon.errors import IpcError
-
-    try:
-        with client(timeout) as link:
-            return link.request(command, args)
-    except IpcError as exc:
-        raise CliError(exc.message, exc.exit_status) from None
+    """Send one command to the daemon; an IpcError reaches main, which exits with its status."""
+    with client(timeout) as link:
+        return link.request(command, args)
 
 
 def add_local_option(parser: argparse.ArgumentParser) -> None:

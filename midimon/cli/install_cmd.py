@@ -82,10 +82,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def cmd_pack(args: argparse.Namespace) -> int:
     """``pack DIR [-o OUT]``."""
-    try:
-        result = pack(args.folder, args.out)
-    except PackagingError as exc:
-        raise CliError(str(exc)) from None
+    result = pack(args.folder, args.out)  # a PackagingError is printed by main (status 2)
     if args.json:
         print_json(
             {
@@ -188,7 +185,7 @@ def cmd_install(args: argparse.Namespace) -> int:
             target = plugins_dir / manifest.name
             previous = _installed_version(target)
             commit(stage, plugins_dir)
-    except PackagingError as exc:
+    except PackagingError as exc:  # a refused package: status 1, not main's 2
         raise CliError(str(exc), EXIT_FAILED) from None
     checker.record_accepted(report)
     store = PluginStateStore(state_dir() / "plugin_state.json")

@@ -23,7 +23,6 @@ from midimon.cli.common import (
 )
 from midimon.daemon.control_protocol import EXIT_PROTOCOL
 from midimon.plugins.description.capabilities import from_name
-from midimon.plugins.errors import LoadError, PluginNotFound
 from midimon.plugins.sandbox.grant_paths import sensitive_folders_covered
 
 
@@ -140,7 +139,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
         manager = make_manager(args)
         try:
             manager.grant(args.name, capability, args.write, read_paths=args.read)
-        except (PluginNotFound, LoadError, ValueError) as exc:
+        except ValueError as exc:  # "does not ask for" is a plain ValueError; others reach main
             raise CliError(str(exc)) from None
     info = capability.info
     access = [f"read and write: {', '.join(map(str, args.write))}"] if args.write else []
@@ -164,10 +163,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         removed = bool(data.get("revoked")) if isinstance(data, dict) else False
     else:
         manager = make_manager(args)
-        try:
-            manager.get_metadata(args.name)
-        except PluginNotFound as exc:
-            raise CliError(str(exc)) from None
+        manager.get_metadata(args.name)  # an unknown plugin: PluginNotFound, printed by main
         removed = manager.revoke(args.name, capability)
     if removed:
         print(f"revoked {capability.value} from {args.name}")
@@ -183,13 +179,10 @@ def _switch(args: argparse.Namespace, enable: bool) -> int:
         daemon_link.request(f"PLUGIN_{verb.upper()}", {"name": args.name})
     else:
         manager = make_manager(args)
-        try:
-            if enable:
-                manager.enable(args.name)
-            else:
-                manager.disable(args.name)
-        except PluginNotFound as exc:
-            raise CliError(str(exc)) from None
+        if enable:
+            manager.enable(args.name)
+        else:
+            manager.disable(args.name)
     print(f"{verb}d {args.name}")
     return EXIT_OK
 
@@ -214,10 +207,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             )
     else:
         manager = make_manager(args)
-        try:
-            manager.get_metadata(args.name)
-        except PluginNotFound as exc:
-            raise CliError(str(exc)) from None
+        manager.get_metadata(args.name)  # an unknown plugin: PluginNotFound, printed by main
         stats = manager.stats(args.name)
     if args.json:
         print_json({"plugin": args.name, **stats})

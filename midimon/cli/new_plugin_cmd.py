@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from midimon.cli.common import EXIT_OK, CliError, add_json_option, print_json
-from midimon.errors import ScaffoldError
+from midimon.cli.common import EXIT_OK, add_json_option, print_json
 from midimon.scaffold import LANGUAGES, create_plugin
 
 
@@ -64,10 +63,7 @@ def _accept_dir_after_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_new_plugin(args: argparse.Namespace) -> int:
-    try:
-        made = create_plugin(args.name, args.lang, args.capability, args.dir)
-    except ScaffoldError as exc:
-        raise CliError(str(exc)) from None
+    made = create_plugin(args.name, args.lang, args.capability, args.dir)
     if args.json:
         print_json(made.as_dict())
         return EXIT_OK

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from midimon.cli.common import EXIT_OK, CliError, add_json_option, print_json
 from midimon.paths import bundled_plugins_dir, state_dir
-from midimon.plugins.errors import MinisignError, RotationError, TrustStoreError
 from midimon.plugins.integrity.minisign_keys import PublicKey
 from midimon.plugins.integrity.pins import BUNDLED, Pin, PinStore, bundled_names
 from midimon.plugins.integrity.rotation import write_statement
@@ -82,10 +81,7 @@ def cmd_pin(args: argparse.Namespace) -> int:
         new = Pin(name, BUNDLED, "re-pinned")
     else:
         signer = signer.upper()
-        try:
-            trusted = user_trust_store().get(signer)
-        except TrustStoreError as exc:
-            raise CliError(str(exc)) from None
+        trusted = user_trust_store().get(signer)
         if trusted is None:
             raise CliError(
                 f"key {signer} is not trusted; first: midimon trust add KEY.pub --plugins {name}"
@@ -96,11 +92,8 @@ def cmd_pin(args: argparse.Namespace) -> int:
                 f"first: midimon trust add KEY.pub --plugins {','.join((*trusted.plugins, name))}"
             )
         new = Pin(name, signer, "re-pinned", trusted.key.to_base64())
-    try:
-        old = store.get(name)
-        store.set(Pin(new.name, new.signer, new.how, new.public_key, time.time()))
-    except OSError as exc:
-        raise CliError(str(exc)) from None
+    old = store.get(name)  # an OSError is printed by main
+    store.set(Pin(new.name, new.signer, new.how, new.public_key, time.time()))
     AuditLog(state_dir() / "audit.jsonl").record(
         "repin", name, old=old.signer if old else None, new=new.signer
     )
@@ -114,10 +107,7 @@ def cmd_pin(args: argparse.Namespace) -> int:
 
 def cmd_pins(args: argparse.Namespace) -> int:
     """``trust pins``."""
-    try:
-        pins = PinStore.for_user().all()
-    except OSError as exc:
-        raise CliError(str(exc)) from None
+    pins = PinStore.for_user().all()
     if args.json:
         print_json({"pins": [{"plugin": p.name, "signer": p.signer, "how": p.how} for p in pins]})
         return EXIT_OK
@@ -136,16 +126,11 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         new_key = PublicKey.load(args.new_key)
     except FileNotFoundError:
         raise CliError(f"{args.new_key}: no such file") from None
-    except (MinisignError, OSError) as exc:
-        raise CliError(str(exc)) from None
     old_secret = load_secret_key(args.old_key)
     plugins = tuple(p.strip() for arg in args.plugins for p in arg.split(",") if p.strip())
     if not args.folder.is_dir():
         raise CliError(f"{args.folder}: not a folder")
-    try:
-        path = write_statement(old_secret, new_key, plugins, args.folder)
-    except (RotationError, MinisignError, OSError) as exc:
-        raise CliError(str(exc)) from None
+    path = write_statement(old_secret, new_key, plugins, args.folder)
     if args.json:
         print_json(
             {"statement": str(path), "old": old_secret.key_id_hex, "new": new_key.key_id_hex}

@@ -155,8 +155,7 @@ def _load_or_explain(manager: PluginManager, name: str) -> None:
     except PluginDisabled:
         return  # execute() reports it as DISABLED, with the reason
     except IntegrityError as exc:
-        lines = [f"cannot run plugin {name!r}: {exc}"]
-        lines += [f"  fix: {f.fix}" for f in exc.report.failures if f.fix]
+        lines = [f"cannot run plugin {name!r}: {exc}", *(f"  {h}" for h in exc.hints)]
         raise CliError("\n".join(lines)) from None
     except (PluginError, OSError) as exc:
         raise CliError(f"cannot run plugin {name!r}: {exc}") from None
@@ -168,7 +167,7 @@ def _check_session_grants(manager: PluginManager, name: str, grants: list[Grant]
         if grant.capability is not Capability.FILESYSTEM:
             continue
         try:
-            manager.check_filesystem_paths(
+            manager.grants.check_filesystem_paths(
                 name, grant.read_paths, grant.write_paths, at="plugins exec"
             )
         except ValueError as exc:
@@ -198,9 +197,9 @@ def cmd_exec(args: argparse.Namespace) -> int:
     try:
         try:
             manifest = manager.get_metadata(args.name)
-        except PluginNotFound as exc:
+        except PluginNotFound:
             find_plugin(args, args.name)  # raises, naming an invalid NAME/plugin.toml if any
-            raise CliError(str(exc)) from None
+            raise
         _check_session_grants(manager, args.name, session[args.name])
         _load_or_explain(manager, args.name)
         result = manager.execute(args.name, params, context)

@@ -9,7 +9,7 @@ from midimon.cli.common import EXIT_OK, CliError, print_json
 from midimon.cli.passwords import read_password
 from midimon.paths import config_dir
 from midimon.plugins.description.manifest import MANIFEST_NAME, load_manifest
-from midimon.plugins.errors import ManifestError, MinisignError, WrongPasswordError
+from midimon.plugins.errors import WrongPasswordError
 from midimon.plugins.integrity.minisign_keys import SecretKey, generate_keypair
 from midimon.plugins.integrity.signing import sign_plugin
 from midimon.plugins.integrity.verify import signature_path
@@ -90,12 +90,9 @@ def cmd_keygen(args: argparse.Namespace) -> int:
             raise CliError(f"{path} exists; use -f to overwrite it")
     password = None if args.no_password else read_password("Password: ", confirm=True)
     public, secret = generate_keypair()
-    try:
-        secret_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        secret.save(secret_path, password)
-        public.save(args.public)
-    except MinisignError as exc:
-        raise CliError(str(exc)) from None
+    secret_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secret.save(secret_path, password)
+    public.save(args.public)
     if args.json:
         print_json(
             {
@@ -121,22 +118,14 @@ def load_secret_key(path: Path) -> SecretKey:
     try:
         return SecretKey.parse(text, None, source=str(path))
     except WrongPasswordError:
-        pass
-    except MinisignError as exc:
-        raise CliError(str(exc)) from None
-    try:
-        return SecretKey.parse(text, read_password(f"Password for {path}: "), source=str(path))
-    except MinisignError as exc:
-        raise CliError(str(exc)) from None
+        pass  # encrypted: ask for the password (any other MinisignError reaches main)
+    return SecretKey.parse(text, read_password(f"Password for {path}: "), source=str(path))
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
     """``sign PLUGIN_DIR``."""
     folder = args.plugin_dir
-    try:
-        manifest = load_manifest(folder / MANIFEST_NAME if folder.is_dir() else folder)
-    except ManifestError as exc:
-        raise CliError(str(exc)) from None
+    manifest = load_manifest(folder / MANIFEST_NAME if folder.is_dir() else folder)
     if manifest.binary is None:
         raise CliError(f"{manifest.path}: {manifest.binary_error}")
     try:
@@ -144,10 +133,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"{manifest.binary}: cannot read the binary: {exc.strerror}") from None
     secret = load_secret_key(args.secret or default_secret_key_path())
-    try:
-        binary_sig, _ = sign_plugin(manifest, binary, secret, args.comment)
-    except MinisignError as exc:
-        raise CliError(str(exc)) from None
+    binary_sig, _ = sign_plugin(manifest, binary, secret, args.comment)
     result = {
         "plugin": manifest.name,
         "version": manifest.version,

@@ -9,7 +9,6 @@ from pathlib import Path
 from midimon.cli import pin_cmd
 from midimon.cli.common import EXIT_FAILED, EXIT_OK, CliError, add_json_option, print_json
 from midimon.paths import config_dir
-from midimon.plugins.errors import MinisignError, TrustStoreError
 from midimon.plugins.integrity.minisign_keys import PublicKey
 from midimon.plugins.integrity.trust import TrustStore
 
@@ -69,8 +68,6 @@ def cmd_add(args: argparse.Namespace) -> int:
         key = PublicKey.load(args.key)
     except FileNotFoundError:
         raise CliError(f"{args.key}: no such file") from None
-    except (MinisignError, OSError) as exc:
-        raise CliError(str(exc)) from None
     patterns = _scope(args, key.key_id_hex)
     trusted = user_trust_store().add(key, args.name, patterns)
     if args.json:
@@ -121,10 +118,7 @@ def _scope(args: argparse.Namespace, key_id: str) -> tuple[str, ...]:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """``trust list``."""
-    try:
-        keys = user_trust_store().list()
-    except TrustStoreError as exc:
-        raise CliError(str(exc)) from None
+    keys = user_trust_store().list()
     if args.json:
         print_json({"keys": [{**k.as_dict(), "any_plugin": not k.plugins} for k in keys]})
         return EXIT_OK
