@@ -66,8 +66,8 @@ action = {{ type = "Plugin", plugin = "bench_stamp" }}
 def raw_cffi(folder: Path, calls: int, gap: float = 0.0) -> list[float]:
     """Microseconds per bare cffi ``execute`` call into the plugin (``gap`` s between calls)."""
     from midimon.plugins.description.manifest import load_manifest
+    from midimon.plugins.hazmat import load_unverified
     from midimon.plugins.loading import abi
-    from midimon.plugins.loading.loader import load_unverified
 
     plugin = load_unverified(load_manifest(folder))
     plugin.initialize()

@@ -214,8 +214,8 @@ def list_ports(api: str | None = None, client_name: str = "midimon-list") -> Por
 class _Port:
     """What inputs and outputs share: opening by pattern or virtually, closing, reconnecting."""
 
-    _direction = "port"
-    _rtmidi_class: type = rtmidi.MidiIn
+    direction = "port"
+    rtmidi_class: type = rtmidi.MidiIn
     _native_jack = False  # inputs: midimon's native JACK input when JACK is the API
 
     def __init__(
@@ -230,7 +230,7 @@ class _Port:
             raise ValueError("give a port name or pattern, or a virtual_name (or both)")
         self.pattern = name_or_pattern
         self._lock = threading.RLock()
-        self._rt, api_const = _create(self._rtmidi_class, api, client_name, self._native_jack)
+        self._rt, api_const = _create(self.rtmidi_class, api, client_name, self._native_jack)
         self.api = _API_NAMES[api_const]
         self.is_virtual = False
         self._port_name: str | None = None
@@ -258,7 +258,7 @@ class _Port:
                     self._rt.open_virtual_port(virtual_name)
             except (rtmidi.RtMidiError, OSError) as exc:
                 raise MidiError(
-                    f"cannot create virtual MIDI {self._direction} {virtual_name!r} "
+                    f"cannot create virtual MIDI {self.direction} {virtual_name!r} "
                     f"({self.api}): {exc}"
                 ) from exc
             self.is_virtual = True
@@ -266,15 +266,15 @@ class _Port:
             self._connected = True
         elif not missing_ok:
             assert pattern is not None
-            raise PortNotFoundError(self._direction, pattern, self.api, names)
+            raise PortNotFoundError(self.direction, pattern, self.api, names)
 
     def _open_index(self, index: int, name: str) -> None:
         try:
             with probing():
-                self._rt.open_port(index, name=self._direction)
+                self._rt.open_port(index, name=self.direction)
         except (rtmidi.RtMidiError, OSError) as exc:
             raise MidiError(
-                f"cannot open MIDI {self._direction} {name!r} ({self.api}): {exc}"
+                f"cannot open MIDI {self.direction} {name!r} ({self.api}): {exc}"
             ) from exc
         self._port_name = name
         self._connected = True
@@ -311,7 +311,7 @@ class _Port:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _check(self, available: Sequence[str]) -> tuple[str, str] | None:
+    def follow_devices(self, available: Sequence[str]) -> tuple[str, str] | None:
         """Watcher step: close a port whose device vanished from ``available``, reopen one that
         came back. Returns ("connect"|"disconnect", port name) when that happened."""
         with self._lock:
@@ -359,8 +359,8 @@ class MidiInput(_Port):
     wanted; a :class:`PortWatcher` opens it when the device appears.
     """
 
-    _direction = "input"
-    _rtmidi_class = rtmidi.MidiIn
+    direction = "input"
+    rtmidi_class = rtmidi.MidiIn
     _native_jack = True
 
     def __init__(
@@ -407,8 +407,8 @@ class MidiOutput(_Port):
     :meth:`send` is thread-safe (one lock per output).
     """
 
-    _direction = "output"
-    _rtmidi_class = rtmidi.MidiOut
+    direction = "output"
+    rtmidi_class = rtmidi.MidiOut
 
     def __init__(
         self,
@@ -490,18 +490,18 @@ class PortWatcher:
             ports = list(self._ports)
         listings: dict[tuple[type, str], list[str]] = {}
         for port in ports:
-            key = (port._rtmidi_class, port.api)
+            key = (port.rtmidi_class, port.api)
             try:
                 if key not in listings:
                     listings[key] = self._names(*key)
-                change = port._check(listings[key])
+                change = port.follow_devices(listings[key])
             except (rtmidi.RtMidiError, OSError) as exc:
                 log.warning("MIDI port watcher: %r: %s", port, exc)
                 continue
             if change is None:
                 continue
             event, name = change
-            log.info("MIDI %s %s: %s", port._direction, event + "ed", name)
+            log.info("MIDI %s %s: %s", port.direction, event + "ed", name)
             hook = self.on_connect if event == "connect" else self.on_disconnect
             if hook is not None:
                 try:

@@ -12,9 +12,7 @@ from midimon.daemon.errors import CommandError
 from midimon.daemon.plugin_check import plugin_uses
 from midimon.daemon.service import Daemon
 from midimon.engine.config import ConfigError, load_config
-from midimon.plugins.description.capabilities import from_name, sorted_caps
-from midimon.plugins.errors import PluginError
-from midimon.plugins.manager.audit import AuditLog
+from midimon.plugins import AuditLog, PluginError, from_name, sorted_caps
 
 
 def _failed(message: str) -> CommandError:

@@ -24,8 +24,7 @@ from midimon.daemon.server import ControlServer
 from midimon.daemon.service import Daemon
 from midimon.engine.config import default_config_path
 from midimon.paths import socket_path, state_dir
-from midimon.plugins.description.capabilities import Capability
-from midimon.plugins.manager.grants import Grant
+from midimon.plugins import Capability, Grant
 
 log = logging.getLogger(__name__)
 

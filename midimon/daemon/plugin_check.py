@@ -14,7 +14,7 @@ from midimon.engine.action_specs import (
     SequenceAction,
 )
 from midimon.engine.config import Config
-from midimon.plugins.manager.readiness import Readiness, ReadinessChecker
+from midimon.plugins import Readiness, ReadinessChecker
 
 
 def _plugin_actions(action: Action | None) -> Iterator[PluginAction]:

@@ -39,11 +39,15 @@ from midimon.engine.events import decode
 from midimon.engine.mapping import Mapper
 from midimon.engine.triggers import EventProcessor, FiredTrigger
 from midimon.paths import config_dir
+from midimon.plugins import (
+    Grant,
+    HostServices,
+    LoggingHost,
+    PluginManager,
+    Readiness,
+    ReadinessChecker,
+)
 from midimon.plugins.loading.abi import constant
-from midimon.plugins.loading.loader import HostServices, LoggingHost
-from midimon.plugins.manager.grants import Grant
-from midimon.plugins.manager.plugin_manager import PluginManager
-from midimon.plugins.manager.readiness import Readiness, ReadinessChecker
 from midimon.plugins.settings import CONFIG_NAME
 
 log = logging.getLogger(__name__)
@@ -242,7 +246,7 @@ class Daemon:
         """Say which saved Filesystem grants are not applied (made under older rules, or
         reaching midimon's own state) and how to grant safely instead."""
         try:
-            unsafe = self.manager.unsafe_stored_grants()
+            unsafe = self.manager.grants.unsafe_stored_grants()
         except (OSError, ValueError) as exc:
             log.warning("could not check the saved filesystem grants: %s", exc)
             return

@@ -107,6 +107,6 @@ def test_plugin_with_local_sockets_cannot_drive_the_daemon(daemon_at_home) -> No
         assert client.request("STATUS")["reloads"] == daemon.status()["reloads"] == 0
     refusals = list(daemon.manager.audit.read(event="control_refused"))
     assert len(refusals) == 5
-    worker_pid = daemon.manager._loaded["h_control"].runner._worker.pid
+    worker_pid = daemon.manager.loaded_plugin("h_control").runner.worker_pid
     assert {r["pid"] for r in refusals} == {worker_pid}
     assert sum("without the right cookie" in r["reason"] for r in refusals) == 2

@@ -197,7 +197,7 @@ def test_every_path_form_is_refused_by_the_api(
             refused = audit_events("grant_refused")
             assert len(refused) == before + 1, label
             assert refused[-1]["path"] == form and refused[-1]["at"] == "grant"
-    assert manager.state.grants("fs_probe", manager._current_binary("fs_probe")[0]) == {}
+    assert manager.state.grants("fs_probe", manager.grants.current_binary("fs_probe")[0]) == {}
     assert audit_events("grant") == []
 
 
@@ -339,7 +339,7 @@ def test_old_grant_is_not_applied_and_reported(
     re-grant safely."""
     from midimon.paths import state_dir
 
-    sha256 = manager._current_binary("fs_probe")[0]
+    sha256 = manager.grants.current_binary("fs_probe")[0]
     state = state_dir() / "plugin_state.json"
     state.parent.mkdir(parents=True, exist_ok=True)
     grant = {"filesystem": {**stored, "granted_at": 1.0}}
@@ -350,7 +350,7 @@ def test_old_grant_is_not_applied_and_reported(
     assert "midimon plugins grant fs_probe filesystem --write DIR" in result.message
     (refused,) = audit_events("grant_refused")
     assert refused["at"] == "worker start" and reason in refused["reason"]
-    assert [(p, r.path) for p, r in manager.unsafe_stored_grants()] == [
+    assert [(p, r.path) for p, r in manager.grants.unsafe_stored_grants()] == [
         ("fs_probe", stored["paths"][0] if stored["paths"] else "(no path)")
     ]
     done = run_cli(env, tmp_path, "plugins", "info", "fs_probe", "--plugins-dir", str(probe.parent))
@@ -366,7 +366,7 @@ def test_old_safe_grant_still_works_as_write(manager, good: Path) -> None:
     --read path can be read but not written."""
     from midimon.paths import state_dir
 
-    sha256 = manager._current_binary("fs_probe")[0]
+    sha256 = manager.grants.current_binary("fs_probe")[0]
     state = state_dir() / "plugin_state.json"
     state.parent.mkdir(parents=True, exist_ok=True)
     grant = {"filesystem": {"paths": [str(good)], "granted_at": 1.0}}

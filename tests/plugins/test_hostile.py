@@ -183,7 +183,7 @@ def test_thread_after_shutdown_dies_with_the_worker(
     hostile(make_plugin, "h_thread", "THREAD")
     manager = make_manager()
     assert manager.execute("h_thread", {}, CTX).ok
-    pid = manager._loaded["h_thread"].runner._worker.pid
+    pid = manager.loaded_plugin("h_thread").runner.worker_pid
     manager.unload("h_thread")
     time.sleep(0.2)
     assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid)

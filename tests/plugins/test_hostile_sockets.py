@@ -92,7 +92,7 @@ def test_network_plugin_cannot_open_local_sockets(
     assert result.ok, result
     assert result.message == f"socket:{EACCES};socketpair:{EACCES};connect:{EACCES};", result
     assert accepted == []
-    runner = manager._loaded["h_net_unix"].runner
+    runner = manager.loaded_plugin("h_net_unix").runner
     named = {d.syscall for d in runner.denials}
     assert named == {"socket(AF_UNIX)", "socketpair(AF_UNIX)"}
     assert_host_fine(manager, good)

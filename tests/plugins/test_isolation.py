@@ -667,9 +667,7 @@ def test_kill_from_another_thread(start_worker: StartWorker) -> None:
 def test_worker_exits_when_the_host_hangs_up(start_worker: StartWorker) -> None:
     """EOF on fd 3 ends the worker even while plugin code runs (the watchdog thread)."""
     worker = start_worker()
-    sock = worker._sock
-    assert sock is not None
-    threading.Timer(0.2, sock.shutdown, args=(socket.SHUT_RDWR,)).start()
+    threading.Timer(0.2, worker.hang_up).start()
     started = time.monotonic()
     with pytest.raises(WorkerCrashed) as caught:
         run(worker, "sleep", timeout=10)

@@ -21,9 +21,9 @@ from midimon.plugins.errors import (
     NullPlugin,
     PluginCallError,
 )
+from midimon.plugins.hazmat import load_unverified
 from midimon.plugins.loading import abi as abi_mod
 from midimon.plugins.loading.context import TriggerContext, TriggerKind
-from midimon.plugins.loading.loader import load_unverified
 from midimon.plugins.loading.protocol import ActionPlugin
 
 

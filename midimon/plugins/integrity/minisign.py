@@ -197,7 +197,7 @@ def sign(
         untrusted_comment = DEFAULT_SIGNATURE_COMMENT
     _check_comment(trusted_comment, trusted=True)
     _check_comment(untrusted_comment, trusted=False)
-    private = secret_key._ed25519()
+    private = secret_key.ed25519()
     message = blake2b_prehash(data) if prehash else bytes(data)
     signature = private.sign(message)
     global_signature = private.sign(signature + trusted_comment.encode("utf-8"))
@@ -240,7 +240,7 @@ def verify(
         message = prehash if prehash is not None else blake2b_prehash(data)
     else:
         message = bytes(data)
-    key = public_key._ed25519()
+    key = public_key.ed25519()
     try:
         key.verify(signature.signature, message)
     except InvalidSignature:

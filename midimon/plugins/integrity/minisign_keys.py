@@ -126,7 +126,8 @@ class PublicKey:
         """Write the public key file atomically, mode 0644."""
         atomic_write(path, self.to_text(untrusted_comment).encode("utf-8"), 0o644)
 
-    def _ed25519(self) -> Ed25519PublicKey:
+    def ed25519(self) -> Ed25519PublicKey:
+        """This key as a ``cryptography`` object (what minisign.verify checks with)."""
         try:
             return Ed25519PublicKey.from_public_bytes(self.raw)
         except ValueError as exc:  # pragma: no cover - length is checked at construction
@@ -146,7 +147,7 @@ class SecretKey:
     def __post_init__(self) -> None:
         _check_bytes(self.key_id, KEY_ID_BYTES, "key_id")
         _check_bytes(self.secret, SECRET_KEY_BYTES, "secret key")
-        derived = self._ed25519().public_key().public_bytes_raw()
+        derived = self.ed25519().public_key().public_bytes_raw()
         if derived != self.secret[32:]:
             raise ArgumentError(
                 "secret key is inconsistent: its last 32 bytes are not the public key of its seed"
@@ -277,7 +278,8 @@ class SecretKey:
         )
         atomic_write(path, text.encode("utf-8"), 0o600)
 
-    def _ed25519(self) -> Ed25519PrivateKey:
+    def ed25519(self) -> Ed25519PrivateKey:
+        """This key as a ``cryptography`` object (what minisign.sign signs with)."""
         return Ed25519PrivateKey.from_private_bytes(self.secret[:32])
 
 

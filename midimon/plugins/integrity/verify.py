@@ -29,13 +29,14 @@ from midimon.plugins.errors import (
     RollbackRefused,
     TrustStoreError,
 )
+from midimon.plugins.hazmat import load_image  # the safe path: called after the check
 from midimon.plugins.integrity.continuity import check_signer
 from midimon.plugins.integrity.minisign import Signature, verify
 from midimon.plugins.integrity.pins import BUNDLED, Pin, PinStore
 from midimon.plugins.integrity.rollback import Accepted, RollbackStore
 from midimon.plugins.integrity.trust import TrustStore
 from midimon.plugins.loading.image import ImageDigests
-from midimon.plugins.loading.loader import HostServices, NativePlugin, load_image, read_binary
+from midimon.plugins.loading.loader import HostServices, NativePlugin, read_binary
 from midimon.plugins.settings import SignaturePolicy
 
 SIGNATURE_SUFFIX = ".minisig"

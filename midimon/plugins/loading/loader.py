@@ -1,10 +1,10 @@
-"""Load a native plugin with cffi (ABI mode), check its ABI, and wrap it as a NativePlugin.
+"""A loaded native plugin (NativePlugin) and the checks a binary's plugin struct must pass.
 
-Load order: read the binary once -> SHA-256 and signature checks on that buffer
-(integrity.load_verified) -> load exactly those bytes -> ``_create_plugin`` -> ABI checks ->
-struct checks -> compare with plugin.toml. Every refusal is a typed LoadError naming the file
-and the fault.
-Libraries are never dlclose'd (RTLD_NODELETE, and the handle is kept for the process's life).
+Load order: read the binary once (:func:`read_binary`) -> SHA-256 and signature checks on that
+buffer (integrity.load_verified) -> load exactly those bytes (``plugins.hazmat.load_image``) ->
+``_create_plugin`` -> ABI checks -> struct checks -> compare with plugin.toml. Every refusal is a
+typed LoadError naming the file and the fault. The dlopen itself lives in ``plugins.hazmat``,
+so that nothing loads plugin code without going through the integrity check by accident.
 """
 
 from __future__ import annotations
@@ -30,14 +30,11 @@ from midimon.plugins.errors import (
     ChecksumMismatch,
     InvalidPluginStruct,
     ManifestMismatch,
-    MissingEntryPoint,
     NotASharedObject,
-    NullPlugin,
     PluginCallError,
 )
 from midimon.plugins.loading import abi as abi_mod
 from midimon.plugins.loading.context import TriggerContext
-from midimon.plugins.loading.image import materialize
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +43,7 @@ MAX_STRUCT_SIZE = 64 * 1024  # a struct_size beyond this is a corrupt or hostile
 MAX_MIDI_BYTES = 64 * 1024  # one send_midi() call
 MAX_LOG_BYTES = 8 * 1024  # one log() line
 
-_KEEP_ALIVE: list[object] = []  # libraries, host structs and callbacks: never freed
+_KEEP_ALIVE: list[object] = []  # host structs and callbacks: never freed
 
 LOG_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
 
@@ -102,19 +99,6 @@ def _c_string(ffi: Any, pointer: Any, member: str, path: Path) -> str:
         ) from None
 
 
-def _open_library(ffi: Any, loader_path: Path, binary: Path) -> Any:
-    flags = ffi.RTLD_NOW | ffi.RTLD_LOCAL | getattr(ffi, "RTLD_NODELETE", 0)
-    try:
-        lib = ffi.dlopen(str(loader_path), flags)
-    except OSError as exc:
-        detail = str(exc).replace(str(loader_path), str(binary))
-        raise NotASharedObject(
-            binary, f"not a shared library this system can load ({detail})"
-        ) from None
-    _KEEP_ALIVE.append(lib)
-    return lib
-
-
 def check_header(major: int, minor: int, struct_size: int, path: Path) -> None:
     """The ABI rule (same major, a minor the host knows, a sane struct_size), or AbiMismatch."""
     host = abi_mod.abi()
@@ -142,15 +126,6 @@ def check_header(major: int, minor: int, struct_size: int, path: Path) -> None:
             f"plugin struct_size is {struct_size} bytes; ABI {host.major}.0 needs at least "
             f"{host.min_plugin_size}: set it to sizeof(midimon_plugin_t)",
         )
-
-
-def _read_struct(ffi: Any, raw: Any, path: Path) -> Any:
-    """Check the version/size header, then copy the struct zero-extended to the host's size."""
-    major, minor, struct_size = ffi.cast("uint32_t *", raw)[0:3]
-    check_header(major, minor, struct_size, path)
-    view = ffi.new("midimon_plugin_t *")
-    ffi.memmove(view, raw, min(struct_size, ffi.sizeof("midimon_plugin_t")))
-    return view
 
 
 def check_capability_bits(bits: int, path: Path) -> frozenset[Capability]:
@@ -210,55 +185,6 @@ def read_binary(manifest: PluginManifest) -> tuple[bytes, str]:
     if manifest.sha256 is not None and manifest.sha256 != digest:
         raise ChecksumMismatch(binary, manifest.sha256, digest)
     return data, digest
-
-
-def load_unverified(
-    manifest: PluginManifest,
-    host: HostServices | None = None,
-    *,
-    granted: frozenset[Capability] | None = None,
-) -> NativePlugin:
-    """Load a plugin WITHOUT the signature check: only for tests of the ABI checks and for
-    callers that have just verified it. Everything else uses integrity.load_verified()."""
-    data, digest = read_binary(manifest)
-    return load_image(manifest, data, digest, host, granted=granted)
-
-
-def load_image(
-    manifest: PluginManifest,
-    data: bytes,
-    digest: str,
-    host: HostServices | None = None,
-    *,
-    granted: frozenset[Capability] | None = None,
-) -> NativePlugin:
-    """Load already-read, already-checked bytes as the plugin ``manifest`` describes."""
-    ffi = abi_mod.ffi()
-    binary = manifest.binary
-    assert binary is not None  # read_binary() refused it otherwise
-    loader_path = materialize(data, manifest.name, binary.suffix)
-    lib = _open_library(ffi, loader_path, binary)
-    try:
-        entry = lib._create_plugin
-    except (AttributeError, ffi.error):  # parsed FFI: AttributeError; precompiled: ffi.error
-        raise MissingEntryPoint(
-            binary, "does not export _create_plugin; define it with MIDIMON_EXPORT"
-        ) from None
-    raw = entry()
-    if raw == ffi.NULL:
-        raise NullPlugin(binary, "_create_plugin returned NULL")
-    view = _read_struct(ffi, raw, binary)
-    info = read_info(view, binary)
-    check_against_manifest(info, manifest, binary)
-    return NativePlugin(
-        manifest=manifest,
-        info=info,
-        sha256=digest,
-        raw=raw,
-        view=view,
-        host=host or LoggingHost(),
-        granted=manifest.capabilities if granted is None else granted,
-    )
 
 
 class NativePlugin:
@@ -483,7 +409,5 @@ __all__ = [
     "NativePlugin",
     "PluginInfo",
     "encode_params",
-    "load_image",
-    "load_unverified",
     "read_binary",
 ]

@@ -1,63 +1,85 @@
 """Grants as the PluginManager administers them: what a plugin runs with, grant and revoke
 (audited, persisted, applied at the next call), Filesystem path checks, and denial hints.
 
-:class:`GrantAdmin` is a base of :class:`~midimon.plugins.manager.plugin_manager.PluginManager`
-and works on its state, declared below.
+A :class:`GrantAdmin` is held by its manager as ``manager.grants``; it reaches the manager only
+through the small public :class:`GrantHost` interface (lookups, and the loaded plugin whose
+worker must restart after a change).
 """
 
 from __future__ import annotations
 
-import abc
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from midimon.plugins.description.capabilities import Capability, sorted_caps
 from midimon.plugins.description.discovery import DiscoveredPlugin
 from midimon.plugins.description.manifest import PluginManifest
 from midimon.plugins.integrity.pins import claimed_signer
+from midimon.plugins.integrity.verify import IntegrityChecker
 from midimon.plugins.loading.loader import read_binary
 from midimon.plugins.manager.audit import AuditLog
 from midimon.plugins.manager.grant_guard import FilesystemGuard
 from midimon.plugins.manager.grant_hints import grant_hint
 from midimon.plugins.manager.grants import Grant, PluginStateStore
 from midimon.plugins.manager.results import LoadedPlugin
-from midimon.plugins.sandbox.grant_paths import FilesystemAccess, ProtectedPath, RefusedPath
+from midimon.plugins.sandbox.grant_paths import (
+    FilesystemAccess,
+    ProtectedPath,
+    RefusedPath,
+    sensitive_folders_covered,
+)
 from midimon.plugins.settings import PluginSettings
 
 
-class GrantAdmin(abc.ABC):
-    """The grant methods of PluginManager (its state, declared here for the type checker; the two
-    abstract methods are PluginManager's)."""
+class GrantHost(Protocol):
+    """What a GrantAdmin needs from the manager that holds it (PluginManager)."""
 
-    settings: PluginSettings
-    extra_dirs: tuple[Path, ...]
-    one_off_hints: bool
-    state: PluginStateStore
-    audit: AuditLog
-    fs_guard: FilesystemGuard
-    session_grants: dict[str, tuple[Grant, ...]]
-    _lock: threading.RLock
-    _available: dict[str, DiscoveredPlugin]
-    _loaded: dict[str, LoadedPlugin]
+    extra_dirs: tuple[Path, ...]  # --plugins-dir folders, named in hints
+    search_dirs: list[Path]
+    one_off_hints: bool  # plugins exec: hints give its --grant options too
 
-    @abc.abstractmethod
     def get_metadata(self, name: str) -> PluginManifest:
         """The manifest of the plugin ``name`` (PluginNotFound when there is none)."""
 
-    @abc.abstractmethod
-    def _ensure_discovered(self) -> None:
-        """Discover the plugin folders once, before the first lookup."""
+    def list_available(self) -> list[DiscoveredPlugin]:
+        """Every discovered plugin (discovering them first if needed)."""
+
+    def loaded_plugin(self, name: str) -> LoadedPlugin | None:
+        """The loaded plugin ``name``, or None."""
+
+
+class GrantAdmin:
+    """The grants of one PluginManager: saved ones (``state``), this process's session grants,
+    the auto-grant setting, and the Filesystem paths ``fs_guard`` allows."""
+
+    def __init__(
+        self,
+        plugins: GrantHost,
+        settings: PluginSettings,
+        state: PluginStateStore,
+        audit: AuditLog,
+        checker: IntegrityChecker,
+        session_grants: Mapping[str, Iterable[Grant]] | None = None,
+    ) -> None:
+        self.plugins = plugins
+        self.settings = settings
+        self.state = state
+        self.audit = audit
+        self.fs_guard = FilesystemGuard(state, audit, checker, plugins.search_dirs)
+        # Grants for this process only (``plugins exec --grant``), never written to disk.
+        self.session_grants = {k: tuple(v) for k, v in (session_grants or {}).items()}
 
     def protected_paths(self, manifest: PluginManifest) -> list[ProtectedPath]:
         """The folders no Filesystem grant of this plugin may reach (see grant_guard)."""
         return self.fs_guard.protected(manifest)
 
-    def _granted(
-        self, manifest: PluginManifest, sha256: str, signer: str | None, audit: bool = False
+    def granted_to(
+        self, manifest: PluginManifest, sha256: str, signer: str | None, *, audit: bool = False
     ) -> tuple[frozenset[Capability], FilesystemAccess]:
+        """What this binary from this signer runs with now (saved, session and auto grants;
+        the Filesystem paths applied and refused); ``audit``: record refused paths."""
         grants = [
             *self.state.grants(manifest.name, sha256, signer).values(),
             *self.session_grants.get(manifest.name, ()),
@@ -69,20 +91,33 @@ class GrantAdmin(abc.ABC):
             granted -= {Capability.FILESYSTEM}  # every path refused: the grant is not applied
         return granted, access
 
-    def granted_to(
-        self, manifest: PluginManifest, sha256: str, signer: str | None
-    ) -> tuple[frozenset[Capability], FilesystemAccess]:
-        """What this binary from this signer would run with now (saved, session and auto
-        grants; the Filesystem paths applied and refused), without auditing anything."""
-        return self._granted(manifest, sha256, signer)
-
     def unsafe_stored_grants(self) -> list[tuple[str, RefusedPath]]:
         """Saved Filesystem grants (of any binary) that are not applied: ``/``, midimon's own
         folders, a path grown unsafe, or no path at all (older rules); for start-up."""
-        self._ensure_discovered()
-        with self._lock:
-            manifests = {name: found.manifest for name, found in self._available.items()}
+        manifests = {found.name: found.manifest for found in self.plugins.list_available()}
         return self.fs_guard.unsafe_stored(manifests)
+
+    def summary(
+        self, manifest: PluginManifest, sha256: str | None, signer: str | None
+    ) -> dict[str, Any]:
+        """The grant part of ``plugins info`` for this binary (None: unreadable, so nothing is
+        granted): capabilities granted and missing, Filesystem paths saved, refused, and the
+        sensitive folders they cover."""
+        if sha256:
+            granted, access = self.granted_to(manifest, sha256, signer)
+            grants = self.state.grants(manifest.name, sha256, signer)
+            refused = [r.as_dict() for r in access.refused]
+            applied = [*access.read_paths, *access.write_paths]
+        else:
+            granted, grants, refused, applied = frozenset(), {}, [], []
+        return {
+            "granted": [c.value for c in sorted_caps(granted)],
+            "filesystem_paths": [p for g in grants.values() for p in g.write_paths],
+            "filesystem_read_paths": [p for g in grants.values() for p in g.read_paths],
+            "filesystem_refused": refused,
+            "filesystem_sensitive": sensitive_folders_covered(applied),
+            "missing": [c.value for c in sorted_caps(manifest.capabilities - granted)],
+        }
 
     def check_filesystem_paths(
         self,
@@ -94,15 +129,14 @@ class GrantAdmin(abc.ABC):
         """Resolve and check the paths of a Filesystem grant for plugin ``name``: (read,
         write) resolved, or UnsafeGrantPath / FilesystemPathMissing (audited as
         ``grant_refused``). Relative paths are taken from this process's working directory."""
-        return self.fs_guard.check(self.get_metadata(name), read, write, at)
+        return self.fs_guard.check(self.plugins.get_metadata(name), read, write, at)
 
-    def _current_binary(self, name: str) -> tuple[str, str | None]:
+    def current_binary(self, name: str) -> tuple[str, str | None]:
         """The SHA-256 and signer of the copy that runs (or would run) under ``name``."""
-        with self._lock:
-            loaded = self._loaded.get(name)
+        loaded = self.plugins.loaded_plugin(name)
         if loaded is not None:
             return loaded.report.sha256, loaded.report.signer_id
-        manifest = self.get_metadata(name)
+        manifest = self.plugins.get_metadata(name)
         _, digest = read_binary(manifest)
         return digest, claimed_signer(manifest)  # verified against it at load
 
@@ -121,7 +155,7 @@ class GrantAdmin(abc.ABC):
         state (see :meth:`check_filesystem_paths`). A running worker is restarted before its
         next call so the sandbox includes the grant.
         """
-        manifest = self.get_metadata(name)
+        manifest = self.plugins.get_metadata(name)
         if capability not in manifest.capabilities:
             raise ValueError(
                 f"{name} does not ask for {capability.value}; its plugin.toml declares: "
@@ -134,7 +168,7 @@ class GrantAdmin(abc.ABC):
             raise ValueError("paths can only be given with the filesystem capability")
         else:
             reads, writes = (), ()
-        sha256, signer = self._current_binary(name)
+        sha256, signer = self.current_binary(name)
         self.state.grant(name, sha256, Grant(capability, writes, time.time(), reads), signer)
         self.audit.record(
             "grant",
@@ -144,7 +178,7 @@ class GrantAdmin(abc.ABC):
             read_paths=list(reads),
             sha256=sha256,
         )
-        self._mark_restart(name)
+        self.restart_before_next_call(name)
 
     def denial_hint(
         self,
@@ -155,17 +189,17 @@ class GrantAdmin(abc.ABC):
         """Commands that grant ``missing`` as printed: the folder the params name for
         Filesystem, ``--plugins-dir`` when the plugin was found through one; with
         ``one_off_hints`` (``plugins exec``) the options for one run too."""
-        found = self._available.get(manifest.name)
+        found = next((p for p in self.plugins.list_available() if p.name == manifest.name), None)
         plugins_dir = None
         if found is not None:
             where = found.search_dir.resolve()
-            plugins_dir = next((d for d in self.extra_dirs if d.resolve() == where), None)
+            plugins_dir = next((d for d in self.plugins.extra_dirs if d.resolve() == where), None)
         missing = frozenset(missing)
         # Only a Filesystem hint needs the protected folders (a dozen path resolutions).
         protected = self.protected_paths(manifest) if Capability.FILESYSTEM in missing else []
         args = (manifest.name, missing, params, protected, plugins_dir)
         hint = grant_hint(*args)
-        if self.one_off_hints:
+        if self.plugins.one_off_hints:
             hint += "; or for this run only: " + grant_hint(*args, one_off=True)
         return hint
 
@@ -174,11 +208,12 @@ class GrantAdmin(abc.ABC):
         removed = self.state.revoke(name, capability)
         if removed:
             self.audit.record("revoke", name, capability=capability.value)
-            self._mark_restart(name)
+            self.restart_before_next_call(name)
         return removed
 
-    def _mark_restart(self, name: str) -> None:
-        with self._lock:
-            loaded = self._loaded.get(name)
-            if loaded is not None:
-                loaded.needs_restart = True
+    def restart_before_next_call(self, name: str) -> None:
+        """Have the plugin's worker restart (with the grants as they are then) before its next
+        call, if it is loaded."""
+        loaded = self.plugins.loaded_plugin(name)
+        if loaded is not None:
+            loaded.needs_restart = True

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from midimon.paths import plugin_search_path, state_dir
-from midimon.plugins.description.capabilities import sorted_caps
+from midimon.plugins.description.capabilities import Capability, sorted_caps
 from midimon.plugins.description.discovery import DiscoveredPlugin, DiscoveryResult, discover
 from midimon.plugins.description.manifest import PluginManifest
 from midimon.plugins.errors import (
@@ -31,6 +31,7 @@ from midimon.plugins.errors import (
     WorkerError,
     WorkerTimeout,
 )
+from midimon.plugins.hazmat import InProcessRunner  # built only after the trust check
 from midimon.plugins.integrity.pins import claimed_signer
 from midimon.plugins.integrity.verify import IntegrityChecker
 from midimon.plugins.loading.context import TriggerContext
@@ -43,22 +44,21 @@ from midimon.plugins.loading.loader import (
 )
 from midimon.plugins.manager.audit import AuditLog
 from midimon.plugins.manager.grant_admin import GrantAdmin
-from midimon.plugins.manager.grant_guard import FilesystemGuard
 from midimon.plugins.manager.grants import Grant, PluginStateStore
 from midimon.plugins.manager.host_limits import LimitedHost, ServiceLimit
 from midimon.plugins.manager.ratelimit import TokenBucket
 from midimon.plugins.manager.results import ExecutionResult, LoadedPlugin, Outcome, StartedCall
 from midimon.plugins.manager.stats import PluginStats
 from midimon.plugins.sandbox.denials import Denial
-from midimon.plugins.sandbox.grant_paths import sensitive_folders_covered
-from midimon.plugins.sandbox.runners import InProcessRunner, IsolatedRunner, Runner, sandbox_spec
+from midimon.plugins.sandbox.runners import IsolatedRunner, Runner, sandbox_spec
 from midimon.plugins.settings import PluginSettings
 
 MAX_BACKOFF = 5.0
 
 
-class PluginManager(GrantAdmin):
-    """Owns every plugin of one daemon (or one CLI command). Thread-safe."""
+class PluginManager:
+    """Owns every plugin of one daemon (or one CLI command). Thread-safe. Its grants are
+    administered by ``grants`` (a GrantAdmin); ``grant`` and ``revoke`` are kept here too."""
 
     def __init__(
         self,
@@ -81,9 +81,9 @@ class PluginManager(GrantAdmin):
         self.checker = checker or IntegrityChecker.for_user()
         self.state = state or PluginStateStore(state_dir() / "plugin_state.json")
         self.audit = audit or AuditLog(state_dir() / "audit.jsonl")
-        self.fs_guard = FilesystemGuard(self.state, self.audit, self.checker, self.search_dirs)
-        # Grants for this process only (``plugins exec --grant``), never written to disk.
-        self.session_grants = {k: tuple(v) for k, v in (session_grants or {}).items()}
+        self.grants = GrantAdmin(
+            self, self.settings, self.state, self.audit, self.checker, session_grants
+        )
         self._clock = clock
         self._lock = threading.RLock()
         self._available: dict[str, DiscoveredPlugin] = {}
@@ -114,6 +114,11 @@ class PluginManager(GrantAdmin):
         self._ensure_discovered()
         with self._lock:
             return list(self._available.values())
+
+    def loaded_plugin(self, name: str) -> LoadedPlugin | None:
+        """The loaded plugin ``name`` (its manifest, report, grants and runner), or None."""
+        with self._lock:
+            return self._loaded.get(name)
 
     def list_loaded(self) -> list[str]:
         """Names of the loaded plugins."""
@@ -187,7 +192,9 @@ class PluginManager(GrantAdmin):
         )
         if not report.ok:
             raise IntegrityError(report)
-        granted, access = self._granted(manifest, report.sha256, report.signer_id, audit=True)
+        granted, access = self.grants.granted_to(
+            manifest, report.sha256, report.signer_id, audit=True
+        )
         return LoadedPlugin(manifest, report, data, granted, access, runner=None)
 
     def _start(self, loaded: LoadedPlugin) -> None:
@@ -248,6 +255,22 @@ class PluginManager(GrantAdmin):
         """Unload everything."""
         for name in self.list_loaded():
             self.unload(name)
+
+    # -- grants (the CLI, the daemon and tests call these; the rest is on ``grants``) -------
+    def grant(
+        self,
+        name: str,
+        capability: Capability,
+        write_paths: Iterable[Path | str] = (),
+        *,
+        read_paths: Iterable[Path | str] = (),
+    ) -> None:
+        """Grant ``capability`` to the plugin's current binary: see GrantAdmin.grant."""
+        self.grants.grant(name, capability, write_paths, read_paths=read_paths)
+
+    def revoke(self, name: str, capability: Capability) -> bool:
+        """Revoke a grant: see GrantAdmin.revoke."""
+        return self.grants.revoke(name, capability)
 
     # -- execute -----------------------------------------------------------------------------
     def runs_inline(self, name: str) -> bool:
@@ -321,7 +344,7 @@ class PluginManager(GrantAdmin):
             if loaded is None:
                 return result(Outcome.UNAVAILABLE, f"{name} was unloaded")
         if loaded.needs_restart:  # grants changed: judge this call by the new ones
-            loaded.granted, loaded.access = self._granted(
+            loaded.granted, loaded.access = self.grants.granted_to(
                 loaded.manifest, loaded.report.sha256, loaded.report.signer_id
             )
         missing = loaded.manifest.capabilities - loaded.granted
@@ -338,7 +361,7 @@ class PluginManager(GrantAdmin):
             return result(
                 Outcome.DENIED,
                 f"{name} needs {names}, not granted{not_applied}; grant it with: "
-                + self.denial_hint(loaded.manifest, missing, payload),
+                + self.grants.denial_hint(loaded.manifest, missing, payload),
             )
         settings = self.settings.execution_for(name)
         deadline = time.monotonic() + settings.timeout
@@ -359,7 +382,7 @@ class PluginManager(GrantAdmin):
             if loaded.runner is not None:
                 loaded.runner.kill()
             loaded.runner = None
-            granted, access = self._granted(
+            granted, access = self.grants.granted_to(
                 loaded.manifest, loaded.report.sha256, loaded.report.signer_id, audit=True
             )
             loaded.granted, loaded.access = granted, access
@@ -552,9 +575,6 @@ class PluginManager(GrantAdmin):
                 _, sha256 = read_binary(manifest)
             except LoadError:
                 sha256 = None
-        granted, access = self._granted(manifest, sha256, signer) if sha256 else (frozenset(), None)
-        grants = self.state.grants(name, sha256, signer) if sha256 else {}
-        applied = [*access.read_paths, *access.write_paths] if access else []
         return {
             "isolation": settings.isolation,
             "inline": self.runs_inline(name),
@@ -565,12 +585,7 @@ class PluginManager(GrantAdmin):
                 "max_processes": settings.max_processes,
                 "max_open_files": settings.max_open_files,
             },
-            "granted": [c.value for c in sorted_caps(granted)],
-            "filesystem_paths": [p for g in grants.values() for p in g.write_paths],
-            "filesystem_read_paths": [p for g in grants.values() for p in g.read_paths],
-            "filesystem_refused": [r.as_dict() for r in access.refused] if access else [],
-            "filesystem_sensitive": sensitive_folders_covered(applied),
-            "missing": [c.value for c in sorted_caps(manifest.capabilities - granted)],
+            **self.grants.summary(manifest, sha256, signer),  # granted ... missing
             "enabled": self.is_enabled(name),
             "disabled_reason": self.state.disabled_reason(name),
             "loaded": loaded is not None,

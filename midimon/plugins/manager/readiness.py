@@ -139,7 +139,7 @@ class ReadinessChecker:
         cached = self._grant_checks.get(name)
         if cached is not None and cached[0] == key:
             return cached[1]
-        granted, access = manager.granted_to(manifest, report.sha256, report.signer_id)
+        granted, access = manager.grants.granted_to(manifest, report.sha256, report.signer_id)
         missing = manifest.capabilities - granted
         result = Readiness(name, READY)
         if missing:
@@ -149,7 +149,7 @@ class ReadinessChecker:
                 for r in access.refused
             )
             why = f"needs {names}, not granted{not_applied}"
-            hint = manager.denial_hint(manifest, missing, first)
+            hint = manager.grants.denial_hint(manifest, missing, first)
             result = Readiness(name, "not granted", why, hint)
         self._grant_checks[name] = (key, result)
         return result

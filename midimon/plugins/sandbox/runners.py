@@ -1,9 +1,10 @@
 """How a loaded plugin is run: in an isolated worker process (default) or in this process.
 
-Both runners offer the same small interface to the PluginManager. The isolated one drives a
-sandboxed ``midimon-worker`` (see worker.py); the in-process one calls the plugin through
-cffi directly: lowest latency, but no sandbox and no enforceable timeout, so the manager only
-allows it for plugins signed by a trusted key (or bundled) and configured explicitly.
+Both runners offer the same small interface (:class:`Runner`) to the PluginManager. The
+isolated one, here, drives a sandboxed ``midimon-worker`` (see worker.py); the in-process one
+(``plugins.hazmat.InProcessRunner``) calls the plugin through cffi directly: lowest latency, but
+no sandbox and no enforceable timeout, so the manager only allows it for plugins signed by a
+trusted key (or bundled) and configured explicitly.
 """
 
 from __future__ import annotations
@@ -29,12 +30,10 @@ from midimon.plugins.loading.context import TriggerContext
 from midimon.plugins.loading.image import sealed_image_fd
 from midimon.plugins.loading.loader import (
     HostServices,
-    NativePlugin,
     PluginInfo,
     check_against_manifest,
     check_capability_bits,
     check_header,
-    load_image,
 )
 from midimon.plugins.sandbox.grant_paths import FilesystemAccess
 from midimon.plugins.sandbox.spec import SandboxSpec
@@ -65,49 +64,6 @@ class Runner(Protocol):
 
     def rss_bytes(self) -> int | None:
         """Resident memory of the plugin's process, when it has its own."""
-
-
-class InProcessRunner:
-    """Runs the plugin inside this process via cffi. Capabilities are advisory here."""
-
-    mode = "in-process"
-
-    def __init__(
-        self,
-        manifest: PluginManifest,
-        data: bytes,
-        sha256: str,
-        host: HostServices,
-        granted: frozenset[Capability],
-    ) -> None:
-        self._plugin: NativePlugin = load_image(manifest, data, sha256, host, granted=granted)
-        self.info = self._plugin.info
-
-    def initialize(self, timeout: float) -> None:
-        """Initialize in this thread (no timeout can be enforced in-process)."""
-        self._plugin.initialize()
-
-    def execute(self, payload: bytes, context: TriggerContext, timeout: float) -> tuple[int, str]:
-        """Call execute in this thread."""
-        return self._plugin.execute_encoded(payload, context)
-
-    def shutdown(self) -> None:
-        """shutdown() + destroy(); the library stays mapped (never dlclose)."""
-        self._plugin.shutdown()
-
-    def kill(self) -> None:
-        """Nothing can be killed in-process; the call runs to completion."""
-
-    def enforcement(self) -> list[str]:
-        """In-process: nothing is enforced."""
-        return [
-            "in-process: no sandbox, no timeout, no memory limit; capabilities are advisory "
-            "(only the host's send_midi broker checks the Midi grant)"
-        ]
-
-    def rss_bytes(self) -> int | None:
-        """Shares the daemon's memory."""
-        return None
 
 
 def _load_error(exc: WorkerLoadFailed, binary: Path) -> LoadError:
@@ -250,6 +206,11 @@ class IsolatedRunner:
     def rss_bytes(self) -> int | None:
         """The worker's resident memory."""
         return self._worker.rss_bytes()
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The worker's process id (None before it was spawned)."""
+        return self._worker.pid
 
     @property
     def denials(self) -> list:

@@ -85,6 +85,16 @@ class WorkerChild(abc.ABC):
             self._killed = True
         self._kill_group()
 
+    def hang_up(self) -> None:
+        """Shut the host's end of the channel down without a SHUTDOWN message: the worker reads
+        EOF and exits, as when the daemon dies. Safe from any thread; the next call here then
+        fails as a crash."""
+        sock = self._sock
+        if sock is not None:
+            # Already closed or never connected: the worker has its EOF either way.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
     def rss_bytes(self) -> int | None:
         """Resident memory of the worker (VmRSS), or None when it is not running."""
         if not self.alive:
