@@ -72,7 +72,7 @@ def raw_cffi(folder: Path, calls: int, gap: float = 0.0) -> list[float]:
     plugin = load_unverified(load_manifest(folder))
     plugin.initialize()
     ffi = abi.ffi()
-    view, raw = plugin._view, plugin._raw  # the floor: no wrapper at all
+    view, raw = plugin.c_struct  # the floor: no wrapper at all
     params = ffi.new("char[]", b"{}")
     ctx = ffi.new("midimon_trigger_context_t *")
     ctx.struct_size = ffi.sizeof("midimon_trigger_context_t")
