@@ -98,10 +98,8 @@ class _Abi:
 
         Not sizeof(midimon_plugin_t), which grows as later minors append members.
         """
-        size: int = self.ffi.offsetof("midimon_plugin_t", "get_extension") + self.ffi.sizeof(
-            "void *"
-        )
-        return size
+        ffi = self.ffi  # untyped (cffi): int() says what offsetof + sizeof give
+        return int(ffi.offsetof("midimon_plugin_t", "get_extension") + ffi.sizeof("void *"))
 
 
 @cache
