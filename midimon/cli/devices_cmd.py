@@ -10,7 +10,7 @@ from midimon.errors import MidiError
 from midimon.midi import API_NAMES, compiled_apis, list_ports
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``devices``."""
     parser = commands.add_parser(
         "devices",

@@ -212,9 +212,7 @@ def parse_request(line: bytes) -> Request:
         if not isinstance(args, dict):
             raise ValueError('"args" must be a JSON object')
     except ValueError as exc:
-        error = CommandError(ErrorCode.BAD_REQUEST, str(exc))
-        error.request_id = rid  # type: ignore[attr-defined]
-        raise error from None
+        raise CommandError(ErrorCode.BAD_REQUEST, str(exc), request_id=rid) from None
     return Request(rid, command, args)
 
 

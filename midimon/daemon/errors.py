@@ -20,10 +20,11 @@ from midimon.errors import MidimonError
 class CommandError(MidimonError):
     """Raised by a handler to answer with a numbered error: ``CommandError(code, message)``."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, request_id: int | str | None = None) -> None:
         super().__init__(message)
         self.code = int(code)
         self.message = message
+        self.request_id = request_id  # the id of the request at fault, when it was read
 
     def to_wire(self) -> dict[str, Any]:
         """The ``error`` member of a response."""

@@ -84,6 +84,27 @@ def test_auto_grant_low_risk_and_setting(make_plugin: MakePlugin, make_manager) 
     assert result.outcome is Outcome.DENIED
 
 
+def test_grants_follow_settings_replaced_by_a_reload(
+    make_plugin: MakePlugin, make_manager
+) -> None:
+    """The daemon's reload replaces manager.settings: manager.grants judges by the new
+    auto_grant at once (it reads the manager's settings, never a copy)."""
+    from midimon.plugins.settings import parse_plugin_settings
+
+    make_plugin(
+        "midi_reload",
+        defines={"P_CAPS": "MIDIMON_CAP_MIDI", "P_SEND_MIDI": "1"},
+        manifest={"capabilities": {"midi": True}},
+    )
+    manager = make_manager(auto_grant=[])
+    manifest = manager.get_metadata("midi_reload")
+    sha256, signer = manager.grants.current_binary("midi_reload")
+    assert manager.grants.granted_to(manifest, sha256, signer)[0] == frozenset()
+    manager.settings = parse_plugin_settings({"dev_mode": True})  # what a reload does
+    assert manager.grants.granted_to(manifest, sha256, signer)[0] == {Capability.MIDI}
+    assert manager.execute("midi_reload", {}, CTX).ok
+
+
 def test_grants_persist_and_follow_the_binary(
     make_plugin: MakePlugin, make_manager, tmp_path: Path
 ) -> None:

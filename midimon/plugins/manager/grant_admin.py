@@ -36,6 +36,10 @@ from midimon.plugins.settings import PluginSettings
 class GrantHost(Protocol):
     """What a GrantAdmin needs from the manager that holds it (PluginManager)."""
 
+    settings: PluginSettings  # replaced on a daemon reload: always read it from here
+    state: PluginStateStore
+    audit: AuditLog
+    checker: IntegrityChecker
     extra_dirs: tuple[Path, ...]  # --plugins-dir folders, named in hints
     search_dirs: list[Path]
     one_off_hints: bool  # plugins exec: hints give its --grant options too
@@ -55,21 +59,21 @@ class GrantAdmin:
     the auto-grant setting, and the Filesystem paths ``fs_guard`` allows."""
 
     def __init__(
-        self,
-        plugins: GrantHost,
-        settings: PluginSettings,
-        state: PluginStateStore,
-        audit: AuditLog,
-        checker: IntegrityChecker,
-        session_grants: Mapping[str, Iterable[Grant]] | None = None,
+        self, plugins: GrantHost, session_grants: Mapping[str, Iterable[Grant]] | None = None
     ) -> None:
         self.plugins = plugins
-        self.settings = settings
-        self.state = state
-        self.audit = audit
-        self.fs_guard = FilesystemGuard(state, audit, checker, plugins.search_dirs)
+        self.state = plugins.state
+        self.audit = plugins.audit
+        self.fs_guard = FilesystemGuard(
+            plugins.state, plugins.audit, plugins.checker, plugins.search_dirs
+        )
         # Grants for this process only (``plugins exec --grant``), never written to disk.
         self.session_grants = {k: tuple(v) for k, v in (session_grants or {}).items()}
+
+    @property
+    def settings(self) -> PluginSettings:
+        """The manager's [plugins] settings as they are now (a daemon reload replaces them)."""
+        return self.plugins.settings
 
     def protected_paths(self, manifest: PluginManifest) -> list[ProtectedPath]:
         """The folders no Filesystem grant of this plugin may reach (see grant_guard)."""
@@ -90,6 +94,14 @@ class GrantAdmin:
         if Capability.FILESYSTEM in granted and not access.any_path:
             granted -= {Capability.FILESYSTEM}  # every path refused: the grant is not applied
         return granted, access
+
+    def refresh(self, loaded: LoadedPlugin, *, audit: bool = False) -> None:
+        """Set a loaded plugin's ``granted`` and ``access`` to what :meth:`granted_to` gives now
+        (after a grant or revoke, before its next call or restart)."""
+        report = loaded.report
+        loaded.granted, loaded.access = self.granted_to(
+            loaded.manifest, report.sha256, report.signer_id, audit=audit
+        )
 
     def unsafe_stored_grants(self) -> list[tuple[str, RefusedPath]]:
         """Saved Filesystem grants (of any binary) that are not applied: ``/``, midimon's own
@@ -202,6 +214,29 @@ class GrantAdmin:
         if self.plugins.one_off_hints:
             hint += "; or for this run only: " + grant_hint(*args, one_off=True)
         return hint
+
+    def refuse_ungranted(
+        self, loaded: LoadedPlugin, params: Mapping[str, Any] | str | bytes
+    ) -> str | None:
+        """None when the plugin has every capability it declares; else record the denial in the
+        audit log and return the refusal: what is missing, any Filesystem grant not applied
+        and why, and the grant command (:meth:`denial_hint`)."""
+        missing = loaded.manifest.capabilities - loaded.granted
+        if not missing:
+            return None
+        name = loaded.manifest.name
+        names = ", ".join(c.value for c in sorted_caps(missing))
+        self.audit.record(
+            "deny", name, capabilities=sorted(c.value for c in missing), reason="not granted"
+        )
+        not_applied = "".join(
+            f"; its filesystem grant {r.path} was not applied: {r.reason}"
+            for r in loaded.access.refused
+        )
+        return (
+            f"{name} needs {names}, not granted{not_applied}; grant it with: "
+            + self.denial_hint(loaded.manifest, missing, params)
+        )
 
     def revoke(self, name: str, capability: Capability) -> bool:
         """Revoke a grant; the worker restarts without it before the next call."""

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from midimon.paths import plugin_search_path, state_dir
 from midimon.plugins.description.capabilities import Capability, sorted_caps
@@ -56,6 +56,14 @@ from midimon.plugins.settings import PluginSettings
 MAX_BACKOFF = 5.0
 
 
+class _Result(Protocol):
+    """How one call's ExecutionResult is made (name and elapsed time filled in)."""
+
+    def __call__(
+        self, outcome: Outcome, message: str, status: int | None = None
+    ) -> ExecutionResult: ...
+
+
 class PluginManager:
     """Owns every plugin of one daemon (or one CLI command). Thread-safe. Its grants are
     administered by ``grants`` (a GrantAdmin); ``grant`` and ``revoke`` are kept here too."""
@@ -81,9 +89,7 @@ class PluginManager:
         self.checker = checker or IntegrityChecker.for_user()
         self.state = state or PluginStateStore(state_dir() / "plugin_state.json")
         self.audit = audit or AuditLog(state_dir() / "audit.jsonl")
-        self.grants = GrantAdmin(
-            self, self.settings, self.state, self.audit, self.checker, session_grants
-        )
+        self.grants = GrantAdmin(self, session_grants)  # after the state, audit and checker
         self._clock = clock
         self._lock = threading.RLock()
         self._available: dict[str, DiscoveredPlugin] = {}
@@ -192,10 +198,8 @@ class PluginManager:
         )
         if not report.ok:
             raise IntegrityError(report)
-        granted, access = self.grants.granted_to(
-            manifest, report.sha256, report.signer_id, audit=True
-        )
-        return LoadedPlugin(manifest, report, data, granted, access, runner=None)
+        grants = self.grants.granted_to(manifest, report.sha256, report.signer_id, audit=True)
+        return LoadedPlugin(manifest, report, data, *grants, runner=None)
 
     def _start(self, loaded: LoadedPlugin) -> None:
         """Start a runner for a verified plugin and initialize it."""
@@ -281,7 +285,7 @@ class PluginManager:
         return (
             loaded is not None
             and loaded.runner is not None
-            and loaded.runner.mode == "in-process"
+            and loaded.runner.in_process
             and self.settings.execution_for(name).inline
         )
 
@@ -344,25 +348,11 @@ class PluginManager:
             if loaded is None:
                 return result(Outcome.UNAVAILABLE, f"{name} was unloaded")
         if loaded.needs_restart:  # grants changed: judge this call by the new ones
-            loaded.granted, loaded.access = self.grants.granted_to(
-                loaded.manifest, loaded.report.sha256, loaded.report.signer_id
-            )
-        missing = loaded.manifest.capabilities - loaded.granted
-        if missing:
+            self.grants.refresh(loaded)
+        refusal = self.grants.refuse_ungranted(loaded, payload)  # audited as "deny"
+        if refusal is not None:
             stats.denials += 1
-            names = ", ".join(c.value for c in sorted_caps(missing))
-            self.audit.record(
-                "deny", name, capabilities=sorted(c.value for c in missing), reason="not granted"
-            )
-            not_applied = "".join(
-                f"; its filesystem grant {r.path} was not applied: {r.reason}"
-                for r in loaded.access.refused
-            )
-            return result(
-                Outcome.DENIED,
-                f"{name} needs {names}, not granted{not_applied}; grant it with: "
-                + self.grants.denial_hint(loaded.manifest, missing, payload),
-            )
+            return result(Outcome.DENIED, refusal)
         settings = self.settings.execution_for(name)
         deadline = time.monotonic() + settings.timeout
         # Uncontended (the usual case) without a timed wait; else wait up to the timeout.
@@ -374,7 +364,15 @@ class PluginManager:
         finally:
             loaded.lock.release()
 
-    def _call_locked(self, loaded, payload, context, deadline, stats, result) -> ExecutionResult:
+    def _call_locked(
+        self,
+        loaded: LoadedPlugin,
+        payload: EncodedParams,
+        context: TriggerContext,
+        deadline: float,
+        stats: PluginStats,
+        result: _Result,
+    ) -> ExecutionResult:
         if loaded.runner is None or loaded.needs_restart:
             wait = loaded.restart_after - self._clock()
             if wait > 0:
@@ -382,10 +380,7 @@ class PluginManager:
             if loaded.runner is not None:
                 loaded.runner.kill()
             loaded.runner = None
-            granted, access = self.grants.granted_to(
-                loaded.manifest, loaded.report.sha256, loaded.report.signer_id, audit=True
-            )
-            loaded.granted, loaded.access = granted, access
+            self.grants.refresh(loaded, audit=True)
             try:
                 self._start(loaded)
             except LoadError as exc:
@@ -419,7 +414,7 @@ class PluginManager:
             loaded is None
             or loaded.needs_restart
             or loaded.runner is None
-            or loaded.runner.mode != "isolated"
+            or loaded.runner.in_process  # would run on this thread: execute() is for that
             or self.state.disabled_reason(name) is not None
             or loaded.manifest.capabilities - loaded.granted
         ):
@@ -481,7 +476,14 @@ class PluginManager:
         finally:
             call.loaded.lock.release()
 
-    def _complete(self, loaded, stats, result, call_started, run) -> ExecutionResult:
+    def _complete(
+        self,
+        loaded: LoadedPlugin,
+        stats: PluginStats,
+        result: _Result,
+        call_started: float,
+        run: Callable[[], tuple[int, str]],
+    ) -> ExecutionResult:
         """Run ``run()`` (the runner call, or the wait for its answer) and turn what happens
         into an ExecutionResult: stats, audit, and restart or disable after a failure."""
         name = loaded.manifest.name
@@ -506,7 +508,9 @@ class PluginManager:
         self.audit.record("execute_failed", name, status=status, message=message[:500])
         return result(Outcome.FAILED, message, status)
 
-    def _crashed(self, loaded: LoadedPlugin, exc: WorkerCrashed, stats, result) -> ExecutionResult:
+    def _crashed(
+        self, loaded: LoadedPlugin, exc: WorkerCrashed, stats: PluginStats, result: _Result
+    ) -> ExecutionResult:
         name = loaded.manifest.name
         denial: Denial | None = exc.denial
         if denial is not None:

@@ -35,6 +35,7 @@ from midimon.plugins.loading.loader import (
     check_capability_bits,
     check_header,
 )
+from midimon.plugins.sandbox.denials import Denial
 from midimon.plugins.sandbox.grant_paths import FilesystemAccess
 from midimon.plugins.sandbox.spec import SandboxSpec
 from midimon.plugins.sandbox.worker import WorkerProcess
@@ -44,14 +45,25 @@ from midimon.plugins.settings import ExecutionSettings
 class Runner(Protocol):
     """What the manager needs from a running plugin."""
 
-    mode: str
+    mode: str  # "isolated" or "in-process": reported to users, not tested to decide anything
     info: PluginInfo
+    # True when the plugin runs in this process: every call runs to completion on the caller's
+    # thread, so it may run inline, but sending it ahead would run it on the sender's thread.
+    in_process: bool
 
     def initialize(self, timeout: float) -> None:
         """Call initialize(); PluginCallError on a failure status."""
 
     def execute(self, payload: bytes, context: TriggerContext, timeout: float) -> tuple[int, str]:
         """Call execute(); (status, message)."""
+
+    def send_execute(
+        self, payload: bytes, context: TriggerContext, timeout: float
+    ) -> tuple[int, float]:
+        """Start an execute() call: (seq, deadline) for :meth:`receive_execute`."""
+
+    def receive_execute(self, seq: int, deadline: float) -> tuple[int, str]:
+        """The (status, message) of the call :meth:`send_execute` started."""
 
     def shutdown(self) -> None:
         """Shut the plugin down and release the runner."""
@@ -154,6 +166,7 @@ class IsolatedRunner:
     """Runs the plugin in its own sandboxed worker process."""
 
     mode = "isolated"
+    in_process = False
 
     def __init__(
         self,
@@ -213,6 +226,6 @@ class IsolatedRunner:
         return self._worker.pid
 
     @property
-    def denials(self) -> list:
+    def denials(self) -> list[Denial]:
         """Denials the worker reported so far."""
         return self._worker.denials
