@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import (  # MakePlugin, RunMidimon: still importable from here for older tests
+from helpers import (
     TEST_PLUGIN_SOURCE,
     MakePlugin,
+    RecordingHost,
     RunMidimon,
     compile_plugin,
     require_tool,
@@ -94,21 +95,6 @@ def make_plugin(tmp_path: Path) -> MakePlugin:
         return folder
 
     return make
-
-
-class RecordingHost:
-    """Host services that remember the log lines and MIDI a plugin sent."""
-
-    def __init__(self) -> None:
-        self.logs: list[tuple[str, int, str]] = []
-        self.midi: list[tuple[str, bytes]] = []
-
-    def log(self, plugin: str, level: int, message: str) -> None:
-        self.logs.append((plugin, level, message))
-
-    def send_midi(self, plugin: str, data: bytes) -> int:
-        self.midi.append((plugin, data))
-        return 0
 
 
 @pytest.fixture

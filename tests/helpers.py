@@ -164,6 +164,21 @@ def write_manifest(folder: Path, name: str, binary: str = "plugin.so", **fields:
     return path
 
 
+class RecordingHost:
+    """Host services that remember the log lines and MIDI a plugin sent."""
+
+    def __init__(self) -> None:
+        self.logs: list[tuple[str, int, str]] = []
+        self.midi: list[tuple[str, bytes]] = []
+
+    def log(self, plugin: str, level: int, message: str) -> None:
+        self.logs.append((plugin, level, message))
+
+    def send_midi(self, plugin: str, data: bytes) -> int:
+        self.midi.append((plugin, data))
+        return 0
+
+
 class TcpListener:
     """A TCP server on 127.0.0.1 (a port the OS picks) that counts the connections it accepts."""
 

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import MakePlugin, RunMidimon
-from helpers import write_manifest
+from helpers import MakePlugin, RunMidimon, write_manifest
 
 from midimon.cli import build_parser
 

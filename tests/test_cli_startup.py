@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import MakePlugin, RunMidimon
+from helpers import MakePlugin, RunMidimon
 
 from midimon.cli import COMMAND_MODULES, COMMANDS, build_parser
 

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import MakePlugin, RunMidimon
+from helpers import MakePlugin, RunMidimon
 
 
 def exec_json(run_midimon: RunMidimon, name: str, folder: Path, *extra: str) -> tuple[int, dict]:

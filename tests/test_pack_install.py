@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import MakePlugin, RunMidimon
+from helpers import MakePlugin, RunMidimon
 
 Build = Callable[..., Path]
 

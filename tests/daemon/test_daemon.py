@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import RunMidimon
+from helpers import RunMidimon
 
 CONFIG = """
 [device]

@@ -9,8 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import MakePlugin
-from helpers import wait_for
+from helpers import MakePlugin, wait_for
 
 from midimon.daemon.service import Daemon
 from midimon.paths import config_dir

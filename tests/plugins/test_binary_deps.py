@@ -8,8 +8,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import RunMidimon
-from helpers import ABI_DIR, TEST_PLUGIN_SOURCE, compile_plugin, require_tool, write_manifest
+from helpers import (
+    ABI_DIR,
+    TEST_PLUGIN_SOURCE,
+    RunMidimon,
+    compile_plugin,
+    require_tool,
+    write_manifest,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import MakePlugin, RunMidimon
+from helpers import MakePlugin, RunMidimon
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import MakePlugin
+from helpers import MakePlugin
 
 from midimon.plugins.description.capabilities import Capability
 from midimon.plugins.loading.context import TriggerContext

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import RecordingHost
+from helpers import RecordingHost
 
 from midimon.plugins.loading import abi as abi_mod
 from midimon.plugins.manager.host_limits import LimitedHost, ServiceLimit

@@ -8,8 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import MakePlugin
-from helpers import TcpListener
+from helpers import MakePlugin, TcpListener
 from hostile import audit, hostile
 
 from midimon.plugins.description.capabilities import Capability

@@ -18,8 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import MakePlugin
-from helpers import IN_CI, wait_for
+from helpers import IN_CI, MakePlugin, wait_for
 from hostile import audit, hostile
 
 from midimon.plugins.description.capabilities import Capability

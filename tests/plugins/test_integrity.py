@@ -10,8 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import MakePlugin, RunMidimon
-from helpers import require_tool
+from helpers import MakePlugin, RunMidimon, require_tool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

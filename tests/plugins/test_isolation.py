@@ -19,8 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import RecordingHost
-from helpers import IN_CI, REPO, TEST_PLUGIN_SOURCE, TcpListener, compile_plugin
+from helpers import IN_CI, REPO, TEST_PLUGIN_SOURCE, RecordingHost, TcpListener, compile_plugin
 
 from midimon.plugins.description.capabilities import LOCAL_SOCKET_CAPABILITIES, Capability
 from midimon.plugins.loading import abi as abi_mod

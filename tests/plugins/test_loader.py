@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import MakePlugin, RunMidimon
+from helpers import MakePlugin, RunMidimon
 
 from midimon.plugins.description.capabilities import Capability
 from midimon.plugins.description.manifest import load_manifest

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import MakePlugin, RecordingHost
+from helpers import MakePlugin, RecordingHost
 
 from midimon.plugins.description.capabilities import Capability
 from midimon.plugins.loading.context import TriggerContext

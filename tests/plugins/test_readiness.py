@@ -7,7 +7,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from conftest import MakePlugin
+from helpers import MakePlugin
 
 from midimon.plugins.description.capabilities import Capability
 from midimon.plugins.manager.readiness import ReadinessChecker

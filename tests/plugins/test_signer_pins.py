@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import MakePlugin, RunMidimon
-from helpers import require_tool
+from helpers import MakePlugin, RunMidimon, require_tool
 
 from midimon.plugins.description.capabilities import Capability
 from midimon.plugins.integrity.minisign_keys import PublicKey
