@@ -3,7 +3,8 @@
 The header's region between ``MIDIMON_CDEF_BEGIN`` and ``MIDIMON_CDEF_END`` holds plain
 typedefs, structs and ``#define NAME <integer>`` constants. This module strips comments and
 preprocessor lines from it, hands the rest to cffi, and collects the constants, so the header is
-the one source of truth (tests/plugins/test_abi.py compiles the header and compares layouts).
+the one source of truth (tests/plugins/loading/test_abi.py compiles the header and compares
+layouts).
 
 Parsing declarations at run time needs pycparser: ~3 MiB and tens of milliseconds in every
 process that touches a plugin. So ``_abi_cffi.py`` next to this file holds the same
