@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -108,6 +110,7 @@ def make_manager(tmp_path: Path, isolated_dirs: dict[str, str], recording_host: 
     """Build a PluginManager over tmp_path/plugins with all its state under tmp_path.
 
     ``make_manager(**plugins_table)`` takes [plugins] settings; dev_mode is on unless given.
+    ``clock=`` and ``sleep=`` replace the manager's monotonic clock and sleep (crash backoff).
     """
     from midimon.plugins.integrity.pins import PinStore
     from midimon.plugins.integrity.rollback import RollbackStore
@@ -120,7 +123,12 @@ def make_manager(tmp_path: Path, isolated_dirs: dict[str, str], recording_host: 
 
     managers = []
 
-    def make(**table: object) -> PluginManager:
+    def make(
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        **table: object,
+    ) -> PluginManager:
         table.setdefault("dev_mode", True)
         state = tmp_path / "state"
         manager = PluginManager(
@@ -134,6 +142,8 @@ def make_manager(tmp_path: Path, isolated_dirs: dict[str, str], recording_host: 
             ),
             state=PluginStateStore(state / "plugin_state.json"),
             audit=AuditLog(state / "audit.jsonl"),
+            clock=clock,
+            sleep=sleep,
         )
         managers.append(manager)
         return manager

@@ -50,6 +50,9 @@ from midimon.plugins.sandbox.grant_paths import sensitive_folders_covered
 from midimon.plugins.sandbox.runners import InProcessRunner, IsolatedRunner, Runner, sandbox_spec
 from midimon.plugins.settings import PluginSettings
 
+#: A worker that crashed or timed out restarts after FIRST_BACKOFF s, doubling with each
+#: failure still inside the crash window, up to MAX_BACKOFF s.
+FIRST_BACKOFF = 0.05
 MAX_BACKOFF = 5.0
 
 
@@ -67,7 +70,10 @@ class PluginManager(GrantAdmin):
         audit: AuditLog | None = None,
         session_grants: Mapping[str, Iterable[Grant]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """``clock`` (monotonic seconds) and ``sleep`` pace the crash backoff and window: a test
+        passes its own pair to move time by hand."""
         self.settings = settings or PluginSettings()
         self.extra_dirs = tuple(Path(p) for p in extra_dirs)  # --plugins-dir: for hints
         self.one_off_hints = False  # plugins exec: denial hints give its --grant options too
@@ -81,6 +87,7 @@ class PluginManager(GrantAdmin):
         # Grants for this process only (``plugins exec --grant``), never written to disk.
         self.session_grants = {k: tuple(v) for k, v in (session_grants or {}).items()}
         self._clock = clock
+        self._sleep = sleep
         self._lock = threading.RLock()
         self._available: dict[str, DiscoveredPlugin] = {}
         self._discovery: DiscoveryResult | None = None
@@ -351,7 +358,7 @@ class PluginManager(GrantAdmin):
         if loaded.runner is None or loaded.needs_restart:
             wait = loaded.restart_after - self._clock()
             if wait > 0:
-                time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+                self._sleep(min(wait, max(0.0, deadline - time.monotonic())))
             if loaded.runner is not None:
                 loaded.runner.kill()
             loaded.runner = None
@@ -515,7 +522,7 @@ class PluginManager(GrantAdmin):
         crashes.append(now)
         while crashes and crashes[0] < now - settings.crash_window:
             crashes.popleft()
-        loaded.restart_after = now + min(MAX_BACKOFF, 0.05 * 2 ** (len(crashes) - 1))
+        loaded.restart_after = now + min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (len(crashes) - 1))
         if len(crashes) > settings.max_crashes:
             reason = (
                 f"{len(crashes)} crashes or timeouts within {settings.crash_window:g} s "
