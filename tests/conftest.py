@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 from helpers import (
     TEST_PLUGIN_SOURCE,
+    Keys,
     MakePlugin,
     RecordingHost,
     RunMidimon,
     compile_plugin,
+    new_keys,
     require_tool,
     write_manifest,
 )
@@ -97,6 +99,12 @@ def make_plugin(tmp_path: Path) -> MakePlugin:
         return folder
 
     return make
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Keys:
+    """A fresh unencrypted key pair on disk (tmp_path/keys)."""
+    return new_keys(tmp_path / "keys")
 
 
 @pytest.fixture

@@ -9,13 +9,20 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from midimon.plugins.integrity.minisign_keys import PublicKey, SecretKey
 
 REPO = Path(__file__).resolve().parent.parent
 ABI_DIR = REPO / "abi"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+#: The plugins bundled with midimon -> the one capability each asks for.
+BUNDLED = {"http_request": "network", "file_log": "filesystem", "midi_transpose": "midi"}
 
 
 #: The ``run_midimon`` fixture: ``run_midimon(*args, timeout=, input=, cwd=)`` runs the CLI.
@@ -177,6 +184,28 @@ class RecordingHost:
     def send_midi(self, plugin: str, data: bytes) -> int:
         self.midi.append((plugin, data))
         return 0
+
+
+@dataclass
+class Keys:
+    """A minisign key pair made in-process, and where it was saved (the secret unencrypted)."""
+
+    public: PublicKey
+    secret: SecretKey
+    pub_path: Path
+    key_path: Path
+
+
+def new_keys(folder: Path, name: str = "author") -> Keys:
+    """A fresh key pair saved as ``folder/name.pub`` and ``folder/name.key``."""
+    from midimon.plugins.integrity.minisign_keys import generate_keypair
+
+    public, secret = generate_keypair()
+    folder.mkdir(parents=True, exist_ok=True)
+    pub_path, key_path = folder / f"{name}.pub", folder / f"{name}.key"
+    public.save(pub_path)
+    secret.save(key_path, None)
+    return Keys(public, secret, pub_path, key_path)
 
 
 class TcpListener:

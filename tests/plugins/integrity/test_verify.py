@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
-import stat
 import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import MakePlugin, RunMidimon, require_tool
+from helpers import Keys, MakePlugin, RunMidimon, require_tool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from midimon.plugins.description.manifest import PluginManifest, load_manifest, parse_manifest
 from midimon.plugins.errors import ManifestError
 from midimon.plugins.integrity.minisign import sign
-from midimon.plugins.integrity.minisign_keys import PublicKey, SecretKey, generate_keypair
+from midimon.plugins.integrity.minisign_keys import PublicKey, generate_keypair
 from midimon.plugins.integrity.rollback import RollbackStore
 from midimon.plugins.integrity.trust import TrustStore
 from midimon.plugins.integrity.verify import (
@@ -31,29 +28,6 @@ from midimon.plugins.loading.context import TriggerContext
 from midimon.plugins.settings import SignaturePolicy
 
 STRICT = SignaturePolicy()
-
-
-@dataclasses.dataclass
-class Keys:
-    public: PublicKey
-    secret: SecretKey
-    pub_path: Path
-    key_path: Path
-
-
-def new_keys(folder: Path, name: str = "author") -> Keys:
-    public, secret = generate_keypair()
-    folder.mkdir(parents=True, exist_ok=True)
-    pub_path, key_path = folder / f"{name}.pub", folder / f"{name}.key"
-    public.save(pub_path)
-    secret.save(key_path, None)
-    return Keys(public, secret, pub_path, key_path)
-
-
-@pytest.fixture
-def keys(tmp_path: Path) -> Keys:
-    """A fresh unencrypted key pair on disk."""
-    return new_keys(tmp_path / "keys")
 
 
 @pytest.fixture
@@ -402,45 +376,3 @@ def test_toctou_swap_after_verification_loads_verified_code(
     # And the file now on disk is refused on the next load.
     with pytest.raises(IntegrityError, match="signature verification failed"):
         load_verified(load_manifest(signed), STRICT, checker)
-
-
-def test_keygen_password_and_sign_with_it(
-    make_plugin: MakePlugin, run_midimon: RunMidimon, tmp_path: Path
-) -> None:
-    """keygen writes a 0600 encrypted key; sign asks for the password (stdin) and uses it."""
-    pub, key = tmp_path / "k.pub", tmp_path / "k.key"
-    done = run_midimon("keygen", "-p", pub, "-s", key, input="s3cret\n")
-    assert done.returncode == 0, done.stderr
-    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
-    assert run_midimon("keygen", "-p", pub, "-s", key, "-W").returncode == 2  # no overwrite
-    folder = make_plugin("pw_signed")
-    done = run_midimon("sign", folder, "-s", key, input="wrong\n")
-    assert done.returncode == 2 and "password" in done.stderr.lower()
-    done = run_midimon("sign", folder, "-s", key, input="s3cret\n")
-    assert done.returncode == 0, done.stderr
-    assert run_midimon("trust", "add", pub, "--any").returncode == 0
-    assert run_midimon("verify", folder).returncode == 0
-
-
-def test_trust_list_and_remove(run_midimon: RunMidimon, keys: Keys) -> None:
-    """trust add/list/remove round trip, with scopes shown in JSON."""
-    run_midimon("trust", "add", keys.pub_path, "--name", "Alice", "--plugins", "alice_*,a2")
-    listed = json.loads(run_midimon("trust", "list", "--json").stdout)["keys"]
-    assert [(k["key_id"], k["name"], k["plugins"]) for k in listed] == [
-        (keys.public.key_id_hex, "Alice", ["alice_*", "a2"])
-    ]
-    assert run_midimon("trust", "remove", keys.public.key_id_hex).returncode == 0
-    assert json.loads(run_midimon("trust", "list", "--json").stdout)["keys"] == []
-    assert run_midimon("trust", "remove", keys.public.key_id_hex).returncode == 1
-    done = run_midimon("trust", "add", keys.key_path)  # a secret key is not a public key
-    assert done.returncode == 2
-
-
-def test_bundled_plugins_verify_as_bundled(run_midimon: RunMidimon) -> None:
-    """Bundled plugins are trusted because their hashes match the installed package's RECORD."""
-    listed = json.loads(run_midimon("plugins", "list", "--json").stdout)["plugins"]
-    bundled = [p for p in listed if p["name"] == "http_request"]
-    assert bundled, "http_request is not installed"
-    done = run_midimon("verify", bundled[0]["path"], "--json")
-    assert done.returncode == 0, done.stdout
-    assert json.loads(done.stdout)["trust"] == "bundled"
