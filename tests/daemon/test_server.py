@@ -1,4 +1,5 @@
-"""The control plane over real Unix sockets and real threads: protocol, limits, streams, safety."""
+"""The control server over real Unix sockets: many clients, event streams, the socket and its
+folder kept private and single, the connection limit and the peer's uid."""
 
 from __future__ import annotations
 
