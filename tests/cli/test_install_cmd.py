@@ -410,35 +410,6 @@ def test_unsigned_needs_allow_unsigned(
     assert (user_plugins / "unsigned_one" / "plugin.so").is_file()
 
 
-def test_failed_swap_restores_the_old_version(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """When renaming the new version in fails, the old folder is put back."""
-    from midimon.plugins.integrity import packaging
-
-    plugins = tmp_path / "data" / "plugins"
-    old = plugins / "swapme"
-    old.mkdir(parents=True)
-    (old / "plugin.toml").write_text("old\n")
-    temp = tmp_path / "data" / ".midimon-install-x"
-    new = temp / "plugin"
-    new.mkdir(parents=True)
-    manifest = type("M", (), {"name": "swapme"})()
-    stage = packaging.Staged(manifest, None, new)  # type: ignore[arg-type]
-    real_rename = packaging.os.rename
-
-    def failing_rename(src, dst):
-        if Path(src) == new:
-            raise OSError("disk on fire")
-        real_rename(src, dst)
-
-    monkeypatch.setattr(packaging.os, "rename", failing_rename)
-    with pytest.raises(OSError, match="disk on fire"):
-        packaging.commit(stage, plugins)
-    assert (old / "plugin.toml").read_text() == "old\n"
-    assert not (temp / "old").exists()
-
-
 def test_terminal_prompt_grants_each_answer_yes(
     build: Build, run_midimon: RunMidimon, tmp_path: Path, midimon_env: dict[str, str]
 ) -> None:
