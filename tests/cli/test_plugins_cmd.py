@@ -27,6 +27,7 @@ def test_list_shows_the_three_bundled_plugins(run_midimon: RunMidimon) -> None:
         assert (row["type"], row["abi"], row["version"]) == ("action", "1.0", "1.0.0")
         assert Path(row["binary"]).is_file()
 
+
 def test_list_text_table(run_midimon: RunMidimon) -> None:
     """The text form has a header and one row per plugin."""
     done = run_midimon("plugins", "list")
@@ -43,6 +44,7 @@ def test_list_text_table(run_midimon: RunMidimon) -> None:
     ]
     for name in BUNDLED:
         assert any(line.startswith(name + " ") for line in lines)
+
 
 def test_list_reports_bad_manifest_and_duplicate(
     make_plugin: MakePlugin, run_midimon: RunMidimon, tmp_path: Path

@@ -30,6 +30,7 @@ def test_verify_failures_exit_1_with_a_fix(
     done = run_midimon("verify", bad)
     assert done.returncode == 1 and "escapes the plugin folder" in done.stdout
 
+
 def test_verify_survives_a_plugin_that_crashes_on_load(
     make_plugin: MakePlugin, run_midimon: RunMidimon
 ) -> None:
@@ -43,6 +44,7 @@ def test_verify_survives_a_plugin_that_crashes_on_load(
     done = run_midimon("verify", folder, "--allow-unsigned")
     assert done.returncode == 1
     assert "crashed while loading (SIGSEGV)" in done.stdout
+
 
 def test_verify_usage_errors(run_midimon: RunMidimon, tmp_path: Path) -> None:
     """A path that does not exist, or a folder without plugin.toml, exits 2."""

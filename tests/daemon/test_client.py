@@ -32,6 +32,7 @@ def test_ping_and_hello(server: ControlServer, sock_path: Path) -> None:
     assert isinstance(data["version"], str) and data["version"]
     assert data["uptime"] >= 0
 
+
 def test_client_without_a_readable_cookie(server: ControlServer, sock_path: Path) -> None:
     """ControlClient names the cookie file it could not read (exit status 4)."""
     cookie_path(sock_path).unlink()
@@ -39,6 +40,7 @@ def test_client_without_a_readable_cookie(server: ControlServer, sock_path: Path
         ControlClient(sock_path).request("PING")
     assert info.value.code == ErrorCode.UNAUTHENTICATED
     assert str(cookie_path(sock_path)) in info.value.message and info.value.exit_status == 4
+
 
 def test_concurrent_control_clients(server: ControlServer, sock_path: Path) -> None:
     """20 ControlClients each doing 50 sequential requests get the right answers."""
@@ -58,6 +60,7 @@ def test_concurrent_control_clients(server: ControlServer, sock_path: Path) -> N
     for thread in threads:
         thread.join(30)
     assert not errors, errors[0]
+
 
 def test_stop_removes_socket_and_client_says_not_running(
     sock_path: Path, registry: CommandRegistry

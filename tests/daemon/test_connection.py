@@ -33,6 +33,7 @@ def test_version_mismatch(server: ControlServer, sock_path: Path) -> None:
     assert raw.recv() is None
     raw.close()
 
+
 def test_unknown_command(server: ControlServer, sock_path: Path) -> None:
     """An unknown command is error 3 (exit status 2) and the connection stays usable."""
     with ControlClient(sock_path) as client:
@@ -42,6 +43,7 @@ def test_unknown_command(server: ControlServer, sock_path: Path) -> None:
         assert info.value.exit_status == 2
         assert "PING" in info.value.message  # lists what is known
         assert client.request("PING")["protocol"] == PROTOCOL_VERSION
+
 
 def test_malformed_json_keeps_connection(server: ControlServer, sock_path: Path) -> None:
     """Bad JSON, bad UTF-8 or absurd nesting get error 1 (id null); the next line still works."""
@@ -57,6 +59,7 @@ def test_malformed_json_keeps_connection(server: ControlServer, sock_path: Path)
     answer = raw.recv()
     assert answer is not None and answer["id"] == 5 and answer["status"] == "ok"
     raw.close()
+
 
 def test_bad_request_shape(server: ControlServer, sock_path: Path) -> None:
     """A wrong request shape is error 2, naming the id when it could be read."""
@@ -76,6 +79,7 @@ def test_bad_request_shape(server: ControlServer, sock_path: Path) -> None:
         assert answer["error"]["code"] == ErrorCode.BAD_REQUEST, request
     raw.close()
 
+
 def test_oversized_request(server: ControlServer, sock_path: Path) -> None:
     """A request line over 64 KiB gets error 5 and the connection is closed."""
     for payload in (b"x" * (70 * 1024), b'{"id":1,"command":"PING","args":{"a":"' + b"y" * 70000):
@@ -86,11 +90,13 @@ def test_oversized_request(server: ControlServer, sock_path: Path) -> None:
         assert raw.recv() is None
         raw.close()
 
+
 def test_request_just_under_limit(server: ControlServer, sock_path: Path) -> None:
     """A request line close to the limit is served normally."""
     with ControlClient(sock_path) as client:
         blob = "z" * (60 * 1024)
         assert client.request("ECHO", {"blob": blob})["args"]["blob"] == blob
+
 
 def test_handler_raising(server: ControlServer, sock_path: Path) -> None:
     """A handler raising is error 8 with its message; a CommandError keeps its own code."""
@@ -104,6 +110,7 @@ def test_handler_raising(server: ControlServer, sock_path: Path) -> None:
             client.request("REFUSE")
         assert (info.value.code, info.value.message) == (4, "velocity must be in 0..127")
 
+
 def test_result_not_json(server: ControlServer, sock_path: Path, registry: CommandRegistry) -> None:
     """A handler returning something JSON cannot carry is error 8, not a dropped connection."""
     registry.register("BYTES", lambda args, ctx: b"raw")
@@ -114,6 +121,7 @@ def test_result_not_json(server: ControlServer, sock_path: Path, registry: Comma
         assert "not JSON" in info.value.message
         assert client.request("PING")["protocol"] == PROTOCOL_VERSION
 
+
 def test_handler_timeout(server: ControlServer, sock_path: Path) -> None:
     """A handler past its timeout is answered with error 9 and its context is cancelled."""
     with ControlClient(sock_path) as client:
@@ -123,6 +131,7 @@ def test_handler_timeout(server: ControlServer, sock_path: Path) -> None:
         assert info.value.code == ErrorCode.TIMEOUT
         assert time.monotonic() - started < 2
         assert client.request("PING")["pid"] == os.getpid()
+
 
 def test_slowloris_and_non_reader_do_not_block_others(
     server: ControlServer, sock_path: Path, registry: CommandRegistry

@@ -36,6 +36,7 @@ def test_cookie_file_is_private_and_new_at_each_start(
     with ControlServer(sock_path, registry):
         assert read_cookie(path) != first
 
+
 @pytest.mark.parametrize(
     "hello",
     [

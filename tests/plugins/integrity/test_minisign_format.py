@@ -51,6 +51,7 @@ def test_prehash_is_blake2b_512() -> None:
     assert legacy_over_hash.signature == SIG.signature
     assert len(blake2b_prehash(b"")) == 64
 
+
 def test_scrypt_parameters_match_libsodium() -> None:
     """opslimit/memlimit map to N, r, p as libsodium's pickparams() does."""
     assert scrypt_parameters(ms.OPSLIMIT_SENSITIVE, ms.MEMLIMIT_SENSITIVE) == (2**20, 8, 1)
@@ -58,6 +59,7 @@ def test_scrypt_parameters_match_libsodium() -> None:
     assert scrypt_parameters(32768, 2**24) == (1024, 8, 1)
     assert scrypt_parameters(0, 0) == (2, 8, 512)
     assert scrypt_parameters(2**26, 2**30) == (2**20, 8, 2)
+
 
 def test_exceptions_pickle_and_carry_fields() -> None:
     """Exceptions keep their fields through pickling and are ValueErrors."""
@@ -76,6 +78,7 @@ def test_exceptions_pickle_and_carry_fields() -> None:
         assert type(copy) is type(err)
         assert str(copy) == str(err)
     assert str(errors[0]) == "k.pub: line 2: bad"
+
 
 def test_format_errors_name_file_line_and_expectation() -> None:
     """Format errors say which file, which line and what was expected."""
@@ -103,6 +106,7 @@ def test_format_errors_name_file_line_and_expectation() -> None:
     with pytest.raises(KeyFormatError, match="unsupported key derivation"):
         SecretKey.parse(sk_text(bytes(blob)), None)
 
+
 def test_non_canonical_base64_refused() -> None:
     """Base64 with unused bits set is refused, so one file has one spelling."""
     lines = SIG.to_text().splitlines()
@@ -114,6 +118,7 @@ def test_non_canonical_base64_refused() -> None:
     assert base64.b64decode(lines[3]) == SIG.global_signature
     with pytest.raises(SignatureFormatError, match="canonical"):
         Signature.parse("\n".join(lines))
+
 
 def test_comment_limits_and_characters() -> None:
     """Comments are limited to what minisign reads back and may not break lines."""
@@ -127,6 +132,7 @@ def test_comment_limits_and_characters() -> None:
     with pytest.raises(SignatureFormatError, match="line 3: trusted comment contains a line"):
         Signature.parse(SIG.to_text().replace("plugin.so", "plug\rin.so"))
 
+
 def parse_everything(text: str | bytes) -> None:
     """Feed ``text`` to every parser (and verify what parses); only MinisignError may escape."""
     for parser in (
@@ -139,11 +145,13 @@ def parse_everything(text: str | bytes) -> None:
         with contextlib.suppress(MinisignError):
             parser()
 
+
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.text(), st.binary()))
 def test_arbitrary_text_raises_only_minisign_errors(text: str | bytes) -> None:
     """Arbitrary text or bytes never raise anything but MinisignError."""
     parse_everything(text)
+
 
 @settings(max_examples=300, deadline=None)
 @given(

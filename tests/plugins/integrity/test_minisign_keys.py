@@ -41,6 +41,7 @@ def test_public_key_text_round_trip() -> None:
     assert PublicKey.parse(PK.to_text("my key")) == PK
     assert PublicKey.from_base64(PK.to_base64()) == PK
 
+
 def test_secret_key_round_trip_without_password() -> None:
     """A secret key without password round-trips and keeps its public key."""
     loaded = SecretKey.parse(SK_PLAIN_TEXT, None)
@@ -48,36 +49,43 @@ def test_secret_key_round_trip_without_password() -> None:
     assert loaded.public_key() == PK
     assert sk_blob(SK_PLAIN_TEXT)[2:4] == b"\0\0"
 
+
 def test_secret_key_round_trip_with_password() -> None:
     """A password-protected secret key decrypts with its password."""
     assert sk_blob(SK_ENCRYPTED_TEXT)[2:4] == b"Sc"
     assert SecretKey.parse(SK_ENCRYPTED_TEXT, PASSWORD) == SK
     assert SecretKey.parse(SK.to_text(b"", **FAST), b"") == SK
 
+
 def test_wrong_password_raises() -> None:
     """A wrong password raises WrongPasswordError naming the source."""
     with pytest.raises(WrongPasswordError, match=r"^k\.key: wrong password"):
         SecretKey.parse(SK_ENCRYPTED_TEXT, b"wrong", source="k.key")
+
 
 def test_missing_password_raises() -> None:
     """An encrypted key without a password raises WrongPasswordError."""
     with pytest.raises(WrongPasswordError, match="password is needed"):
         SecretKey.parse(SK_ENCRYPTED_TEXT, None)
 
+
 def test_password_ignored_for_unencrypted_key() -> None:
     """A password given for an unencrypted key is ignored."""
     assert SecretKey.parse(SK_PLAIN_TEXT, b"anything") == SK
+
 
 def test_secret_key_repr_hides_secret() -> None:
     """The secret bytes never appear in repr()."""
     assert SK.secret.hex() not in repr(SK).encode().hex()
     assert "secret" not in repr(SK)
 
+
 def test_passwords_minisign_cannot_type_are_refused() -> None:
     """Passwords with NUL/CR/LF or over 1023 bytes are refused when writing."""
     for bad in (b"a\nb", b"a\rb", b"a\0b", b"x" * 1024):
         with pytest.raises(ArgumentError):
             SK.to_text(bad, **FAST)
+
 
 def test_files_saved_atomically_with_modes(tmp_path: Path) -> None:
     """save() writes files with 0600 for secret keys, 0644 otherwise, leaving no temp files."""
@@ -93,10 +101,12 @@ def test_files_saved_atomically_with_modes(tmp_path: Path) -> None:
     assert PublicKey.load(tmp_path / "k.pub") == PK
     assert Signature.load(tmp_path / "m.minisig") == SIG
 
+
 def test_key_id_hex_is_little_endian() -> None:
     """key_id_hex prints the stored bytes as minisign's little-endian integer."""
     key = PublicKey(key_id=bytes.fromhex("0b1d3504cc01008a"), raw=PK.raw)
     assert key.key_id_hex == "8A0001CC04351D0B"
+
 
 def test_hostile_scrypt_parameters_refused_quickly() -> None:
     """A key demanding absurd scrypt work is refused before any derivation."""
@@ -110,6 +120,7 @@ def test_hostile_scrypt_parameters_refused_quickly() -> None:
     with pytest.raises(ArgumentError, match="scrypt"):
         SK.to_text(PASSWORD, opslimit=2**40, memlimit=2**30)
 
+
 def test_corrupt_unencrypted_secret_key_refused() -> None:
     """A damaged secret key (checksum or embedded public key) is refused."""
     blob = bytearray(sk_blob(SK_PLAIN_TEXT))
@@ -120,7 +131,9 @@ def test_corrupt_unencrypted_secret_key_refused() -> None:
     with pytest.raises(KeyFormatError, match="inconsistent"):
         SecretKey.parse(sk_text(bytes(blob)), None)
 
+
 ENCRYPTED_BLOB = sk_blob(SK_ENCRYPTED_TEXT)
+
 
 @settings(max_examples=25, deadline=None)
 @given(

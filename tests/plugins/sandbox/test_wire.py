@@ -40,6 +40,7 @@ def _header_constants() -> dict[str, int]:
             values[name] = eval(expr)  # arithmetic on literals only
     return values
 
+
 def test_wire_constants_match_protocol_h() -> None:
     """Every MM_* constant of protocol.h has the same value in wire.Wire, and back."""
     header = _header_constants()
