@@ -7,10 +7,8 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 from helpers import MakePlugin, RecordingHost
 
-from midimon.plugins.description.capabilities import Capability
 from midimon.plugins.loading.context import TriggerContext
 from midimon.plugins.manager.results import Outcome
 
@@ -51,79 +49,6 @@ def test_unknown_plugin_and_unsigned_refused(make_plugin: MakePlugin, make_manag
     assert strict.execute("nobody", {}, CTX).outcome is Outcome.UNAVAILABLE
     result = strict.execute("unsigned_one", {}, CTX)
     assert result.outcome is Outcome.UNAVAILABLE and "no signature" in result.message
-
-
-def test_ungranted_capability_is_refused_with_how_to(
-    make_plugin: MakePlugin, make_manager, tmp_path: Path
-) -> None:
-    """A plugin asking for Network is refused until granted; the message says how."""
-    make_plugin(
-        "wants_net",
-        defines={"P_CAPS": "MIDIMON_CAP_NETWORK"},
-        manifest={"capabilities": {"network": True}},
-    )
-    manager = make_manager()
-    result = manager.execute("wants_net", {}, CTX)
-    assert result.outcome is Outcome.DENIED
-    assert "midimon plugins grant wants_net network" in result.message
-    assert any(e["event"] == "deny" for e in audit_events(tmp_path, "wants_net"))
-    manager.grant("wants_net", Capability.NETWORK)
-    assert manager.execute("wants_net", {}, CTX).ok
-    assert manager.stats("wants_net")["denials"] == 1
-
-
-def test_auto_grant_low_risk_and_setting(make_plugin: MakePlugin, make_manager) -> None:
-    """Midi is granted automatically by default, and not when auto_grant is emptied."""
-    make_plugin(
-        "midi_user",
-        defines={"P_CAPS": "MIDIMON_CAP_MIDI", "P_SEND_MIDI": "1"},
-        manifest={"capabilities": {"midi": True}},
-    )
-    assert make_manager().execute("midi_user", {}, CTX).ok
-    result = make_manager(auto_grant=[]).execute("midi_user", {}, CTX)
-    assert result.outcome is Outcome.DENIED
-
-
-def test_grants_persist_and_follow_the_binary(
-    make_plugin: MakePlugin, make_manager, tmp_path: Path
-) -> None:
-    """A grant survives a new manager (restart) but not a changed binary."""
-    folder = make_plugin(
-        "persist",
-        defines={"P_CAPS": "MIDIMON_CAP_NETWORK"},
-        manifest={"capabilities": {"network": True}},
-    )
-    make_manager().grant("persist", Capability.NETWORK)
-    assert make_manager().execute("persist", {}, CTX).ok  # a "restarted daemon"
-    make_plugin(
-        "persist",
-        defines={"P_CAPS": "MIDIMON_CAP_NETWORK", "P_MARK": '"v2"'},
-        manifest={"capabilities": {"network": True}},
-    )
-    assert (folder / "plugin.so").exists()
-    result = make_manager().execute("persist", {}, CTX)
-    assert result.outcome is Outcome.DENIED  # new SHA-256: grant again
-
-
-def test_revoke_takes_effect_on_the_next_call(make_plugin: MakePlugin, make_manager) -> None:
-    """Revoking a grant restarts the worker without it; the next call is refused."""
-    make_plugin(
-        "revokable",
-        defines={"P_CAPS": "MIDIMON_CAP_NETWORK"},
-        manifest={"capabilities": {"network": True}},
-    )
-    manager = make_manager()
-    manager.grant("revokable", Capability.NETWORK)
-    assert manager.execute("revokable", {}, CTX).ok
-    assert manager.revoke("revokable", Capability.NETWORK)
-    assert manager.execute("revokable", {}, CTX).outcome is Outcome.DENIED
-
-
-def test_grant_of_undeclared_capability_is_an_error(make_plugin: MakePlugin, make_manager) -> None:
-    """Granting something the manifest does not ask for is refused with what it declares."""
-    make_plugin("modest")
-    with pytest.raises(ValueError, match="does not ask for subprocess"):
-        make_manager().grant("modest", Capability.SUBPROCESS)
 
 
 def test_disable_enable_persist(make_plugin: MakePlugin, make_manager) -> None:
