@@ -1,53 +1,15 @@
-"""Fixtures for the daemon tests: `midimon run` as a real process, and a control server with
-test commands on a private socket."""
+"""Fixtures for the daemon tests: a control server with test commands on a private socket.
+(`start_daemon`, a real `midimon run`, is in tests/conftest.py: the CLI tests use it too.)"""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import wait_for
 
 from midimon.daemon import CommandError, CommandRegistry, ControlServer, ErrorCode, Stream
-
-StartDaemon = Callable[..., tuple[subprocess.Popen, Path]]
-
-
-@pytest.fixture
-def start_daemon(tmp_path: Path, midimon_env: dict[str, str]):
-    """``start_daemon(config_text, env=None)``: `midimon run --config` on that text, answering
-    STATUS before it returns (its own XDG dirs); every daemon started is stopped afterwards."""
-    started: list[subprocess.Popen] = []
-
-    def start(config_text: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
-        env = env or midimon_env
-        config = tmp_path / "config.toml"
-        config.write_text(config_text)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "midimon", "run", "--config", str(config)],
-            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        started.append(proc)
-
-        def answers() -> bool:
-            assert proc.poll() is None, proc.communicate()
-            status = subprocess.run([sys.executable, "-m", "midimon", "status", "--json"],
-                                    env=env, cwd=tmp_path, capture_output=True)  # fmt: skip
-            return status.returncode == 0
-
-        if not wait_for(answers, 30, interval=0.2):
-            pytest.fail("the daemon did not answer STATUS within 30 s")
-        return proc, config
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(15)
 
 
 def _echo(args: dict[str, Any], ctx: Any) -> Any:
