@@ -30,7 +30,7 @@ RunMidimon = Callable[..., subprocess.CompletedProcess]
 #: The ``make_plugin`` fixture: ``make_plugin(name, defines=, manifest=, root=)`` -> its folder.
 MakePlugin = Callable[..., Path]
 #: The ``start_daemon`` fixture: ``start_daemon(config_text, env=None)`` -> (process, config).
-StartDaemon = Callable[..., tuple[subprocess.Popen, Path]]
+StartDaemon = Callable[..., tuple[subprocess.Popen[str], Path]]
 
 
 def require_tool(name: str) -> str:
