@@ -33,6 +33,7 @@ BENCHMARKS = {
     "jack": "benchmarks.end_to_end",
     "throughput": "benchmarks.throughput",
     "rt_cycles": "benchmarks.rt_cycles",
+    "costs": "benchmarks.costs",
 }
 
 

@@ -1,19 +1,26 @@
-"""Shared fixtures: an isolated midimon environment, the CLI, and test plugins."""
+"""Shared fixtures: an isolated midimon environment, the CLI, a real daemon, and test plugins."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import (  # MakePlugin, RunMidimon: still importable from here for older tests
+from helpers import (
     TEST_PLUGIN_SOURCE,
+    Keys,
     MakePlugin,
+    RecordingHost,
     RunMidimon,
+    StartDaemon,
     compile_plugin,
+    new_keys,
     require_tool,
+    wait_for,
     write_manifest,
 )
 
@@ -96,19 +103,43 @@ def make_plugin(tmp_path: Path) -> MakePlugin:
     return make
 
 
-class RecordingHost:
-    """Host services that remember the log lines and MIDI a plugin sent."""
+@pytest.fixture
+def start_daemon(tmp_path: Path, midimon_env: dict[str, str]) -> Iterator[StartDaemon]:
+    """``start_daemon(config_text, env=None)``: `midimon run --config` on that text, answering
+    STATUS before it returns (its own XDG dirs); every daemon started is stopped afterwards."""
+    started: list[subprocess.Popen] = []
 
-    def __init__(self) -> None:
-        self.logs: list[tuple[str, int, str]] = []
-        self.midi: list[tuple[str, bytes]] = []
+    def start(config_text: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
+        env = env or midimon_env
+        config = tmp_path / "config.toml"
+        config.write_text(config_text)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "midimon", "run", "--config", str(config)],
+            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        started.append(proc)
 
-    def log(self, plugin: str, level: int, message: str) -> None:
-        self.logs.append((plugin, level, message))
+        def answers() -> bool:
+            assert proc.poll() is None, proc.communicate()
+            status = subprocess.run([sys.executable, "-m", "midimon", "status", "--json"],
+                                    env=env, cwd=tmp_path, capture_output=True)  # fmt: skip
+            return status.returncode == 0
 
-    def send_midi(self, plugin: str, data: bytes) -> int:
-        self.midi.append((plugin, data))
-        return 0
+        if not wait_for(answers, 30, interval=0.2):
+            pytest.fail("the daemon did not answer STATUS within 30 s")
+        return proc, config
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(15)
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Keys:
+    """A fresh unencrypted key pair on disk (tmp_path/keys)."""
+    return new_keys(tmp_path / "keys")
 
 
 @pytest.fixture
@@ -122,6 +153,7 @@ def make_manager(tmp_path: Path, isolated_dirs: dict[str, str], recording_host: 
     """Build a PluginManager over tmp_path/plugins with all its state under tmp_path.
 
     ``make_manager(**plugins_table)`` takes [plugins] settings; dev_mode is on unless given.
+    ``clock=`` and ``sleep=`` replace the manager's monotonic clock and sleep (crash backoff).
     """
     from midimon.plugins.integrity.pins import PinStore
     from midimon.plugins.integrity.rollback import RollbackStore
@@ -134,7 +166,12 @@ def make_manager(tmp_path: Path, isolated_dirs: dict[str, str], recording_host: 
 
     managers = []
 
-    def make(**table: object) -> PluginManager:
+    def make(
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        **table: object,
+    ) -> PluginManager:
         table.setdefault("dev_mode", True)
         state = tmp_path / "state"
         manager = PluginManager(
@@ -148,6 +185,8 @@ def make_manager(tmp_path: Path, isolated_dirs: dict[str, str], recording_host: 
             ),
             state=PluginStateStore(state / "plugin_state.json"),
             audit=AuditLog(state / "audit.jsonl"),
+            clock=clock,
+            sleep=sleep,
         )
         managers.append(manager)
         return manager

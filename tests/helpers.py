@@ -9,19 +9,28 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from midimon.plugins.integrity.minisign_keys import PublicKey, SecretKey
 
 REPO = Path(__file__).resolve().parent.parent
 ABI_DIR = REPO / "abi"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+#: The plugins bundled with midimon -> the one capability each asks for.
+BUNDLED = {"http_request": "network", "file_log": "filesystem", "midi_transpose": "midi"}
 
 
 #: The ``run_midimon`` fixture: ``run_midimon(*args, timeout=, input=, cwd=)`` runs the CLI.
 RunMidimon = Callable[..., subprocess.CompletedProcess]
 #: The ``make_plugin`` fixture: ``make_plugin(name, defines=, manifest=, root=)`` -> its folder.
 MakePlugin = Callable[..., Path]
+#: The ``start_daemon`` fixture: ``start_daemon(config_text, env=None)`` -> (process, config).
+StartDaemon = Callable[..., tuple[subprocess.Popen[str], Path]]
 
 
 def require_tool(name: str) -> str:
@@ -162,6 +171,43 @@ def write_manifest(folder: Path, name: str, binary: str = "plugin.so", **fields:
     path = folder / "plugin.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+class RecordingHost:
+    """Host services that remember the log lines and MIDI a plugin sent."""
+
+    def __init__(self) -> None:
+        self.logs: list[tuple[str, int, str]] = []
+        self.midi: list[tuple[str, bytes]] = []
+
+    def log(self, plugin: str, level: int, message: str) -> None:
+        self.logs.append((plugin, level, message))
+
+    def send_midi(self, plugin: str, data: bytes) -> int:
+        self.midi.append((plugin, data))
+        return 0
+
+
+@dataclass
+class Keys:
+    """A minisign key pair made in-process, and where it was saved (the secret unencrypted)."""
+
+    public: PublicKey
+    secret: SecretKey
+    pub_path: Path
+    key_path: Path
+
+
+def new_keys(folder: Path, name: str = "author") -> Keys:
+    """A fresh key pair saved as ``folder/name.pub`` and ``folder/name.key``."""
+    from midimon.plugins.integrity.minisign_keys import generate_keypair
+
+    public, secret = generate_keypair()
+    folder.mkdir(parents=True, exist_ok=True)
+    pub_path, key_path = folder / f"{name}.pub", folder / f"{name}.key"
+    public.save(pub_path)
+    secret.save(key_path, None)
+    return Keys(public, secret, pub_path, key_path)
 
 
 class TcpListener:

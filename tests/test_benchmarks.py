@@ -50,6 +50,10 @@ EXPECTED = {
     "rt_cycles.native_reloading.blamed": False,
     "rt_cycles.native.received": True,
     "rt_cycles.rtmidi.received": True,
+    "costs.http_server_import": True,
+    "costs.header_parse_rss": True,
+    "costs.header_parse_time": True,
+    "costs.context_checks": True,
 }
 
 

@@ -9,8 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import MakePlugin
-from helpers import REPO
+from helpers import REPO, MakePlugin
 
 DOC = REPO / "docs" / "capabilities.md"
 

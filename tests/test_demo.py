@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import RunMidimon
+from helpers import RunMidimon
 
 
 def test_run_demo_turns_midi_into_plugin_actions(run_midimon: RunMidimon) -> None:

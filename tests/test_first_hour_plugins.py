@@ -14,8 +14,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from conftest import MakePlugin, RunMidimon
-from helpers import REPO, require_tool, write_manifest
+from helpers import REPO, MakePlugin, RunMidimon, require_tool, write_manifest
 
 from midimon.engine.config import parse_config
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import queue
 import random
@@ -14,7 +13,6 @@ from collections.abc import Callable
 import pytest
 import rtmidi  # the tests play the MIDI device with rtmidi directly
 
-from midimon.cli import devices_cmd
 from midimon.midi import (
     MidiBackendError,
     MidiError,
@@ -358,38 +356,3 @@ def test_jack_latency_port_to_callback(cleanup) -> None:
     print(f"\nJACK port-to-port latency (rtmidi send -> midimon callback): {json.dumps(result)}")
     assert len(got) == 2000
     assert p50 > 0
-
-
-def run_devices(*argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """Parse ``devices ARGV`` with the command's own parser and run its handler."""
-    parser = argparse.ArgumentParser(prog="midimon")
-    devices_cmd.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["devices", *argv])
-    status = args.handler(args)
-    return status, capsys.readouterr().out
-
-
-def test_devices_command_lists_ports(cleanup, capsys: pytest.CaptureFixture[str]) -> None:
-    """``midimon devices --json`` lists each API's ports; the text form names them too."""
-    device_out(cleanup, "pads", client="lpx")
-    status, out = run_devices("--json", "--api", "jack", capsys=capsys)
-    assert status == 0
-    data = json.loads(out)
-    assert "jack" in data["compiled_apis"]
-    (jack,) = data["apis"]
-    assert jack["api"] == "jack"
-    assert {"index": 0, "name": "lpx:pads"} in jack["inputs"]
-    status, out = run_devices(capsys=capsys)
-    assert status == 0
-    assert "compiled MIDI APIs:" in out and "lpx:pads" in out
-
-
-def test_devices_command_without_a_server(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """No JACK server: ``devices --api jack`` says so and exits 1."""
-    monkeypatch.setenv("JACK_DEFAULT_SERVER", "midimon-test-no-such-server")
-    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
-    status, out = run_devices("--api", "jack", capsys=capsys)
-    assert status == 1
-    assert "unavailable" in out and "jack" in out

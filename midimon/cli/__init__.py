@@ -27,8 +27,9 @@ COMMAND_MODULES = (
 )
 
 #: Top-level command -> the module that registers it. Running a command imports only its
-#: module (the others pull in the daemon, MIDI, packaging...); tests/test_cli_startup.py checks
-#: this table against the full parser. A command missing here still works, via the full parser.
+#: module (the others pull in the daemon, MIDI, packaging...); tests/cli/test_cli_startup.py
+#: checks this table against the full parser. A command missing here still works, via the full
+#: parser.
 COMMANDS = {
     **dict.fromkeys(("run", "status", "reload", "stop", "validate", "monitor"), "daemon_cmd"),
     "devices": "devices_cmd",

@@ -69,8 +69,8 @@ def _demo_config() -> tuple[Path, Path]:
 
 def _demo_http_sink() -> Any:
     """A local HTTP server printing what the demo's http_request pad sends (None when the
-    port is taken). Imported here: http.server pulls in ssl and email, ~4 MiB a daemon
-    that is not a demo does not need."""
+    port is taken). Imported here: http.server pulls in ssl and email, memory a daemon that
+    is not a demo does not need (see benchmarks/README.md, costs)."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Sink(BaseHTTPRequestHandler):

@@ -327,7 +327,7 @@ class Daemon:
 
         A plugin runs one call at a time anyway; with a lane its queued calls follow each
         other on one thread instead of action threads taking turns on the plugin's lock (each
-        turn a thread wake-up: the difference between ~6,000 and ~8,000 isolated calls/s here).
+        turn a thread wake-up; what lanes gained: benchmarks/README.md, throughput).
         """
         lane = self._lanes.get(plugin)
         if lane is None:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from midimon.daemon import ERROR_TABLE, exit_status_for
 from midimon.daemon.control_protocol import (
     CLOSES_CONNECTION,
     CommandError,
@@ -72,3 +73,13 @@ def test_version_mismatch_closes_the_connection() -> None:
     """The table says which errors end a connection."""
     assert ErrorCode.VERSION_MISMATCH in CLOSES_CONNECTION
     assert ErrorCode.BAD_JSON not in CLOSES_CONNECTION
+
+
+def test_error_table_is_complete() -> None:
+    """Every error code has one table entry with an exit status; unknown codes exit 1."""
+    assert set(ERROR_TABLE) == set(ErrorCode)
+    assert [int(c) for c in ErrorCode][:10] == list(range(1, 11))
+    for code, info in ERROR_TABLE.items():
+        assert info.code is code and info.meaning
+        assert exit_status_for(code) == info.exit_status != 0
+    assert exit_status_for(999) == 1

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 import rtmidi
-from conftest import RunMidimon
-from helpers import open_jack_output, wait_for
+from helpers import RunMidimon, open_jack_output, wait_for
 
 CONFIG = """
 [device]

@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import MakePlugin, RunMidimon
-from helpers import open_jack_output, wait_for
+from helpers import MakePlugin, RunMidimon, open_jack_output, wait_for
 
 CONFIG = """
 [device]

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import RunMidimon
+from helpers import RunMidimon
 
 CONFIG = """
 [device]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import MakePlugin
+from helpers import MakePlugin
 
 CONFIG = """
 [device]

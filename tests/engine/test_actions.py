@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import MakePlugin
+from helpers import MakePlugin
 
 from midimon.engine.actions import ActionError, ActionExecutor
 from midimon.engine.config import parse_config

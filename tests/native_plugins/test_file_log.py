@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RunMidimon
+from helpers import RunMidimon
 
 PLUGIN = "file_log"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RunMidimon
+from helpers import RunMidimon
 
 PLUGIN = "http_request"
 USER_AGENT = "midimon-http_request/1.0"

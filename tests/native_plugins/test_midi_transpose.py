@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import RunMidimon
+from helpers import RunMidimon
 
 PLUGIN = "midi_transpose"
 NOTE_ON, NOTE_OFF, CONTROL_CHANGE = 0x90, 0x80, 0xB0

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import RunMidimon
+from helpers import RunMidimon
 
 from midimon.engine.config import parse_config
 from midimon.plugins.settings import SettingsError, parse_plugin_settings

@@ -51,7 +51,7 @@ class CapabilityInfo:
     description: str
 
 
-# Bits mirror MIDIMON_CAP_* in abi/midimon_plugin.h (tests/plugins/test_abi.py checks that).
+# Bits mirror MIDIMON_CAP_* in abi/midimon_plugin.h (tests/plugins/loading/test_abi.py checks).
 # Network is medium, not low as the seed had it: an outbound connection can exfiltrate anything
 # the plugin sees (trigger contexts, params with tokens), so it is never granted silently. It
 # means IP only: local (AF_UNIX) sockets come with Audio, System control and Subprocess alone.

@@ -3,14 +3,16 @@
 The header's region between ``MIDIMON_CDEF_BEGIN`` and ``MIDIMON_CDEF_END`` holds plain
 typedefs, structs and ``#define NAME <integer>`` constants. This module strips comments and
 preprocessor lines from it, hands the rest to cffi, and collects the constants, so the header is
-the one source of truth (tests/plugins/test_abi.py compiles the header and compares layouts).
+the one source of truth (tests/plugins/loading/test_abi.py compiles the header and compares
+layouts).
 
-Parsing declarations at run time needs pycparser: ~3 MiB and tens of milliseconds in every
-process that touches a plugin. So ``_abi_cffi.py`` next to this file holds the same
-declarations precompiled by cffi (out-of-line ABI mode, no C compiler involved), stamped with
-the SHA-256 of the declarations it was made from. It is used only when that stamp matches the
-header read now; otherwise the header is parsed as before. Regenerate it after editing the
-header with ``python -m midimon.plugins.loading.abi``; a test fails while it is stale.
+Parsing declarations at run time needs pycparser, which costs memory and time in every
+process that touches a plugin (see benchmarks/README.md, costs). So ``_abi_cffi.py`` next to
+this file holds the same declarations precompiled by cffi (out-of-line ABI mode, no C compiler
+involved), stamped with the SHA-256 of the declarations it was made from. It is used only when
+that stamp matches the header read now; otherwise the header is parsed as before. Regenerate it
+after editing the header with ``python -m midimon.plugins.loading.abi``; a test fails while it
+is stale.
 """
 
 from __future__ import annotations

@@ -78,7 +78,8 @@ class TriggerContext:
         """Build without the range checks, for values the engine already validated.
 
         The MIDI decoder and trigger state machine only produce in-range values, and mode names
-        come from a validated config; skipping ``__post_init__`` saves ~5 us per plugin call.
+        come from a validated config; skipping ``__post_init__`` saves its checks on every
+        plugin call (see benchmarks/README.md, costs).
         """
         context = object.__new__(cls)
         context.__dict__.update(

@@ -53,6 +53,9 @@ from midimon.plugins.sandbox.denials import Denial
 from midimon.plugins.sandbox.runners import IsolatedRunner, Runner, sandbox_spec
 from midimon.plugins.settings import PluginSettings
 
+#: A worker that crashed or timed out restarts after FIRST_BACKOFF s, doubling with each
+#: failure still inside the crash window, up to MAX_BACKOFF s.
+FIRST_BACKOFF = 0.05
 MAX_BACKOFF = 5.0
 
 
@@ -79,7 +82,10 @@ class PluginManager:
         audit: AuditLog | None = None,
         session_grants: Mapping[str, Iterable[Grant]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """``clock`` (monotonic seconds) and ``sleep`` pace the crash backoff and window: a test
+        passes its own pair to move time by hand."""
         self.settings = settings or PluginSettings()
         self.extra_dirs = tuple(Path(p) for p in extra_dirs)  # --plugins-dir: for hints
         self.one_off_hints = False  # plugins exec: denial hints give its --grant options too
@@ -91,6 +97,7 @@ class PluginManager:
         self.audit = audit or AuditLog(state_dir() / "audit.jsonl")
         self.grants = GrantAdmin(self, session_grants)  # after the state, audit and checker
         self._clock = clock
+        self._sleep = sleep
         self._lock = threading.RLock()
         self._available: dict[str, DiscoveredPlugin] = {}
         self._discovery: DiscoveryResult | None = None
@@ -376,7 +383,7 @@ class PluginManager:
         if loaded.runner is None or loaded.needs_restart:
             wait = loaded.restart_after - self._clock()
             if wait > 0:
-                time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+                self._sleep(min(wait, max(0.0, deadline - time.monotonic())))
             if loaded.runner is not None:
                 loaded.runner.kill()
             loaded.runner = None
@@ -546,7 +553,7 @@ class PluginManager:
         crashes.append(now)
         while crashes and crashes[0] < now - settings.crash_window:
             crashes.popleft()
-        loaded.restart_after = now + min(MAX_BACKOFF, 0.05 * 2 ** (len(crashes) - 1))
+        loaded.restart_after = now + min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (len(crashes) - 1))
         if len(crashes) > settings.max_crashes:
             reason = (
                 f"{len(crashes)} crashes or timeouts within {settings.crash_window:g} s "

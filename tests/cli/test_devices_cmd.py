@@ -1,0 +1,65 @@
+"""`midimon devices`: the ports each MIDI API sees on a private JACK server, and an API that
+cannot start."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+
+import pytest
+import rtmidi  # the tests play the MIDI device with rtmidi directly
+
+from midimon.cli import devices_cmd
+
+
+@pytest.fixture
+def cleanup(jack_server):
+    """Callables run after the test, before the JACK server stops (close clients first)."""
+    actions: list[Callable[[], object]] = []
+    yield actions
+    for action in reversed(actions):
+        action()
+
+
+def device_out(cleanup, port: str, client: str = "device") -> rtmidi.MidiOut:
+    """A test "device": a JACK client with a MIDI output port ``client:port``."""
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
+    out.open_virtual_port(port)
+    cleanup.append(out.delete)
+    return out
+
+
+def run_devices(*argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Parse ``devices ARGV`` with the command's own parser and run its handler."""
+    parser = argparse.ArgumentParser(prog="midimon")
+    devices_cmd.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["devices", *argv])
+    status = args.handler(args)
+    return status, capsys.readouterr().out
+
+
+def test_devices_command_lists_ports(cleanup, capsys: pytest.CaptureFixture[str]) -> None:
+    """``midimon devices --json`` lists each API's ports; the text form names them too."""
+    device_out(cleanup, "pads", client="lpx")
+    status, out = run_devices("--json", "--api", "jack", capsys=capsys)
+    assert status == 0
+    data = json.loads(out)
+    assert "jack" in data["compiled_apis"]
+    (jack,) = data["apis"]
+    assert jack["api"] == "jack"
+    assert {"index": 0, "name": "lpx:pads"} in jack["inputs"]
+    status, out = run_devices(capsys=capsys)
+    assert status == 0
+    assert "compiled MIDI APIs:" in out and "lpx:pads" in out
+
+
+def test_devices_command_without_a_server(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No JACK server: ``devices --api jack`` says so and exits 1."""
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", "midimon-test-no-such-server")
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    status, out = run_devices("--api", "jack", capsys=capsys)
+    assert status == 1
+    assert "unavailable" in out and "jack" in out

@@ -1,0 +1,29 @@
+"""`midimon plugins info`: path, SHA-256, ABI and risk of each bundled plugin; verify agrees."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import BUNDLED, RunMidimon
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_info_and_verify_each_bundled_plugin(run_midimon: RunMidimon, name: str) -> None:
+    """info gives path, SHA-256, ABI and risk; verify passes on folder, manifest and binary."""
+    done = run_midimon("plugins", "info", name, "--json")
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert len(info["sha256_actual"]) == 64
+    assert info["abi"] == "1.0" and info["host_abi"] == "1.0"
+    assert info["capabilities"][0]["name"] == BUNDLED[name]
+    assert info["capabilities"][0]["risk"] in ("low", "medium", "high")
+    folder = Path(info["manifest"]).parent
+    for target in (folder, folder / "plugin.toml", Path(info["binary"])):
+        done = run_midimon("verify", target, "--json")
+        assert done.returncode == 0, done.stdout + done.stderr
+        report = json.loads(done.stdout)
+        assert report["verdict"] == "ok"
+        assert report["sha256"] == info["sha256_actual"]
+        assert report["reported"]["name"] == name

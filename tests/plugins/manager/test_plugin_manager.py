@@ -1,0 +1,214 @@
+"""The PluginManager: lifecycle, grants that persist by binary hash, limits, stats, audit."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+from helpers import MakePlugin, RecordingHost
+
+from midimon.plugins.loading.context import TriggerContext
+from midimon.plugins.description.capabilities import Capability
+from midimon.plugins.manager.results import Outcome
+
+CTX = TriggerContext(velocity=100, number=36)
+
+
+def audit_events(tmp_path: Path, plugin: str | None = None) -> list[dict]:
+    path = tmp_path / "state" / "audit.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return [e for e in lines if plugin is None or e["plugin"] == plugin]
+
+
+def test_lifecycle_lazy_load_execute_unload(
+    make_plugin: MakePlugin, make_manager, tmp_path
+) -> None:
+    """available -> (lazy) loaded on first execute -> unloaded; each step audited."""
+    make_plugin("life")
+    manager = make_manager()
+    mine = [p.name for p in manager.list_available() if p.search_dir == tmp_path / "plugins"]
+    assert mine == ["life"]
+    assert manager.list_loaded() == []
+    result = manager.execute("life", {"k": 1}, CTX)
+    assert result.ok, result
+    assert result.message.startswith('original params={"k":1} vel=100')
+    assert manager.list_loaded() == ["life"]
+    assert manager.get_metadata("life").version == "1.0.0"
+    assert manager.unload("life") and manager.list_loaded() == []
+    events = [e["event"] for e in audit_events(tmp_path, "life")]
+    assert events[:2] == ["verify", "load"] and events[-1] == "unload"
+    load = next(e for e in audit_events(tmp_path, "life") if e["event"] == "load")
+    assert load["mode"] == "isolated" and load["trust"] == "unsigned-allowed"
+
+
+def test_unknown_plugin_and_unsigned_refused(make_plugin: MakePlugin, make_manager) -> None:
+    """Unknown names are unavailable; unsigned plugins are refused without dev mode."""
+    make_plugin("unsigned_one")
+    strict = make_manager(dev_mode=False)
+    assert strict.execute("nobody", {}, CTX).outcome is Outcome.UNAVAILABLE
+    result = strict.execute("unsigned_one", {}, CTX)
+    assert result.outcome is Outcome.UNAVAILABLE and "no signature" in result.message
+
+
+def test_grants_follow_settings_replaced_by_a_reload(
+    make_plugin: MakePlugin, make_manager
+) -> None:
+    """The daemon's reload replaces manager.settings: manager.grants judges by the new
+    auto_grant at once (it reads the manager's settings, never a copy)."""
+    from midimon.plugins.settings import parse_plugin_settings
+
+    make_plugin(
+        "midi_reload",
+        defines={"P_CAPS": "MIDIMON_CAP_MIDI", "P_SEND_MIDI": "1"},
+        manifest={"capabilities": {"midi": True}},
+    )
+    manager = make_manager(auto_grant=[])
+    manifest = manager.get_metadata("midi_reload")
+    sha256, signer = manager.grants.current_binary("midi_reload")
+    assert manager.grants.granted_to(manifest, sha256, signer)[0] == frozenset()
+    manager.settings = parse_plugin_settings({"dev_mode": True})  # what a reload does
+    assert manager.grants.granted_to(manifest, sha256, signer)[0] == {Capability.MIDI}
+    assert manager.execute("midi_reload", {}, CTX).ok
+
+
+def test_disable_enable_persist(make_plugin: MakePlugin, make_manager) -> None:
+    """A disabled plugin does not run, across restarts, until enabled."""
+    make_plugin("switch")
+    make_manager().disable("switch")
+    result = make_manager().execute("switch", {}, CTX)
+    assert result.outcome is Outcome.DISABLED and "plugins enable switch" in result.message
+    make_manager().enable("switch")
+    assert make_manager().execute("switch", {}, CTX).ok
+
+
+def test_rate_limit_refuses_excess(make_plugin: MakePlugin, make_manager, tmp_path) -> None:
+    """Past the burst, calls are refused at once and counted, not queued."""
+    make_plugin("limited")
+    manager = make_manager(rate_limit=1.0, rate_burst=3)
+    outcomes = [manager.execute("limited", {}, CTX).outcome for _ in range(6)]
+    assert outcomes[:3] == [Outcome.OK] * 3
+    assert outcomes[3:] == [Outcome.RATE_LIMITED] * 3
+    assert manager.stats("limited")["rate_limited"] == 3
+    assert sum(e["event"] == "rate_limit" for e in audit_events(tmp_path, "limited")) == 3
+
+
+def test_stats_count_and_time(make_plugin: MakePlugin, make_manager) -> None:
+    """Stats count executions, successes and failures, with latency percentiles."""
+    make_plugin("counted")
+    make_plugin("failing", defines={"P_STATUS": "MIDIMON_ERR_FAILED"})
+    manager = make_manager()
+    for _ in range(20):
+        manager.execute("counted", {}, CTX)
+    failed = manager.execute("failing", {}, CTX)
+    assert failed.outcome is Outcome.FAILED and failed.status == 1
+    stats = manager.stats("counted")
+    assert (stats["executions"], stats["successes"], stats["failures"]) == (20, 20, 0)
+    assert 0 < stats["latency_ms"]["p50"] <= stats["latency_ms"]["p99"]
+    assert stats["last_execution"] is not None and stats["rss_bytes"] > 0
+    assert manager.stats("failing")["failures"] == 1
+
+
+def test_in_process_only_for_trusted_signed(make_plugin: MakePlugin, make_manager) -> None:
+    """in-process mode is refused for an unsigned (dev-mode) plugin."""
+    make_plugin("fast")
+    result = make_manager(isolation="in-process").execute("fast", {}, CTX)
+    assert result.outcome is Outcome.UNAVAILABLE
+    assert "only for plugins signed by a trusted key" in result.message
+
+
+def test_calls_to_one_plugin_are_serialized_and_bounded(
+    make_plugin: MakePlugin, make_manager
+) -> None:
+    """Concurrent calls to one plugin all complete, one at a time, none past the timeout."""
+    make_plugin("serial")
+    manager = make_manager(timeout=2.0)
+    results = []
+
+    def call() -> None:
+        results.append(manager.execute("serial", {}, CTX))
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(results) == 8 and all(r.ok for r in results)
+
+
+def test_slow_plugin_does_not_block_another(make_plugin: MakePlugin, make_manager) -> None:
+    """While one plugin hangs until its timeout, another plugin's calls go through."""
+    from hostile import HOSTILE_SOURCE
+
+    make_plugin("sleepy", source=HOSTILE_SOURCE, defines={"HOSTILE_SLEEP": "1"})
+    make_plugin("quick")
+    manager = make_manager(timeout=1.5)
+    manager.load("quick")
+    manager.load("sleepy")
+    slow = threading.Thread(target=manager.execute, args=("sleepy", {}, CTX))
+    slow.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    assert manager.execute("quick", {}, CTX).ok
+    assert time.monotonic() - started < 1.0
+    slow.join(5)
+
+
+def test_host_services_reach_the_host(
+    make_plugin: MakePlugin, make_manager, recording_host: RecordingHost
+) -> None:
+    """log() and send_midi() from the isolated worker arrive at the host services."""
+    make_plugin(
+        "talker",
+        defines={"P_CAPS": "MIDIMON_CAP_MIDI", "P_SEND_MIDI": "1"},
+        manifest={"capabilities": {"midi": True}},
+    )
+    assert make_manager().execute("talker", {}, TriggerContext(number=60, velocity=90)).ok
+    assert ("talker", 1, "initialized original") in recording_host.logs
+    assert recording_host.midi == [("talker", bytes([0x90, 60, 90]))]
+
+
+def test_started_call_is_answered_like_execute(make_plugin: MakePlugin, make_manager) -> None:
+    """start_call sends at once; finish_call gives what execute() would; counted once."""
+    make_plugin("early")
+    manager = make_manager(rate_limit=1000.0, rate_burst=1000)
+    assert manager.start_call("early", {}, CTX) is None  # not loaded yet: execute() loads it
+    assert manager.execute("early", {"n": 1}, CTX).ok
+    call = manager.start_call("early", {"n": 2}, CTX)
+    assert call is not None
+    # The plugin is busy with it: a second early call declines, execute() would wait.
+    assert manager.start_call("early", {"n": 3}, CTX) is None
+    result = manager.finish_call(call)
+    assert result.ok and 'params={"n":2}' in result.message
+    assert manager.stats("early")["executions"] == 2
+    assert manager.start_call("early", "not json", CTX) is None
+    in_process = make_manager(isolation="in-process")
+    assert in_process.start_call("early", {}, CTX) is None
+
+
+def test_started_call_crash_timeout_and_abandon(make_plugin: MakePlugin, make_manager) -> None:
+    """A crash or timeout during a started call is reported as execute() reports it; an
+    abandoned call stops its worker and frees the plugin for the next call."""
+    from hostile import HOSTILE_SOURCE
+
+    make_plugin("crashy", source=HOSTILE_SOURCE, defines={"HOSTILE_SEGV": "1"})
+    make_plugin("sleepy", source=HOSTILE_SOURCE, defines={"HOSTILE_SLEEP": "1"})
+    make_plugin("steady")
+    manager = make_manager(timeout=0.5)
+    manager.load("crashy")  # a running worker, nothing executed yet
+    call = manager.start_call("crashy", {}, CTX)
+    assert call is not None
+    crashed = manager.finish_call(call)
+    assert crashed.outcome is Outcome.CRASHED and "SIGSEGV" in crashed.message
+    assert manager.stats("crashy")["crashes"] == 1
+    manager.load("sleepy")
+    call = manager.start_call("sleepy", {}, CTX)
+    assert call is not None
+    assert manager.finish_call(call).outcome is Outcome.TIMEOUT
+    assert manager.stats("sleepy")["timeouts"] == 1
+    manager.load("steady")
+    call = manager.start_call("steady", {}, CTX)
+    assert call is not None
+    manager.abandon_call(call)
+    assert manager.execute("steady", {}, CTX).ok  # a new worker; the lock was released
