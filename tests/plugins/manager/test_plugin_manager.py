@@ -9,8 +9,8 @@ from pathlib import Path
 
 from helpers import MakePlugin, RecordingHost
 
-from midimon.plugins.loading.context import TriggerContext
 from midimon.plugins.description.capabilities import Capability
+from midimon.plugins.loading.context import TriggerContext
 from midimon.plugins.manager.results import Outcome
 
 CTX = TriggerContext(velocity=100, number=36)
