@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from midimon.paths import plugin_search_path, state_dir
 from midimon.plugins.description.capabilities import Capability, sorted_caps
@@ -47,29 +47,25 @@ from midimon.plugins.manager.grant_admin import GrantAdmin
 from midimon.plugins.manager.grants import Grant, PluginStateStore
 from midimon.plugins.manager.host_limits import LimitedHost, ServiceLimit
 from midimon.plugins.manager.ratelimit import TokenBucket
-from midimon.plugins.manager.results import ExecutionResult, LoadedPlugin, Outcome, StartedCall
+from midimon.plugins.manager.results import (
+    ExecutionResult,
+    LoadedPlugin,
+    Outcome,
+    ResultMaker,
+    StartedCall,
+)
 from midimon.plugins.manager.stats import PluginStats
 from midimon.plugins.sandbox.denials import Denial
 from midimon.plugins.sandbox.runners import IsolatedRunner, Runner, sandbox_spec
 from midimon.plugins.settings import PluginSettings
 
-#: A worker that crashed or timed out restarts after FIRST_BACKOFF s, doubling with each
-#: failure still inside the crash window, up to MAX_BACKOFF s.
+#: A crashed/timed-out worker restarts after FIRST_BACKOFF s, doubling within the window.
 FIRST_BACKOFF = 0.05
 MAX_BACKOFF = 5.0
 
 
-class _Result(Protocol):
-    """How one call's ExecutionResult is made (name and elapsed time filled in)."""
-
-    def __call__(
-        self, outcome: Outcome, message: str, status: int | None = None
-    ) -> ExecutionResult: ...
-
-
 class PluginManager:
-    """Owns every plugin of one daemon (or one CLI command). Thread-safe. Its grants are
-    administered by ``grants`` (a GrantAdmin); ``grant`` and ``revoke`` are kept here too."""
+    """Owns every plugin of one daemon or CLI command (thread-safe); grants: ``grants``."""
 
     def __init__(
         self,
@@ -84,8 +80,7 @@ class PluginManager:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """``clock`` (monotonic seconds) and ``sleep`` pace the crash backoff and window: a test
-        passes its own pair to move time by hand."""
+        """``clock``/``sleep`` pace the crash backoff and window (a test moves time by hand)."""
         self.settings = settings or PluginSettings()
         self.extra_dirs = tuple(Path(p) for p in extra_dirs)  # --plugins-dir: for hints
         self.one_off_hints = False  # plugins exec: denial hints give its --grant options too
@@ -378,7 +373,7 @@ class PluginManager:
         context: TriggerContext,
         deadline: float,
         stats: PluginStats,
-        result: _Result,
+        result: ResultMaker,
     ) -> ExecutionResult:
         if loaded.runner is None or loaded.needs_restart:
             wait = loaded.restart_after - self._clock()
@@ -487,7 +482,7 @@ class PluginManager:
         self,
         loaded: LoadedPlugin,
         stats: PluginStats,
-        result: _Result,
+        result: ResultMaker,
         call_started: float,
         run: Callable[[], tuple[int, str]],
     ) -> ExecutionResult:
@@ -516,7 +511,7 @@ class PluginManager:
         return result(Outcome.FAILED, message, status)
 
     def _crashed(
-        self, loaded: LoadedPlugin, exc: WorkerCrashed, stats: PluginStats, result: _Result
+        self, loaded: LoadedPlugin, exc: WorkerCrashed, stats: PluginStats, result: ResultMaker
     ) -> ExecutionResult:
         name = loaded.manifest.name
         denial: Denial | None = exc.denial

@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from midimon.plugins.errors import InProcessRefused, PluginDisabled
 
@@ -85,3 +85,11 @@ class LoadedPlugin:
     restart_after: float = 0.0
     needs_restart: bool = False
     loaded_at: float = field(default_factory=time.time)
+
+
+class ResultMaker(Protocol):
+    """How the manager makes one call's ExecutionResult (name and elapsed time filled in)."""
+
+    def __call__(
+        self, outcome: Outcome, message: str, status: int | None = None
+    ) -> ExecutionResult: ...

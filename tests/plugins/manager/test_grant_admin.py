@@ -104,15 +104,15 @@ def test_what_a_binary_would_run_with(make_plugin: MakePlugin, make_manager, tmp
     manager = make_manager()
     manifest = manager.get_metadata("several")
     sha256 = hashlib.sha256((manifest.directory / "plugin.so").read_bytes()).hexdigest()
-    assert manager.granted_to(manifest, sha256, None)[0] == {Capability.MIDI}
+    assert manager.grants.granted_to(manifest, sha256, None)[0] == {Capability.MIDI}
     manager.grant("several", Capability.FILESYSTEM, [data])
-    granted, access = manager.granted_to(manifest, sha256, None)
+    granted, access = manager.grants.granted_to(manifest, sha256, None)
     assert granted == {Capability.MIDI, Capability.FILESYSTEM} and access.write_paths == (data,)
-    manager.session_grants["several"] = (Grant(Capability.NETWORK),)
-    assert Capability.NETWORK in manager.granted_to(manifest, sha256, None)[0]
+    manager.grants.session_grants["several"] = (Grant(Capability.NETWORK),)
+    assert Capability.NETWORK in manager.grants.granted_to(manifest, sha256, None)[0]
     data.rmdir()
     data.symlink_to(tmp_path / "state")  # the grants file's folder: protected
-    granted, access = manager.granted_to(manifest, sha256, None)
+    granted, access = manager.grants.granted_to(manifest, sha256, None)
     assert Capability.FILESYSTEM not in granted and access.refused
 
 
@@ -137,8 +137,8 @@ def test_a_one_off_hint_adds_the_options_for_this_run(
                 manifest={"capabilities": {"network": True}})  # fmt: skip
     manager = make_manager()
     manifest = manager.get_metadata("hinted")
-    hint = manager.denial_hint(manifest, {Capability.NETWORK})
+    hint = manager.grants.denial_hint(manifest, {Capability.NETWORK})
     assert "midimon plugins grant hinted network" in hint
     assert f"--plugins-dir {tmp_path / 'plugins'}" in hint and "this run only" not in hint
     manager.one_off_hints = True
-    assert "; or for this run only: " in manager.denial_hint(manifest, {Capability.NETWORK})
+    assert "; or for this run only: " in manager.grants.denial_hint(manifest, {Capability.NETWORK})

@@ -14,10 +14,11 @@ from helpers import MakePlugin, RecordingHost
 from midimon.plugins.description.capabilities import Capability
 from midimon.plugins.description.manifest import PluginManifest, load_manifest
 from midimon.plugins.errors import AbiMismatch, LoadError, MissingEntryPoint, NullPlugin
+from midimon.plugins.hazmat import InProcessRunner, load_image
 from midimon.plugins.loading.context import TriggerContext, TriggerKind
-from midimon.plugins.loading.loader import load_image
+from midimon.plugins.loading.loader import encode_params, read_binary
 from midimon.plugins.sandbox.grant_paths import FilesystemAccess
-from midimon.plugins.sandbox.runners import InProcessRunner, IsolatedRunner, sandbox_spec
+from midimon.plugins.sandbox.runners import IsolatedRunner, Runner, sandbox_spec
 from midimon.plugins.settings import ExecutionSettings
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux worker")
@@ -117,3 +118,32 @@ def test_the_sandbox_a_grant_gives(make_plugin: MakePlugin, tmp_path: Path) -> N
         64 * 1024 * 1024, 3, 32
     )
     assert granted.kernel_sandbox is False
+
+
+@pytest.mark.parametrize("in_process", [False, True], ids=["isolated", "in-process"])
+def test_a_call_sent_ahead_is_answered_as_execute_answers(
+    make_plugin: MakePlugin, recording_host: RecordingHost, in_process: bool
+) -> None:
+    """send_execute then receive_execute give what execute() gives, isolated and in-process;
+    ``in_process`` says which of the two the manager holds."""
+    manifest = load_manifest(make_plugin("split"))
+    data, sha256 = read_binary(manifest)
+    runner: Runner
+    if in_process:
+        runner = InProcessRunner(manifest, data, sha256, recording_host, frozenset())
+    else:
+        spec = sandbox_spec(manifest, frozenset(), FilesystemAccess(), ExecutionSettings())
+        runner = IsolatedRunner(manifest, data, spec, recording_host, start_timeout=10.0)
+    assert runner.in_process is in_process
+    try:
+        runner.initialize(5.0)
+        context = TriggerContext(number=60, velocity=90, mode="Live")
+        answers = []
+        for n in (1, 2):
+            seq, deadline = runner.send_execute(encode_params({"n": n}), context, 5.0)
+            answers.append(runner.receive_execute(seq, deadline))
+        assert answers[0] == runner.execute(encode_params({"n": 1}), context, 5.0)
+        assert [status for status, _ in answers] == [0, 0]
+        assert 'params={"n":2}' in answers[1][1] and "num=60" in answers[1][1]
+    finally:
+        runner.shutdown()
