@@ -11,6 +11,7 @@ import pytest
 from helpers import MakePlugin
 
 from midimon.cli.common import CliError, find_plugin, make_manager, plugin_settings, run_discovery
+from midimon.plugins.errors import SettingsError
 
 
 def args(**values: Any) -> argparse.Namespace:
@@ -30,12 +31,13 @@ def test_settings_with_overrides(isolated_dirs: dict[str, str]) -> None:
     assert not plugin_settings(args(allow_unsigned=True)).policy.require_signatures
 
 
-def test_a_bad_config_is_a_cli_error_naming_it(isolated_dirs: dict[str, str]) -> None:
-    """An invalid [plugins] table stops the command with the file and field at fault."""
+def test_a_bad_config_is_an_error_naming_it(isolated_dirs: dict[str, str]) -> None:
+    """An invalid [plugins] table stops the command with the file and field at fault (a
+    SettingsError: the CLI's one ``except MidimonError`` prints it and exits 2)."""
     config = write_config(isolated_dirs, "[plugins]\ntimeout = -1\n")
-    with pytest.raises(CliError, match="timeout") as info:
+    with pytest.raises(SettingsError, match="timeout") as info:
         plugin_settings(args())
-    assert str(config) in str(info.value) and info.value.exit_code == 2
+    assert str(config) in str(info.value) and info.value.exit_status == 2
 
 
 def test_lookup_searches_plugins_dir_then_config_dirs(

@@ -14,6 +14,7 @@ from midimon.cli import daemon_link
 from midimon.cli.common import CliError
 from midimon.daemon import CommandError, CommandRegistry, ControlServer, ErrorCode, socket_path
 from midimon.daemon.cookie import cookie_path
+from midimon.daemon.errors import IpcError
 
 
 @pytest.fixture
@@ -50,14 +51,14 @@ def test_a_running_daemon_is_used(daemon: CommandRegistry) -> None:
     assert daemon_link.request("ECHO", {"x": 1}) == {"x": 1}
 
 
-def test_the_daemons_refusal_is_a_cli_error(daemon: CommandRegistry) -> None:
-    """A command the daemon refuses becomes a CliError with the daemon's message and the
-    exit status of its error code."""
-    with pytest.raises(CliError) as info:
+def test_the_daemons_refusal_is_an_ipc_error(daemon: CommandRegistry) -> None:
+    """A command the daemon refuses raises an IpcError with the daemon's message and the
+    exit status of its error code (the CLI's one ``except MidimonError`` prints it)."""
+    with pytest.raises(IpcError) as info:
         daemon_link.request("REFUSE")
     assert "velocity must be in 0..127" in str(info.value)
-    assert info.value.exit_code == 2
-    with pytest.raises(CliError) as unknown:
+    assert info.value.exit_status == 2
+    with pytest.raises(IpcError) as unknown:
         daemon_link.request("NO_SUCH_COMMAND")
     assert "NO_SUCH_COMMAND" in str(unknown.value)
 
