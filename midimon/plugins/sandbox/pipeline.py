@@ -144,6 +144,8 @@ class CallPipeline:
         self._closing = False  # no new calls; the queued ones may still be answered
         self._stop = False  # the reader returns
         self._asleep = False  # the reader sleeps without a deadline (idle for a while)
+        self.calls_sent = 0  # calls written to the worker
+        self.datagrams_sent = 0  # the writes that carried them (fewer: packed)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._idle = threading.Condition(self._lock)
         self._thread = threading.Thread(
@@ -240,6 +242,8 @@ class CallPipeline:
                 self._requeue(parts, done)
                 return
             now = time.monotonic()
+            self.datagrams_sent += 1
+            self.calls_sent += len(done)
             for call in done:
                 call.sent_at = now
                 self._in_flight.append(call)
