@@ -102,15 +102,17 @@ class StartedCalls(abc.ABC):
             try:
                 runner.submit(payload, context, timeout, self._answered, call)
             except PipelineFull as exc:
-                self._call_dropped(call, exc)
-                return call
+                full = exc
             except (WorkerError, ValueError):  # gone, or params over the wire limit
                 return None  # execute() restarts it or reports the failure
-            stats.executions += 1
-            stats.last_execution = time.time()
-            return call
+            else:
+                stats.executions += 1
+                stats.last_execution = time.time()
+                return call
         finally:
             loaded.lock.release()
+        self._call_dropped(call, full)  # reported without holding the plugin's lock
+        return call
 
     def finish_call(self, call: StartedCall) -> ExecutionResult:
         """The result of a :meth:`start_call` call, waiting for it when needed; the same
