@@ -300,3 +300,32 @@ def test_unload_with_calls_in_flight_reports_every_call(
     assert "shut down" in (done[-1].result.message if done[-1].result else "")
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b"\x04\x00", b"\x04\x00\x00\x00\x09\x00\x00\x00\xff\xff\x00\x00\x00\x00\x00\x00"],
+    ids=["short header", "length past the datagram"],
+)
+def test_worker_refuses_messages_that_do_not_fill_the_datagram(
+    make_plugin: MakePlugin, make_manager, tail: bytes
+) -> None:
+    """A packed datagram must be whole messages: a torn header or a length running past the
+    datagram's end makes the worker exit with EXIT_PROTOCOL (after taking the whole ones: here
+    a PARAMS chunk, which has no answer)."""
+    import struct
+
+    from midimon.plugins.sandbox.wire import Wire, message
+
+    _counter(make_plugin)
+    manager = make_manager()
+    manager.load("counter")
+    pipeline = _pipeline(manager, "counter")
+    worker = pipeline.worker
+    with pipeline._lock:
+        assert pipeline._tx is not None
+        chunk = message(Wire.PARAMS, pipeline._seq + 1, struct.pack("<II", 10, 0) + b"{}   ")
+        pipeline._tx.send(chunk + tail)
+    assert wait_for(lambda: not worker.alive, 10)
+    assert worker.wait_status is not None and os.WIFEXITED(worker.wait_status)
+    assert os.WEXITSTATUS(worker.wait_status) == Wire.EXIT_PROTOCOL
