@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import MakePlugin, RecordingHost
+from counter_plugin import COUNTER_SOURCE
 from helpers import wait_for
 
 from midimon.plugins.loading.context import TriggerContext
@@ -19,74 +20,6 @@ from midimon.plugins.manager.results import Outcome, StartedCall
 from midimon.plugins.sandbox.pipeline import CallPipeline
 
 CTX = TriggerContext(number=60, velocity=90)
-
-# execute() numbers its calls (1, 2, ...) in its message; -DP_CRASH_AT=k: SIGSEGV in call k;
-# -DP_HANG_AT=k: call k never returns; -DP_SLEEP_US=n: every call takes n us; -DP_SEND_MIDI:
-# every call sends a note through the host.
-COUNTER_SOURCE = r"""
-#define _GNU_SOURCE
-#include "midimon_plugin.h"
-#include <signal.h>
-#include <stdio.h>
-#include <unistd.h>
-
-#ifndef P_NAME
-#define P_NAME "counter"
-#endif
-#ifndef P_CAPS
-#define P_CAPS 0
-#endif
-
-static const midimon_host_t *g_host;
-static unsigned g_calls;
-
-static int32_t c_init(const midimon_plugin_t *self, const midimon_host_t *host) {
-    (void)self;
-    g_host = host;
-    return MIDIMON_OK;
-}
-
-static int32_t c_exec(const midimon_plugin_t *self, const char *params, size_t len,
-                      const midimon_trigger_context_t *ctx, char *msg, size_t cap) {
-    (void)self;
-    (void)ctx;
-    g_calls++;
-#ifdef P_CRASH_AT
-    if (g_calls == P_CRASH_AT) raise(SIGSEGV);
-#endif
-#ifdef P_HANG_AT
-    if (g_calls == P_HANG_AT) for (;;) pause();
-#endif
-#ifdef P_SLEEP_US
-    usleep(P_SLEEP_US);
-#endif
-#ifdef P_SEND_MIDI
-    {
-        const uint8_t note[3] = {0x90, (uint8_t)(g_calls & 0x7f), 1};
-        int32_t rc = g_host->send_midi(g_host, note, sizeof note);
-        if (rc != MIDIMON_OK) return rc;
-    }
-#endif
-    snprintf(msg, cap, "call %u pid %d len %zu params=%.40s", g_calls, (int)getpid(), len,
-             params);
-    return MIDIMON_OK;
-}
-
-static const midimon_plugin_t PLUGIN = {
-    .abi_major = MIDIMON_ABI_MAJOR,
-    .abi_minor = MIDIMON_ABI_MINOR,
-    .struct_size = sizeof(midimon_plugin_t),
-    .name = P_NAME,
-    .version = "1.0.0",
-    .description = "counts its calls",
-    .capabilities = P_CAPS,
-    .initialize = c_init,
-    .execute = c_exec,
-};
-
-MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void) { return &PLUGIN; }
-"""
-
 
 class Collector:
     """on_done for start_call: keeps every finished call in the order answers came."""
@@ -212,7 +145,7 @@ def test_crash_on_the_kth_call_is_that_call(
     seq = re.search(r"during execute #(\d+)", crashed.message)[1]  # type: ignore[index]
     for call in done[5:]:
         assert call.result is not None
-        assert "was not run" in call.result.message and f"execute #{seq}" in call.result.message
+        assert "not run" in call.result.message and f"execute #{seq}" in call.result.message
     stats = manager.stats("counter")
     assert (stats["successes"], stats["crashes"], stats["not_run"]) == (4, 1, 5)
     events = [e["event"] for e in _audit(tmp_path, "counter")]

@@ -73,14 +73,22 @@ class CallNotRun(WorkerError):
     plugin was shut down): it never ran. ``cause`` is that call's error."""
 
     def __init__(
-        self, plugin: str, seq: int, cause: WorkerError, first: bool = True, count: int = 1
+        self,
+        plugin: str,
+        seq: int,
+        cause: WorkerError,
+        first: bool = True,
+        count: int = 1,
+        behind: bool = True,
     ) -> None:
         self.plugin = plugin
         self.seq = seq
         self.cause = cause
         self.first = first  # the first of the calls this cause failed (report them once)
         self.count = count  # how many calls it failed without running them
-        super().__init__(f"{plugin}: call #{seq} was not run: {cause}")
+        # The same text for every call of one cause: the failure log repeats it once.
+        why = "not run, it was queued behind a failed call" if behind else "not run"
+        super().__init__(f"{plugin}: {why}: {cause}")
 
 
 class PendingCall:
@@ -480,7 +488,9 @@ class CallPipeline:
             first.error = error
             error = _named(error, first.seq)
         for index, call in enumerate(not_run):
-            call.error = CallNotRun(self.plugin_name, call.seq, error, index == 0, len(not_run))
+            call.error = CallNotRun(
+                self.plugin_name, call.seq, error, index == 0, len(not_run), not all_not_run
+            )
         for call in calls:
             self._finished(call)
 
