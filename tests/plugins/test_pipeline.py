@@ -262,3 +262,19 @@ def test_worker_refuses_messages_that_do_not_fill_the_datagram(
     assert wait_for(lambda: not worker.alive, 10)
     assert worker.wait_status is not None and os.WIFEXITED(worker.wait_status)
     assert os.WEXITSTATUS(worker.wait_status) == Wire.EXIT_PROTOCOL
+
+
+def test_a_hang_after_a_quiet_spell_still_times_out(make_plugin: MakePlugin, make_manager) -> None:
+    """After a second with no calls the reader sleeps without a deadline; the next call wakes
+    it, so a hang in that call still times out (and is not charged for the quiet spell)."""
+    _counter(make_plugin, P_HANG_AT="1")
+    manager = make_manager(rate_limit=1e6, rate_burst=100000, timeout=0.5)
+    manager.load("counter")
+    pipeline = _pipeline(manager, "counter")
+    assert wait_for(lambda: pipeline._asleep, 5)
+    collector = Collector()
+    started = time.monotonic()
+    _start(manager, "counter", collector, 1)
+    done = collector.wait(1, timeout=10)
+    assert done[0].result is not None and done[0].result.outcome is Outcome.TIMEOUT
+    assert 0.5 <= time.monotonic() - started < 5
