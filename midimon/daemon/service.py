@@ -283,22 +283,22 @@ class Daemon:
                 }
             )
         for action in actions:
-            plugin_action = type(action) is PluginAction
-            if plugin_action and self.manager.runs_inline(action.plugin):
+            plugin_action = action if type(action) is PluginAction else None
+            if plugin_action is not None and self.manager.runs_inline(plugin_action.plugin):
                 self._run_action(action, fired)  # in-process + inline: on this (MIDI) thread
                 continue
-            pool = self._lane(action.plugin) if plugin_action else self._actions
+            pool = self._lane(plugin_action.plugin) if plugin_action is not None else self._actions
             if pool.pending >= QUEUE_SIZE:
                 self._dropped(action)
                 continue
-            if plugin_action and pool.idle:
+            if plugin_action is not None and pool.idle:
                 # An isolated plugin gets the call now, pipelined behind the ones in flight, and
                 # its worker's reader thread reports the answer: no thread hand-over before or
                 # after the plugin runs. Only with nothing queued on the lane (restarts and
                 # other slow cases go there), so calls keep their MIDI order.
                 call = self.manager.start_call(
-                    action.plugin,
-                    self.executor.encoded_params(action),
+                    plugin_action.plugin,
+                    self.executor.encoded_params(plugin_action),
                     fired.to_context(self.mapper.mode),
                     partial(self._run_action, action, fired),
                 )

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from midimon.paths import plugin_search_path, state_dir
 from midimon.plugins.description.capabilities import sorted_caps
@@ -53,9 +53,17 @@ from midimon.plugins.settings import PluginSettings
 MAX_BACKOFF = 5.0
 
 
+class _Result(Protocol):
+    """How one call's ExecutionResult is made (name and elapsed time filled in)."""
+
+    def __call__(
+        self, outcome: Outcome, message: str, status: int | None = None
+    ) -> ExecutionResult: ...
+
+
 def _usable(runner: Runner) -> bool:
     """False for an isolated runner whose worker died (its reader reports it meanwhile)."""
-    return getattr(runner, "usable", True)
+    return runner.usable
 
 
 class PluginManager(StartedCalls, GrantAdmin):
@@ -265,7 +273,7 @@ class PluginManager(StartedCalls, GrantAdmin):
         return (
             loaded is not None
             and loaded.runner is not None
-            and loaded.runner.mode == "in-process"
+            and loaded.runner.in_process
             and self.settings.execution_for(name).inline
         )
 
@@ -358,7 +366,15 @@ class PluginManager(StartedCalls, GrantAdmin):
         finally:
             loaded.lock.release()
 
-    def _call_locked(self, loaded, payload, context, deadline, stats, result) -> ExecutionResult:
+    def _call_locked(
+        self,
+        loaded: LoadedPlugin,
+        payload: EncodedParams,
+        context: TriggerContext,
+        deadline: float,
+        stats: PluginStats,
+        result: _Result,
+    ) -> ExecutionResult:
         if loaded.runner is None or loaded.needs_restart or not _usable(loaded.runner):
             wait = loaded.restart_after - self._clock()
             if wait > 0:
@@ -390,8 +406,14 @@ class PluginManager(StartedCalls, GrantAdmin):
             runner,
         )
 
-    def _complete(  # type: ignore[override]
-        self, loaded, stats, result, call_started, run, runner=None
+    def _complete(
+        self,
+        loaded: LoadedPlugin,
+        stats: PluginStats,
+        result: _Result,
+        call_started: float,
+        run: Callable[[], tuple[int, str]],
+        runner: Runner | None = None,
     ) -> ExecutionResult:
         """Run ``run()`` (the runner call, or the wait for its answer) and turn what happens
         into an ExecutionResult: stats, audit, and restart or disable after a failure.
@@ -421,7 +443,12 @@ class PluginManager(StartedCalls, GrantAdmin):
         return result(Outcome.FAILED, message, status)
 
     def _crashed(
-        self, loaded: LoadedPlugin, exc: WorkerCrashed, stats, result, runner=None
+        self,
+        loaded: LoadedPlugin,
+        exc: WorkerCrashed,
+        stats: PluginStats,
+        result: _Result,
+        runner: Runner | None = None,
     ) -> ExecutionResult:
         name = loaded.manifest.name
         denial: Denial | None = exc.denial

@@ -36,7 +36,7 @@ from midimon.plugins.loading.loader import (
     check_header,
     load_image,
 )
-from midimon.plugins.sandbox.denials import WorkerError, WorkerLoadFailed
+from midimon.plugins.sandbox.denials import Denial, WorkerError, WorkerLoadFailed
 from midimon.plugins.sandbox.grant_paths import FilesystemAccess
 from midimon.plugins.sandbox.pipeline import DEFAULT_QUEUE_SIZE, CallPipeline, PendingCall
 from midimon.plugins.sandbox.spec import SandboxSpec
@@ -47,14 +47,21 @@ from midimon.plugins.settings import ExecutionSettings
 class Runner(Protocol):
     """What the manager needs from a running plugin."""
 
-    mode: str
+    mode: str  # "isolated" or "in-process": reported to users, not tested to decide anything
     info: PluginInfo
+    # True when the plugin runs in this process: every call runs to completion on the caller's
+    # thread, so it may run inline, but sending it ahead would run it on the sender's thread.
+    in_process: bool
 
     def initialize(self, timeout: float) -> None:
         """Call initialize(); PluginCallError on a failure status."""
 
     def execute(self, payload: bytes, context: TriggerContext, timeout: float) -> tuple[int, str]:
         """Call execute(); (status, message)."""
+
+    @property
+    def usable(self) -> bool:
+        """Whether it takes calls (an isolated worker that died is replaced first)."""
 
     def shutdown(self) -> None:
         """Shut the plugin down and release the runner."""
@@ -73,6 +80,7 @@ class InProcessRunner:
     """Runs the plugin inside this process via cffi. Capabilities are advisory here."""
 
     mode = "in-process"
+    in_process = True
 
     def __init__(
         self,
@@ -92,6 +100,11 @@ class InProcessRunner:
     def execute(self, payload: bytes, context: TriggerContext, timeout: float) -> tuple[int, str]:
         """Call execute in this thread."""
         return self._plugin.execute_encoded(payload, context)
+
+    @property
+    def usable(self) -> bool:
+        """Always: the plugin lives as long as this process."""
+        return True
 
     def shutdown(self) -> None:
         """shutdown() + destroy(); the library stays mapped (never dlclose)."""
@@ -201,6 +214,7 @@ class IsolatedRunner:
     calls are pipelined (see pipeline.py): several in flight, answered in order."""
 
     mode = "isolated"
+    in_process = False
 
     def __init__(
         self,
@@ -276,6 +290,6 @@ class IsolatedRunner:
         return self._worker.rss_bytes()
 
     @property
-    def denials(self) -> list:
+    def denials(self) -> list[Denial]:
         """Denials the worker reported so far."""
         return self._worker.denials
