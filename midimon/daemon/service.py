@@ -5,13 +5,13 @@ mapper, and hands the matched actions to a small pool, so a slow action never de
 event. On JACK that thread is the native input's dispatcher (``midimon.midi_jack``): JACK's
 real-time thread only copies the bytes into a lock-free ring, so no Python and no wait for the
 GIL happens inside the audio cycle. On ALSA it is rtmidi's own (not real-time) thread. A lock
-serializes it with the timer thread, which fires long presses when no MIDI arrives. An idle
+serializes it with the timer thread, which fires long presses when no MIDI arrives. An
 isolated plugin gets its call sent to its worker from the input thread
-(``PluginManager.start_call``) and an action thread waits for the answer, so the plugin starts
-without waiting for a thread hand-over; a trusted in-process plugin configured ``inline`` runs
-on the input thread itself. The control server answers the CLI. A reload builds the new mapper
-first and swaps it in only when the whole config is valid: a broken config keeps the old one
-running.
+(``PluginManager.start_call``, pipelined behind its calls in flight) and the worker's reader
+thread reports the answer, so the plugin starts without waiting for a thread hand-over; a
+trusted in-process plugin configured ``inline`` runs on the input thread itself. The control
+server answers the CLI. A reload builds the new mapper first and swaps it in only when the
+whole config is valid: a broken config keeps the old one running.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -294,18 +295,20 @@ class Daemon:
             if pool.pending >= QUEUE_SIZE:
                 self._dropped(action)
                 continue
-            call = None
             if plugin_action is not None and pool.idle:
-                # An idle isolated plugin gets the call now and its lane thread waits for the
-                # answer: no thread hand-over before the plugin runs. Only with nothing queued
-                # on the lane: a call sent ahead of queued ones would hold the plugin while
-                # they wait for it, behind them.
+                # An isolated plugin gets the call now, pipelined behind the ones in flight, and
+                # its worker's reader thread reports the answer: no thread hand-over before or
+                # after the plugin runs. Only with nothing queued on the lane (restarts and
+                # other slow cases go there), so calls keep their MIDI order.
                 call = self.manager.start_call(
                     plugin_action.plugin,
                     self.executor.encoded_params(plugin_action),
                     fired.to_context(self.mapper.mode),
+                    partial(self._run_action, action, fired),
                 )
-            pool.submit(action, fired, call)
+                if call is not None:
+                    continue
+            pool.submit(action, fired, None)
 
     def _dropped(self, action: Any) -> None:
         """Count a dropped action; warn at most once a second (a flood of drops must not

@@ -21,7 +21,6 @@ through ``midimon.plugins.PluginManager`` (isolated, verified) or
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -139,8 +138,6 @@ class InProcessRunner:
     ) -> None:
         self._plugin: NativePlugin = load_image(manifest, data, sha256, host, granted=granted)
         self.info = self._plugin.info
-        self._answers: dict[int, tuple[int, str]] = {}  # send_execute's, until received
-        self._seq = 0
 
     def initialize(self, timeout: float) -> None:
         """Initialize in this thread (no timeout can be enforced in-process)."""
@@ -150,18 +147,10 @@ class InProcessRunner:
         """Call execute in this thread."""
         return self._plugin.execute_encoded(payload, context)
 
-    def send_execute(
-        self, payload: bytes, context: TriggerContext, timeout: float
-    ) -> tuple[int, float]:
-        """Run the call now, on this thread (nothing runs apart in-process), and keep its
-        answer for :meth:`receive_execute`: (seq, deadline)."""
-        self._seq += 1
-        self._answers[self._seq] = self._plugin.execute_encoded(payload, context)
-        return self._seq, time.monotonic() + timeout
-
-    def receive_execute(self, seq: int, deadline: float) -> tuple[int, str]:
-        """The answer :meth:`send_execute` kept for ``seq``."""
-        return self._answers.pop(seq)
+    @property
+    def usable(self) -> bool:
+        """Always: the plugin lives as long as this process."""
+        return True
 
     def shutdown(self) -> None:
         """shutdown() + destroy(); the library stays mapped (never dlclose)."""
