@@ -141,7 +141,7 @@ class Daemon:
     ) -> tuple[Config, Mapper, EventProcessor, ActionExecutor, DispatchTable]:
         mapper = Mapper(config, mode if mode in config.mode_names else None)
         executor = ActionExecutor(mapper, self.manager, self._send_midi)
-        processor = EventProcessor(mapper.triggers, now_ns=self._clock)
+        processor = EventProcessor(mapper.trigger_set(), now_ns=self._clock)
         table = compile_table(processor.routes, *mapper.tables, preparer(self, executor))
         return config, mapper, processor, executor, table
 

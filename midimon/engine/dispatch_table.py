@@ -94,6 +94,9 @@ _STATELESS: Final = (
 )
 
 
+_STATELESS_TYPES: Final = frozenset(_STATELESS)
+
+
 class DispatchTable(NamedTuple):
     """What the compiled dispatch reads per event (immutable once built; swapped whole)."""
 
@@ -129,6 +132,7 @@ def compile_table(
     rows: list[Row | None] = [None] * 256
     compiled: dict[int, Route] = {}  # id(spec) -> its Route (a spec may sit on many keys)
     steps: dict[int, Step] = {}  # id(action) -> (action, prepared)
+    modes = tuple(mode_tables.items())
 
     def step(action: Action) -> Step:
         found = steps.get(id(action))
@@ -136,27 +140,54 @@ def compile_table(
             found = steps[id(action)] = (action, prepare(action))
         return found
 
+    # Hashing a trigger spec runs Python (a dataclass __hash__): when no spec sits in two
+    # tables, which is the usual config, each route's spec is the very key object of the one
+    # table that holds it, found by id() with no hashing at all.
+    owner: dict[int, tuple[str | None, tuple[Action, ...]]] = {}
+    for mode, table in (*modes, (None, global_table)):
+        for key, actions in table.items():
+            owner[id(key)] = (mode, actions)
+    distinct = {id(spec) for listeners in routes.values() for spec, _, _ in listeners}
+    by_identity = len(owner) == len(distinct) == sum(len(t) for _, t in modes) + len(global_table)
+
+    def actions_by_mode(spec: TriggerSpec) -> dict[str, tuple[Step, ...]]:
+        if by_identity:
+            mode, actions = owner[id(spec)]
+            steps_of = tuple(map(step, actions))
+            return {mode: steps_of} if mode is not None else dict.fromkeys(mode_tables, steps_of)
+        shared = global_table.get(spec, ()) if global_table else ()
+        by_mode: dict[str, tuple[Step, ...]] = {}
+        for mode, table in modes:
+            actions = (*table.get(spec, ()), *shared)
+            if actions:
+                by_mode[mode] = tuple(map(step, actions))
+        return by_mode
+
     def route(spec: TriggerSpec) -> Route:
         found = compiled.get(id(spec))
         if found is None:
-            shared = global_table.get(spec, ())
-            by_mode: dict[str, tuple[Step, ...]] = {}
-            for mode, table in mode_tables.items():
-                actions = (*table.get(spec, ()), *shared)
-                if actions:
-                    by_mode[mode] = tuple(step(a) for a in actions)
-            found = compiled[id(spec)] = Route(spec, *_bounds(spec), by_mode)
+            found = compiled[id(spec)] = Route(spec, *_bounds(spec), actions_by_mode(spec))
         return found
 
     def entry(selected: list[tuple[Any, int | None, Any]]) -> Entry:
         if not selected:
             return None
-        if any(not isinstance(spec, _STATELESS) for spec, _, _ in selected):
-            return FALLBACK
-        return tuple(route(spec) for spec, _, _ in selected)
+        for spec, _, _ in selected:
+            if not isinstance(spec, _STATELESS):
+                return FALLBACK
+        return tuple([route(spec) for spec, _, _ in selected])
 
     for (kind, number), listeners in routes.items():
         base = KIND_STATUS[kind]
+        if len(listeners) == 1:  # the usual key: one trigger listens
+            spec, wanted, _ = listeners[0]
+            found: Entry = (route(spec),) if type(spec) in _STATELESS_TYPES else FALLBACK
+            for channel in range(16) if wanted is None else (wanted,):
+                row = rows[base | channel]
+                if row is None:
+                    row = rows[base | channel] = [None] * 128
+                row[number] = found
+            continue
         specific = {wanted for _, wanted, _ in listeners if wanted is not None}
         if any(wanted is None for _, wanted, _ in listeners):  # some listen on every channel
             anywhere = entry([r for r in listeners if r[1] is None])

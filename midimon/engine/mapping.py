@@ -51,10 +51,15 @@ class Mapper:
     @property
     def triggers(self) -> list[TriggerSpec]:
         """Every trigger any mode or global mapping uses (for the EventProcessor)."""
-        merged: Table = {}
+        return list(self.trigger_set())
+
+    def trigger_set(self) -> dict[TriggerSpec, object]:
+        """The same triggers as the keys of a new dict, in the same order: an EventProcessor
+        made from it takes them without hashing each spec again."""
+        merged: dict[TriggerSpec, object] = {}
         for table in (*self._tables.values(), self._global):
             merged.update(table)  # dict-to-dict update reuses the stored hashes
-        return list(merged)
+        return merged
 
     @property
     def tables(self) -> tuple[Mapping[str, Table], Table]:

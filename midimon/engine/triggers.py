@@ -166,6 +166,7 @@ class EventProcessor:
         self, triggers: Iterable[TriggerSpec], now_ns: Callable[[], int] = time.monotonic_ns
     ) -> None:
         self.now_ns = now_ns
+        # dict.fromkeys of a dict reuses its stored hashes (Mapper.trigger_set)
         self.triggers: tuple[TriggerSpec, ...] = tuple(dict.fromkeys(triggers))
         self._routes: dict[tuple[str, int], list[tuple[Any, int | None, Handler]]] = {}
         for spec in self.triggers:
