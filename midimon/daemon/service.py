@@ -38,7 +38,7 @@ from midimon.engine.config import (
     default_config_path,
     load_config,
 )
-from midimon.engine.dispatch_table import DispatchTable, compile_table
+from midimon.engine.dispatch_table import NOTHING_COMPILED, DispatchTable, compile_table
 from midimon.engine.events import decode
 from midimon.engine.mapping import Mapper
 from midimon.engine.triggers import EventProcessor, FiredTrigger
@@ -142,7 +142,11 @@ class Daemon:
         mapper = Mapper(config, mode if mode in config.mode_names else None)
         executor = ActionExecutor(mapper, self.manager, self._send_midi)
         processor = EventProcessor(mapper.trigger_set(), now_ns=self._clock)
-        table = compile_table(processor.routes, *mapper.tables, preparer(self, executor))
+        table = (  # the reference path never reads it: no need to compile
+            compile_table(processor.routes, *mapper.tables, preparer(self, executor))
+            if self.dispatch == "compiled"
+            else NOTHING_COMPILED
+        )
         return config, mapper, processor, executor, table
 
     def _swap(

@@ -103,6 +103,10 @@ class DispatchTable(NamedTuple):
     rows: list[Row | None]  # 256 status bytes -> 128 numbers -> Entry
 
 
+NOTHING_COMPILED: Final = DispatchTable([None] * 256)
+"""A table where nothing listens (what a daemon on the reference path keeps)."""
+
+
 def _bounds(spec: TriggerSpec) -> tuple[int, int, int, tuple[int | None, ...] | None]:
     """(low, high, how, values) of a stateless spec: the EventProcessor handler's rule."""
     if isinstance(spec, NoteTrigger):
