@@ -24,7 +24,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from midimon.engine.action_specs import Action, PluginAction
 from midimon.engine.config_check import ConfigError
@@ -44,6 +44,13 @@ log = logging.getLogger("midimon.engine.actions")  # where the reference logs a 
 
 DISPATCH_VARIABLE: Final = "MIDIMON_DISPATCH"
 DISPATCH_PATHS: Final = ("compiled", "reference")
+
+
+class Feed(Protocol):
+    """``Daemon.feed``: one raw MIDI message and its monotonic time (default: now)."""
+
+    def __call__(self, data: bytes, timestamp_ns: int | None = None) -> None:
+        """Handle the message (see feed_compiled and Daemon.feed_reference)."""
 
 
 def dispatch_path(environ: Mapping[str, str] = os.environ) -> str:
@@ -184,16 +191,16 @@ def _fire_compiled(
             velocity, channel, number, value, spec.KIND, mode, stamp, time.time_ns() // MS
         )
         started = time.perf_counter()
+        detail: str | None = None
         try:
             outcome, message, _ = prepared.run(loaded, context)
             ok = outcome is Outcome.OK
-            detail = None
+            if not ok or events.wants("action"):
+                detail = f"{prepared.name}: {outcome.value}: {message}"
         except Exception as exc:  # an action must never take the daemon down
             log.exception("%s action failed", "Plugin")
             ok = False
             detail = f"{type(exc).__name__}: {exc}"
-        if detail is None and (not ok or events.wants("action")):
-            detail = f"{prepared.name}: {outcome.value}: {message}"
         elapsed = time.perf_counter() - started
         self.executor.plugin_done(ok, None if ok else detail)
         if ok:

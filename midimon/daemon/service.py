@@ -29,7 +29,8 @@ from midimon import __version__
 from midimon.daemon import plugin_check
 from midimon.daemon.action_pool import ActionPool
 from midimon.daemon.command_registry import CommandRegistry
-from midimon.daemon.dispatch import dispatch_path, feed_compiled, preparer
+from midimon.daemon.dispatch import Feed, dispatch_path, feed_compiled, preparer
+from midimon.engine.action_specs import Action
 from midimon.engine.actions import ActionExecutor, ActionOutcome
 from midimon.engine.config import (
     Config,
@@ -102,7 +103,7 @@ class Daemon:
     machine's clock for long presses (tests inject one and call :meth:`tick`).
     """
 
-    feed: Callable[[bytes, int | None], None]
+    feed: Feed
 
     def __init__(
         self,
@@ -323,25 +324,25 @@ class Daemon:
         for action in actions:
             self._dispatch_action(action, fired)
 
-    def _dispatch_action(self, action: Any, fired: FiredTrigger) -> None:
+    def _dispatch_action(self, action: Action, fired: FiredTrigger) -> None:
         """Run one matched action inline, or hand it to its lane or the action threads."""
-        plugin_action = type(action) is PluginAction
-        if plugin_action and self.manager.runs_inline(action.plugin):
+        plugin_action = action if type(action) is PluginAction else None
+        if plugin_action is not None and self.manager.runs_inline(plugin_action.plugin):
             self._run_action(action, fired)  # in-process + inline: on this (MIDI) thread
             return
-        pool = self._lane(action.plugin) if plugin_action else self._actions
+        pool = self._lane(plugin_action.plugin) if plugin_action is not None else self._actions
         if pool.pending >= QUEUE_SIZE:
             self._dropped(action)
             return
         call = None
-        if plugin_action and pool.idle:
+        if plugin_action is not None and pool.idle:
             # An idle isolated plugin gets the call now and its lane thread waits for the
             # answer: no thread hand-over before the plugin runs. Only with nothing queued
             # on the lane: a call sent ahead of queued ones would hold the plugin while
             # they wait for it, behind them.
             call = self.manager.start_call(
-                action.plugin,
-                self.executor.encoded_params(action),
+                plugin_action.plugin,
+                self.executor.encoded_params(plugin_action),
                 fired.to_context(self.mapper.mode),
             )
         pool.submit(action, fired, call)

@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from midimon.plugins.loading.loader import EncodedParams
 from midimon.plugins.manager.results import ExecutionResult, Outcome
 from midimon.plugins.sandbox.denials import WorkerCrashed, WorkerTimeout
 
 if TYPE_CHECKING:
+    from midimon.plugins.description.capabilities import Capability
     from midimon.plugins.loading.context import TriggerContext
     from midimon.plugins.manager.plugin_manager import PluginManager
+    from midimon.plugins.manager.ratelimit import TokenBucket
     from midimon.plugins.manager.results import LoadedPlugin
+    from midimon.plugins.sandbox.runners import Runner
+    from midimon.plugins.settings import PluginSettings
 
 
 class PreparedCall:
@@ -42,13 +46,13 @@ class PreparedCall:
         self._params = params
         self.payload: Any = None
         self._loaded: LoadedPlugin | None = None
-        self._runner: Any = None
-        self._settings: Any = None
-        self._granted: Any = None
+        self._runner: Runner | None = None
+        self._settings: PluginSettings | None = None
+        self._granted: frozenset[Capability] | None = None
         self._ready = False  # what was looked up allows the prepared path
         self._inline = False
         self._timeout = 0.0
-        self._bucket: Any = None
+        self._bucket: TokenBucket | None = None
 
     def _current(self) -> LoadedPlugin | None:
         """The loaded plugin when the lookups still hold (looking them up again when they do
@@ -73,7 +77,7 @@ class PreparedCall:
         self._granted = loaded.granted
         execution = settings.execution_for(self.name)
         self._timeout = execution.timeout
-        self._inline = runner is not None and runner.mode == "in-process" and execution.inline
+        self._inline = runner is not None and runner.in_process and execution.inline
         self._ready = runner is not None and not (loaded.manifest.capabilities - loaded.granted)
         self._bucket = manager._bucket(self.name) if self._ready else None
         return loaded if self._ready else None
@@ -114,7 +118,9 @@ class PreparedCall:
             done = manager.execute(name, payload, context)
             return done.outcome, done.message, done.status
         stats = manager._stats[name]
-        if not self._bucket.try_take():
+        bucket = self._bucket
+        assert bucket is not None  # looked up whenever the prepared path is ready
+        if not bucket.try_take():
             stats.rate_limited += 1
             manager.audit.record("rate_limit", name)
             return Outcome.RATE_LIMITED, f"{name}: rate limit reached; call refused", None
@@ -127,7 +133,7 @@ class PreparedCall:
         try:
             runner = loaded.runner
             if runner is None or loaded.needs_restart:  # changed while we waited: restart
-                done = manager._call_locked(loaded, payload, context, deadline, stats, _Result)
+                done = manager._call_locked(loaded, payload, context, deadline, stats, _handed_back)
                 return done.outcome, done.message, done.status
             stats.executions += 1
             call_started = time.perf_counter()
@@ -141,7 +147,7 @@ class PreparedCall:
                 def again() -> tuple[int, str]:
                     raise failure
 
-                done = manager._complete(loaded, stats, _Result, call_started, again)
+                done = manager._complete(loaded, stats, _handed_back, call_started, again)
                 return done.outcome, done.message, done.status
             finally:
                 stats.last_execution = time.time()
@@ -156,13 +162,10 @@ class PreparedCall:
             lock.release()
 
 
-class _Result(NamedTuple):
-    """What the manager's own steps build when the prepared path hands a call back to them
-    (the ``result`` function they take): only the outcome, message and status are read."""
-
-    outcome: Outcome
-    message: str
-    status: int | None = None
+def _handed_back(outcome: Outcome, message: str, status: int | None = None) -> ExecutionResult:
+    """The ``result`` function the manager's own steps take when the prepared path hands a
+    call back to them: only the outcome, message and status are read from it."""
+    return ExecutionResult("", outcome, message, status)
 
 
 def _result(
