@@ -127,6 +127,8 @@ def _verify(
 
 def _prepare() -> None:
     """Import what the checks after the read need, and parse the ABI header's declarations."""
+    import cryptography.hazmat.primitives.asymmetric.ed25519  # noqa: F401  (minisign's, lazy)
+
     import midimon.plugins.integrity.verify
     import midimon.plugins.loading.binary_deps
     import midimon.plugins.sandbox.probe

@@ -3,7 +3,6 @@ and unknown-key warnings (with "did you mean"), and the type predicates the tabl
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,6 +55,8 @@ class Checker:
             return
         for key in table:
             if key not in known:
+                import difflib  # only to suggest a name for a typo
+
                 close = difflib.get_close_matches(key, sorted(k for k in known if k), n=1)
                 self.unknown_key(location, f"{prefix}{key}", f"{prefix}{close[0]}" if close else "")
 

@@ -13,8 +13,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from cryptography.exceptions import InvalidSignature
-
 from midimon.fsutil import atomic_write
 from midimon.plugins.integrity.minisign_format import (
     DEFAULT_SIGNATURE_COMMENT,
@@ -238,6 +236,8 @@ def verify(
         message = prehash if prehash is not None else blake2b_prehash(data)
     else:
         message = bytes(data)
+    from cryptography.exceptions import InvalidSignature  # not at import: see minisign_keys
+
     key = public_key._ed25519()
     try:
         key.verify(signature.signature, message)
