@@ -37,7 +37,7 @@ from midimon.plugins.errors import (
 )
 from midimon.plugins.loading import abi as abi_mod
 from midimon.plugins.loading.context import TriggerContext
-from midimon.plugins.loading.image import materialize
+from midimon.plugins.loading.image import ImageBytes, materialize
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ def load_unverified(
 
 def load_image(
     manifest: PluginManifest,
-    data: bytes,
+    data: ImageBytes,
     digest: str,
     host: HostServices | None = None,
     *,

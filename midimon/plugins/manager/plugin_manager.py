@@ -23,6 +23,7 @@ from midimon.plugins.errors import LoadError, PluginCallError, PluginError, Plug
 from midimon.plugins.integrity.pins import claimed_signer
 from midimon.plugins.integrity.verify import IntegrityChecker, IntegrityError
 from midimon.plugins.loading.context import TriggerContext
+from midimon.plugins.loading.image import keep_sealed, read_manifest_binary
 from midimon.plugins.loading.loader import (
     EncodedParams,
     HostServices,
@@ -166,12 +167,15 @@ class PluginManager(GrantAdmin):
 
     def _verify(self, manifest: PluginManifest) -> LoadedPlugin:
         name = manifest.name
-        try:
-            data, _ = read_binary(manifest)
+        try:  # read once into a sealed memfd, hashed as it is copied; the runner reuses it
+            image = read_manifest_binary(manifest)
         except LoadError as exc:
             self.audit.record("load_failed", name, reason=str(exc))
             raise
-        report = self.checker.check(manifest, data, self.settings.policy_for(name))
+        with image:
+            policy = self.settings.policy_for(name)
+            report = self.checker.check(manifest, image.data, policy, image.digests)
+            data = keep_sealed(image) if report.ok else b""
         self.audit.record(
             "verify",
             name,
