@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -142,3 +143,39 @@ def test_bad_option_is_a_usage_error() -> None:
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2 and "invalid choice" in done.stderr
+
+
+def test_peer_without_mididings_is_reported_missing_never_faked(tmp_path: Path) -> None:
+    """With mididings neither installed nor buildable (its build tools hidden from PATH, an
+    empty cache), the peer benchmark still measures midimon against the floor and lists
+    mididings' figures and the goal lines under ``missing`` with the reason; under CI=true the
+    same run fails."""
+    tools = ("cc", "gcc", "as", "ld", "jackd", "jack_wait")
+    for tool in tools:
+        require_tool(tool)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in tools:
+        found = shutil.which(tool)
+        assert found is not None
+        (bin_dir / tool).symlink_to(found)
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{bin_dir}"  # no c++/pkg-config/ninja
+    env["MIDIMON_BENCH_CACHE"] = str(tmp_path / "cache")
+    out = tmp_path / "figures.json"
+    command = [sys.executable, "-m", "benchmarks", "--quick", "--only", "peer", "--json"]
+    done = subprocess.run([*command, "--output", str(out)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    reason = report["missing"]["peer.mididings"]
+    assert "cannot be built here" in reason and "libboost-python-dev" in reason
+    assert "peer.goal" in report["missing"]
+    figures = report["figures"]
+    assert not [n for n in figures if n.startswith(("peer.mididings.", "peer.goal."))]
+    assert figures["peer.in_process_inline.latency.p50"]["floor"] > 0
+    env["CI"] = "true"
+    failed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert failed.returncode == 1
+    assert "PeerMissing" in json.loads(failed.stdout)["errors"]["peer"]
