@@ -140,7 +140,10 @@ def floor_main(pairs: list[str]) -> None:
 
         port = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=name)
         names = port.get_ports()
-        port.open_port(next(i for i, p in enumerate(names) if p.startswith(f"{source}:")))
+        matches = [i for i, p in enumerate(names) if p.startswith(f"{source}:")]
+        if not matches:
+            raise SystemExit(f"floor {name}: no JACK output of client {source!r} in {names}")
+        port.open_port(matches[0])
         port.set_callback(on_message)
         ports.append(port)
     print("ready", flush=True)

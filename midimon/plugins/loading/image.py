@@ -4,11 +4,13 @@ The loader reads a binary once, checks that buffer, then loads exactly that buff
 from a sealed memfd (``/proc/self/fd/N``), elsewhere from a private copy in a 0700 folder. The
 original path is never opened again, so replacing the file after the check changes nothing.
 
-:func:`read_sealed` does the reading for ``midimon verify``: on Linux it copies the file into a
+:func:`read_sealed` does the reading for ``midimon verify``, the daemon's plugin loads and its
+readiness check (:func:`read_manifest_binary`): on Linux it copies the file into a
 new memfd inside the kernel (no copy through Python), hashes the memfd's pages with SHA-256 and
 BLAKE2b-512 in two threads while the copy is still running (each hasher only reads the part
 already copied), and seals the memfd. The digests are of exactly the sealed bytes that a worker
-is later handed.
+is later handed: a loaded plugin keeps that memfd (:func:`keep_sealed`), and its runners get
+duplicates of it rather than copies.
 """
 
 from __future__ import annotations
