@@ -30,7 +30,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 try:
     import rtoml as _rtoml
 except ImportError:  # pragma: no cover - rtoml is a dependency; tomllib alone is correct
-    _rtoml = None
+    _rtoml = None  # type: ignore[assignment]  # the name is typed as the module it may not be
 
 TOMLDecodeError = _toml.TOMLDecodeError
 

@@ -502,7 +502,8 @@ class PortWatcher:
         if probe is None:
             probe, _ = _create(kind, api, self._client_name)
             self._probes[(kind, api)] = probe
-        return probe.get_ports()
+        ports: list[str] = probe.get_ports()  # rtmidi is untyped: a list of port names
+        return ports
 
     def poll_once(self) -> None:
         """One round: list ports per API and direction, then let each port reconnect."""

@@ -107,9 +107,10 @@ def _ffi() -> Any:
     try:
         from midimon import _jackin_cffi
     except ImportError:
-        _jackin_cffi = None  # type: ignore[assignment]
-    if _jackin_cffi is not None and getattr(_jackin_cffi, "CDEF_SHA256", None) == cdef_digest():
-        return _jackin_cffi.ffi
+        pass  # not generated: parse CDEF below
+    else:
+        if getattr(_jackin_cffi, "CDEF_SHA256", None) == cdef_digest():
+            return _jackin_cffi.ffi
     import cffi
 
     ffi = cffi.FFI()

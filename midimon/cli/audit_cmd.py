@@ -29,7 +29,7 @@ def parse_since(text: str, now: float | None = None) -> float:
         ) from None
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``audit``."""
     parser = commands.add_parser(
         "audit",

@@ -10,7 +10,7 @@ from typing import Any
 from midimon.cli.common import EXIT_FAILED, EXIT_OK, CliError, print_json
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the daemon commands."""
     p_run = commands.add_parser(
         "run", help="run the daemon in the foreground",

@@ -9,7 +9,7 @@ from midimon.cli.common import EXIT_FAILED, EXIT_OK, add_json_option, print_json
 from midimon.midi import API_NAMES, MidiError, compiled_apis, list_ports
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``devices``."""
     parser = commands.add_parser(
         "devices",

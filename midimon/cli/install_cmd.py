@@ -25,7 +25,7 @@ from midimon.plugins.manager.audit import AuditLog
 from midimon.plugins.manager.grants import Grant, PluginStateStore
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``pack``, ``install`` and ``uninstall``."""
     p_pack = commands.add_parser(
         "pack",

@@ -24,7 +24,7 @@ CC_WINDOW_S = 0.5  # after a first CC, how long further values of it are gathere
 _DONE = object()
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``learn``."""
     parser = commands.add_parser(
         "learn",
@@ -103,7 +103,7 @@ def to_toml(trigger: dict[str, Any]) -> str:
 # --- the command ----------------------------------------------------------------------------
 
 
-def _pump(stream: Any, out: queue.Queue) -> None:
+def _pump(stream: Any, out: queue.Queue[object]) -> None:
     """Worker thread: move the daemon's events into ``out`` (an exception, then _DONE, at end)."""
     try:
         for item in stream:
@@ -113,7 +113,7 @@ def _pump(stream: Any, out: queue.Queue) -> None:
     out.put(_DONE)
 
 
-def _next(events: queue.Queue, deadline: float) -> Any:
+def _next(events: queue.Queue[object], deadline: float) -> dict[str, Any] | None:
     """The next MIDI event dict before ``deadline``; None on timeout; raises stream errors."""
     from midimon.daemon.client import IpcError
 
@@ -142,7 +142,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise CliError("--timeout must be a positive number of seconds")
     daemon_link.request("PING")  # the usual "not running" error (exit 3) before waiting
-    events: queue.Queue = queue.Queue()
+    events: queue.Queue[object] = queue.Queue()
     stream = daemon_link.client().stream("EVENTS")
     threading.Thread(target=_pump, args=(stream, events), name="learn-events", daemon=True).start()
     print("Waiting for MIDI: press a pad or key, or move a control ...", file=sys.stderr)

@@ -22,12 +22,12 @@ from midimon.cli.common import (
     print_json,
 )
 from midimon.daemon.control_protocol import EXIT_PROTOCOL
-from midimon.plugins.description.capabilities import from_name
+from midimon.plugins.description.capabilities import Capability, from_name
 from midimon.plugins.errors import LoadError, PluginNotFound
 from midimon.plugins.sandbox.grant_paths import sensitive_folders_covered
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the manager subcommands under ``plugins``."""
     p_grant = sub.add_parser(
         "grant",
@@ -112,7 +112,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         parser.set_defaults(handler=cmd_load if verb == "load" else cmd_unload)
 
 
-def _capability(text: str):
+def _capability(text: str) -> Capability:
     try:
         return from_name(text)
     except ValueError as exc:

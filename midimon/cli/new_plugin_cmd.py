@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from midimon.cli.common import EXIT_OK, CliError, add_json_option, print_json
 from midimon.scaffold import LANGUAGES, ScaffoldError, create_plugin
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``new-plugin``."""
     parser = commands.add_parser(
         "new-plugin",
@@ -49,7 +50,9 @@ def _accept_dir_after_options(parser: argparse.ArgumentParser) -> None:
     plain = parser.parse_known_args
     busy = False
 
-    def parse_known_args(args=None, namespace=None):  # type: ignore[no-untyped-def]
+    def parse_known_args(
+        args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
         nonlocal busy
         if busy:
             return plain(args, namespace)
@@ -59,7 +62,8 @@ def _accept_dir_after_options(parser: argparse.ArgumentParser) -> None:
         finally:
             busy = False
 
-    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
+    # Replacing a bound method is the point here (argparse has no hook for it).
+    parser.parse_known_args = parse_known_args  # type: ignore[method-assign, assignment]
 
 
 def cmd_new_plugin(args: argparse.Namespace) -> int:

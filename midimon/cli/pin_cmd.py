@@ -16,7 +16,7 @@ from midimon.plugins.integrity.trust import TrustStoreError
 from midimon.plugins.manager.audit import AuditLog
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``trust pin``, ``trust pins`` and ``trust rotate``."""
     p_pin = sub.add_parser(
         "pin",

@@ -25,7 +25,7 @@ from midimon.plugins.description.discovery import DiscoveredPlugin
 from midimon.plugins.manager.readiness import ReadinessChecker
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``plugins`` and its subcommands."""
     group = commands.add_parser(
         "plugins", help="list, inspect and run plugins", description="Work with plugins."

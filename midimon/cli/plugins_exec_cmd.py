@@ -32,7 +32,7 @@ from midimon.plugins.manager.results import Outcome, PluginDisabled
 LOG_NAMES = {0: "debug", 1: "info", 2: "warn", 3: "error"}
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``plugins exec``."""
     p_exec = sub.add_parser(
         "exec",

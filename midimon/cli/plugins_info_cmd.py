@@ -29,7 +29,7 @@ from midimon.plugins.loading.loader import read_binary
 from midimon.plugins.sandbox.sandbox_support import enforcement_preview
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``plugins info``."""
     p_info = sub.add_parser(
         "info",

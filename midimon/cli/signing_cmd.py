@@ -21,7 +21,7 @@ def default_secret_key_path() -> Path:
     return config_dir() / "signing" / "midimon.key"
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``keygen`` and ``sign``."""
     p_keygen = commands.add_parser(
         "keygen",

@@ -19,7 +19,7 @@ def user_trust_store() -> TrustStore:
     return TrustStore(config_dir() / "trusted_keys")
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``trust`` and its subcommands."""
     group = commands.add_parser(
         "trust",

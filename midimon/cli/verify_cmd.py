@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 # other threads: most of their import time then costs no wall time.
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``verify``."""
     parser = commands.add_parser(
         "verify",

@@ -132,7 +132,8 @@ class Connection:
                 self.server.authenticate(request, self)
             result = self.server.run_command(request, self)
         except CommandError as exc:
-            rid = getattr(exc, "request_id", rid)
+            if exc.request_id is not None:
+                rid = exc.request_id
             self._send(control_protocol.error(rid, exc.code, exc.message))
             if exc.code in CLOSES_CONNECTION:
                 raise _Disconnect from None

@@ -163,10 +163,11 @@ def exit_status_for(code: int) -> int:
 class CommandError(Exception):
     """Raised by a handler to answer with a numbered error: ``CommandError(code, message)``."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, request_id: RequestId | None = None) -> None:
         super().__init__(message)
         self.code = int(code)
         self.message = message
+        self.request_id = request_id  # the id of the request at fault, when it was read
 
     def to_wire(self) -> dict[str, Any]:
         """The ``error`` member of a response."""
@@ -223,9 +224,7 @@ def parse_request(line: bytes) -> Request:
         if not isinstance(args, dict):
             raise ValueError('"args" must be a JSON object')
     except ValueError as exc:
-        error = CommandError(ErrorCode.BAD_REQUEST, str(exc))
-        error.request_id = rid  # type: ignore[attr-defined]
-        raise error from None
+        raise CommandError(ErrorCode.BAD_REQUEST, str(exc), request_id=rid) from None
     return Request(rid, command, args)
 
 

@@ -359,13 +359,11 @@ class ControlServer:
             )
             return
         with self._conn_lock:
-            if len(self._connections) >= self.max_connections:
-                busy = True
-            else:
-                busy = False
+            conn = None
+            if len(self._connections) < self.max_connections:
                 conn = Connection(self, sock, next(self._ids), peer)
                 self._connections[conn.id] = conn
-        if busy:
+        if conn is None:
             _refuse(sock, ErrorCode.BUSY, f"too many clients ({self.max_connections})")
             return
         try:

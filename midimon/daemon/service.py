@@ -282,23 +282,23 @@ class Daemon:
                 }
             )
         for action in actions:
-            plugin_action = type(action) is PluginAction
-            if plugin_action and self.manager.runs_inline(action.plugin):
+            plugin_action = action if type(action) is PluginAction else None
+            if plugin_action is not None and self.manager.runs_inline(plugin_action.plugin):
                 self._run_action(action, fired)  # in-process + inline: on this (MIDI) thread
                 continue
-            pool = self._lane(action.plugin) if plugin_action else self._actions
+            pool = self._lane(plugin_action.plugin) if plugin_action is not None else self._actions
             if pool.pending >= QUEUE_SIZE:
                 self._dropped(action)
                 continue
             call = None
-            if plugin_action and pool.idle:
+            if plugin_action is not None and pool.idle:
                 # An idle isolated plugin gets the call now and its lane thread waits for the
                 # answer: no thread hand-over before the plugin runs. Only with nothing queued
                 # on the lane: a call sent ahead of queued ones would hold the plugin while
                 # they wait for it, behind them.
                 call = self.manager.start_call(
-                    action.plugin,
-                    self.executor.encoded_params(action),
+                    plugin_action.plugin,
+                    self.executor.encoded_params(plugin_action),
                     fired.to_context(self.mapper.mode),
                 )
             pool.submit(action, fired, call)

@@ -134,7 +134,7 @@ class ActionParser:
         _, number_key, value_key = MIDI_MESSAGE_TYPES[m["type"]]
         self.check.unknown(loc, f"{fld}.", m, {"type", "channel", number_key, value_key or ""})
         ok = True
-        values = {}
+        values: dict[str, int] = {}
         for key, low, high, default in (
             ("channel", 0, 15, 0),
             (number_key, 0, 127, None),
@@ -143,10 +143,11 @@ class ActionParser:
             if key is None:
                 continue
             value = m.get(key, default)
-            if not (is_int(value) and low <= value <= high):
+            if is_int(value) and low <= value <= high:
+                values[key] = value
+            else:
                 self.check.error(loc, f"{fld}.{key}", f"{key} must be an integer in {low}..{high}")
                 ok = False
-            values[key] = value
         if not ok:
             return None
         return MidiMessage(
@@ -178,7 +179,9 @@ class ActionParser:
         actions = [self.parse(a, loc, f"{fld}.actions[{i}]") for i, a in enumerate(raw)]
         return SequenceAction(tuple(a for a in actions if a is not None))
 
-    def _ms(self, t: dict[str, Any], key: str, loc: str, fld: str, default: Any = None) -> Any:
+    def _ms(
+        self, t: dict[str, Any], key: str, loc: str, fld: str, default: int | None = None
+    ) -> int | None:
         value = t.get(key, default)
         if not (is_int(value) and 0 <= value <= 3_600_000):
             self.check.error(loc, f"{fld}.{key}", f"{key} must be an integer in 0..3600000 (ms)")

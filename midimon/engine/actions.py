@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
@@ -33,7 +33,8 @@ from midimon.engine.failure_log import FailureLog
 from midimon.engine.mapping import Mapper
 from midimon.engine.triggers import FiredTrigger
 from midimon.plugins.loading.context import TriggerContext
-from midimon.plugins.loading.loader import encode_params
+from midimon.plugins.loading.loader import EncodedParams, encode_params
+from midimon.plugins.manager.results import ExecutionResult, StartedCall
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +44,18 @@ MODIFIER_ALIASES = {"control": "ctrl", "option": "alt", "command": "cmd", "meta"
 SHELL_TIMEOUT = 30.0  # seconds a Shell action's program may run before it is killed
 
 
+# A Plugin action's params: encoded once, or as configured when they could not be encoded (the
+# manager then reports that as the call's failure).
+PluginParams = EncodedParams | Mapping[str, Any] | str
+
+
 class PluginRunner(Protocol):
     """What the executor needs of the PluginManager."""
 
-    def execute(self, name: str, params: Any, context: TriggerContext) -> Any:
-        """Run a plugin action; returns an object with ``ok``, ``outcome`` and ``message``."""
+    def execute(self, name: str, params: PluginParams, context: TriggerContext) -> ExecutionResult:
+        """Run a plugin action; never raises for plugin trouble (see the result's outcome)."""
 
-    def finish_call(self, call: Any) -> Any:
+    def finish_call(self, call: StartedCall) -> ExecutionResult:
         """The result (as execute's) of a call started earlier with ``start_call``."""
 
 
@@ -104,7 +110,7 @@ class ActionExecutor:
         self.counts: Counter[str] = Counter()  # "<Type>.ok" / "<Type>.failed"
         self.failures = FailureLog(log)  # every failure is counted; repeats logged once a minute
         # id(action) -> (action, encoded params); the action is kept so the id stays its own.
-        self._params: dict[int, tuple[PluginAction, Any]] = {}
+        self._params: dict[int, tuple[PluginAction, PluginParams]] = {}
 
     def run(self, action: Action, fired: FiredTrigger) -> list[ActionOutcome]:
         """Carry out ``action`` for ``fired``; never raises for a failing action."""
@@ -112,7 +118,7 @@ class ActionExecutor:
         self._run(action, fired, outcomes)
         return outcomes
 
-    def finish_started(self, action: PluginAction, call: Any) -> list[ActionOutcome]:
+    def finish_started(self, action: PluginAction, call: StartedCall) -> list[ActionOutcome]:
         """The outcome of a Plugin action whose call was already sent (``start_call``)."""
         return [self._leaf(action, None, call)]
 
@@ -137,7 +143,9 @@ class ActionExecutor:
         else:
             out.append(self._leaf(action, fired))
 
-    def _leaf(self, action: Action, fired: FiredTrigger | None, call: Any = None) -> ActionOutcome:
+    def _leaf(
+        self, action: Action, fired: FiredTrigger | None, call: StartedCall | None = None
+    ) -> ActionOutcome:
         kind = type(action).__name__.removesuffix("Action")
         started = time.perf_counter()
         try:
@@ -154,11 +162,14 @@ class ActionExecutor:
             self.failures.failed(kind, detail)
         return ActionOutcome(kind, ok, detail, round(elapsed, 3))
 
-    def _do(self, action: Action, fired: Any, call: Any = None) -> tuple[bool, str]:
+    def _do(
+        self, action: Action, fired: FiredTrigger | None, call: StartedCall | None = None
+    ) -> tuple[bool, str]:
         if isinstance(action, PluginAction):
             if call is not None:
                 result = self.plugins.finish_call(call)
             else:
+                assert fired is not None  # only a call started earlier comes without its trigger
                 result = self.plugins.execute(
                     action.plugin, self.encoded_params(action), fired.to_context(self.mapper.mode)
                 )
@@ -183,12 +194,12 @@ class ActionExecutor:
             return True, f"typed {len(action.text)} characters"
         raise ActionError(f"unsupported action {type(action).__name__}")
 
-    def encoded_params(self, action: PluginAction) -> Any:
+    def encoded_params(self, action: PluginAction) -> PluginParams:
         """The action's params as JSON, encoded once per config (not on every press)."""
         cached = self._params.get(id(action))
         if cached is None or cached[0] is not action:
             try:
-                encoded: Any = encode_params(action.params)
+                encoded: PluginParams = encode_params(action.params)
             except ValueError:
                 encoded = action.params  # the manager reports it as the call's failure
             cached = self._params[id(action)] = (action, encoded)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 
 class ConfigError(ValueError):
@@ -66,17 +66,17 @@ class Checker:
         self.warnings.append(f"{where}{location}: {field}: unknown key, ignored{hint}")
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     """An int that is not a bool (TOML has both)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_table(value: Any) -> bool:
+def is_table(value: object) -> TypeGuard[dict[str, Any]]:
     """A TOML table."""
     return isinstance(value, dict)
 
 
-def is_str_list(value: Any, allow_empty: bool = False) -> bool:
+def is_str_list(value: object, allow_empty: bool = False) -> TypeGuard[list[str]]:
     """A list of non-empty strings (non-empty unless ``allow_empty``)."""
     return (
         isinstance(value, list)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, TypeGuard
 
 EventKind = Literal[
     "note_on", "note_off", "cc", "aftertouch", "poly_aftertouch", "pitch_bend", "program_change"
@@ -67,7 +67,7 @@ class MidiEvent(_Fields):
         return self[3] if self[0] in ("note_on", "note_off") else 0
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -39,6 +39,8 @@ class TimingDefaults:
 
 
 Check = Callable[[Any], str | None]  # returns what would be accepted, or None when fine
+# A cross-field check: the (field, message) of each problem among a table's checked values.
+Finish = Callable[[dict[str, Any], TimingDefaults], list[tuple[str, str]]]
 REQUIRED = object()
 
 
@@ -91,7 +93,7 @@ class TriggerType:
 
     cls: type
     fields: tuple[FieldSpec, ...]
-    finish: Callable[[dict[str, Any], TimingDefaults], list[tuple[str, str]]] | None = None
+    finish: Finish | None = None
     #: Every key a table of this type may have: ``type``, the field names and their aliases.
     keys: frozenset[str] = field(init=False, repr=False, compare=False)
 
@@ -107,7 +109,7 @@ CHANNEL = FieldSpec("channel", int_in(0, 15), None)
 UPSTREAM_WINDOW = ("timeout_ms", "max_interval_ms")
 
 
-def _ordered(low: str, high: str) -> Callable[[dict[str, Any], TimingDefaults], list]:
+def _ordered(low: str, high: str) -> Finish:
     def finish(values: dict[str, Any], _: TimingDefaults) -> list[tuple[str, str]]:
         if values[low] > values[high]:
             return [

@@ -175,7 +175,7 @@ def _exec_values(table: dict[str, Any], path: Path | None, prefix: str) -> dict[
             raise SettingsError(path, dotted, f"must be {kind}, got {value!r}")
         if key == "isolation" and value not in ISOLATION_MODES:
             raise SettingsError(path, dotted, f"{value!r}; expected isolated or in-process")
-        if key != "isolation" and not isinstance(value, bool) and value <= 0:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
             raise SettingsError(path, dotted, f"must be greater than 0, got {value!r}")
         values[key] = value
     return values

@@ -50,7 +50,7 @@ def test_bad_request_after_the_id_carries_it() -> None:
     """Once the id was read, the error names it so the answer can carry it."""
     with pytest.raises(CommandError) as info:
         parse_request(b'{"id": 7, "command": "bad"}')
-    assert info.value.request_id == 7  # type: ignore[attr-defined]
+    assert info.value.request_id == 7
 
 
 def test_encode_is_one_compact_line_and_refuses_nan() -> None:

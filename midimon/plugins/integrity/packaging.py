@@ -20,7 +20,7 @@ import shutil
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -300,7 +300,10 @@ class Staged:
 
 @contextlib.contextmanager
 def staged(
-    source: Path, plugins_dir: Path, checker: IntegrityChecker, policy_for
+    source: Path,
+    plugins_dir: Path,
+    checker: IntegrityChecker,
+    policy_for: Callable[[str], SignaturePolicy],
 ) -> Iterator[Staged]:
     """Unpack (or copy) ``source`` into a temp folder beside ``plugins_dir`` and verify it.
 

@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from midimon.fsutil import atomic_write
 from midimon.paths import bundled_plugins_dir, state_dir
@@ -54,7 +55,7 @@ class PinStore:
         """The user's pins (``<state>/signers.json``)."""
         return cls(state_dir() / "signers.json")
 
-    def _read(self) -> dict[str, dict]:
+    def _read(self) -> dict[str, Any]:  # parsed JSON: each entry is checked where read
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:

@@ -6,19 +6,24 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from midimon.fsutil import atomic_write
 
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+.*)?")
 
+# A release sorts as (1,), a pre-release as (0, one (0, number) or (1, word) per dotted part).
+_PreReleaseKey = tuple[int | tuple[int, int | str], ...]
+VersionKey = tuple[int, int, int, _PreReleaseKey]
 
-def version_key(version: str) -> tuple:
+
+def version_key(version: str) -> VersionKey:
     """Sort key for versions like 1.2.3 and 1.2.3-rc.1 (a pre-release sorts before its release)."""
     match = _VERSION.fullmatch(version)
     if match is None:
         raise ValueError(f"not a version like 1.2.3: {version!r}")
     major, minor, patch, pre = match.groups()
-    pre_key: tuple = (
+    pre_key: _PreReleaseKey = (
         (1,)
         if pre is None
         else (0, *((0, int(p)) if p.isdigit() else (1, p) for p in pre.split(".")))
@@ -64,7 +69,7 @@ class RollbackStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def _read(self) -> dict[str, dict]:
+    def _read(self) -> dict[str, Any]:  # parsed JSON: each entry is checked where read
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:

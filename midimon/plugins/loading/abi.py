@@ -82,11 +82,10 @@ class _Abi:
         try:
             from midimon.plugins.loading import _abi_cffi
         except ImportError:
-            _abi_cffi = None  # type: ignore[assignment]
-        if _abi_cffi is not None and getattr(_abi_cffi, "CDEF_SHA256", None) == cdef_digest(
-            self.cdef
-        ):
-            return _abi_cffi.ffi
+            pass  # not generated: parse the declarations below
+        else:
+            if getattr(_abi_cffi, "CDEF_SHA256", None) == cdef_digest(self.cdef):
+                return _abi_cffi.ffi
         import cffi
 
         ffi = cffi.FFI()
@@ -99,7 +98,8 @@ class _Abi:
 
         Not sizeof(midimon_plugin_t), which grows as later minors append members.
         """
-        return self.ffi.offsetof("midimon_plugin_t", "get_extension") + self.ffi.sizeof("void *")
+        ffi = self.ffi  # untyped (cffi): int() says what offsetof + sizeof give
+        return int(ffi.offsetof("midimon_plugin_t", "get_extension") + ffi.sizeof("void *"))
 
 
 @cache

@@ -93,7 +93,7 @@ def _c_string(ffi: Any, pointer: Any, member: str, path: Path) -> str:
         raise InvalidPluginStruct(
             path, f"plugin struct member {member} is NULL; it must be a string"
         )
-    raw = ffi.string(pointer, 4096)
+    raw: bytes = ffi.string(pointer, 4096)  # a char * member: ffi.string gives bytes
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -458,7 +458,7 @@ class EncodedParams(bytes):
     __slots__ = ()
 
 
-def encode_params(params: Mapping[str, Any] | str) -> EncodedParams:
+def encode_params(params: Mapping[str, Any] | str | EncodedParams) -> EncodedParams:
     """Params as compact UTF-8 JSON object text; ValueError when they are not an object."""
     if type(params) is EncodedParams:
         return params

@@ -137,11 +137,13 @@ class FilesystemGuard:
                 )  # fmt: skip
                 raise
         if not checked["read"] and not checked["write"]:
-            exc = FilesystemPathMissing(
+            missing = FilesystemPathMissing(
                 f"a filesystem grant names the paths {name} may use: --write DIR (read and "
                 f"write DIR, e.g. ~/midimon-files) or --read DIR (read only); nothing is "
                 "granted without one"
             )
-            self.audit.record("grant_refused", name, capability=FILESYSTEM, at=at, reason=str(exc))
-            raise exc
+            self.audit.record(
+                "grant_refused", name, capability=FILESYSTEM, at=at, reason=str(missing)
+            )
+            raise missing
         return tuple(dict.fromkeys(checked["read"])), tuple(dict.fromkeys(checked["write"]))

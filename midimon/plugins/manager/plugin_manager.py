@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from midimon.paths import plugin_search_path, state_dir
 from midimon.plugins.description.capabilities import sorted_caps
@@ -52,6 +52,14 @@ from midimon.plugins.sandbox.runners import InProcessRunner, IsolatedRunner, Run
 from midimon.plugins.settings import PluginSettings
 
 MAX_BACKOFF = 5.0
+
+
+class _Result(Protocol):
+    """How one call's ExecutionResult is made (name and elapsed time filled in)."""
+
+    def __call__(
+        self, outcome: Outcome, message: str, status: int | None = None
+    ) -> ExecutionResult: ...
 
 
 class PluginManager(GrantAdmin):
@@ -258,7 +266,7 @@ class PluginManager(GrantAdmin):
         return (
             loaded is not None
             and loaded.runner is not None
-            and loaded.runner.mode == "in-process"
+            and loaded.runner.in_process
             and self.settings.execution_for(name).inline
         )
 
@@ -351,7 +359,15 @@ class PluginManager(GrantAdmin):
         finally:
             loaded.lock.release()
 
-    def _call_locked(self, loaded, payload, context, deadline, stats, result) -> ExecutionResult:
+    def _call_locked(
+        self,
+        loaded: LoadedPlugin,
+        payload: EncodedParams,
+        context: TriggerContext,
+        deadline: float,
+        stats: PluginStats,
+        result: _Result,
+    ) -> ExecutionResult:
         if loaded.runner is None or loaded.needs_restart:
             wait = loaded.restart_after - self._clock()
             if wait > 0:
@@ -396,7 +412,7 @@ class PluginManager(GrantAdmin):
             loaded is None
             or loaded.needs_restart
             or loaded.runner is None
-            or loaded.runner.mode != "isolated"
+            or loaded.runner.in_process  # would run on this thread: execute() is for that
             or self.state.disabled_reason(name) is not None
             or loaded.manifest.capabilities - loaded.granted
         ):
@@ -458,7 +474,14 @@ class PluginManager(GrantAdmin):
         finally:
             call.loaded.lock.release()
 
-    def _complete(self, loaded, stats, result, call_started, run) -> ExecutionResult:
+    def _complete(
+        self,
+        loaded: LoadedPlugin,
+        stats: PluginStats,
+        result: _Result,
+        call_started: float,
+        run: Callable[[], tuple[int, str]],
+    ) -> ExecutionResult:
         """Run ``run()`` (the runner call, or the wait for its answer) and turn what happens
         into an ExecutionResult: stats, audit, and restart or disable after a failure."""
         name = loaded.manifest.name
@@ -483,7 +506,9 @@ class PluginManager(GrantAdmin):
         self.audit.record("execute_failed", name, status=status, message=message[:500])
         return result(Outcome.FAILED, message, status)
 
-    def _crashed(self, loaded: LoadedPlugin, exc: WorkerCrashed, stats, result) -> ExecutionResult:
+    def _crashed(
+        self, loaded: LoadedPlugin, exc: WorkerCrashed, stats: PluginStats, result: _Result
+    ) -> ExecutionResult:
         name = loaded.manifest.name
         denial: Denial | None = exc.denial
         if denial is not None:

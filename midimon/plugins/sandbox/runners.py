@@ -9,6 +9,7 @@ allows it for plugins signed by a trusted key (or bundled) and configured explic
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -35,7 +36,7 @@ from midimon.plugins.loading.loader import (
     check_header,
     load_image,
 )
-from midimon.plugins.sandbox.denials import WorkerLoadFailed
+from midimon.plugins.sandbox.denials import Denial, WorkerLoadFailed
 from midimon.plugins.sandbox.grant_paths import FilesystemAccess
 from midimon.plugins.sandbox.spec import SandboxSpec
 from midimon.plugins.sandbox.worker import WorkerProcess
@@ -45,14 +46,25 @@ from midimon.plugins.settings import ExecutionSettings
 class Runner(Protocol):
     """What the manager needs from a running plugin."""
 
-    mode: str
+    mode: str  # "isolated" or "in-process": reported to users, not tested to decide anything
     info: PluginInfo
+    # True when the plugin runs in this process: every call runs to completion on the caller's
+    # thread, so it may run inline, but sending it ahead would run it on the sender's thread.
+    in_process: bool
 
     def initialize(self, timeout: float) -> None:
         """Call initialize(); PluginCallError on a failure status."""
 
     def execute(self, payload: bytes, context: TriggerContext, timeout: float) -> tuple[int, str]:
         """Call execute(); (status, message)."""
+
+    def send_execute(
+        self, payload: bytes, context: TriggerContext, timeout: float
+    ) -> tuple[int, float]:
+        """Start an execute() call: (seq, deadline) for :meth:`receive_execute`."""
+
+    def receive_execute(self, seq: int, deadline: float) -> tuple[int, str]:
+        """The (status, message) of the call :meth:`send_execute` started."""
 
     def shutdown(self) -> None:
         """Shut the plugin down and release the runner."""
@@ -71,6 +83,7 @@ class InProcessRunner:
     """Runs the plugin inside this process via cffi. Capabilities are advisory here."""
 
     mode = "in-process"
+    in_process = True
 
     def __init__(
         self,
@@ -82,6 +95,8 @@ class InProcessRunner:
     ) -> None:
         self._plugin: NativePlugin = load_image(manifest, data, sha256, host, granted=granted)
         self.info = self._plugin.info
+        self._answers: dict[int, tuple[int, str]] = {}  # send_execute's, until received
+        self._seq = 0
 
     def initialize(self, timeout: float) -> None:
         """Initialize in this thread (no timeout can be enforced in-process)."""
@@ -90,6 +105,19 @@ class InProcessRunner:
     def execute(self, payload: bytes, context: TriggerContext, timeout: float) -> tuple[int, str]:
         """Call execute in this thread."""
         return self._plugin.execute_encoded(payload, context)
+
+    def send_execute(
+        self, payload: bytes, context: TriggerContext, timeout: float
+    ) -> tuple[int, float]:
+        """Run the call now, on this thread (nothing runs apart in-process), and keep its
+        answer for :meth:`receive_execute`: (seq, deadline)."""
+        self._seq += 1
+        self._answers[self._seq] = self._plugin.execute_encoded(payload, context)
+        return self._seq, time.monotonic() + timeout
+
+    def receive_execute(self, seq: int, deadline: float) -> tuple[int, str]:
+        """The answer :meth:`send_execute` kept for ``seq``."""
+        return self._answers.pop(seq)
 
     def shutdown(self) -> None:
         """shutdown() + destroy(); the library stays mapped (never dlclose)."""
@@ -198,6 +226,7 @@ class IsolatedRunner:
     """Runs the plugin in its own sandboxed worker process."""
 
     mode = "isolated"
+    in_process = False
 
     def __init__(
         self,
@@ -252,6 +281,6 @@ class IsolatedRunner:
         return self._worker.rss_bytes()
 
     @property
-    def denials(self) -> list:
+    def denials(self) -> list[Denial]:
         """Denials the worker reported so far."""
         return self._worker.denials

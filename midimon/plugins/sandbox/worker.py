@@ -410,7 +410,7 @@ class WorkerProcess(WorkerChild):
             failure = WorkerLoadFailed(self.plugin_name, code, reason, major, minor, size)
             self._dead = failure
             raise failure
-        strings = []
+        strings: list[str] = []
         members = (
             ("name", reply.name),
             ("version", reply.version),
@@ -432,8 +432,9 @@ class WorkerProcess(WorkerChild):
                 self._dead = failure
                 raise failure from None
         assert enforcement is not None  # a successful LOADED always follows SANDBOXED
+        name, version, description = strings
         return WorkerLoadInfo(
-            major, minor, size, reply.capabilities, *strings, enforcement=enforcement
+            major, minor, size, reply.capabilities, name, version, description, enforcement
         )
 
     def _decoded(self, call: str, decode: Callable[..., _T], *args: Any) -> _T:
