@@ -105,7 +105,9 @@ def test_quick_run_produces_every_figure(tmp_path: Path) -> None:
     assert not missing, f"figures not produced: {missing}"
     for name, has_floor in expected.items():
         figure = figures[name]
-        assert isinstance(figure["value"], (int, float)) and figure["value"] >= 0, figure
+        assert isinstance(figure["value"], (int, float)), figure
+        # what a receiver adds over its floor may be negative (it was handed the note first)
+        assert figure["value"] >= 0 or ".added" in name, figure
         assert figure["unit"], figure
         if has_floor:
             assert figure["floor"] is not None and figure["floor"] > 0, figure

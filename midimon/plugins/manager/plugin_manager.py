@@ -23,7 +23,6 @@ from midimon.plugins.errors import LoadError, PluginCallError, PluginError, Plug
 from midimon.plugins.integrity.pins import claimed_signer
 from midimon.plugins.integrity.verify import IntegrityChecker, IntegrityError
 from midimon.plugins.loading.context import TriggerContext
-from midimon.plugins.loading.image import keep_sealed, read_manifest_binary
 from midimon.plugins.loading.loader import (
     EncodedParams,
     HostServices,
@@ -175,15 +174,11 @@ class PluginManager(GrantAdmin):
 
     def _verify(self, manifest: PluginManifest) -> LoadedPlugin:
         name = manifest.name
-        try:  # read once into a sealed memfd, hashed as it is copied; the runner reuses it
-            image = read_manifest_binary(manifest)
+        try:  # one read into a sealed memfd, hashed as it is copied; the runners reuse it
+            report, data = self.checker.check_binary(manifest, self.settings.policy_for(name))
         except LoadError as exc:
             self.audit.record("load_failed", name, reason=str(exc))
             raise
-        with image:
-            policy = self.settings.policy_for(name)
-            report = self.checker.check(manifest, image.data, policy, image.digests)
-            data = keep_sealed(image) if report.ok else b""
         self.audit.record(
             "verify",
             name,
