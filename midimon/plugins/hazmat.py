@@ -29,7 +29,7 @@ from midimon.plugins.description.manifest import PluginManifest
 from midimon.plugins.errors import MissingEntryPoint, NotASharedObject, NullPlugin
 from midimon.plugins.loading import abi as abi_mod
 from midimon.plugins.loading.context import TriggerContext
-from midimon.plugins.loading.image import materialize
+from midimon.plugins.loading.image import ImageBytes, materialize
 from midimon.plugins.loading.loader import (
     HostServices,
     LoggingHost,
@@ -67,7 +67,7 @@ def _read_struct(ffi: Any, raw: Any, path: Path) -> Any:
 
 def load_image(
     manifest: PluginManifest,
-    data: bytes,
+    data: ImageBytes,
     digest: str,
     host: HostServices | None = None,
     *,
@@ -131,7 +131,7 @@ class InProcessRunner:
     def __init__(
         self,
         manifest: PluginManifest,
-        data: bytes,
+        data: ImageBytes,
         sha256: str,
         host: HostServices,
         granted: frozenset[Capability],

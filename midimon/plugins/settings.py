@@ -20,7 +20,6 @@ are not errors: they land in ``PluginSettings.warnings``, worded like the config
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,6 +205,8 @@ def _unknown_keys(
     warnings = []
     for key in table:
         if key not in known:
+            import difflib  # only to suggest a name for a typo
+
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             warnings.append(f"{where}{location}: {key}: unknown key, ignored{hint}")

@@ -190,12 +190,11 @@ class PluginManager(StartedCalls):
 
     def _verify(self, manifest: PluginManifest) -> LoadedPlugin:
         name = manifest.name
-        try:
-            data, _ = read_binary(manifest)
+        try:  # one read into a sealed memfd, hashed as it is copied; the runners reuse it
+            report, data = self.checker.check_binary(manifest, self.settings.policy_for(name))
         except LoadError as exc:
             self.audit.record("load_failed", name, reason=str(exc))
             raise
-        report = self.checker.check(manifest, data, self.settings.policy_for(name))
         self.audit.record(
             "verify",
             name,

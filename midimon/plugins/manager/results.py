@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # annotations only: importing Outcome stays cheap
     from midimon.plugins.description.capabilities import Capability
     from midimon.plugins.description.manifest import PluginManifest
     from midimon.plugins.integrity.verify import IntegrityReport
+    from midimon.plugins.loading.image import ImageBytes
     from midimon.plugins.manager.stats import PluginStats
     from midimon.plugins.sandbox.grant_paths import FilesystemAccess
     from midimon.plugins.sandbox.runners import Runner
@@ -94,7 +95,7 @@ class LoadedPlugin:
 
     manifest: PluginManifest
     report: IntegrityReport
-    data: bytes
+    data: ImageBytes  # the verified bytes (the view of their sealed memfd, on Linux)
     granted: frozenset[Capability]
     access: FilesystemAccess
     runner: Runner | None

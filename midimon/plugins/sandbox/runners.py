@@ -29,7 +29,7 @@ from midimon.plugins.errors import (
 )
 from midimon.plugins.loading.abi import abi_version
 from midimon.plugins.loading.context import TriggerContext
-from midimon.plugins.loading.image import sealed_image_fd
+from midimon.plugins.loading.image import ImageBytes, sealed_image_fd
 from midimon.plugins.loading.loader import (
     HostServices,
     PluginInfo,
@@ -171,7 +171,7 @@ class IsolatedRunner:
     def __init__(
         self,
         manifest: PluginManifest,
-        data: bytes,
+        data: ImageBytes,
         spec: SandboxSpec,
         host: HostServices,
         start_timeout: float,
