@@ -318,7 +318,17 @@ class PluginManager(StartedCalls):
             total=total,
         )
 
-    def _bucket(self, name: str) -> TokenBucket:
+    # -- execute()'s steps, public for PreparedCall (manager/prepared.py) ---------------------
+    def peek_loaded(self, name: str) -> LoadedPlugin | None:
+        """The loaded plugin ``name`` without the manager's lock (one dict read, as execute())."""
+        return self._loaded.get(name)
+
+    def counters(self, name: str) -> PluginStats:
+        """The live counters of a loaded plugin (``stats`` gives them as a dict)."""
+        return self._stats[name]
+
+    def rate_bucket(self, name: str) -> TokenBucket:
+        """The plugin's rate-limit bucket (made from its settings at first use)."""
         bucket = self._buckets.get(name)
         if bucket is None:
             settings = self.settings.execution_for(name)
@@ -344,7 +354,7 @@ class PluginManager(StartedCalls):
         reason = self.state.disabled_reason(name)
         if reason is not None:
             return result(Outcome.DISABLED, str(PluginDisabled(name, reason)))
-        if not self._bucket(name).try_take():
+        if not self.rate_bucket(name).try_take():
             stats.rate_limited += 1
             self.audit.record("rate_limit", name)
             return result(Outcome.RATE_LIMITED, f"{name}: rate limit reached; call refused")
@@ -373,11 +383,11 @@ class PluginManager(StartedCalls):
             stats.timeouts += 1
             return result(Outcome.TIMEOUT, f"{name} is busy with another call past its timeout")
         try:
-            return self._call_locked(loaded, payload, context, deadline, stats, result)
+            return self.call_locked(loaded, payload, context, deadline, stats, result)
         finally:
             loaded.lock.release()
 
-    def _call_locked(
+    def call_locked(
         self,
         loaded: LoadedPlugin,
         payload: EncodedParams,
@@ -386,6 +396,7 @@ class PluginManager(StartedCalls):
         stats: PluginStats,
         result: ResultMaker,
     ) -> ExecutionResult:
+        """One call with the plugin's lock held: (re)start its runner when needed, then run."""
         if loaded.runner is None or loaded.needs_restart or not _usable(loaded.runner):
             wait = loaded.restart_after - self._clock()
             if wait > 0:
@@ -405,7 +416,7 @@ class PluginManager(StartedCalls):
         stats.executions += 1
         stats.last_execution = time.time()
         call_started = time.perf_counter()
-        return self._complete(
+        return self.complete_call(
             loaded,
             stats,
             result,
@@ -414,7 +425,7 @@ class PluginManager(StartedCalls):
             runner,
         )
 
-    def _complete(
+    def complete_call(
         self,
         loaded: LoadedPlugin,
         stats: PluginStats,

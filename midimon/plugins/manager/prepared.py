@@ -58,7 +58,7 @@ class PreparedCall:
         """The loaded plugin when the lookups still hold (looking them up again when they do
         not); None when the prepared path cannot be used now."""
         manager = self._manager
-        loaded = manager._loaded.get(self.name)  # one dict read, as in execute()
+        loaded = manager.peek_loaded(self.name)  # one dict read, as in execute()
         if (
             loaded is self._loaded
             and loaded is not None
@@ -79,7 +79,7 @@ class PreparedCall:
         self._timeout = execution.timeout
         self._inline = runner is not None and runner.in_process and execution.inline
         self._ready = runner is not None and not (loaded.manifest.capabilities - loaded.granted)
-        self._bucket = manager._bucket(self.name) if self._ready else None
+        self._bucket = manager.rate_bucket(self.name) if self._ready else None
         return loaded if self._ready else None
 
     def runs_inline(self) -> bool:
@@ -117,7 +117,7 @@ class PreparedCall:
         ):
             done = manager.execute(name, payload, context)
             return done.outcome, done.message, done.status
-        stats = manager._stats[name]
+        stats = manager.counters(name)
         bucket = self._bucket
         assert bucket is not None  # looked up whenever the prepared path is ready
         if not bucket.try_take():
@@ -133,7 +133,7 @@ class PreparedCall:
         try:
             runner = loaded.runner
             if runner is None or loaded.needs_restart:  # changed while we waited: restart
-                done = manager._call_locked(loaded, payload, context, deadline, stats, _handed_back)
+                done = manager.call_locked(loaded, payload, context, deadline, stats, _handed_back)
                 return done.outcome, done.message, done.status
             stats.executions += 1
             call_started = time.perf_counter()
@@ -147,7 +147,7 @@ class PreparedCall:
                 def again() -> tuple[int, str]:
                     raise failure
 
-                done = manager._complete(loaded, stats, _handed_back, call_started, again)
+                done = manager.complete_call(loaded, stats, _handed_back, call_started, again)
                 return done.outcome, done.message, done.status
             finally:
                 stats.last_execution = time.time()

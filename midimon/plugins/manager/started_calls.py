@@ -41,11 +41,11 @@ class StartedCalls(abc.ABC):
     _drop_audit: dict[str, tuple[float, int]]  # plugin -> (last audit line, drops since)
 
     @abc.abstractmethod
-    def _bucket(self, name: str) -> TokenBucket:
+    def rate_bucket(self, name: str) -> TokenBucket:
         """The plugin's rate-limit bucket."""
 
     @abc.abstractmethod
-    def _complete(
+    def complete_call(
         self,
         loaded: LoadedPlugin,
         stats: PluginStats,
@@ -94,7 +94,7 @@ class StartedCalls(abc.ABC):
             runner = loaded.runner
             if type(runner) is not IsolatedRunner or loaded.needs_restart:
                 return None
-            if not self._bucket(name).try_take():
+            if not self.rate_bucket(name).try_take():
                 return None  # execute() reports the refusal
             stats = self._stats[name]
             call = StartedCall(loaded, stats, time.perf_counter(), runner, on_done)
@@ -147,13 +147,13 @@ class StartedCalls(abc.ABC):
             outcome = result(Outcome.NOT_RUN, str(error))
         elif type(error) is WorkerError:
             # Not a crash or timeout of the worker (its reader failed): report, restart.
-            outcome = self._complete(
+            outcome = self.complete_call(
                 loaded, call.stats, result, call.started,
                 lambda: _raise(WorkerCrashed(name, "execute", None, None, detail=str(error))),
                 call.runner,
             )  # fmt: skip
         else:
-            outcome = self._complete(
+            outcome = self.complete_call(
                 loaded, call.stats, result, call.started, pending.outcome, call.runner
             )
         self._deliver(call, outcome)
