@@ -34,6 +34,7 @@ BENCHMARKS = {
     "throughput": "benchmarks.throughput",
     "rt_cycles": "benchmarks.rt_cycles",
     "costs": "benchmarks.costs",
+    "peer": "benchmarks.peer",
 }
 
 
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.from_json, encoding="utf-8") as saved:
             report = report_from_json(json.load(saved))
         print(render_markdown(report) if args.markdown else render_table(report))
+        _print_peer_table(report)
         return 0
     report = Report(quick=args.quick)
     selected = [name for name in BENCHMARKS if not args.only or name in args.only]
@@ -88,7 +90,18 @@ def main(argv: list[str] | None = None) -> int:
         print(render_markdown(report))
     else:
         print(render_table(report))
+    if not args.json:
+        _print_peer_table(report)
     return 1 if report.errors else 0
+
+
+def _print_peer_table(report: Report) -> None:
+    """Issue 14's peer table after the figures, when the run has the peer's figures."""
+    from benchmarks.peer import render_peer_table
+
+    table = render_peer_table(report)
+    if table:
+        print(f"\nmidimon next to mididings (same JACK server, same run):\n\n{table}")
 
 
 if __name__ == "__main__":

@@ -77,6 +77,9 @@ class Report:
     quick: bool
     figures: list[Figure] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # benchmark -> why it failed
+    # figures (or a prefix of them) that could not be measured -> why, e.g. the peer benchmark
+    # without mididings; reported, never made up
+    missing: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # benchmark -> wall time
     started: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
@@ -93,6 +96,7 @@ class Report:
             "machine": machine(),
             "figures": {f.name: f.to_json() for f in self.figures},
             "errors": self.errors,
+            "missing": self.missing,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
         }
 
@@ -133,6 +137,8 @@ def render_table(report: Report) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     for name, error in report.errors.items():
         lines.append(f"FAILED {name}: {error}")
+    for name, why in report.missing.items():
+        lines.append(f"MISSING {name}: {why}")
     return "\n".join(lines)
 
 
@@ -153,7 +159,8 @@ def render_markdown(report: Report) -> str:
 
 def report_from_json(data: dict[str, Any]) -> Report:
     """A Report rebuilt from what ``--json`` wrote (to render it again)."""
-    report = Report(quick=data["quick"], errors=data["errors"], started=data["started"])
+    report = Report(quick=data["quick"], errors=data["errors"], started=data["started"],
+                    missing=data.get("missing", {}))
     for name, f in data["figures"].items():
         report.add(Figure(
             name, f["value"], f["unit"], f["floor"], f["floor_name"], f["target"],

@@ -40,6 +40,23 @@ def jack_shm_kib(pid: int) -> int:
     return total
 
 
+def largest_mappings(pid: int, count: int = 6) -> str:
+    """The ``count`` files (and [heap]/[anon]) holding most of a process's RSS, JACK's shared
+    memory left out: where the memory goes, e.g. '[anon] 9.2, _rust.abi3.so 7.0, ...' (MiB)."""
+    totals: dict[str, int] = {}
+    name = ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if fields and not fields[0].endswith(":"):  # a mapping header line
+            name = Path(fields[5]).name if len(fields) > 5 else "[anon]"
+            if len(fields) > 5 and fields[5].startswith("/dev/shm/jack"):
+                name = ""
+        elif name and fields and fields[0] == "Rss:":
+            totals[name] = totals.get(name, 0) + int(fields[1])
+    top = sorted(totals.items(), key=lambda item: -item[1])[:count]
+    return ", ".join(f"{file} {kib / 1024:.1f}" for file, kib in top)
+
+
 def children(pid: int) -> list[int]:
     """Pids of the direct children of ``pid``."""
     found = []

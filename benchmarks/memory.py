@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from benchmarks.harness import Figure, Report, isolated_home, progress
-from benchmarks.live import LiveDaemon, children, jack_shm_kib, rss_kib
+from benchmarks.live import LiveDaemon, children, jack_shm_kib, largest_mappings, rss_kib
 from benchmarks.plugins import Signer, build_plugin
 
 PLUGINS = 10
@@ -60,6 +60,7 @@ def run(report: Report, quick: bool) -> None:
             time.sleep(1.0)
             idle_raw = rss_kib(live.pid) / 1024
             idle = idle_raw - jack_shm_kib(live.pid) / 1024
+            idle_top = largest_mappings(live.pid)
             progress(f"memory: loading {PLUGINS} isolated plugins")
             for index in range(PLUGINS):
                 live.client.request("PLUGIN_LOAD", {"name": f"mem_{index}"})
@@ -69,17 +70,24 @@ def run(report: Report, quick: bool) -> None:
             time.sleep(0.5)
             busy_raw = rss_kib(live.pid) / 1024
             busy = busy_raw - jack_shm_kib(live.pid) / 1024
+            busy_top = largest_mappings(live.pid)
             workers = [rss_kib(pid) / 1024 for pid in children(live.pid)]
             if len(workers) < PLUGINS:
                 raise RuntimeError(f"{len(workers)} worker processes, expected {PLUGINS}")
     report.add(Figure("memory.daemon_idle", idle, "MiB", floor=python_floor,
                       floor_name="bare python", target=40,
                       note="midimon run, MIDI port open, no plugin loaded; without JACK's "
-                      f"shared memory (raw RSS {idle_raw:.1f} MiB)"))  # fmt: skip
+                      f"shared memory (raw RSS {idle_raw:.1f} MiB); largest, MiB: "
+                      f"{idle_top}"))  # fmt: skip
+    report.add(Figure("memory.daemon_idle_vs_python", idle, "MiB", floor=python_floor,
+                      floor_name="bare python", target=2, target_of="ratio",
+                      note="issue 14's goal: daemon idle at most 2x the bare interpreter "
+                      "measured in the same run"))  # fmt: skip
     report.add(Figure("memory.daemon_10_plugins", busy, "MiB", floor=idle,
                       floor_name="daemon idle", target=40,
                       note=f"{PLUGINS} isolated plugins loaded (daemon process only); without "
-                      f"JACK's shared memory (raw RSS {busy_raw:.1f} MiB)"))  # fmt: skip
+                      f"JACK's shared memory (raw RSS {busy_raw:.1f} MiB); largest, MiB: "
+                      f"{busy_top}"))  # fmt: skip
     report.add(Figure("memory.worker_max", max(workers), "MiB", floor=worker_floor,
                       floor_name="sleep (libc)", target=15,
                       note=f"largest of {len(workers)} workers; "

@@ -8,16 +8,22 @@ out every action. The daemon's own counters say what arrived (midi_in), what it 
 how many plugin actions succeeded; an event is lost if it never became a successful plugin
 action. The floor is the rate actually offered; keeping up means a ratio of at least 0.99
 (the completion is seen by polling the daemon every 10 ms, so a little time is added).
+
+What each event cost is read from /proc over the same span: CPU time (user + system) of the
+daemon and of its worker processes per event acted on, and their threads' voluntary context
+switches per event (each one a sleep and a wake-up: what pipelining calls to the worker
+saves).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 from benchmarks.dispatch import config_text as dispatch_config
 from benchmarks.harness import Figure, Report, isolated_home, progress
-from benchmarks.live import LiveDaemon
+from benchmarks.live import LiveDaemon, children
 from benchmarks.plugins import Signer, build_plugin
 
 RATE = 10_000  # events per second offered
@@ -63,12 +69,15 @@ def run(report: Report, quick: bool) -> None:
                 if not warm["actions_ok"]:
                     raise RuntimeError(f"the plugin action failed; daemon log:\n{live.log_text()}")
                 before = live.status()
+                pids = {"daemon": [live.pid], "worker": children(live.pid)}
+                usage_before = {who: _usage(p) for who, p in pids.items()}
                 progress(f"throughput: {key}, offering {RATE}/s for {seconds:g} s")
                 started = time.perf_counter()
                 sent, took = offer(out, seconds)
                 # Done when every message that arrived was acted on, or nothing moves for 5 s.
                 status = _drain(live, before, sent)
                 finished = time.perf_counter()
+                usage = {who: _usage(p) for who, p in pids.items()}
         arrived = status["midi_in"] - before["midi_in"]
         ok = status["actions_ok"] - before["actions_ok"]
         failed = status["actions_failed"] - before["actions_failed"]
@@ -85,6 +94,36 @@ def run(report: Report, quick: bool) -> None:
             note=f"sent {sent}, arrived {arrived}, daemon dropped {dropped}, actions ok {ok}, "
             f"failed {failed}",
         ))  # fmt: skip
+        for who in ("daemon", "worker") if isolation == "isolated" else ("daemon",):
+            cpu = usage[who][0] - usage_before[who][0]
+            switches = usage[who][1] - usage_before[who][1]
+            report.add(Figure(
+                f"throughput.{key}.{who}_cpu_per_event", cpu / max(ok, 1) * 1e6, "us",
+                note=f"{cpu:.2f} s of CPU (user + system) of the {who} process(es) over the run "
+                f"/ {ok} actions ok",
+            ))  # fmt: skip
+            report.add(Figure(
+                f"throughput.{key}.{who}_switches_per_event", switches / max(ok, 1), "switches",
+                note=f"{switches} voluntary context switches of the {who}'s threads (each a "
+                f"sleep and a wake-up) / {ok} actions ok",
+            ))  # fmt: skip
+
+
+def _usage(pids: list[int]) -> tuple[float, int]:
+    """(CPU seconds, voluntary context switches of all threads) of ``pids`` so far."""
+    cpu, switches = 0.0, 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu += (int(stat[11]) + int(stat[12])) / tick  # utime, stime (fields 14, 15)
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                for line in (task / "status").read_text().splitlines():
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        switches += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # the process or thread is gone
+    return cpu, switches
 
 
 def _wait_for(live: LiveDaemon, check, timeout: float) -> dict:

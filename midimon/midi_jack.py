@@ -83,12 +83,11 @@ def library_path() -> Path:
     candidate = Path(midimon.__file__).parent / "libexec" / LIBRARY_NAME
     if candidate.is_file():
         return candidate
-    from importlib import metadata  # slow to import: only when the package has no library
-
-    with contextlib.suppress(metadata.PackageNotFoundError):
-        located = Path(str(metadata.distribution("midimon").locate_file(
-            f"midimon/libexec/{LIBRARY_NAME}"
-        )))  # fmt: skip
+    # The installed distribution's copy: a midimon/ folder on sys.path that has the library
+    # (what importlib.metadata's locate_file finds, without its ~1 MiB of imports: email,
+    # csv, zipfile).
+    for entry in sys.path:
+        located = Path(entry or ".") / "midimon" / "libexec" / LIBRARY_NAME
         if located.is_file():
             return located
     return candidate

@@ -10,7 +10,6 @@ import logging
 import os
 import warnings
 from collections.abc import Iterable
-from importlib import resources
 from pathlib import Path
 
 import platformdirs
@@ -87,7 +86,9 @@ def system_plugins_dirs() -> list[Path]:
 
 def bundled_plugins_dir() -> Path:
     """The example plugins built and installed with the package."""
-    return Path(str(resources.files("midimon"))) / "bundled_plugins"
+    # The package folder itself (midimon is never imported from a zip): importlib.resources
+    # would bring tempfile, shutil, zipfile and the compression modules into the daemon.
+    return Path(__file__).parent / "bundled_plugins"
 
 
 def plugin_search_path(extra: Iterable[os.PathLike[str] | str] = ()) -> list[Path]:
@@ -112,7 +113,7 @@ def plugin_search_path(extra: Iterable[os.PathLike[str] | str] = ()) -> list[Pat
 def abi_header_path(name: str = "midimon_plugin.h") -> Path:
     """An ABI header (``midimon_plugin.h``, or the companion ``midimon_params.h``): installed
     with the package, or ``abi/`` of a source checkout."""
-    installed = Path(str(resources.files("midimon"))) / "include" / name
+    installed = Path(__file__).parent / "include" / name
     if installed.is_file():
         return installed
     return Path(__file__).resolve().parent.parent / "abi" / name

@@ -227,6 +227,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         "crashes",
         "denials",
         "rate_limited",
+        "dropped",
+        "not_run",
         "log_dropped",
         "send_midi_dropped",
     ):

@@ -19,9 +19,9 @@ from midimon.cli.common import (
 )
 from midimon.plugins.description.capabilities import sorted_caps
 from midimon.plugins.description.manifest import MANIFEST_NAME, PluginManifest, load_manifest
-from midimon.plugins.errors import ChecksumMismatch, LoadError, ManifestError, NotASharedObject
+from midimon.plugins.errors import LoadError, ManifestError
 from midimon.plugins.loading import abi as abi_mod
-from midimon.plugins.loading.image import SealedImage, read_sealed
+from midimon.plugins.loading.image import SealedImage, read_manifest_binary
 
 if TYPE_CHECKING:
     from midimon.plugins.integrity.verify import IntegrityReport
@@ -127,6 +127,8 @@ def _verify(
 
 def _prepare() -> None:
     """Import what the checks after the read need, and parse the ABI header's declarations."""
+    import cryptography.hazmat.primitives.asymmetric.ed25519  # noqa: F401  (minisign's, lazy)
+
     import midimon.plugins.integrity.verify
     import midimon.plugins.loading.binary_deps
     import midimon.plugins.sandbox.probe
@@ -165,25 +167,7 @@ class _BackgroundRead:
 
 def _read_image(manifest: PluginManifest) -> SealedImage:
     """The binary read once (sealed memfd + digests), with loader.read_binary's refusals."""
-    binary = manifest.binary
-    if binary is None:
-        raise NotASharedObject(
-            manifest.path, manifest.binary_error or "no binary for this platform"
-        )
-    # BLAKE2b-512 (minisign's prehash) is only needed when there is a signature to check
-    # (at integrity.signature_path(binary), spelled out so this thread imports nothing).
-    want_blake2b = binary.with_name(binary.name + ".minisig").exists()
-    try:
-        image = read_sealed(binary, manifest.name, blake2b=want_blake2b)
-    except FileNotFoundError:
-        raise NotASharedObject(binary, "binary not found; build the plugin first") from None
-    except OSError as exc:
-        raise NotASharedObject(binary, f"cannot read binary: {exc.strerror or exc}") from None
-    digest = image.digests.sha256
-    if manifest.sha256 is not None and manifest.sha256 != digest:
-        image.close()
-        raise ChecksumMismatch(binary, manifest.sha256, digest)
-    return image
+    return read_manifest_binary(manifest)
 
 
 def _verify_image(

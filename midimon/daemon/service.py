@@ -5,13 +5,13 @@ mapper, and hands the matched actions to a small pool, so a slow action never de
 event. On JACK that thread is the native input's dispatcher (``midimon.midi_jack``): JACK's
 real-time thread only copies the bytes into a lock-free ring, so no Python and no wait for the
 GIL happens inside the audio cycle. On ALSA it is rtmidi's own (not real-time) thread. A lock
-serializes it with the timer thread, which fires long presses when no MIDI arrives. An idle
+serializes it with the timer thread, which fires long presses when no MIDI arrives. An
 isolated plugin gets its call sent to its worker from the input thread
-(``PluginManager.start_call``) and an action thread waits for the answer, so the plugin starts
-without waiting for a thread hand-over; a trusted in-process plugin configured ``inline`` runs
-on the input thread itself. The control server answers the CLI. A reload builds the new mapper
-first and swaps it in only when the whole config is valid: a broken config keeps the old one
-running.
+(``PluginManager.start_call``, pipelined behind its calls in flight) and the worker's reader
+thread reports the answer, so the plugin starts without waiting for a thread hand-over; a
+trusted in-process plugin configured ``inline`` runs on the input thread itself. The control
+server answers the CLI. A reload builds the new mapper first and swaps it in only when the
+whole config is valid: a broken config keeps the old one running.
 """
 
 from __future__ import annotations
@@ -19,15 +19,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from types import MethodType
 from typing import Any
 
 from midimon import __version__
 from midimon.daemon import plugin_check
 from midimon.daemon.action_pool import ActionPool
 from midimon.daemon.command_registry import CommandRegistry
-from midimon.engine.actions import ActionExecutor
+from midimon.daemon.dispatch import Feed, dispatch_path, feed_compiled, preparer
+from midimon.engine.action_specs import Action
+from midimon.engine.actions import ActionExecutor, ActionOutcome
 from midimon.engine.config import (
     Config,
     ConfigError,
@@ -35,6 +40,7 @@ from midimon.engine.config import (
     default_config_path,
     load_config,
 )
+from midimon.engine.dispatch_table import NOTHING_COMPILED, DispatchTable, compile_table
 from midimon.engine.events import decode
 from midimon.engine.mapping import Mapper
 from midimon.engine.triggers import EventProcessor, FiredTrigger
@@ -95,7 +101,14 @@ class _DaemonHost(LoggingHost):
 
 
 class Daemon:
-    """One midimon daemon. ``start()``, then ``feed()`` MIDI (or let the port do it), ``stop()``."""
+    """One midimon daemon. ``start()``, then ``feed()`` MIDI (or let the port do it), ``stop()``.
+
+    ``feed`` is the compiled dispatch or the reference one, as ``MIDIMON_DISPATCH`` says when
+    the daemon is made (see ``midimon.daemon.dispatch``). ``clock`` is the trigger state
+    machine's clock for long presses (tests inject one and call :meth:`tick`).
+    """
+
+    feed: Feed
 
     def __init__(
         self,
@@ -104,7 +117,12 @@ class Daemon:
         host: HostServices | None = None,
         session_grants: dict[str, list[Grant]] | None = None,
         send_midi: Any = None,
+        clock: Callable[[], int] = time.monotonic_ns,
     ) -> None:
+        self.dispatch = dispatch_path()
+        compiled = self.dispatch == "compiled"
+        self.feed = MethodType(feed_compiled, self) if compiled else self.feed_reference
+        self._clock = clock
         self.config_path = Path(config_path) if config_path else user_or_default_config()
         self.config: Config = load_config(self.config_path)
         self.registry = CommandRegistry(daemon_version=__version__)
@@ -119,23 +137,36 @@ class Daemon:
         self._engine_lock = threading.Lock()  # processor + mapper: MIDI thread vs timer thread
         self._wake_timer = threading.Event()  # a long press started: the timer has a deadline
         self._stop = threading.Event()
+        self._stopping = False  # _stop is set: a plain attribute, read once per MIDI message
         self._thread: threading.Thread | None = None
         self._swap(*self._build(self.config, None))
 
     # -- configuration -------------------------------------------------------------------------
     def _build(
         self, config: Config, mode: str | None
-    ) -> tuple[Config, Mapper, EventProcessor, ActionExecutor]:
+    ) -> tuple[Config, Mapper, EventProcessor, ActionExecutor, DispatchTable]:
         mapper = Mapper(config, mode if mode in config.mode_names else None)
         executor = ActionExecutor(mapper, self.manager, self._send_midi)
-        return config, mapper, EventProcessor(mapper.triggers), executor
+        processor = EventProcessor(mapper.trigger_set(), now_ns=self._clock)
+        table = (  # the reference path never reads it: no need to compile
+            compile_table(processor.routes, *mapper.tables, preparer(self, executor))
+            if self.dispatch == "compiled"
+            else NOTHING_COMPILED
+        )
+        return config, mapper, processor, executor, table
 
     def _swap(
-        self, config: Config, mapper: Mapper, processor: EventProcessor, executor: ActionExecutor
+        self,
+        config: Config,
+        mapper: Mapper,
+        processor: EventProcessor,
+        executor: ActionExecutor,
+        table: DispatchTable,
     ) -> None:
         self.processor = processor
         self.mapper = mapper
         self.executor = executor
+        self._table = table  # the compiled path's view of the same config: swapped with it
         self.config = config
 
     def reload(self, path: Path | None = None) -> dict[str, Any]:
@@ -176,32 +207,37 @@ class Daemon:
         }
 
     # -- MIDI -------------------------------------------------------------------------------------
-    def feed(self, data: bytes, timestamp_ns: int | None = None) -> None:
-        """Handle one raw MIDI message (the input callback calls this). Never blocks on I/O:
-        matched actions go to the action threads (dropped and counted when they are full)."""
+    def feed_reference(self, data: bytes, timestamp_ns: int | None = None) -> None:
+        """Handle one raw MIDI message (the input callback calls ``feed``) on the reference
+        path. Never blocks on I/O: matched actions go to the action threads (dropped and
+        counted when they are full), except those of ``inline`` plugins."""
         stamp = timestamp_ns or time.monotonic_ns()
-        if self._stop.is_set():
+        if self._stopping:
             return
         with self._engine_lock:
             self.counters.midi_in += 1
-            event = decode(data, stamp)
-            if event is None:
-                return
-            events = self.registry.events
-            if events.wants("midi"):  # skip building what nobody watches
-                events.publish(
-                    {
-                        "type": "midi",
-                        "kind": event.kind,
-                        "channel": event.channel,
-                        "number": event.number,
-                        "value": event.value,
-                    }
-                )
-            for trigger in self.processor.process(event):
-                self._dispatch(trigger)
-            if self.processor.next_deadline_ns() is not None:
-                self._wake_timer.set()
+            self._process_reference(data, stamp)
+
+    def _process_reference(self, data: bytes, stamp: int) -> None:
+        """Decode, run the trigger state machine and dispatch (under the engine lock)."""
+        event = decode(data, stamp)
+        if event is None:
+            return
+        events = self.registry.events
+        if events.wants("midi"):  # skip building what nobody watches
+            events.publish(
+                {
+                    "type": "midi",
+                    "kind": event.kind,
+                    "channel": event.channel,
+                    "number": event.number,
+                    "value": event.value,
+                }
+            )
+        for trigger in self.processor.process(event):
+            self._dispatch(trigger)
+        if self.processor.next_deadline_ns() is not None:
+            self._wake_timer.set()
 
     def _send_midi(self, port: str | None, data: bytes) -> None:
         if self._send_midi_hook is None:
@@ -264,9 +300,14 @@ class Daemon:
             timeout = 0.5 if deadline is None else max(0.0, (deadline - time.monotonic_ns()) / 1e9)
             self._wake_timer.wait(min(timeout, 0.5))
             self._wake_timer.clear()
-            with self._engine_lock:
-                for trigger in self.processor.tick():
-                    self._dispatch(trigger)
+            self.tick()
+
+    def tick(self, now_ns: int | None = None) -> None:
+        """Fire the long presses due at ``now_ns`` (default: the clock); the timer thread
+        calls this, a test with an injected clock may too."""
+        with self._engine_lock:
+            for trigger in self.processor.tick(now_ns):
+                self._dispatch(trigger)
 
     def _dispatch(self, fired: FiredTrigger) -> None:
         self.counters.triggers += 1
@@ -286,26 +327,33 @@ class Daemon:
                 }
             )
         for action in actions:
-            plugin_action = action if type(action) is PluginAction else None
-            if plugin_action is not None and self.manager.runs_inline(plugin_action.plugin):
-                self._run_action(action, fired)  # in-process + inline: on this (MIDI) thread
-                continue
-            pool = self._lane(plugin_action.plugin) if plugin_action is not None else self._actions
-            if pool.pending >= QUEUE_SIZE:
-                self._dropped(action)
-                continue
-            call = None
-            if plugin_action is not None and pool.idle:
-                # An idle isolated plugin gets the call now and its lane thread waits for the
-                # answer: no thread hand-over before the plugin runs. Only with nothing queued
-                # on the lane: a call sent ahead of queued ones would hold the plugin while
-                # they wait for it, behind them.
-                call = self.manager.start_call(
-                    plugin_action.plugin,
-                    self.executor.encoded_params(plugin_action),
-                    fired.to_context(self.mapper.mode),
-                )
-            pool.submit(action, fired, call)
+            self._dispatch_action(action, fired)
+
+    def _dispatch_action(self, action: Action, fired: FiredTrigger) -> None:
+        """Run one matched action inline, or hand it to its worker's pipeline, its lane or the
+        action threads."""
+        plugin_action = action if type(action) is PluginAction else None
+        if plugin_action is not None and self.manager.runs_inline(plugin_action.plugin):
+            self._run_action(action, fired)  # in-process + inline: on this (MIDI) thread
+            return
+        pool = self._lane(plugin_action.plugin) if plugin_action is not None else self._actions
+        if pool.pending >= QUEUE_SIZE:
+            self._dropped(action)
+            return
+        if plugin_action is not None and pool.idle:
+            # An isolated plugin gets the call now, pipelined behind the ones in flight, and
+            # its worker's reader thread reports the answer: no thread hand-over before or
+            # after the plugin runs. Only with nothing queued on the lane (restarts and
+            # other slow cases go there), so calls keep their MIDI order.
+            call = self.manager.start_call(
+                plugin_action.plugin,
+                self.executor.encoded_params(plugin_action),
+                fired.to_context(self.mapper.mode),
+                partial(self._run_action, action, fired),
+            )
+            if call is not None:
+                return
+        pool.submit(action, fired, None)
 
     def _dropped(self, action: Any) -> None:
         """Count a dropped action; warn at most once a second (a flood of drops must not
@@ -335,26 +383,30 @@ class Daemon:
         return lane
 
     def _run_action(self, action: Any, fired: FiredTrigger, call: Any = None) -> None:
-        events = self.registry.events
         if call is not None:
             outcomes = self.executor.finish_started(action, call)
         else:
             outcomes = self.executor.run(action, fired)
         for outcome in outcomes:
-            if outcome.ok:
-                self.counters.actions_ok += 1
-            else:
-                self.counters.actions_failed += 1
-            if events.wants("action"):
-                events.publish(
-                    {
-                        "type": "action",
-                        "action": outcome.action,
-                        "ok": outcome.ok,
-                        "detail": outcome.detail,
-                        "ms": outcome.elapsed_ms,
-                    }
-                )
+            self._report(outcome)
+
+    def _report(self, outcome: ActionOutcome) -> None:
+        """Count one action's outcome and show it to `midimon monitor`."""
+        if outcome.ok:
+            self.counters.actions_ok += 1
+        else:
+            self.counters.actions_failed += 1
+        events = self.registry.events
+        if events.wants("action"):
+            events.publish(
+                {
+                    "type": "action",
+                    "action": outcome.action,
+                    "ok": outcome.ok,
+                    "detail": outcome.detail,
+                    "ms": outcome.elapsed_ms,
+                }
+            )
 
     # -- status / stop -------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -379,6 +431,7 @@ class Daemon:
 
     def stop(self) -> None:
         """Stop processing, finish running actions (briefly), and stop every plugin worker."""
+        self._stopping = True
         self._stop.set()
         self._wake_timer.set()
         if self._thread is not None:

@@ -140,6 +140,14 @@ class ActionExecutor:
         else:
             out.append(self._leaf(action, fired))
 
+    def plugin_done(self, ok: bool, detail: str | None) -> None:
+        """Count a Plugin action the daemon's compiled path ran itself, as ``run`` counts
+        one (``detail``: the failure's, logged; None when it succeeded)."""
+        with self._lock:
+            self.counts["Plugin.ok" if ok else "Plugin.failed"] += 1
+        if detail is not None:
+            self.failures.failed("Plugin", detail)
+
     def _leaf(
         self, action: Action, fired: FiredTrigger | None, call: StartedCall | None = None
     ) -> ActionOutcome:
@@ -152,6 +160,10 @@ class ActionExecutor:
         except Exception as exc:  # an action must never take the daemon down
             log.exception("%s action failed", kind)
             ok, detail = False, f"{type(exc).__name__}: {exc}"
+        return self._outcome(kind, ok, detail, started)
+
+    def _outcome(self, kind: str, ok: bool, detail: str, started: float) -> ActionOutcome:
+        """Count one leaf action's result (and log a failure) as an ActionOutcome."""
         elapsed = (time.perf_counter() - started) * 1000
         with self._lock:
             self.counts[f"{kind}.{'ok' if ok else 'failed'}"] += 1

@@ -4,7 +4,6 @@ type predicates the table parsers share."""
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -30,6 +29,8 @@ class Checker:
             return
         for key in table:
             if key not in known:
+                import difflib  # only to suggest a name for a typo
+
                 close = difflib.get_close_matches(key, sorted(k for k in known if k), n=1)
                 self.unknown_key(location, f"{prefix}{key}", f"{prefix}{close[0]}" if close else "")
 

@@ -7,7 +7,7 @@ trigger specs in one mode share a bucket: every mapping on them runs, in file or
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from midimon.engine.action_specs import Action, ModeChangeAction
 from midimon.engine.config import Config, MappingSpec
@@ -51,10 +51,21 @@ class Mapper:
     @property
     def triggers(self) -> list[TriggerSpec]:
         """Every trigger any mode or global mapping uses (for the EventProcessor)."""
-        merged: Table = {}
+        return list(self.trigger_set())
+
+    def trigger_set(self) -> dict[TriggerSpec, object]:
+        """The same triggers as the keys of a new dict, in the same order: an EventProcessor
+        made from it takes them without hashing each spec again."""
+        merged: dict[TriggerSpec, object] = {}
         for table in (*self._tables.values(), self._global):
             merged.update(table)  # dict-to-dict update reuses the stored hashes
-        return list(merged)
+        return merged
+
+    @property
+    def tables(self) -> tuple[Mapping[str, Table], Table]:
+        """(mode name -> its table, the global table), read only: what
+        ``midimon.engine.dispatch_table`` compiles."""
+        return self._tables, self._global
 
     def set_mode(self, name: str) -> None:
         """Switch to a mode by name; KeyError naming the modes when there is none."""

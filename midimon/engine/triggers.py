@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from midimon.engine.events import MidiEvent
@@ -166,12 +166,16 @@ class EventProcessor:
         self, triggers: Iterable[TriggerSpec], now_ns: Callable[[], int] = time.monotonic_ns
     ) -> None:
         self.now_ns = now_ns
+        # dict.fromkeys of a dict reuses its stored hashes (Mapper.trigger_set)
         self.triggers: tuple[TriggerSpec, ...] = tuple(dict.fromkeys(triggers))
         self._routes: dict[tuple[str, int], list[tuple[Any, int | None, Handler]]] = {}
         for spec in self.triggers:
             for key, handler in self._keys(spec):
                 self._routes.setdefault(key, []).append((spec, spec.channel, handler))
         self._held: dict[LongPressTrigger, MidiEvent] = {}  # armed long presses
+        #: The same dict, read-only for others: while it is not empty, every event must go
+        #: through ``process`` (a long press may fall due before it).
+        self.pending_holds: Mapping[LongPressTrigger, MidiEvent] = self._held
         self._last_tap: dict[DoubleTapTrigger, int] = {}
         self._chord_presses: dict[NoteChordTrigger, dict[int, MidiEvent]] = defaultdict(dict)
 
@@ -207,6 +211,12 @@ class EventProcessor:
         raise TypeError(f"not a trigger spec: {spec!r}")
 
     # -- public API
+
+    @property
+    def routes(self) -> Mapping[tuple[str, int], list[tuple[Any, int | None, Handler]]]:
+        """(event kind, number) -> [(spec, channel or None, handler)], in firing order (read
+        only: what ``midimon.engine.dispatch_table`` compiles)."""
+        return self._routes
 
     def process(self, event: MidiEvent) -> list[FiredTrigger]:
         """Every trigger this event fires, after any long press that fell due before it."""

@@ -434,6 +434,40 @@ def _signal_name(number: int) -> str:
 # --- the manager ------------------------------------------------------------------------------
 
 
+class PipelineFull(WorkerError):
+    """The plugin's call queue is full: the call was dropped, never sent."""
+
+    def __init__(self, plugin: str, queue_size: int) -> None:
+        self.plugin = plugin
+        self.queue_size = queue_size
+        super().__init__(
+            f"{plugin}: {queue_size} calls are already queued for its worker; call dropped"
+        )
+
+
+class CallNotRun(WorkerError):
+    """The call was queued behind one during which the worker crashed or timed out (or the
+    plugin was shut down): it never ran. ``cause`` is that call's error."""
+
+    def __init__(
+        self,
+        plugin: str,
+        seq: int,
+        cause: WorkerError,
+        first: bool = True,
+        count: int = 1,
+        behind: bool = True,
+    ) -> None:
+        self.plugin = plugin
+        self.seq = seq
+        self.cause = cause
+        self.first = first  # the first of the calls this cause failed (report them once)
+        self.count = count  # how many calls it failed without running them
+        # The same text for every call of one cause: the failure log repeats it once.
+        why = "not run, it was queued behind a failed call" if behind else "not run"
+        super().__init__(f"{plugin}: {why}: {cause}")
+
+
 class PluginDisabled(PluginError):
     """The plugin is disabled (by the user or after repeated crashes)."""
 

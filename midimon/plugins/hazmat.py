@@ -21,7 +21,6 @@ through ``midimon.plugins.PluginManager`` (isolated, verified) or
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from midimon.plugins.description.manifest import PluginManifest
 from midimon.plugins.errors import MissingEntryPoint, NotASharedObject, NullPlugin
 from midimon.plugins.loading import abi as abi_mod
 from midimon.plugins.loading.context import TriggerContext
-from midimon.plugins.loading.image import materialize
+from midimon.plugins.loading.image import ImageBytes, materialize
 from midimon.plugins.loading.loader import (
     HostServices,
     LoggingHost,
@@ -68,7 +67,7 @@ def _read_struct(ffi: Any, raw: Any, path: Path) -> Any:
 
 def load_image(
     manifest: PluginManifest,
-    data: bytes,
+    data: ImageBytes,
     digest: str,
     host: HostServices | None = None,
     *,
@@ -132,15 +131,13 @@ class InProcessRunner:
     def __init__(
         self,
         manifest: PluginManifest,
-        data: bytes,
+        data: ImageBytes,
         sha256: str,
         host: HostServices,
         granted: frozenset[Capability],
     ) -> None:
         self._plugin: NativePlugin = load_image(manifest, data, sha256, host, granted=granted)
         self.info = self._plugin.info
-        self._answers: dict[int, tuple[int, str]] = {}  # send_execute's, until received
-        self._seq = 0
 
     def initialize(self, timeout: float) -> None:
         """Initialize in this thread (no timeout can be enforced in-process)."""
@@ -150,18 +147,10 @@ class InProcessRunner:
         """Call execute in this thread."""
         return self._plugin.execute_encoded(payload, context)
 
-    def send_execute(
-        self, payload: bytes, context: TriggerContext, timeout: float
-    ) -> tuple[int, float]:
-        """Run the call now, on this thread (nothing runs apart in-process), and keep its
-        answer for :meth:`receive_execute`: (seq, deadline)."""
-        self._seq += 1
-        self._answers[self._seq] = self._plugin.execute_encoded(payload, context)
-        return self._seq, time.monotonic() + timeout
-
-    def receive_execute(self, seq: int, deadline: float) -> tuple[int, str]:
-        """The answer :meth:`send_execute` kept for ``seq``."""
-        return self._answers.pop(seq)
+    @property
+    def usable(self) -> bool:
+        """Always: the plugin lives as long as this process."""
+        return True
 
     def shutdown(self) -> None:
         """shutdown() + destroy(); the library stays mapped (never dlclose)."""

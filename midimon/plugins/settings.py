@@ -13,14 +13,13 @@ dev_mode = true
 
 Execution keys (isolation, timeout, rate_limit, rate_burst, memory_mb, max_processes,
 max_open_files, max_crashes, crash_window, kernel_sandbox, log_rate_limit, log_rate_burst,
-send_midi_rate_limit, send_midi_rate_burst) go in either table too. Unknown keys
+send_midi_rate_limit, send_midi_rate_burst, queue_size) go in either table too. Unknown keys
 are not errors: they land in ``PluginSettings.warnings``, worded like the config's others.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +74,9 @@ class ExecutionSettings:
     log_rate_burst: int = 200
     send_midi_rate_limit: float = 1000.0
     send_midi_rate_burst: int = 2000
+    # Isolated plugins: calls sent to its worker and not answered, or waiting to be sent; more
+    # are dropped and counted (the MIDI thread never waits for a worker).
+    queue_size: int = 4096
 
 
 _EXEC_TYPES: dict[str, tuple[type, ...]] = {
@@ -93,6 +95,7 @@ _EXEC_TYPES: dict[str, tuple[type, ...]] = {
     "log_rate_burst": (int,),
     "send_midi_rate_limit": (int, float),
     "send_midi_rate_burst": (int,),
+    "queue_size": (int,),
 }
 ISOLATION_MODES = ("isolated", "in-process")
 
@@ -202,6 +205,8 @@ def _unknown_keys(
     warnings = []
     for key in table:
         if key not in known:
+            import difflib  # only to suggest a name for a typo
+
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             warnings.append(f"{where}{location}: {key}: unknown key, ignored{hint}")

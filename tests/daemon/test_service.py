@@ -195,3 +195,42 @@ def test_a_busy_lane_never_starts_a_call_ahead_of_its_queue(
     finally:
         sys.setswitchinterval(interval)
         daemon.stop()
+
+
+def test_a_crash_mid_flood_is_its_calls_and_no_event_is_lost(
+    isolated_dirs, make_plugin: MakePlugin, tmp_path: Path
+) -> None:
+    """60 notes in a burst to a plugin pipelining them that crashes in its 20th call: every
+    note gets exactly one action event, in MIDI order; exactly the 20th call crashed, the ones
+    queued behind it were not run, and the next note restarts the worker."""
+    from counter_plugin import COUNTER_SOURCE
+
+    from midimon.daemon.control_streams import EMPTY
+
+    defines = {"P_CRASH_AT": "20", "P_SLEEP_US": "2000"}
+    plugins = _signed(make_plugin(source=COUNTER_SOURCE, defines=defines)).parent
+    config = _config(tmp_path, plugins, "isolated", inline=False)
+    config.write_text(
+        config.read_text().replace("inline = false", "inline = false\nrate_burst = 1000")
+    )
+    daemon = _start(config)  # its call 1
+    stream = daemon.registry.events.subscribe(["action"])
+    try:
+        for velocity in range(1, 61):
+            daemon.feed(bytes([0x90, 36, velocity]))
+        details = [stream.next_item(30)["detail"] for _ in range(60)]
+        assert stream.next_item(0.2) is EMPTY  # one event per note, no more
+        outcomes = [d.split(": ")[1] for d in details]
+        assert outcomes[:18] == ["ok"] * 18
+        assert [d.split(" pid")[0].rsplit(": ", 1)[1] for d in details[:18]] == [
+            f"call {n}" for n in range(2, 20)
+        ]
+        assert outcomes[18] == "crashed" and "SIGSEGV" in details[18]
+        assert set(outcomes[19:]) <= {"not_run", "ok"} and outcomes[19] == "not_run"
+        stats = daemon.manager.stats("probe_ok")
+        assert (stats["crashes"], stats["not_run"]) == (1, outcomes.count("not_run"))
+        daemon.feed(NOTE_ON)
+        event = stream.next_item(30)
+        assert event["ok"] and ": call " in event["detail"], event  # a new worker
+    finally:
+        daemon.stop()

@@ -4,15 +4,21 @@
  * sandbox.
  *
  * Transport: one end of an AF_UNIX SOCK_SEQPACKET socketpair, fd 3 in the worker. SEQPACKET
- * keeps message boundaries, so every message is exactly one datagram; nothing is ever split
- * across datagrams or packed into one (large params are sent as several PARAMS messages, each
- * a complete message). The worker's stdout and stderr are not part of the protocol: a plugin
- * may print whatever it likes.
+ * keeps datagram boundaries, and a message is never split across datagrams (large params are
+ * sent as several PARAMS messages, each a complete message). Since protocol 2 the host may pack
+ * several complete messages back to back into one datagram of at most MM_MAX_DATAGRAM bytes
+ * (requests that queued up while the worker was busy: one write, one read for all of them);
+ * LOAD (it carries the image fd) and MIDI_STATUS always travel alone. The worker sends exactly
+ * one message per datagram. The worker's stdout and stderr are not part of the protocol: a
+ * plugin may print whatever it likes.
  *
  * Every message: a 16-byte header, then `length` payload bytes. All integers little-endian,
  * fixed width, at the offsets given below. Both sides check everything:
- *   - the datagram is at least MM_HEADER_SIZE bytes and exactly MM_HEADER_SIZE + length;
- *   - length <= MM_MAX_PAYLOAD (a longer datagram arrives truncated: MSG_TRUNC -> violation);
+ *   - a datagram is at least MM_HEADER_SIZE bytes, at most MM_MAX_DATAGRAM (a longer one
+ *     arrives truncated: MSG_TRUNC -> violation), and its messages fill it exactly: each
+ *     header's length fits in what is left of the datagram (from the worker: exactly
+ *     MM_HEADER_SIZE + length, one message);
+ *   - length <= MM_MAX_PAYLOAD;
  *   - each payload is at least its fixed part, and its variable parts add up exactly;
  *   - reserved fields are zero; type is one the receiver expects at that moment.
  * A violation by the host makes the worker _exit(MM_EXIT_PROTOCOL). A violation by the worker
@@ -25,7 +31,11 @@
  * Midi grant is refused there too) and only ever uses later messages as the plugin's own claims.
  *
  * Sequence numbers: the host numbers its requests (seq 1, 2, ...); the reply to a request
- * carries the request's seq. LOG and DENIED carry seq 0. The worker numbers its own SEND_MIDI
+ * carries the request's seq. Pipelining: after INIT's STATUS the host may send further EXECUTE
+ * requests before earlier ones are answered; the worker serves them strictly in order, one at a
+ * time, and sends each RESULT as soon as execute() returns, so the host matches answers to
+ * calls by seq and knows which call a crash or hang belongs to (the oldest unanswered one).
+ * LOG and DENIED carry seq 0. The worker numbers its own SEND_MIDI
  * requests from 0x80000000 up; the host's MIDI_STATUS reply carries that seq.
  *
  * Flow (host -> worker on the left):
@@ -40,7 +50,8 @@
  *   SHUTDOWN                      ->
  *                                  <- STATUS          then the worker exits 0
  * While a request is outstanding the worker may also send LOG, DENIED and SEND_MIDI (which the
- * host answers with MIDI_STATUS before the worker goes on). EOF on fd 3 at any time makes the
+ * host answers with MIDI_STATUS before the worker goes on; requests that arrive before that
+ * answer are kept, in order, and served after the call). EOF on fd 3 at any time makes the
  * worker exit at once, even while plugin code runs (a watchdog thread polls for the hang-up).
  */
 #ifndef MIDIMON_WORKER_PROTOCOL_H
@@ -49,7 +60,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MM_PROTOCOL_VERSION 1
+#define MM_PROTOCOL_VERSION 2
 
 /* The fd the worker finds its socket on. */
 #define MM_SOCKET_FD 3

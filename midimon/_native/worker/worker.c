@@ -90,9 +90,9 @@ static void send_msg(uint32_t type, uint32_t seq, const void *a, size_t na, cons
     }
 }
 
-/* Receive one host message into g_rx. Returns the payload length. `fd_out` (or NULL) takes at
- * most one SCM_RIGHTS fd; any other fd is a violation. EOF -> exit. */
-static uint32_t recv_msg(uint32_t *type, uint32_t *seq, int *fd_out) {
+/* Receive one datagram into `buf` (MM_MAX_DATAGRAM bytes); returns its size. `fd_out` (or
+ * NULL) takes at most one SCM_RIGHTS fd; any other fd is a violation. EOF -> exit. */
+static size_t recv_datagram(uint8_t *buf, int *fd_out) {
     union {
         struct cmsghdr align;
         char buf[CMSG_SPACE(sizeof(int) * 4)];
@@ -101,11 +101,10 @@ static uint32_t recv_msg(uint32_t *type, uint32_t *seq, int *fd_out) {
     struct msghdr mh;
     struct cmsghdr *cmsg;
     ssize_t got;
-    uint32_t length;
     int fds = 0;
     if (fd_out) *fd_out = -1;
-    iov.iov_base = g_rx;
-    iov.iov_len = sizeof g_rx;
+    iov.iov_base = buf;
+    iov.iov_len = MM_MAX_DATAGRAM;
     memset(&mh, 0, sizeof mh);
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
@@ -130,13 +129,75 @@ static uint32_t recv_msg(uint32_t *type, uint32_t *seq, int *fd_out) {
     if (fds > 1 || (fds && !fd_out)) protocol_violation();
     if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) protocol_violation();
     if (got < MM_HEADER_SIZE) protocol_violation();
-    length = mm_get_u32(g_rx + 8);
-    if (length != (uint32_t)(got - MM_HEADER_SIZE) || mm_get_u32(g_rx + 12) != 0)
+    return (size_t)got;
+}
+
+/* Datagrams that arrived while send_midi() waited for its MIDI_STATUS: the host pipelines its
+ * requests, so the next datagram need not be that answer. Kept in order and served before the
+ * socket is read again. Bounded: the host bounds what it has in flight far below this. */
+struct stashed {
+    struct stashed *next;
+    size_t len;
+    uint8_t data[];
+};
+static struct stashed *g_stash_head, *g_stash_tail;
+static size_t g_stash_bytes;
+#define MM_MAX_STASH (64u * 1024u * 1024u)
+
+static void stash(const uint8_t *data, size_t len) {
+    struct stashed *s;
+    if (g_stash_bytes + len > MM_MAX_STASH) protocol_violation();
+    s = malloc(sizeof *s + len);
+    if (!s) _exit(MM_EXIT_INTERNAL); /* the plugin ate the address space */
+    s->next = NULL;
+    s->len = len;
+    memcpy(s->data, data, len);
+    if (g_stash_tail) g_stash_tail->next = s;
+    else g_stash_head = s;
+    g_stash_tail = s;
+    g_stash_bytes += len;
+}
+
+/* Next host message (several may share a datagram: the host packs queued requests). Its
+ * payload is at g_msg; returns the payload length. `fd_out` as for recv_datagram: only the
+ * LOAD datagram carries an fd, and LOAD travels alone. */
+static size_t g_rx_len, g_rx_off; /* the datagram in g_rx, and where its next message starts */
+static const uint8_t *g_msg;
+
+static uint32_t recv_msg(uint32_t *type, uint32_t *seq, int *fd_out) {
+    const uint8_t *h;
+    size_t left;
+    uint32_t length;
+    if (fd_out) *fd_out = -1;
+    if (g_rx_off >= g_rx_len) {
+        struct stashed *s = g_stash_head;
+        if (s) {
+            g_stash_head = s->next;
+            if (!g_stash_head) g_stash_tail = NULL;
+            g_stash_bytes -= s->len;
+            memcpy(g_rx, s->data, s->len);
+            g_rx_len = s->len;
+            free(s);
+        } else {
+            g_rx_len = recv_datagram(g_rx, fd_out);
+        }
+        g_rx_off = 0;
+    }
+    h = g_rx + g_rx_off;
+    left = g_rx_len - g_rx_off;
+    if (left < MM_HEADER_SIZE) protocol_violation();
+    length = mm_get_u32(h + 8);
+    if (length > MM_MAX_PAYLOAD || length > left - MM_HEADER_SIZE || mm_get_u32(h + 12) != 0)
         protocol_violation();
-    *type = mm_get_u32(g_rx);
-    *seq = mm_get_u32(g_rx + 4);
+    *type = mm_get_u32(h);
+    *seq = mm_get_u32(h + 4);
+    g_msg = h + MM_HEADER_SIZE;
+    g_rx_off += MM_HEADER_SIZE + length;
     return length;
 }
+
+/* Whether the message just received was the last of its datagram. */
+static int datagram_done(void) { return g_rx_off >= g_rx_len; }
 
 static void send_status(uint32_t type, uint32_t seq, int32_t status, const char *text,
                         size_t text_len) {
@@ -156,7 +217,7 @@ static void host_log(const midimon_host_t *host, int32_t level, const char *mess
 }
 
 static int32_t host_send_midi(const midimon_host_t *host, const uint8_t *bytes, size_t len) {
-    uint32_t seq, type, rseq, n;
+    uint32_t seq;
     (void)host;
     if (!(g_granted & MIDIMON_CAP_MIDI)) {
         mm_send_denied(MM_DENY_MIDI, 0, -1, (uint64_t)len, 0, "send_midi");
@@ -167,9 +228,18 @@ static int32_t host_send_midi(const midimon_host_t *host, const uint8_t *bytes, 
     if (!bytes || len == 0 || len > MM_MAX_MIDI) return MIDIMON_ERR_INVALID_PARAMS;
     seq = g_next_midi_seq++;
     send_msg(MM_SEND_MIDI, seq, bytes, len, NULL, 0);
-    n = recv_msg(&type, &rseq, NULL);
-    if (type != MM_MIDI_STATUS || rseq != seq || n != MM_MIDI_STATUS_SIZE) protocol_violation();
-    return (int32_t)mm_get_u32(g_rx + MM_HEADER_SIZE);
+    for (;;) { /* requests the host sent meanwhile wait in the stash; MIDI_STATUS comes alone */
+        static uint8_t buf[MM_MAX_DATAGRAM];
+        size_t got = recv_datagram(buf, NULL);
+        if (mm_get_u32(buf) != MM_MIDI_STATUS) {
+            stash(buf, got);
+            continue;
+        }
+        if (got != MM_HEADER_SIZE + MM_MIDI_STATUS_SIZE || mm_get_u32(buf + 4) != seq ||
+            mm_get_u32(buf + 8) != MM_MIDI_STATUS_SIZE || mm_get_u32(buf + 12) != 0)
+            protocol_violation();
+        return (int32_t)mm_get_u32(buf + MM_HEADER_SIZE);
+    }
 }
 
 static const void *host_get_extension(const midimon_host_t *host, const char *id) {
@@ -249,7 +319,7 @@ static void load_failed(uint32_t seq, uint32_t error, const uint32_t header[3], 
 }
 
 static void handle_load(uint32_t seq, uint32_t length, int image_fd) {
-    const uint8_t *p = g_rx + MM_HEADER_SIZE;
+    const uint8_t *p = g_msg;
     struct mm_sandbox_spec spec;
     struct mm_enforcement enf;
     static const char *paths[MM_MAX_PATHS];
@@ -408,7 +478,7 @@ static void ensure_params_capacity(uint32_t need) {
 }
 
 static void handle_params(uint32_t length) {
-    const uint8_t *p = g_rx + MM_HEADER_SIZE;
+    const uint8_t *p = g_msg;
     uint32_t total, offset, chunk;
     if (length < MM_PARAMS_FIXED) protocol_violation();
     total = mm_get_u32(p);
@@ -424,7 +494,7 @@ static void handle_params(uint32_t length) {
 }
 
 static void handle_execute(uint32_t seq, uint32_t length, int initialized) {
-    const uint8_t *p = g_rx + MM_HEADER_SIZE;
+    const uint8_t *p = g_msg;
     midimon_trigger_context_t ctx;
     char message[MM_MESSAGE_CAPACITY];
     uint32_t params_len, mode_len, tail_len;
@@ -556,7 +626,7 @@ int main(int argc, char **argv) {
     send_msg(MM_HELLO, 0, hello, sizeof hello, NULL, 0);
 
     length = recv_msg(&type, &seq, &image_fd);
-    if (type != MM_LOAD) protocol_violation();
+    if (type != MM_LOAD || !datagram_done()) protocol_violation(); /* LOAD travels alone */
     handle_load(seq, length, image_fd);
     serve();
     return 0;

@@ -13,8 +13,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from cryptography.exceptions import InvalidSignature
-
 from midimon.fsutil import atomic_write
 from midimon.plugins.errors import (
     ArgumentError,
@@ -240,6 +238,8 @@ def verify(
         message = prehash if prehash is not None else blake2b_prehash(data)
     else:
         message = bytes(data)
+    from cryptography.exceptions import InvalidSignature  # not at import: see minisign_keys
+
     key = public_key.ed25519()
     try:
         key.verify(signature.signature, message)

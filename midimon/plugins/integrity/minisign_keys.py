@@ -8,11 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+from typing import TYPE_CHECKING
 
 from midimon.fsutil import atomic_write
 from midimon.plugins.errors import ArgumentError, KeyFormatError, MinisignError, WrongPasswordError
@@ -48,6 +44,16 @@ from midimon.plugins.integrity.minisign_format import (
     _untrusted_comment,
     _xor,
 )
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+# cryptography (its Rust module and OpenSSL: ~10 MiB resident) is imported where a key is used,
+# not with this module: the daemon imports the integrity code at start but signs or checks
+# nothing until a plugin loads.
 
 __all__ = [
     "PublicKey",
@@ -128,6 +134,8 @@ class PublicKey:
 
     def ed25519(self) -> Ed25519PublicKey:
         """This key as a ``cryptography`` object (what minisign.verify checks with)."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
         try:
             return Ed25519PublicKey.from_public_bytes(self.raw)
         except ValueError as exc:  # pragma: no cover - length is checked at construction
@@ -280,11 +288,15 @@ class SecretKey:
 
     def ed25519(self) -> Ed25519PrivateKey:
         """This key as a ``cryptography`` object (what minisign.sign signs with)."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         return Ed25519PrivateKey.from_private_bytes(self.secret[:32])
 
 
 def generate_keypair() -> tuple[PublicKey, SecretKey]:
     """Make a new Ed25519 key pair with a random 8-byte key id, as ``minisign -G`` does."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     private = Ed25519PrivateKey.generate()
     seed = private.private_bytes_raw()
     public = private.public_key().public_bytes_raw()

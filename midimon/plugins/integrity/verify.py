@@ -35,7 +35,12 @@ from midimon.plugins.integrity.minisign import Signature, verify
 from midimon.plugins.integrity.pins import BUNDLED, Pin, PinStore
 from midimon.plugins.integrity.rollback import Accepted, RollbackStore
 from midimon.plugins.integrity.trust import TrustStore
-from midimon.plugins.loading.image import ImageDigests
+from midimon.plugins.loading.image import (
+    ImageBytes,
+    ImageDigests,
+    keep_sealed,
+    read_manifest_binary,
+)
 from midimon.plugins.loading.loader import HostServices, NativePlugin, read_binary
 from midimon.plugins.settings import SignaturePolicy
 
@@ -219,6 +224,21 @@ class IntegrityChecker:
         except (OSError, ValueError) as exc:
             report.fail("rollback", f"anti-rollback check failed: {exc}")
         return report
+
+    def check_binary(
+        self, manifest: PluginManifest, policy: SignaturePolicy
+    ) -> tuple[IntegrityReport, ImageBytes]:
+        """Read ``manifest``'s binary once and check it: (report, the bytes to load).
+
+        The read is image.read_manifest_binary's (the kernel copies the file into a sealed
+        memfd while SHA-256 and BLAKE2b follow the copy), so nothing is read or hashed twice;
+        the bytes are the view of that memfd (image.keep_sealed), whose runners get duplicates
+        of it rather than copies, or ``b""`` when the report refuses the plugin. Raises the
+        loader's LoadError when the binary cannot be read or differs from its pinned SHA-256.
+        """
+        with read_manifest_binary(manifest) as image:
+            report = self.check(manifest, image.data, policy, image.digests)
+            return report, (keep_sealed(image) if report.ok else b"")
 
     def record_accepted(self, report: IntegrityReport) -> None:
         """Remember an accepted plugin's version for anti-rollback, and pin its name to its

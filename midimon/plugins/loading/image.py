@@ -4,11 +4,13 @@ The loader reads a binary once, checks that buffer, then loads exactly that buff
 from a sealed memfd (``/proc/self/fd/N``), elsewhere from a private copy in a 0700 folder. The
 original path is never opened again, so replacing the file after the check changes nothing.
 
-:func:`read_sealed` does the reading for ``midimon verify``: on Linux it copies the file into a
+:func:`read_sealed` does the reading for ``midimon verify``, the daemon's plugin loads and its
+readiness check (:func:`read_manifest_binary`): on Linux it copies the file into a
 new memfd inside the kernel (no copy through Python), hashes the memfd's pages with SHA-256 and
 BLAKE2b-512 in two threads while the copy is still running (each hasher only reads the part
 already copied), and seals the memfd. The digests are of exactly the sealed bytes that a worker
-is later handed.
+is later handed: a loaded plugin keeps that memfd (:func:`keep_sealed`), and its runners get
+duplicates of it rather than copies.
 """
 
 from __future__ import annotations
@@ -20,9 +22,15 @@ import os
 import sys
 import tempfile
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from midimon.plugins.errors import ChecksumMismatch, NotASharedObject
+
+if TYPE_CHECKING:
+    from midimon.plugins.description.manifest import PluginManifest
 
 from midimon.plugins.errors import ImageChanged  # defined there; importable here too
 
@@ -33,13 +41,25 @@ _MFD_EXEC = getattr(os, "MFD_EXEC", 0x0010)
 # path strings, can never mistake a later plugin for this one.
 _OPEN_IMAGES: list[int] = []
 
+#: A verified binary's bytes: ``bytes``, or the read-only view of its sealed memfd that
+#: :func:`keep_sealed` hands out (then :func:`sealed_image_fd` reuses the memfd, no copy).
+ImageBytes = bytes | mmap.mmap
 
-def sealed_image_fd(data: bytes, name: str) -> int:
+# Views from keep_sealed() -> their sealed memfd, open while the view lives.
+_VIEW_FDS: weakref.WeakKeyDictionary[mmap.mmap, int] = weakref.WeakKeyDictionary()
+
+
+def sealed_image_fd(data: ImageBytes, name: str) -> int:
     """A new sealed memfd holding exactly ``data`` (Linux). The caller owns the fd.
 
     Sealed against writes, growth and shrinking, so whoever receives the fd (this process's
     dynamic loader, or an isolated worker via SCM_RIGHTS) sees these bytes and no others.
+    For a view from :func:`keep_sealed` it is a duplicate of that view's own sealed memfd:
+    the same bytes, without copying 50 MB again.
     """
+    reused = _VIEW_FDS.get(data) if isinstance(data, mmap.mmap) else None
+    if reused is not None:
+        return os.dup(reused)  # (non-inheritable, as Python makes every fd)
     fd = _new_memfd(name)
     try:
         view = memoryview(data)
@@ -72,13 +92,13 @@ def _seal(fd: int) -> None:
     fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
 
 
-def _sealed_memfd(data: bytes, name: str) -> Path:
+def _sealed_memfd(data: ImageBytes, name: str) -> Path:
     fd = sealed_image_fd(data, name)
     _OPEN_IMAGES.append(fd)
     return Path(f"/proc/self/fd/{fd}")
 
 
-def _private_copy(data: bytes, name: str, suffix: str) -> Path:
+def _private_copy(data: ImageBytes, name: str, suffix: str) -> Path:
     folder = Path(tempfile.mkdtemp(prefix="midimon-plugin-"))  # mkdtemp makes it 0700
     path = folder / f"{name}{suffix}"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o500)
@@ -87,7 +107,7 @@ def _private_copy(data: bytes, name: str, suffix: str) -> Path:
     return path
 
 
-def materialize(data: bytes, name: str, suffix: str) -> Path:
+def materialize(data: ImageBytes, name: str, suffix: str) -> Path:
     """A loader path whose contents are exactly ``data`` and cannot change afterwards."""
     if sys.platform.startswith("linux") and hasattr(os, "memfd_create"):
         return _sealed_memfd(data, name)
@@ -135,6 +155,26 @@ class SealedImage:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def keep_sealed(image: SealedImage) -> ImageBytes:
+    """Take the bytes out of ``image`` to keep as a loaded plugin's verified bytes.
+
+    Returns the read-only view of the sealed memfd (or the plain ``bytes`` off Linux); the memfd
+    stays open as long as the view lives (closed when it is collected), and
+    :func:`sealed_image_fd` / :func:`materialize` of the view reuse it instead of copying the
+    bytes into a new memfd. ``image`` owns nothing afterwards.
+    """
+    view, fd = image.data, image.fd
+    image.data, image.fd = b"", None
+    if fd is None:
+        return view  # type: ignore[no-any-return]
+    if not isinstance(view, mmap.mmap):  # an empty file: nothing mapped, nothing to reuse
+        os.close(fd)
+        return bytes(view)
+    _VIEW_FDS[view] = fd
+    weakref.finalize(view, os.close, fd)
+    return view
 
 
 def hash_buffer(data: Any, *, blake2b: bool) -> ImageDigests:
@@ -284,3 +324,29 @@ def read_sealed(path: Path, name: str, *, blake2b: bool) -> SealedImage:
     finally:
         os.close(src)
     return SealedImage(view, size, result["digests"], fd)
+
+
+def read_manifest_binary(manifest: PluginManifest) -> SealedImage:
+    """``manifest``'s binary read once into a sealed memfd and hashed while it is copied
+    (:func:`read_sealed`), with loader.read_binary's refusals (missing binary, pinned SHA-256).
+
+    BLAKE2b-512 (minisign's prehash) is computed only when a signature sits next to the binary
+    (integrity.signature_path, spelled out here so this module imports nothing more).
+    """
+    binary = manifest.binary
+    if binary is None:
+        raise NotASharedObject(
+            manifest.path, manifest.binary_error or "no binary for this platform"
+        )
+    want_blake2b = binary.with_name(binary.name + ".minisig").exists()
+    try:
+        image = read_sealed(binary, manifest.name, blake2b=want_blake2b)
+    except FileNotFoundError:
+        raise NotASharedObject(binary, "binary not found; build the plugin first") from None
+    except OSError as exc:
+        raise NotASharedObject(binary, f"cannot read binary: {exc.strerror or exc}") from None
+    digest = image.digests.sha256
+    if manifest.sha256 is not None and manifest.sha256 != digest:
+        image.close()
+        raise ChecksumMismatch(binary, manifest.sha256, digest)
+    return image

@@ -3,7 +3,9 @@
 Events: load, verify, grant, grant_refused, revoke, deny, crash, timeout, rate_limit, disable,
 enable, unload, execute_failed, install, uninstall, repin, control_refused (a control-socket
 client without the cookie; plugin "midimon"), host_service_limited (log lines or send_midi
-messages dropped by the per-plugin cap). Each line: {"time": <unix seconds>, "event": ...,
+messages dropped by the per-plugin cap), dropped (calls dropped because the plugin's call queue
+was full; at most one line a second), not_run (calls queued behind one its worker crashed or
+timed out in; one line for all of them). Each line: {"time": <unix seconds>, "event": ...,
 "plugin": ..., ...details}.
 """
 
@@ -37,6 +39,8 @@ EVENTS = (
     "repin",
     "control_refused",
     "host_service_limited",
+    "dropped",
+    "not_run",
 )
 
 

@@ -52,8 +52,8 @@ from midimon.plugins.manager.results import (
     LoadedPlugin,
     Outcome,
     ResultMaker,
-    StartedCall,
 )
+from midimon.plugins.manager.started_calls import StartedCalls
 from midimon.plugins.manager.stats import PluginStats
 from midimon.plugins.sandbox.denials import Denial
 from midimon.plugins.sandbox.runners import IsolatedRunner, Runner, sandbox_spec
@@ -64,8 +64,14 @@ FIRST_BACKOFF = 0.05
 MAX_BACKOFF = 5.0
 
 
-class PluginManager:
-    """Owns every plugin of one daemon or CLI command (thread-safe); grants: ``grants``."""
+def _usable(runner: Runner) -> bool:
+    """False for an isolated runner whose worker died (its reader reports it meanwhile)."""
+    return runner.usable
+
+
+class PluginManager(StartedCalls):
+    """Owns every plugin of one daemon or CLI command (thread-safe); grants: ``grants``;
+    start_call / finish_call (pipelined isolated calls): StartedCalls."""
 
     def __init__(
         self,
@@ -103,6 +109,7 @@ class PluginManager:
         self._crashes: dict[str, collections.deque[float]] = collections.defaultdict(
             collections.deque
         )
+        self._drop_audit: dict[str, tuple[float, int]] = {}
 
     # -- discovery -------------------------------------------------------------------------
     def discover(self) -> DiscoveryResult:
@@ -183,12 +190,11 @@ class PluginManager:
 
     def _verify(self, manifest: PluginManifest) -> LoadedPlugin:
         name = manifest.name
-        try:
-            data, _ = read_binary(manifest)
+        try:  # one read into a sealed memfd, hashed as it is copied; the runners reuse it
+            report, data = self.checker.check_binary(manifest, self.settings.policy_for(name))
         except LoadError as exc:
             self.audit.record("load_failed", name, reason=str(exc))
             raise
-        report = self.checker.check(manifest, data, self.settings.policy_for(name))
         self.audit.record(
             "verify",
             name,
@@ -222,7 +228,12 @@ class PluginManager:
             else:
                 spec = sandbox_spec(manifest, loaded.granted, loaded.access, settings)
                 runner = IsolatedRunner(
-                    manifest, loaded.data, spec, self.host, start_timeout=max(settings.timeout, 5)
+                    manifest,
+                    loaded.data,
+                    spec,
+                    self.host,
+                    start_timeout=max(settings.timeout, 5),
+                    queue_size=settings.queue_size,
                 )
             runner.initialize(settings.timeout)
         except (LoadError, PluginCallError, WorkerError) as exc:
@@ -307,7 +318,17 @@ class PluginManager:
             total=total,
         )
 
-    def _bucket(self, name: str) -> TokenBucket:
+    # -- execute()'s steps, public for PreparedCall (manager/prepared.py) ---------------------
+    def peek_loaded(self, name: str) -> LoadedPlugin | None:
+        """The loaded plugin ``name`` without the manager's lock (one dict read, as execute())."""
+        return self._loaded.get(name)
+
+    def counters(self, name: str) -> PluginStats:
+        """The live counters of a loaded plugin (``stats`` gives them as a dict)."""
+        return self._stats[name]
+
+    def rate_bucket(self, name: str) -> TokenBucket:
+        """The plugin's rate-limit bucket (made from its settings at first use)."""
         bucket = self._buckets.get(name)
         if bucket is None:
             settings = self.settings.execution_for(name)
@@ -333,7 +354,7 @@ class PluginManager:
         reason = self.state.disabled_reason(name)
         if reason is not None:
             return result(Outcome.DISABLED, str(PluginDisabled(name, reason)))
-        if not self._bucket(name).try_take():
+        if not self.rate_bucket(name).try_take():
             stats.rate_limited += 1
             self.audit.record("rate_limit", name)
             return result(Outcome.RATE_LIMITED, f"{name}: rate limit reached; call refused")
@@ -362,11 +383,11 @@ class PluginManager:
             stats.timeouts += 1
             return result(Outcome.TIMEOUT, f"{name} is busy with another call past its timeout")
         try:
-            return self._call_locked(loaded, payload, context, deadline, stats, result)
+            return self.call_locked(loaded, payload, context, deadline, stats, result)
         finally:
             loaded.lock.release()
 
-    def _call_locked(
+    def call_locked(
         self,
         loaded: LoadedPlugin,
         payload: EncodedParams,
@@ -375,7 +396,8 @@ class PluginManager:
         stats: PluginStats,
         result: ResultMaker,
     ) -> ExecutionResult:
-        if loaded.runner is None or loaded.needs_restart:
+        """One call with the plugin's lock held: (re)start its runner when needed, then run."""
+        if loaded.runner is None or loaded.needs_restart or not _usable(loaded.runner):
             wait = loaded.restart_after - self._clock()
             if wait > 0:
                 self._sleep(min(wait, max(0.0, deadline - time.monotonic())))
@@ -394,114 +416,43 @@ class PluginManager:
         stats.executions += 1
         stats.last_execution = time.time()
         call_started = time.perf_counter()
-        return self._complete(
-            loaded, stats, result, call_started, lambda: runner.execute(payload, context, timeout)
+        return self.complete_call(
+            loaded,
+            stats,
+            result,
+            call_started,
+            lambda: runner.execute(payload, context, timeout),
+            runner,
         )
 
-    # -- calls sent ahead (the daemon's MIDI thread) ---------------------------------------------
-    def start_call(
-        self, name: str, params: Mapping[str, Any] | str | EncodedParams, context: TriggerContext
-    ) -> StartedCall | None:
-        """Send a call to an isolated plugin's worker now, without waiting for its answer.
-
-        Only when nothing stands in the way: the plugin is loaded with a running worker,
-        enabled, granted, within its rate limit and idle. Otherwise None: use :meth:`execute`,
-        which handles (and reports) every other case. Never blocks beyond the send itself, so
-        the daemon's MIDI thread can call it; the answer is collected on another thread with
-        :meth:`finish_call`. A StartedCall holds the plugin's call lock: it must reach
-        :meth:`finish_call` or :meth:`abandon_call`.
-        """
-        loaded = self._loaded.get(name)
-        if (
-            loaded is None
-            or loaded.needs_restart
-            or loaded.runner is None
-            or loaded.runner.in_process  # would run on this thread: execute() is for that
-            or self.state.disabled_reason(name) is not None
-            or loaded.manifest.capabilities - loaded.granted
-        ):
-            return None
-        try:
-            payload = encode_params(params)
-        except ValueError:
-            return None
-        if not loaded.lock.acquire(False):
-            return None  # busy: execute() waits for it, on an action thread
-        runner = loaded.runner
-        if runner is None or loaded.needs_restart or not self._bucket(name).try_take():
-            loaded.lock.release()
-            return None
-        stats = self._stats[name]
-        call = StartedCall(loaded, stats, time.perf_counter())
-        try:
-            call.seq, call.deadline = runner.send_execute(
-                payload, context, self.settings.execution_for(name).timeout
-            )
-        except (WorkerTimeout, WorkerCrashed) as exc:
-            call.error = exc  # reported by finish_call, as execute() would
-        except Exception:  # e.g. params over the wire limit: execute() reports it
-            loaded.lock.release()
-            return None
-        stats.executions += 1
-        stats.last_execution = time.time()
-        return call
-
-    def finish_call(self, call: StartedCall) -> ExecutionResult:
-        """Wait for the answer to a :meth:`start_call` call; the same result execute() gives."""
-        loaded = call.loaded
-        name = loaded.manifest.name
-
-        def result(outcome: Outcome, message: str, status: int | None = None) -> ExecutionResult:
-            elapsed_ms = round((time.perf_counter() - call.started) * 1000, 4)
-            return ExecutionResult(name, outcome, message, status, elapsed_ms)
-
-        def answer() -> tuple[int, str]:
-            if call.error is not None:
-                raise call.error
-            runner = loaded.runner
-            if runner is None:  # killed meanwhile (unload, shutdown)
-                raise WorkerCrashed(name, "execute", None, None, killed_by_host=True)
-            return runner.receive_execute(call.seq, call.deadline)
-
-        try:
-            return self._complete(loaded, call.stats, result, call.started, answer)
-        finally:
-            loaded.lock.release()
-
-    def abandon_call(self, call: StartedCall) -> None:
-        """Give up a started call without its answer (shutting down): its worker is stopped,
-        since a late answer would break the next call's exchange."""
-        try:
-            if call.loaded.runner is not None:
-                call.loaded.runner.kill()
-            call.loaded.runner = None
-        finally:
-            call.loaded.lock.release()
-
-    def _complete(
+    def complete_call(
         self,
         loaded: LoadedPlugin,
         stats: PluginStats,
         result: ResultMaker,
         call_started: float,
         run: Callable[[], tuple[int, str]],
+        runner: Runner | None = None,
     ) -> ExecutionResult:
         """Run ``run()`` (the runner call, or the wait for its answer) and turn what happens
-        into an ExecutionResult: stats, audit, and restart or disable after a failure."""
+        into an ExecutionResult: stats, audit, and restart or disable after a failure.
+        ``runner``: the runner the call went to (only that one is killed after a failure)."""
         name = loaded.manifest.name
         settings = self.settings.execution_for(name)
         try:
             status, message = run()
         except WorkerTimeout as exc:
             stats.timeouts += 1
-            self._after_failure(loaded, "timeout", f"no answer within {exc.seconds:g} s")
+            self._after_failure(
+                loaded, "timeout", f"no answer within {exc.seconds:g} s", runner=runner
+            )
             return result(
                 Outcome.TIMEOUT,
                 f"{name} timed out after {settings.timeout:g} s; its worker was killed "
                 "and restarts for the next call",
             )
         except WorkerCrashed as exc:
-            return self._crashed(loaded, exc, stats, result)
+            return self._crashed(loaded, exc, stats, result, runner)
         stats.add_latency(time.perf_counter() - call_started)
         if status == 0:
             stats.successes += 1
@@ -511,7 +462,12 @@ class PluginManager:
         return result(Outcome.FAILED, message, status)
 
     def _crashed(
-        self, loaded: LoadedPlugin, exc: WorkerCrashed, stats: PluginStats, result: ResultMaker
+        self,
+        loaded: LoadedPlugin,
+        exc: WorkerCrashed,
+        stats: PluginStats,
+        result: ResultMaker,
+        runner: Runner | None = None,
     ) -> ExecutionResult:
         name = loaded.manifest.name
         denial: Denial | None = exc.denial
@@ -524,21 +480,29 @@ class PluginManager:
                 capability=denial.capability.value if denial.capability else None,
                 detail=denial.detail,
             )
-            self._after_failure(loaded, "deny", str(exc), count_crash=False)
+            self._after_failure(loaded, "deny", str(exc), count_crash=False, runner=runner)
             return result(Outcome.DENIED, f"{name}: {exc}")
         stats.crashes += 1
-        self._after_failure(loaded, "crash", str(exc))
+        self._after_failure(loaded, "crash", str(exc), runner=runner)
         return result(Outcome.CRASHED, f"{name} crashed: {exc}; its worker restarts")
 
     def _after_failure(
-        self, loaded: LoadedPlugin, event: str, detail: str, count_crash: bool = True
+        self,
+        loaded: LoadedPlugin,
+        event: str,
+        detail: str,
+        count_crash: bool = True,
+        runner: Runner | None = None,
     ) -> None:
-        """Kill the runner, log the event, back off, and disable after too many crashes."""
+        """Kill the runner, log the event, back off, and disable after too many crashes.
+        ``runner``: the one that failed; a newer one (restarted meanwhile) is left running."""
         name = loaded.manifest.name
         settings = self.settings.execution_for(name)
-        if loaded.runner is not None:
-            loaded.runner.kill()
-        loaded.runner = None
+        failed = loaded.runner if runner is None else runner
+        if failed is not None:
+            failed.kill()
+        if loaded.runner is failed:
+            loaded.runner = None
         if event != "deny":
             self.audit.record(event, name, detail=detail)
         if not count_crash:

@@ -25,7 +25,7 @@ from midimon.plugins.description.capabilities import sorted_caps
 from midimon.plugins.description.manifest import PluginManifest
 from midimon.plugins.errors import LoadError, PluginNotFound
 from midimon.plugins.integrity.verify import IntegrityReport, signature_path
-from midimon.plugins.loading.loader import read_binary
+from midimon.plugins.loading.image import read_manifest_binary
 from midimon.plugins.manager.grant_hints import params_paths
 from midimon.plugins.manager.plugin_manager import PluginManager
 from midimon.plugins.settings import SignaturePolicy
@@ -182,8 +182,8 @@ class ReadinessChecker:
         cached = self._reports.get(manifest.name)
         if cached is not None and cached[0] == key:
             return cached[1]
-        data, _ = read_binary(manifest)
-        report = self.manager.checker.check(manifest, data, policy)
+        with read_manifest_binary(manifest) as image:  # read and hashed once, in parallel
+            report = self.manager.checker.check(manifest, image.data, policy, image.digests)
         self._reports[manifest.name] = (key, report)
         return report
 

@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 from midimon.plugins.errors import InProcessRefused, PluginDisabled
 
 if TYPE_CHECKING:  # annotations only: importing Outcome stays cheap
+    from collections.abc import Callable
+
     from midimon.plugins.description.capabilities import Capability
     from midimon.plugins.description.manifest import PluginManifest
     from midimon.plugins.integrity.verify import IntegrityReport
+    from midimon.plugins.loading.image import ImageBytes
     from midimon.plugins.manager.stats import PluginStats
     from midimon.plugins.sandbox.grant_paths import FilesystemAccess
     from midimon.plugins.sandbox.runners import Runner
@@ -42,6 +45,8 @@ class Outcome(str, Enum):
     CRASHED = "crashed"
     DISABLED = "disabled"
     UNAVAILABLE = "unavailable"  # unknown plugin, or it failed to load
+    DROPPED = "dropped"  # the plugin's call queue was full: never sent to its worker
+    NOT_RUN = "not_run"  # queued behind a call its worker crashed or timed out in
 
 
 class ExecutionResult(NamedTuple):
@@ -59,16 +64,29 @@ class ExecutionResult(NamedTuple):
         return self.outcome is Outcome.OK
 
 
-@dataclass
 class StartedCall:
-    """A call sent to a plugin's worker and not answered yet (see PluginManager.start_call)."""
+    """A call handed to a plugin's worker and maybe not answered yet (PluginManager.start_call).
 
-    loaded: LoadedPlugin
-    stats: PluginStats
-    started: float  # time.perf_counter() when it was started
-    seq: int = 0
-    deadline: float = 0.0
-    error: BaseException | None = None  # the send failed: finish_call reports it
+    ``result`` is set once it is answered (or failed); then ``on_done(call)`` runs, on the
+    worker's reader thread, or a thread waiting in finish_call() wakes."""
+
+    __slots__ = ("event", "loaded", "on_done", "result", "runner", "started", "stats")
+
+    def __init__(
+        self,
+        loaded: LoadedPlugin,
+        stats: PluginStats,
+        started: float,
+        runner: Runner,
+        on_done: Callable[[StartedCall], None] | None,
+    ) -> None:
+        self.loaded = loaded
+        self.stats = stats
+        self.started = started  # time.perf_counter() when it was started
+        self.runner = runner  # the runner it went to (a restart may replace loaded.runner)
+        self.on_done = on_done
+        self.result: ExecutionResult | None = None
+        self.event: threading.Event | None = None if on_done else threading.Event()
 
 
 @dataclass
@@ -77,7 +95,7 @@ class LoadedPlugin:
 
     manifest: PluginManifest
     report: IntegrityReport
-    data: bytes
+    data: ImageBytes  # the verified bytes (the view of their sealed memfd, on Linux)
     granted: frozenset[Capability]
     access: FilesystemAccess
     runner: Runner | None

@@ -29,6 +29,8 @@ class PluginStats:
     crashes: int = 0
     denials: int = 0
     rate_limited: int = 0
+    dropped: int = 0  # the call queue to its worker was full
+    not_run: int = 0  # queued behind a call its worker crashed or timed out in
     last_execution: float | None = None  # wall clock, seconds
     _latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -52,6 +54,8 @@ class PluginStats:
             "crashes": self.crashes,
             "denials": self.denials,
             "rate_limited": self.rate_limited,
+            "dropped": self.dropped,
+            "not_run": self.not_run,
             "log_dropped": (dropped or {}).get("log", 0),
             "send_midi_dropped": (dropped or {}).get("send_midi", 0),
             "last_execution": self.last_execution,

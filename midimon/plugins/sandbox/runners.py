@@ -10,6 +10,7 @@ trusted key (or bundled) and configured explicitly.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -23,11 +24,12 @@ from midimon.plugins.errors import (
     NotASharedObject,
     NullPlugin,
     PluginCallError,
+    WorkerError,
     WorkerLoadFailed,
 )
 from midimon.plugins.loading.abi import abi_version
 from midimon.plugins.loading.context import TriggerContext
-from midimon.plugins.loading.image import sealed_image_fd
+from midimon.plugins.loading.image import ImageBytes, sealed_image_fd
 from midimon.plugins.loading.loader import (
     HostServices,
     PluginInfo,
@@ -37,6 +39,7 @@ from midimon.plugins.loading.loader import (
 )
 from midimon.plugins.sandbox.denials import Denial
 from midimon.plugins.sandbox.grant_paths import FilesystemAccess
+from midimon.plugins.sandbox.pipeline import DEFAULT_QUEUE_SIZE, CallPipeline, PendingCall
 from midimon.plugins.sandbox.spec import SandboxSpec
 from midimon.plugins.sandbox.worker import WorkerProcess
 from midimon.plugins.settings import ExecutionSettings
@@ -57,13 +60,9 @@ class Runner(Protocol):
     def execute(self, payload: bytes, context: TriggerContext, timeout: float) -> tuple[int, str]:
         """Call execute(); (status, message)."""
 
-    def send_execute(
-        self, payload: bytes, context: TriggerContext, timeout: float
-    ) -> tuple[int, float]:
-        """Start an execute() call: (seq, deadline) for :meth:`receive_execute`."""
-
-    def receive_execute(self, seq: int, deadline: float) -> tuple[int, str]:
-        """The (status, message) of the call :meth:`send_execute` started."""
+    @property
+    def usable(self) -> bool:
+        """Whether it takes calls (an isolated worker that died is replaced first)."""
 
     def shutdown(self) -> None:
         """Shut the plugin down and release the runner."""
@@ -163,7 +162,8 @@ def sandbox_spec(
 
 
 class IsolatedRunner:
-    """Runs the plugin in its own sandboxed worker process."""
+    """Runs the plugin in its own sandboxed worker process. Once initialized, its execute()
+    calls are pipelined (see pipeline.py): several in flight, answered in order."""
 
     mode = "isolated"
     in_process = False
@@ -171,10 +171,11 @@ class IsolatedRunner:
     def __init__(
         self,
         manifest: PluginManifest,
-        data: bytes,
+        data: ImageBytes,
         spec: SandboxSpec,
         host: HostServices,
         start_timeout: float,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
     ) -> None:
         fd = sealed_image_fd(data, manifest.name)
         try:
@@ -183,29 +184,49 @@ class IsolatedRunner:
             os.close(fd)  # the worker has its own copy of the sealed image
         assert self._worker.load_info is not None
         self._enforcement = self._worker.load_info.enforcement
+        self._queue_size = queue_size
+        self._pipeline: CallPipeline | None = None
 
     def initialize(self, timeout: float) -> None:
-        """initialize() in the worker."""
+        """initialize() in the worker; then its calls go through the pipeline."""
         status, message = self._worker.initialize(timeout)
         if status != 0:
             raise PluginCallError(self.info.name, "initialize", status, message)
+        self._pipeline = CallPipeline(self._worker, self._queue_size)
+
+    @property
+    def usable(self) -> bool:
+        """Whether the worker takes calls (False once it died, timed out or shut down)."""
+        return self._pipeline is not None and self._pipeline.usable
 
     def execute(self, payload: bytes, context: TriggerContext, timeout: float) -> tuple[int, str]:
-        """execute() in the worker, bounded by ``timeout``."""
-        return self._worker.execute(payload, context, timeout)
+        """execute() in the worker, bounded by ``timeout`` (from when the worker starts it)."""
+        if self._pipeline is None:
+            return self._worker.execute(payload, context, timeout)
+        return self._pipeline.call(payload, context, timeout)
 
-    def send_execute(
-        self, payload: bytes, context: TriggerContext, timeout: float
-    ) -> tuple[int, float]:
-        """Send an execute() call to the worker without waiting: (seq, deadline)."""
-        return self._worker.send_execute(payload, context, timeout)
-
-    def receive_execute(self, seq: int, deadline: float) -> tuple[int, str]:
-        """The answer to a call :meth:`send_execute` sent."""
-        return self._worker.receive_execute(seq, deadline)
+    def submit(
+        self,
+        payload: bytes,
+        context: TriggerContext,
+        timeout: float,
+        on_done: Callable[[PendingCall], None],
+        tag: object = None,
+    ) -> PendingCall:
+        """Queue an execute() call without waiting; ``on_done(call)`` runs on the worker's
+        reader thread when it is answered or failed. Raises PipelineFull (dropped) and
+        WorkerError (the worker is gone) at once."""
+        if self._pipeline is None:
+            raise WorkerError(f"{self.info.name}: the worker is not initialized")
+        return self._pipeline.submit(payload, context, timeout, on_done, tag)
 
     def shutdown(self) -> None:
-        """Graceful shutdown of the worker, then kill."""
+        """Let queued calls finish (briefly), then a graceful shutdown of the worker; kill
+        when something was left unanswered or it does not exit."""
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None and not pipeline.close():
+            self._worker.abort()
+            return
         self._worker.shutdown()
 
     def kill(self) -> None:

@@ -29,7 +29,7 @@ STATUS_DENIED = 3
 class Wire:
     """Constants of ``protocol.h``, named as there without the ``MM_`` prefix."""
 
-    PROTOCOL_VERSION = 1
+    PROTOCOL_VERSION = 2
     SOCKET_FD = 3
     HEADER_SIZE = 16
     MAX_PAYLOAD = 65536

@@ -226,6 +226,12 @@ class WorkerProcess(WorkerChild):
         finally:
             self._finish()
 
+    def abort(self) -> None:
+        """Kill the worker's group and reap it, without the SHUTDOWN exchange (calls were left
+        unanswered: a graceful shutdown would only wait for them)."""
+        self.kill()
+        self._finish()
+
     def __enter__(self) -> WorkerProcess:
         return self
 

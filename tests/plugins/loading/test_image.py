@@ -62,3 +62,42 @@ def test_missing_file_and_folder_raise_oserror(tmp_path: Path) -> None:
 def test_hash_buffer_without_blake2b() -> None:
     """Only SHA-256 when no signature needs the prehash."""
     assert hash_buffer(b"abc", blake2b=False) == ImageDigests(hashlib.sha256(b"abc").hexdigest())
+
+
+@linux_only
+def test_a_kept_view_reuses_its_sealed_memfd_and_closes_it_when_collected(tmp_path: Path) -> None:
+    """keep_sealed: the loaded plugin's bytes are the view of the memfd the check hashed;
+    sealed_image_fd of that view is a duplicate of that very memfd (same inode, sealed, no new
+    copy), and the memfd is closed once the view is gone."""
+    import gc
+
+    from midimon.plugins.loading.image import keep_sealed, sealed_image_fd
+
+    data = os.urandom(2 * 1024 * 1024 + 3)
+    path = tmp_path / "plugin.so"
+    path.write_bytes(data)
+    image = read_sealed(path, "t", blake2b=False)
+    original = image.fd
+    assert original is not None
+    view = keep_sealed(image)
+    assert image.fd is None and image.data == b""  # the image owns nothing any more
+    image.close()  # and closing it does not close the kept memfd
+    given = sealed_image_fd(view, "t")
+    try:
+        assert given != original
+        assert os.fstat(given).st_ino == os.fstat(original).st_ino
+        seals = fcntl.fcntl(given, fcntl.F_GET_SEALS)
+        assert seals & fcntl.F_SEAL_WRITE and seals & fcntl.F_SEAL_GROW
+        assert os.pread(given, len(data) + 1, 0) == data
+    finally:
+        os.close(given)
+    other = sealed_image_fd(data, "t")  # plain bytes: a new memfd, as before
+    try:
+        assert os.fstat(other).st_ino != os.fstat(original).st_ino
+    finally:
+        os.close(other)
+    del view
+    gc.collect()
+    with pytest.raises(OSError) as closed:
+        os.fstat(original)
+    assert closed.value.errno == errno.EBADF

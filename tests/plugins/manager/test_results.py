@@ -10,7 +10,8 @@ from midimon.plugins.manager.results import ExecutionResult, Outcome, PluginDisa
 def test_outcomes_are_their_json_strings() -> None:
     """Each outcome compares equal to the string the control protocol and --json carry."""
     assert [o.value for o in Outcome] == [
-        "ok", "failed", "denied", "rate_limited", "timeout", "crashed", "disabled", "unavailable"
+        "ok", "failed", "denied", "rate_limited", "timeout", "crashed", "disabled", "unavailable",
+        "dropped", "not_run",
     ]
     assert Outcome("crashed") is Outcome.CRASHED and Outcome.OK == "ok"
 

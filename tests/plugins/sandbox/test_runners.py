@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from midimon.plugins.hazmat import InProcessRunner, load_image
 from midimon.plugins.loading.context import TriggerContext, TriggerKind
 from midimon.plugins.loading.loader import encode_params, read_binary
 from midimon.plugins.sandbox.grant_paths import FilesystemAccess
+from midimon.plugins.sandbox.pipeline import PendingCall
 from midimon.plugins.sandbox.runners import IsolatedRunner, Runner, sandbox_spec
 from midimon.plugins.settings import ExecutionSettings
 
@@ -60,18 +61,6 @@ def test_both_runners_give_the_same_answers(make_plugin: MakePlugin) -> None:
         assert worker.enforcement()[0].startswith("separate process")
     finally:
         inside.shutdown()
-        worker.shutdown()
-
-
-def test_a_call_sent_ahead_is_answered_like_execute(make_plugin: MakePlugin) -> None:
-    """send_execute then receive_execute gives what execute gives."""
-    worker = isolated(make_plugin("runner_ahead"))
-    try:
-        worker.initialize(5)
-        seq, deadline = worker.send_execute(b"{}", CTX, 5)
-        assert deadline > time.monotonic()
-        assert worker.receive_execute(seq, deadline) == worker.execute(b"{}", CTX, 5)
-    finally:
         worker.shutdown()
 
 
@@ -121,11 +110,11 @@ def test_the_sandbox_a_grant_gives(make_plugin: MakePlugin, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("in_process", [False, True], ids=["isolated", "in-process"])
-def test_a_call_sent_ahead_is_answered_as_execute_answers(
+def test_both_runners_answer_execute_alike(
     make_plugin: MakePlugin, recording_host: RecordingHost, in_process: bool
 ) -> None:
-    """send_execute then receive_execute give what execute() gives, isolated and in-process;
-    ``in_process`` says which of the two the manager holds."""
+    """execute() gives the same answer isolated and in-process; ``in_process`` says which of the
+    two the manager holds, and both say they take calls."""
     manifest = load_manifest(make_plugin("split"))
     data, sha256 = read_binary(manifest)
     runner: Runner
@@ -137,13 +126,44 @@ def test_a_call_sent_ahead_is_answered_as_execute_answers(
     assert runner.in_process is in_process
     try:
         runner.initialize(5.0)
+        assert runner.usable
         context = TriggerContext(number=60, velocity=90, mode="Live")
-        answers = []
-        for n in (1, 2):
-            seq, deadline = runner.send_execute(encode_params({"n": n}), context, 5.0)
-            answers.append(runner.receive_execute(seq, deadline))
-        assert answers[0] == runner.execute(encode_params({"n": 1}), context, 5.0)
-        assert [status for status, _ in answers] == [0, 0]
-        assert 'params={"n":2}' in answers[1][1] and "num=60" in answers[1][1]
+        status, message = runner.execute(encode_params({"n": 2}), context, 5.0)
+        assert status == 0 and 'params={"n":2}' in message and "num=60" in message
+    finally:
+        runner.shutdown()
+    if not in_process:
+        assert not runner.usable  # shut down: the manager starts a new one
+
+
+def test_isolated_calls_submitted_together_are_answered_in_order(
+    make_plugin: MakePlugin, recording_host: RecordingHost
+) -> None:
+    """submit() queues calls without waiting; each answer reaches its own call, in order, on
+    the worker's reader thread."""
+    manifest = load_manifest(make_plugin("split"))
+    data, _ = read_binary(manifest)
+    spec = sandbox_spec(manifest, frozenset(), FilesystemAccess(), ExecutionSettings())
+    runner = IsolatedRunner(manifest, data, spec, recording_host, start_timeout=10.0)
+    done: list[PendingCall] = []
+    finished = threading.Event()
+
+    def on_done(call: PendingCall) -> None:
+        done.append(call)
+        if len(done) == 20:
+            finished.set()
+
+    try:
+        runner.initialize(5.0)
+        context = TriggerContext(number=60, velocity=90)
+        calls = [
+            runner.submit(encode_params({"n": n}), context, 5.0, on_done, tag=n)
+            for n in range(20)
+        ]
+        assert finished.wait(30)
+        assert done == calls
+        for n, call in enumerate(done):
+            status, message = call.outcome()
+            assert call.tag == n and status == 0 and f'params={{"n":{n}}}' in message
     finally:
         runner.shutdown()

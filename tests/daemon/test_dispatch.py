@@ -1,0 +1,321 @@
+"""The compiled dispatch against the reference one (``MIDIMON_DISPATCH``), differentially.
+
+Hypothesis generates configs (modes and global mappings over every trigger type, channels,
+ranges, timings) and MIDI streams with timing (notes, releases, velocity 0, CC, encoders,
+aftertouch, pitch bend, program changes, malformed and system messages, timer ticks, mode
+switches), on an injected clock. The same stream goes through two real daemons, one per path,
+whose every action calls the same real, signed, in-process ``inline`` plugin that echoes its
+whole trigger context (timestamp included): both must publish the same triggers and actions in
+the same order, with the same contexts, and count the same.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import MakePlugin
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from midimon.daemon.control_streams import EMPTY
+from midimon.daemon.dispatch import DISPATCH_VARIABLE, dispatch_path, feed_compiled
+from midimon.daemon.service import Daemon
+from midimon.engine.errors import ConfigError
+from midimon.paths import config_dir
+from midimon.plugins.description.manifest import load_manifest
+from midimon.plugins.integrity.minisign_keys import generate_keypair
+from midimon.plugins.integrity.signing import sign_plugin
+from midimon.plugins.integrity.trust import TrustStore
+
+ECHO_SOURCE = r"""
+#include "midimon_plugin.h"
+#include <stdio.h>
+
+static int32_t p_exec(const midimon_plugin_t *self, const char *params, size_t len,
+                      const midimon_trigger_context_t *ctx, char *msg, size_t cap) {
+    (void)self;
+    snprintf(msg, cap, "%.*s vel=%u ch=%u num=%u val=%d kind=%u mode=%s ts=%lld",
+             (int)len, params, ctx->velocity, ctx->channel, ctx->number, (int)ctx->value,
+             (unsigned)ctx->trigger_kind, ctx->mode, (long long)ctx->timestamp_ns);
+    return MIDIMON_OK;
+}
+
+static const midimon_plugin_t plugin = {
+    MIDIMON_ABI_MAJOR, MIDIMON_ABI_MINOR, sizeof(midimon_plugin_t), 0,
+    "echo", "1.0.0", "echoes its trigger context", NULL,
+    NULL, p_exec, NULL, NULL, NULL,
+};
+
+MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void) { return &plugin; }
+"""
+
+NOTES = (36, 37, 38)
+CONTROLLERS = (1, 2)
+START_NS = 10**12
+MS = 1_000_000
+
+# -- configs -----------------------------------------------------------------------------------
+
+# Values from a few edges (shared by the configs' ranges and the events) and any other:
+# a range bound and an event value meet often, so an off-by-one cannot hide.
+EDGES = (0, 1, 2, 40, 41, 63, 64, 65, 90, 91, 126, 127)
+seven_bits = st.one_of(st.sampled_from(EDGES), st.integers(0, 127))
+channels = st.one_of(st.none(), st.sampled_from((0, 1)))
+notes = st.sampled_from(NOTES)
+levels = st.tuples(seven_bits, seven_bits).map(sorted)
+bends = st.one_of(st.sampled_from((-8192, -8191, -1, 0, 1, 8190, 8191)), st.integers(-8192, 8191))
+
+
+def _fields(**values: Any) -> str:
+    parts = []
+    for key, value in values.items():
+        if value is None:
+            continue
+        parts.append(f"{key} = {value!r}".replace("'", '"'))
+    return ", ".join(parts)
+
+
+triggers = st.one_of(
+    st.builds(lambda n, v, c: _fields(type="Note", note=n, velocity_min=max(1, v[0]),
+                                      velocity_max=max(1, v[1]), channel=c),
+              notes, levels, channels),
+    st.builds(lambda n, v, c: _fields(type="VelocityRange", note=n, min=max(1, v[0]),
+                                      max=max(1, v[1]), channel=c),
+              notes, levels, channels),
+    st.builds(lambda n, h, c: _fields(type="LongPress", note=n, hold_ms=h, channel=c),
+              notes, st.integers(50, 800), channels),
+    st.builds(lambda n, w, c: _fields(type="DoubleTap", note=n, window_ms=w, channel=c),
+              notes, st.integers(50, 500), channels),
+    st.builds(lambda ns, w, c: _fields(type="NoteChord", notes=sorted(ns), window_ms=w,
+                                       channel=c),
+              st.sets(notes, min_size=2, max_size=3), st.integers(20, 300), channels),
+    st.builds(lambda n, v, c: _fields(type="CC", controller=n, value_min=v[0],
+                                      value_max=v[1], channel=c),
+              st.sampled_from(CONTROLLERS), levels, channels),
+    st.builds(lambda n, d, e, c: _fields(type="EncoderTurn", controller=n, direction=d,
+                                         encoding=e, channel=c),
+              st.sampled_from(CONTROLLERS), st.sampled_from(("cw", "ccw", "any")),
+              st.sampled_from(("twos_complement", "sign_magnitude", "binary_offset")),
+              channels),
+    st.builds(lambda v, s, n, c: _fields(type="Aftertouch", pressure_min=v[0],
+                                         pressure_max=v[1], source=s,
+                                         note=n if s == "poly" else None, channel=c),
+              levels, st.sampled_from(("channel", "poly", "any")), st.one_of(st.none(), notes),
+              channels),
+    st.builds(lambda lo, hi, c: _fields(type="PitchBend", min=min(lo, hi), max=max(lo, hi),
+                                        channel=c),
+              bends, bends, channels),
+)  # fmt: skip
+
+
+def _echo(key: str, number: int) -> str:
+    return f'action = {{ type = "Plugin", plugin = "echo", params = {{ {key} = {number} }} }}'
+
+
+@st.composite
+def configs(draw: st.DrawFn) -> tuple[str, int]:
+    """(config text, number of modes): every mapping's action echoes its own id."""
+    lines = ['[plugins]', 'dirs = ["PLUGINS"]', "rate_limit = 1000000.0", "rate_burst = 1000000",
+             "[plugins.overrides.echo]", 'isolation = "in-process"', "inline = true"]  # fmt: skip
+    ids = iter(range(1000))
+    modes = draw(st.integers(1, 3))
+    for mode in range(modes):
+        lines += ["[[modes]]", f'name = "M{mode}"']
+        for trigger in draw(st.lists(triggers, min_size=0, max_size=6)):
+            lines += ["[[modes.mappings]]", f"trigger = {{ {trigger} }}", _echo("m", next(ids))]
+    for trigger in draw(st.lists(triggers, min_size=0, max_size=3)):
+        lines += ["[[global_mappings]]", f"trigger = {{ {trigger} }}", _echo("g", next(ids))]
+    return "\n".join(lines) + "\n", modes
+
+
+# -- streams -----------------------------------------------------------------------------------
+
+data = seven_bits
+channel_of_event = st.sampled_from((0, 0, 1, 2))
+event_notes = st.sampled_from((*NOTES, *NOTES, 39))
+
+
+def _three(status: int) -> st.SearchStrategy[bytes]:
+    number = st.sampled_from((*CONTROLLERS, 3)) if status == 0xB0 else event_notes
+    value = data
+    return st.builds(lambda c, n, v: bytes([status | c, n, v]), channel_of_event, number, value)
+
+
+messages = st.one_of(
+    *(_three(status) for status in (0x90, 0x90, 0x90, 0x80, 0x80, 0xB0, 0xB0, 0xA0)),
+    st.builds(lambda c, v: bytes([0xD0 | c, v]), channel_of_event, data),
+    st.builds(lambda c, v: bytes([0xE0 | c, (v + 8192) & 0x7F, (v + 8192) >> 7]),
+              channel_of_event, bends),
+    st.builds(lambda c, p: bytes([0xC0 | c, p]), channel_of_event, data),
+    st.sampled_from((b"", b"\x90", b"\x24\x64", b"\x90\x24", b"\x90\x24\x64\x00", b"\x90\xa4\x64",
+                     b"\xd0\x40\x00", b"\xf8", b"\xf0\x01\xf7", b"\xe0\x00")),
+)  # fmt: skip
+steps = st.one_of(
+    st.tuples(st.just("midi"), st.integers(0, 400), messages),
+    st.tuples(st.just("tick"), st.integers(0, 1000), st.none()),
+    st.tuples(st.just("mode"), st.just(0), st.integers(0, 2)),
+)
+
+
+# -- the daemons -------------------------------------------------------------------------------
+
+
+def _signed_echo(make_plugin: MakePlugin) -> Path:
+    folder = make_plugin("echo", source=ECHO_SOURCE)
+    public, secret = generate_keypair()
+    TrustStore(config_dir() / "trusted_keys").add(public, "tests")
+    manifest = load_manifest(folder)
+    assert manifest.binary is not None
+    sign_plugin(manifest, manifest.binary.read_bytes(), secret)
+    return folder.parent
+
+
+class Side:
+    """One daemon on one dispatch path, its clock, and what it published."""
+
+    def __init__(self, path: str, config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.now = START_NS
+        monkeypatch.setenv(DISPATCH_VARIABLE, path)
+        self.daemon = Daemon(config, clock=lambda: self.now)
+        monkeypatch.delenv(DISPATCH_VARIABLE)
+        assert self.daemon.dispatch == path
+        self.daemon.manager.load("echo")
+        assert self.daemon.manager.runs_inline("echo")
+        self.stream = self.daemon.registry.events.subscribe(["trigger", "action"])
+        self.seen: list[Any] = []
+
+    def drain(self) -> None:
+        while (item := self.stream.next_item(0)) is not EMPTY:
+            self.seen.append({k: v for k, v in item.items() if k != "ms"})
+
+    def run(self, stream: list[tuple[str, int, Any]], modes: int) -> None:
+        daemon = self.daemon
+        for kind, gap, value in stream:
+            self.now += gap * MS + 1
+            if kind == "midi":
+                daemon.feed(value, self.now)
+            elif kind == "tick":
+                daemon.tick()
+            else:
+                name = daemon.mapper.mode_names[value % modes]
+                daemon.mapper.set_mode(name)
+                self.seen.append(("mode", name))
+            self.drain()
+
+    def tally(self) -> dict[str, Any]:
+        counters = self.daemon.counters
+        stats = self.daemon.manager.stats("echo")
+        return {
+            "midi_in": counters.midi_in,
+            "triggers": counters.triggers,
+            "actions_ok": counters.actions_ok,
+            "actions_failed": counters.actions_failed,
+            "dropped": counters.dropped,
+            "counts": dict(self.daemon.executor.counts),
+            "executions": stats["executions"],
+            "successes": stats["successes"],
+        }
+
+
+def test_compiled_dispatch_fires_exactly_what_the_reference_fires(
+    isolated_dirs: dict[str, str],
+    make_plugin: MakePlugin,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plugins = _signed_echo(make_plugin)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[plugins]\ndirs = ["{plugins}"]\n[plugins.overrides.echo]\nisolation = "in-process"\n'
+        'inline = true\n[[modes]]\nname = "M0"\n'
+    )
+    reference = Side("reference", config, monkeypatch)
+    compiled = Side("compiled", config, monkeypatch)
+    examples = {"fired": 0}
+
+    @settings(max_examples=250, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+    @given(configs(), st.lists(steps, min_size=10, max_size=60))
+    def check(case: tuple[str, int], stream: list[tuple[str, int, Any]]) -> None:
+        text, modes = case
+        config.write_text(text.replace("PLUGINS", str(plugins)))
+        tallies = []
+        for side in (reference, compiled):
+            answer = side.daemon.reload(config)
+            assert answer["ok"], answer["errors"]
+            side.daemon.mapper.set_mode("M0")
+            side.drain()
+            side.seen.clear()
+            before = side.tally()
+            side.run(stream, modes)
+            after = side.tally()
+            tallies.append({k: (before[k], after[k]) for k in before})
+        assert compiled.seen == reference.seen
+        assert tallies[1] == tallies[0]
+        examples["fired"] += bool(reference.seen)
+
+    try:
+        check()
+    finally:
+        for side in (reference, compiled):
+            side.daemon.stop()
+    assert examples["fired"] > 50  # the generated cases do fire actions, and many of them
+
+
+def test_the_variable_selects_the_path(
+    isolated_dirs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[[modes]]\nname = "Default"\n[[modes.mappings]]\ntrigger = { type = "Note", note = 36 }\n'
+        'action = { type = "ModeChange", mode = "Default" }\n'
+    )
+    monkeypatch.delenv(DISPATCH_VARIABLE, raising=False)
+    assert dispatch_path() == "compiled"
+    for value, expected in (("", "compiled"), ("compiled", "compiled"),
+                            ("reference", "reference"), (" Reference ", "reference")):  # fmt: skip
+        monkeypatch.setenv(DISPATCH_VARIABLE, value)
+        daemon = Daemon(config)
+        try:
+            assert daemon.dispatch == expected
+            feed = daemon.feed
+            assert getattr(feed, "__func__", None) is (
+                feed_compiled if expected == "compiled" else Daemon.feed_reference
+            )
+            daemon.feed(bytes([0x90, 36, 100]))
+            assert daemon.counters.triggers == 1
+        finally:
+            daemon.stop()
+    monkeypatch.setenv(DISPATCH_VARIABLE, "fast")
+    with pytest.raises(ConfigError, match=f"{DISPATCH_VARIABLE}.*'fast'.*compiled, reference"):
+        Daemon(config)
+
+
+def test_a_reload_swaps_the_compiled_table_with_the_config(
+    isolated_dirs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(DISPATCH_VARIABLE, raising=False)
+    config = tmp_path / "config.toml"
+    mapping = '[[modes.mappings]]\ntrigger = {{ type = "CC", controller = {n} }}\n' \
+              'action = {{ type = "ModeChange", mode = "Default" }}\n'  # fmt: skip
+    config.write_text('[[modes]]\nname = "Default"\n' + mapping.format(n=7))
+    daemon = Daemon(config)
+    try:
+        table = daemon._table
+        daemon.feed(bytes([0xB0, 7, 1]))
+        daemon.feed(bytes([0xB0, 8, 1]))
+        assert daemon.counters.triggers == 1
+        config.write_text('[[modes]]\nname = "Default"\n' + mapping.format(n=8))
+        assert daemon.reload()["ok"]
+        assert daemon._table is not table
+        daemon.feed(bytes([0xB0, 7, 1]))
+        daemon.feed(bytes([0xB0, 8, 1]))
+        assert daemon.counters.triggers == 2
+        config.write_text("[[modes]]\nname = broken")
+        assert not daemon.reload()["ok"]  # a broken config keeps the running table
+        daemon.feed(bytes([0xB0, 8, 1]))
+        assert daemon.counters.triggers == 3
+    finally:
+        daemon.stop()
