@@ -21,6 +21,7 @@ ERROR_MODULES = {
     "midimon.plugins.errors",
     "midimon.engine.errors",
     "midimon.daemon.errors",
+    "midimon.ui.errors",  # PanelError, the control panel's one error
     "midimon.cli.common",  # CliError, the CLI's one error
     "midimon.devtools.jack_server",  # JackToolMissing, the dev tools' one error
 }

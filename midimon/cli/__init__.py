@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "audit_cmd",
     "new_plugin_cmd",
     "install_cmd",
+    "ui_cmd",
 )
 
 #: Top-level command -> the module that registers it. Running a command imports only its
@@ -42,6 +43,7 @@ COMMANDS = {
     "audit": "audit_cmd",
     "new-plugin": "new_plugin_cmd",
     **dict.fromkeys(("pack", "install", "uninstall"), "install_cmd"),
+    "ui": "ui_cmd",
 }
 
 

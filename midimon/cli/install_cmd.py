@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from midimon.cli.common import (
@@ -17,13 +16,17 @@ from midimon.cli.common import (
     print_json,
 )
 from midimon.paths import plugin_search_path, state_dir, user_plugins_dir
-from midimon.plugins.description.capabilities import Capability, RiskLevel, from_name, sorted_caps
-from midimon.plugins.description.discovery import discover
-from midimon.plugins.errors import PackagingError
-from midimon.plugins.integrity.packaging import commit, pack, remove_folder, staged
-from midimon.plugins.integrity.verify import IntegrityChecker
-from midimon.plugins.manager.audit import AuditLog
-from midimon.plugins.manager.grants import Grant, PluginStateStore
+from midimon.plugins.description.capabilities import Capability, sorted_caps
+from midimon.plugins.description.manifest import PluginManifest
+from midimon.plugins.errors import InstallRefused, PackagingError
+from midimon.plugins.integrity.packaging import pack
+from midimon.plugins.integrity.verify import IntegrityReport
+from midimon.plugins.packages.install import (
+    install,
+    uninstall,
+    uninstall_target,
+    wanted_grants,
+)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -107,45 +110,6 @@ YES_HELP = (
 )
 
 
-def _wanted_grants(names: list[str]) -> set[Capability]:
-    """The capabilities named with --grant; Filesystem is refused (it needs paths)."""
-    try:
-        wanted = {from_name(name) for name in names}
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    if Capability.FILESYSTEM in wanted:
-        raise CliError(
-            "--grant filesystem: install does not grant Filesystem, which needs the folders it "
-            "may write; after installing: midimon plugins grant NAME filesystem --write DIR"
-        )
-    return wanted
-
-
-def _install_grants(
-    requested: list[Capability], wanted: set[Capability], yes: bool, interactive: bool
-) -> list[Capability]:
-    """What install grants: each capability named with --grant; with --yes the medium-risk
-    ones too (never a high-risk one); else, on a terminal, what the user says yes to."""
-    granted: list[Capability] = []
-    for cap in requested:
-        if cap in wanted:
-            granted.append(cap)
-        elif cap.risk is RiskLevel.LOW:
-            continue  # low risk: the auto_grant setting decides, as for any plugin
-        elif yes:
-            if cap.risk is RiskLevel.MEDIUM:
-                granted.append(cap)
-        elif (
-            interactive
-            and cap is not Capability.FILESYSTEM
-            and _ask(
-                f"Grant {cap.value} ({cap.risk.name.lower()} risk: {cap.info.description})? [y/N] "
-            )
-        ):
-            granted.append(cap)
-    return granted
-
-
 def _ask(question: str) -> bool:
     sys.stderr.write(question)
     sys.stderr.flush()
@@ -153,83 +117,60 @@ def _ask(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+def _wanted_grants(names: list[str]) -> set[Capability]:
+    try:
+        return wanted_grants(names)
+    except InstallRefused as exc:
+        raise CliError(str(exc)) from None
+
+
 def cmd_install(args: argparse.Namespace) -> int:
     """``install FILE|DIR``."""
     wanted = _wanted_grants(args.grant)
     settings = plugin_settings(args)
-    checker = IntegrityChecker.for_user()
-    plugins_dir = user_plugins_dir()
     interactive = sys.stdin.isatty() and not args.json
-    try:
-        with staged(args.source, plugins_dir, checker, settings.policy_for) as stage:
-            manifest, report = stage.manifest, stage.report
-            requested = sorted_caps(manifest.capabilities)
-            extra = wanted - set(requested)
-            if extra:
-                raise CliError(
-                    f"--grant {', '.join(c.value for c in sorted_caps(extra))}: {manifest.name} "
-                    "does not request it; it requests: "
-                    + (", ".join(c.value for c in requested) or "nothing")
+
+    def show(manifest: PluginManifest, report: IntegrityReport) -> None:
+        signer = (report.signature or {}).get("signer") or (
+            (report.signature or {}).get("key_id") or report.trust
+        )
+        if not args.json:
+            print(f"{manifest.name} {manifest.version} ({report.trust}, signer {signer})")
+            for cap in sorted_caps(manifest.capabilities):
+                print(
+                    f"  capability {cap.value:15} risk {cap.risk.name.lower():7}"
+                    f"{cap.info.description}"
                 )
-            signer = (report.signature or {}).get("signer") or (
-                (report.signature or {}).get("key_id") or report.trust
-            )
-            if not args.json:
-                print(f"{manifest.name} {manifest.version} ({report.trust}, signer {signer})")
-                for cap in requested:
-                    print(
-                        f"  capability {cap.value:15} risk {cap.risk.name.lower():7}"
-                        f"{cap.info.description}"
-                    )
-            granted = _install_grants(requested, wanted, args.yes, interactive)
-            target = plugins_dir / manifest.name
-            previous = _installed_version(target)
-            commit(stage, plugins_dir)
+
+    def ask(cap: Capability) -> bool:
+        return _ask(
+            f"Grant {cap.value} ({cap.risk.name.lower()} risk: {cap.info.description})? [y/N] "
+        )
+
+    try:
+        done = install(
+            args.source, plugins_dir=user_plugins_dir(), state_dir=state_dir(),
+            settings=settings, wanted=wanted, yes=args.yes,
+            ask=ask if interactive else None, before_grants=show,
+        )  # fmt: skip
+    except InstallRefused as exc:
+        raise CliError(str(exc)) from None
     except PackagingError as exc:  # a refused package: status 1, not main's 2
         raise CliError(str(exc), EXIT_FAILED) from None
-    checker.record_accepted(report)
-    store = PluginStateStore(state_dir() / "plugin_state.json")
-    audit = AuditLog(state_dir() / "audit.jsonl")
-    audit.record(
-        "install", manifest.name, version=manifest.version, sha256=report.sha256,
-        path=str(target), replaced=previous, trust=report.trust,
-    )  # fmt: skip
-    for cap in granted:
-        store.grant(manifest.name, report.sha256, Grant(cap, (), time.time()), report.signer_id)
-        audit.record("grant", manifest.name, capability=cap.value, paths=[], sha256=report.sha256)
-    ungranted = [c for c in requested if c not in granted and c not in settings.auto_grant]
+    manifest, report = done.manifest, done.report
     if args.json:
-        print_json(
-            {
-                "installed": manifest.name,
-                "version": manifest.version,
-                "path": str(target),
-                "replaced": previous,
-                "trust": report.trust,
-                "signer": (report.signature or {}).get("signer"),
-                "key_id": (report.signature or {}).get("key_id"),
-                "sha256": report.sha256,
-                "capabilities": [
-                    {
-                        "name": c.value,
-                        "risk": c.risk.name.lower(),
-                        "granted": c in granted or c in settings.auto_grant,
-                    }
-                    for c in requested
-                ],
-            }
-        )
+        print_json(done.as_dict())
     else:
-        replaced = f" (replaced {previous})" if previous else ""
-        print(f"installed {manifest.name} {manifest.version} into {target}{replaced}")
+        replaced = f" (replaced {done.replaced})" if done.replaced else ""
+        print(f"installed {manifest.name} {manifest.version} into {done.path}{replaced}")
         if report.trust == "unsigned-allowed":
             print(
                 "note: it is unsigned; to load it add its SHA-256 to [plugins] allowed_unsigned: "
                 f'"{report.sha256}"'
             )
-        if granted:
-            print(f"granted: {', '.join(c.value for c in granted)}")
-        for cap in ungranted:  # one runnable command each (Filesystem names its folders)
+        if done.granted:
+            print(f"granted: {', '.join(c.value for c in done.granted)}")
+        for cap in done.not_granted:  # one runnable command each (Filesystem names its folders)
             paths = " --write DIR" if cap is Capability.FILESYSTEM else ""
             print(
                 f"not granted: {cap.value}; grant it with: "
@@ -238,45 +179,24 @@ def cmd_install(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _installed_version(target: Path) -> str | None:
-    from midimon.plugins.description.manifest import load_manifest
-
-    if not target.exists():
-        return None
-    try:
-        return load_manifest(target).version
-    except Exception:  # a broken old install is still replaced
-        return "unknown"
-
-
 def cmd_uninstall(args: argparse.Namespace) -> int:
     """``uninstall NAME``."""
     name = args.name
-    plugins_dir = user_plugins_dir()
-    target = plugins_dir / name
-    if "/" in name or name in ("", ".", "..") or not target.is_dir():
-        found = discover(plugin_search_path()).plugins.get(name)
-        if found is not None:
-            raise CliError(
-                f"{name} is not installed in {plugins_dir} but in {found.search_dir} "
-                "(bundled or system-wide); midimon uninstall only removes plugins you installed"
-            )
-        raise CliError(f"no plugin {name!r} installed in {plugins_dir}")
+    try:
+        target = uninstall_target(name, user_plugins_dir(), plugin_search_path())
+    except InstallRefused as exc:
+        raise CliError(str(exc)) from None
     if not args.yes:
         if not sys.stdin.isatty():
             raise CliError(f"remove {target}? not a terminal: add --yes")
         if not _ask(f"Remove {target} and its grants? [y/N] "):
             raise CliError("not removed", EXIT_FAILED)
-    remove_folder(target)
-    forgot = PluginStateStore(state_dir() / "plugin_state.json").forget(name)
-    AuditLog(state_dir() / "audit.jsonl").record(
-        "uninstall", name, path=str(target), state_removed=forgot
-    )
+    done = uninstall(name, target, state_dir())
     if args.json:
-        print_json({"uninstalled": name, "path": str(target), "state_removed": forgot})
+        print_json(done.as_dict())
     else:
         print(f"removed {target}")
-        if forgot:
+        if done.state_removed:
             print(f"removed {name}'s grants and disabled flag")
         print("its anti-rollback record is kept: an older version still will not install")
     return EXIT_OK

@@ -1,6 +1,7 @@
 """``midimon plugins list``: every discovered plugin and whether it will run; the ``plugins``
 group itself, whose other subcommands live in ``plugins_info_cmd`` (info), ``plugins_exec_cmd``
-(exec) and ``manage_cmd`` (grant, revoke, enable, ...)."""
+(exec), ``manage_cmd`` (grant, revoke, enable, ...) and ``requests_cmd`` (requests, deny,
+undeny)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from midimon.cli import daemon_link, manage_cmd, plugins_exec_cmd, plugins_info_cmd
+from midimon.cli import (
+    daemon_link,
+    manage_cmd,
+    plugins_exec_cmd,
+    plugins_info_cmd,
+    requests_cmd,
+)
 from midimon.cli.common import (
     EXIT_OK,
     CliError,
@@ -45,6 +52,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     plugins_info_cmd.register(sub)
     plugins_exec_cmd.register(sub)
     manage_cmd.register(sub)
+    requests_cmd.register(sub)
 
 
 def _summary(found: DiscoveredPlugin) -> dict[str, Any]:

@@ -102,6 +102,11 @@ def _info_from_daemon(args: argparse.Namespace) -> tuple[PluginManifest, dict[st
         )
     info["execution"] = execution
     info["signing"] = signer_details(manifest, None, user_trust_store())
+    # the daemon's grant requests for it (plugins requests) and the denials it remembers
+    info["grant_requests"] = data.get("requests") or []
+    info["denied"] = data.get("denied") or []
+    info["runtime"] = {key: data.get(key) for key in ("worker_pid", "worker_rss_bytes",
+                                                      "crashes", "crashes_recent")}  # fmt: skip
     return manifest, info
 
 
@@ -177,6 +182,12 @@ def cmd_info(args: argparse.Namespace) -> int:
             )
         )
     _print_filesystem(manifest.name, execution)
+    for request in info.get("grant_requests") or ():
+        print(f"    asked for {request['capability']}: refused {request['count']} time(s) "
+              f"(midimon plugins requests)")  # fmt: skip
+    for denial in info.get("denied") or ():
+        print(f"    denied {denial['capability']} (not asked again; midimon plugins undeny "
+              f"{manifest.name} {denial['capability']})")  # fmt: skip
     state = "enabled" if execution["enabled"] else f"DISABLED ({execution['disabled_reason']})"
     print(f"  state:        {state}")
     print(

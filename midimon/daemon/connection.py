@@ -46,6 +46,7 @@ class Connection:
         self.peer = peer
         self.authenticated = False  # set by a HELLO with the daemon's cookie
         self.buffer = bytearray()
+        self._scanned = 0  # bytes of buffer known to hold no newline (a long line is scanned once)
         self.stream: Stream | None = None
         self._state_lock = threading.Lock()
         self.thread = threading.Thread(
@@ -80,19 +81,28 @@ class Connection:
                 self.sock.close()
             self.server.forget(self)
 
+    @property
+    def request_limit(self) -> int:
+        """The longest request line this client may send now (more once authenticated)."""
+        if self.authenticated:
+            return self.server.max_authenticated_request_bytes
+        return self.server.max_request_bytes
+
     def _serve(self) -> None:
-        limit = self.server.max_request_bytes
         line_started: float | None = None
         while True:
-            newline = self.buffer.find(b"\n")
+            limit = self.request_limit
+            newline = self.buffer.find(b"\n", self._scanned)
             if newline >= 0:
                 line = bytes(self.buffer[:newline])
                 del self.buffer[: newline + 1]
+                self._scanned = 0
                 line_started = time.monotonic() if self.buffer else None
                 if len(line) > limit:
                     self._too_large()
                 self._handle_line(line.rstrip(b"\r"))
                 continue
+            self._scanned = len(self.buffer)
             if len(self.buffer) > limit:
                 self._too_large()
             if self.buffer:
@@ -104,7 +114,7 @@ class Connection:
                 timeout = self.server.idle_timeout
             self.sock.settimeout(timeout)
             try:
-                chunk = self.sock.recv(65536)
+                chunk = self.sock.recv(1 << 20 if self.authenticated else 65536)
             except (TimeoutError, OSError):
                 raise _Disconnect from None
             if not chunk:
@@ -118,7 +128,7 @@ class Connection:
             control_protocol.error(
                 None,
                 ErrorCode.REQUEST_TOO_LARGE,
-                f"request line longer than {self.server.max_request_bytes} bytes",
+                f"request line longer than {self.request_limit} bytes",
             )
         )
         raise _Disconnect
@@ -210,5 +220,5 @@ class Connection:
         if not chunk:
             raise _Disconnect
         self.buffer += chunk
-        if len(self.buffer) > self.server.max_request_bytes:  # queued requests are bounded too
+        if len(self.buffer) > self.request_limit:  # queued requests are bounded too
             self._too_large()

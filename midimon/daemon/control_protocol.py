@@ -28,6 +28,9 @@ HELLO, is answered with UNAUTHENTICATED and the connection is closed. With ``soc
 
 Protocol 2 added the cookie (protocol 1 had none and let any process of the user in).
 
+A request line may hold MAX_REQUEST_BYTES (64 KiB) before the HELLO and
+MAX_AUTHENTICATED_REQUEST_BYTES (96 MiB) after it: PLUGIN_INSTALL carries a package in its line.
+
 Errors after which the daemon closes the connection are listed in :data:`CLOSES_CONNECTION`
 (REQUEST_TOO_LARGE, PERMISSION_DENIED, VERSION_MISMATCH, BUSY, UNAUTHENTICATED); after any other
 error the connection stays usable. In particular a malformed JSON line is answered with BAD_JSON
@@ -50,6 +53,9 @@ from midimon.daemon.errors import CommandError  # defined there; importable here
 
 PROTOCOL_VERSION = 2  # 2: HELLO carries the cookie, nothing is served before it
 MAX_REQUEST_BYTES = 64 * 1024  # one request line, without its newline
+# ... once the client presented the cookie: PLUGIN_INSTALL carries a package (up to 64 MiB,
+# base64-encoded) in its line. A stranger's lines stay small.
+MAX_AUTHENTICATED_REQUEST_BYTES = 96 * 1024 * 1024
 
 # CLI exit statuses. 0-2 are the ones midimon.cli.common already uses.
 EXIT_OK = 0
@@ -102,7 +108,8 @@ ERROR_TABLE: dict[ErrorCode, ErrorInfo] = {
         ErrorInfo(
             ErrorCode.REQUEST_TOO_LARGE,
             EXIT_PROTOCOL,
-            f"a request line may hold at most {MAX_REQUEST_BYTES} bytes",
+            f"a request line may hold at most {MAX_REQUEST_BYTES} bytes before HELLO, "
+            f"{MAX_AUTHENTICATED_REQUEST_BYTES} after it",
             closes_connection=True,
         ),
         ErrorInfo(

@@ -12,6 +12,9 @@ from midimon.daemon.control_protocol import ErrorCode, describe_error
 from midimon.daemon.errors import CommandError
 
 EMPTY = object()  # next_item's answer when nothing came within the timeout
+# Event types sent only to subscribers that name them (a once-a-second statistics object is
+# noise for `midimon monitor`, which subscribes to everything).
+OPT_IN_TYPES = frozenset({"stats"})
 
 
 class StreamEnded(Exception):
@@ -128,7 +131,8 @@ class EventHub:
 
     A subscriber may ask for some event types only (``{"type": ...}`` of each event): it is
     then never woken for the others, and :meth:`wants` lets the daemon skip building events
-    nobody asked for (the MIDI hot path publishes two per message).
+    nobody asked for (the MIDI hot path publishes two per message). Types in OPT_IN_TYPES go
+    only to subscribers that named them.
     """
 
     def __init__(self, maxsize: int = 1024) -> None:
@@ -136,6 +140,7 @@ class EventHub:
         self._lock = threading.Lock()
         self._subscribers: list[tuple[Stream, frozenset[str] | None]] = []
         self._wanted: frozenset[str] | None = frozenset()  # None: some subscriber wants all
+        self._named: frozenset[str] = frozenset()  # the types some subscriber named
 
     def subscribe(self, types: Iterable[str] | None = None) -> Stream:
         """A new queue-backed stream receiving every event published from now on (of
@@ -156,16 +161,20 @@ class EventHub:
 
     def _update_wanted(self) -> None:
         union: set[str] = set()
+        every = False
         for _, types in self._subscribers:
             if types is None:
-                self._wanted = None
-                return
-            union |= types
-        self._wanted = frozenset(union)
+                every = True
+            else:
+                union |= types
+        self._named = frozenset(union)
+        self._wanted = None if every else self._named
 
     def wants(self, event_type: str) -> bool:
         """Whether any subscriber would receive an event of this type (lock-free, may be
         stale by one subscription: a new subscriber misses at most the event being built)."""
+        if event_type in OPT_IN_TYPES:
+            return event_type in self._named
         wanted = self._wanted
         return wanted is None or event_type in wanted
 
@@ -175,6 +184,8 @@ class EventHub:
         if not subscribers:
             return 0
         kind = item.get("type") if isinstance(item, dict) else None
+        if kind in OPT_IN_TYPES:
+            return sum(stream.put(item) for stream, types in subscribers if types and kind in types)
         return sum(
             stream.put(item) for stream, types in subscribers if types is None or kind in types
         )

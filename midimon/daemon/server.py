@@ -104,6 +104,7 @@ class ControlServer:
         registry: CommandRegistry,
         *,
         max_request_bytes: int = control_protocol.MAX_REQUEST_BYTES,
+        max_authenticated_request_bytes: int = control_protocol.MAX_AUTHENTICATED_REQUEST_BYTES,
         max_connections: int = 64,
         line_timeout: float = 10.0,
         idle_timeout: float = 600.0,
@@ -118,6 +119,9 @@ class ControlServer:
         self.on_refused = on_refused
         self.registry = registry
         self.max_request_bytes = max_request_bytes
+        self.max_authenticated_request_bytes = max(
+            max_request_bytes, max_authenticated_request_bytes
+        )
         self.max_connections = max_connections
         self.line_timeout = line_timeout
         self.idle_timeout = idle_timeout

@@ -31,6 +31,9 @@ from midimon.daemon import plugin_check
 from midimon.daemon.action_pool import ActionPool
 from midimon.daemon.command_registry import CommandRegistry
 from midimon.daemon.dispatch import Feed, dispatch_path, feed_compiled, preparer
+from midimon.daemon.grant_requests import GrantRequests
+from midimon.daemon.request_origin import CallOrigin, mapping_locations
+from midimon.daemon.stats_feed import StatsFeed
 from midimon.engine.action_specs import Action
 from midimon.engine.actions import ActionExecutor, ActionOutcome
 from midimon.engine.config import (
@@ -46,6 +49,7 @@ from midimon.engine.mapping import Mapper
 from midimon.engine.triggers import EventProcessor, FiredTrigger
 from midimon.paths import config_dir
 from midimon.plugins import (
+    Capability,
     Grant,
     HostServices,
     LoggingHost,
@@ -131,6 +135,14 @@ class Daemon:
             self.config.plugins, host=host or _DaemonHost(self), session_grants=session_grants
         )
         self.readiness = ReadinessChecker(self.manager)
+        # Calls refused for a missing grant become requests the user can allow or deny.
+        self.origin = CallOrigin()  # the action each thread carries out: the request's mapping
+        self._mapping_locations: dict[int, str] = {}
+        self.requests = GrantRequests(
+            self.manager.state.path.with_name("grant_requests.json"), self.publish
+        )
+        self.manager.grants.on_not_granted = self._not_granted
+        self.stats = StatsFeed(self)
         self._send_midi_hook = send_midi
         self._actions = ActionPool(ACTION_THREADS, self._run_action, "midimon-action")
         self._lanes: dict[str, ActionPool] = {}  # plugin name -> its own action thread
@@ -163,6 +175,7 @@ class Daemon:
         executor: ActionExecutor,
         table: DispatchTable,
     ) -> None:
+        self._mapping_locations = mapping_locations(config)
         self.processor = processor
         self.mapper = mapper
         self.executor = executor
@@ -254,6 +267,8 @@ class Daemon:
         self._report_unsafe_grants()
         self._thread = threading.Thread(target=self._tick_loop, name="midimon-timer", daemon=True)
         self._thread.start()
+        self.requests.start()
+        self.stats.start()
         self._report_plugin_copies()
         self._check_plugins()
 
@@ -383,6 +398,8 @@ class Daemon:
         return lane
 
     def _run_action(self, action: Any, fired: FiredTrigger, call: Any = None) -> None:
+        origin = self.origin
+        origin.action, origin.fired = action, fired  # for _not_granted, on this thread
         if call is not None:
             outcomes = self.executor.finish_started(action, call)
         else:
@@ -406,6 +423,15 @@ class Daemon:
                     "detail": outcome.detail,
                     "ms": outcome.elapsed_ms,
                 }
+            )
+
+    def _not_granted(self, name: str, missing: frozenset[Capability], sha256: str) -> None:
+        """A call of ``name`` was refused for ``missing`` grants: one request each (O(1), no
+        I/O: this runs on the thread that made the call, the MIDI thread for inline ones)."""
+        mapping = self.origin.mapping(self._mapping_locations)
+        for cap in missing:
+            self.requests.record(
+                name, cap.value, cap.risk.value, sha256, mapping, self.origin.trigger
             )
 
     # -- status / stop -------------------------------------------------------------------------
@@ -441,4 +467,6 @@ class Daemon:
                 if call is not None:
                     self.manager.abandon_call(call)  # its answer will never be read
         self.manager.shutdown()
+        self.stats.stop()
+        self.requests.stop()
         self.registry.events.close_all()

@@ -315,6 +315,14 @@ class PackagingError(PluginError):
     """A package or plugin folder was refused; the message says which file and why."""
 
 
+class InstallRefused(PackagingError):
+    """An install or uninstall was refused; the message says what and why."""
+
+
+class NoManifest(PluginError):
+    """The path holds no plugin.toml (the caller words the error for its user)."""
+
+
 # --- the sandbox ------------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from panel_daemon import Panel
 
 from midimon.daemon import CommandError, CommandRegistry, ControlServer, ErrorCode, Stream
 
@@ -58,3 +59,18 @@ def server(sock_path: Path, registry: CommandRegistry) -> Iterator[ControlServer
     srv.start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def panel(jack_server, start_daemon, isolated_dirs, tmp_path: Path) -> Iterator[Panel]:
+    """A started Panel; stopped afterwards."""
+    env = {**isolated_dirs, **jack_server.env}
+    panel = Panel(start_daemon, env, tmp_path)
+    panel.start()
+    try:
+        yield panel
+    finally:
+        if panel.controller is not None:
+            panel.controller.delete()
+        if panel.client is not None:
+            panel.client.close()

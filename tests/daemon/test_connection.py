@@ -81,14 +81,37 @@ def test_bad_request_shape(server: ControlServer, sock_path: Path) -> None:
 
 
 def test_oversized_request(server: ControlServer, sock_path: Path) -> None:
-    """A request line over 64 KiB gets error 5 and the connection is closed."""
+    """Before HELLO a request line over 64 KiB gets error 5 and the connection is closed."""
     for payload in (b"x" * (70 * 1024), b'{"id":1,"command":"PING","args":{"a":"' + b"y" * 70000):
-        raw = Raw(sock_path)
+        raw = Raw(sock_path, hello=False)
         raw.sock.sendall(payload)
         answer = raw.recv()
         assert answer is not None and answer["error"]["code"] == ErrorCode.REQUEST_TOO_LARGE
         assert raw.recv() is None
         raw.close()
+
+
+def test_authenticated_lines_may_be_longer_up_to_their_own_limit(
+    registry: CommandRegistry, tmp_path: Path
+) -> None:
+    """After HELLO a line over 64 KiB (a package upload) is served; one over the
+    authenticated limit gets error 5 and the connection is closed."""
+    path = tmp_path / "big" / "midimon.sock"
+    srv = ControlServer(path, registry, max_authenticated_request_bytes=256 * 1024)
+    srv.start()
+    try:
+        raw = Raw(path)
+        raw.send({"id": 1, "command": "PING", "args": {"a": "y" * 200_000}})
+        answer = raw.recv()
+        assert answer is not None and answer["status"] == "ok", answer
+        raw.send({"id": 2, "command": "PING", "args": {"a": "y" * 300_000}})
+        answer = raw.recv()
+        assert answer is not None and answer["error"]["code"] == ErrorCode.REQUEST_TOO_LARGE
+        assert "262144" in answer["error"]["message"]
+        assert raw.recv() is None
+        raw.close()
+    finally:
+        srv.stop()
 
 
 def test_request_just_under_limit(server: ControlServer, sock_path: Path) -> None:

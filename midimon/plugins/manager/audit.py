@@ -6,11 +6,13 @@ client without the cookie; plugin "midimon"), host_service_limited (log lines or
 messages dropped by the per-plugin cap), dropped (calls dropped because the plugin's call queue
 was full; at most one line a second), not_run (calls queued behind one its worker crashed or
 timed out in; one line for all of them). Each line: {"time": <unix seconds>, "event": ...,
-"plugin": ..., ...details}.
+"plugin": ..., ...details}; an event recorded for a control command also has "source" ("cli",
+or "ui" for the control panel).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -27,6 +29,8 @@ EVENTS = (
     "grant_refused",  # a Filesystem path refused: at grant time, or again at worker start
     "revoke",
     "deny",
+    "grant_denied",  # the user said no to a grant request (plugins deny, the panel)
+    "grant_undenied",  # ... and took that back (plugins undeny)
     "crash",
     "timeout",
     "rate_limit",
@@ -44,6 +48,21 @@ EVENTS = (
 )
 
 
+_context = threading.local()
+
+
+@contextlib.contextmanager
+def audit_source(source: str) -> Iterator[None]:
+    """Within the block, every event this thread records says who asked for it
+    (``"source": "cli"`` or ``"ui"``: the daemon's control commands set it)."""
+    before = getattr(_context, "source", None)
+    _context.source = source
+    try:
+        yield
+    finally:
+        _context.source = before
+
+
 class AuditLog:
     """Appends events to one JSON-lines file; each event is one write() of one line."""
 
@@ -56,7 +75,11 @@ class AuditLog:
         """Append one event and return it."""
         if event not in EVENTS:
             raise ValueError(f"unknown audit event {event!r}")
-        entry = {"time": round(self._clock(), 6), "event": event, "plugin": plugin, **details}
+        entry = {"time": round(self._clock(), 6), "event": event, "plugin": plugin}
+        source = getattr(_context, "source", None)
+        if source is not None:
+            entry["source"] = source
+        entry.update(details)
         line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)

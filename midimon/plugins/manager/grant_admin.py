@@ -9,7 +9,7 @@ worker must restart after a change).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -69,6 +69,9 @@ class GrantAdmin:
         )
         # Grants for this process only (``plugins exec --grant``), never written to disk.
         self.session_grants = {k: tuple(v) for k, v in (session_grants or {}).items()}
+        # Called (name, missing, sha256) when a call is refused for missing grants; must not
+        # block: it runs on the thread that made the call.
+        self.on_not_granted: Callable[[str, frozenset[Capability], str], None] | None = None
 
     @property
     def settings(self) -> PluginSettings:
@@ -144,7 +147,8 @@ class GrantAdmin:
         return self.fs_guard.check(self.plugins.get_metadata(name), read, write, at)
 
     def current_binary(self, name: str) -> tuple[str, str | None]:
-        """The SHA-256 and signer of the copy that runs (or would run) under ``name``."""
+        """The SHA-256 and claimed signer of the copy that runs (or would run) as ``name``
+        (LoadError when its binary cannot be read)."""
         loaded = self.plugins.loaded_plugin(name)
         if loaded is not None:
             return loaded.report.sha256, loaded.report.signer_id
@@ -229,6 +233,8 @@ class GrantAdmin:
         self.audit.record(
             "deny", name, capabilities=sorted(c.value for c in missing), reason="not granted"
         )
+        if self.on_not_granted is not None:  # the daemon's grant requests
+            self.on_not_granted(name, missing, loaded.report.sha256)
         not_applied = "".join(
             f"; its filesystem grant {r.path} was not applied: {r.reason}"
             for r in loaded.access.refused

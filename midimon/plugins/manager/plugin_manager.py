@@ -525,11 +525,11 @@ class PluginManager(StartedCalls):
     def stats(self, name: str) -> dict[str, Any]:
         """Counters and latency for one plugin."""
         data = self._stats[name].as_dict(self.host.dropped(name))
-        with self._lock:
-            loaded = self._loaded.get(name)
-        data["loaded"] = loaded is not None
-        data["enabled"] = self.is_enabled(name)
-        data["rss_bytes"] = loaded.runner.rss_bytes() if loaded and loaded.runner else None
+        runner = loaded.runner if (loaded := self.loaded_plugin(name)) else None
+        data.update(loaded=loaded is not None, enabled=self.is_enabled(name))
+        data["rss_bytes"] = runner.rss_bytes() if runner else None
+        data["worker_pid"] = getattr(runner, "worker_pid", None)  # None in-process
+        data["crashes_recent"] = len(self._crashes.get(name, ()))  # towards the auto-disable
         return data
 
     def describe(self, name: str) -> dict[str, Any]:

@@ -243,7 +243,7 @@ class IsolatedRunner:
 
     @property
     def worker_pid(self) -> int | None:
-        """The worker's process id (None before it was spawned)."""
+        """The worker's process id (None before it was spawned or once it was reaped)."""
         return self._worker.pid
 
     @property

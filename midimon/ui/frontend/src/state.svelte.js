@@ -1,0 +1,93 @@
+// Shared page state: plugins, grant requests, capability table, statistics history, and the
+// recent calls; fed by the API at start and by server-sent events afterwards.
+import { get } from './api.js';
+
+export const HISTORY = 300; // seconds of statistics the chart shows
+
+export const panel = $state({
+  session: null,
+  connected: false,
+  plugins: [],
+  pluginsError: '',
+  requests: [],
+  capabilities: {},
+  stats: null,
+  history: [],
+  calls: [],
+  snoozed: {},
+});
+
+export function requestKey(r) {
+  return `${r.plugin}/${r.capability}`;
+}
+
+export function capability(name) {
+  return panel.capabilities[name] || { name, display: name, risk: 'high', description: '' };
+}
+
+export async function refreshPlugins() {
+  try {
+    if (panel.plugins.length === 0) {
+      // the rows first (painted at once), then the details: each PLUGIN_INFO checks a signature
+      const rows = await get('/api/plugins?brief=1');
+      if (panel.plugins.length === 0) panel.plugins = rows;
+    }
+    panel.plugins = await get('/api/plugins');
+    panel.pluginsError = '';
+  } catch (error) {
+    panel.pluginsError = error.message;
+  }
+}
+
+export async function refreshRequests() {
+  try {
+    panel.requests = await get('/api/requests?all=1');
+  } catch {
+    panel.requests = [];
+  }
+}
+
+export async function refreshStats() {
+  try {
+    const answer = await get('/api/stats');
+    panel.stats = answer.now;
+    panel.history = answer.history.slice(-HISTORY);
+  } catch {
+    panel.stats = null;
+  }
+}
+
+export function onEvent(event) {
+  switch (event.type) {
+    case 'daemon':
+      panel.connected = event.connected;
+      if (event.connected) {
+        refreshPlugins();
+        refreshRequests();
+      }
+      break;
+    case 'stats':
+      panel.stats = event;
+      panel.history = [...panel.history.slice(-(HISTORY - 1)), event];
+      break;
+    case 'grant_request': {
+      const others = panel.requests.filter((r) => requestKey(r) !== requestKey(event.request || event));
+      panel.requests = [...others, event.request || event];
+      break;
+    }
+    case 'grant_request_cleared':
+      refreshRequests();
+      refreshPlugins();
+      break;
+    case 'action':
+      panel.calls = [
+        { ...event, received: performance.timeOrigin + performance.now() },
+        ...panel.calls,
+      ].slice(0, 50);
+      break;
+    case 'reload':
+    case 'plugin_check':
+      refreshPlugins();
+      break;
+  }
+}
