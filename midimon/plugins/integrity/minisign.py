@@ -23,6 +23,7 @@ from midimon.plugins.errors import (
     SignatureFormatError,
     where_prefix,
 )
+from midimon.plugins.integrity import ed25519_verify
 from midimon.plugins.integrity.minisign_format import (
     DEFAULT_SIGNATURE_COMMENT,
     KEY_ID_BYTES,
@@ -238,27 +239,18 @@ def verify(
         message = prehash if prehash is not None else blake2b_prehash(data)
     else:
         message = bytes(data)
-    from cryptography.exceptions import InvalidSignature  # not at import: see minisign_keys
-
-    key = public_key.ed25519()
-    try:
-        key.verify(signature.signature, message)
-    except InvalidSignature:
+    if not ed25519_verify.verify(public_key.raw, signature.signature, message):
         raise BadSignature(
             f"{where}signature verification failed: the data does not match the signature "
             f"of key {public_key.key_id_hex}",
             "signature",
-        ) from None
-    try:
-        key.verify(
-            signature.global_signature,
-            signature.signature + signature.trusted_comment.encode("utf-8"),
         )
-    except InvalidSignature:
+    global_message = signature.signature + signature.trusted_comment.encode("utf-8")
+    if not ed25519_verify.verify(public_key.raw, signature.global_signature, global_message):
         raise BadSignature(
             f"{where}comment signature verification failed: the trusted comment was altered",
             "global",
-        ) from None
+        )
 
 
 _FIELD = re.compile(r"([A-Za-z0-9_.-]+):(.*)", re.DOTALL)

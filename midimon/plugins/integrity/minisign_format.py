@@ -1,7 +1,8 @@
 """The minisign formats: constants, errors and the text/bytes helpers keys and signatures share.
 
 minisign-compatible Ed25519 keys (:mod:`.minisign_keys`) and signatures (:mod:`.minisign`) are
-pure Python on ``cryptography``; only those two modules of midimon import it, and every
+pure Python on ``cryptography`` (signatures are checked through :mod:`.ed25519_verify`,
+OpenSSL's libcrypto where it can, so a daemon need not load ``cryptography``), and every
 failure they can meet (bad base64, wrong lengths, unknown algorithms, wrong password, bad
 signatures, errors from ``cryptography`` or ``hashlib``) comes out as a :class:`MinisignError`
 subclass. Reading a file that does not exist or cannot be read raises ``OSError`` as usual.

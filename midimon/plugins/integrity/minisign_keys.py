@@ -133,7 +133,8 @@ class PublicKey:
         atomic_write(path, self.to_text(untrusted_comment).encode("utf-8"), 0o644)
 
     def ed25519(self) -> Ed25519PublicKey:
-        """This key as a ``cryptography`` object (what minisign.verify checks with)."""
+        """This key as a ``cryptography`` object (``minisign.verify`` checks through
+        :mod:`.ed25519_verify` on the raw bytes instead)."""
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
         try:

@@ -184,8 +184,9 @@ def _verify_manifest(
 
 def _prepare() -> None:
     """Import what the checks after the read need, and parse the ABI header's declarations."""
-    import cryptography.hazmat.primitives.asymmetric.ed25519  # noqa: F401  (minisign's, lazy)
+    from midimon.plugins.integrity import ed25519_verify
 
+    ed25519_verify.backend_name()  # opens the Ed25519 backend (libcrypto or cryptography)
     import midimon.plugins.integrity.verify
     import midimon.plugins.loading.binary_deps
     import midimon.plugins.sandbox.probe
