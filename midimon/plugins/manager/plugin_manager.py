@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from midimon.paths import plugin_search_path, state_dir
-from midimon.plugins.description.capabilities import Capability, sorted_caps
+from midimon.plugins.description.capabilities import sorted_caps
 from midimon.plugins.description.discovery import DiscoveredPlugin, DiscoveryResult, discover
 from midimon.plugins.description.manifest import PluginManifest
 from midimon.plugins.errors import (
@@ -75,6 +75,10 @@ class PluginManager(CallPath, StartedCalls):
         self.state = state or PluginStateStore(state_dir() / "plugin_state.json")
         self.audit = audit or AuditLog(state_dir() / "audit.jsonl")
         self.grants = GrantAdmin(self, session_grants)  # after the state, audit and checker
+        # manager.grant(name, capability, write_paths, read_paths=...) and manager.revoke(name,
+        # capability), as the CLI and the daemon call them: GrantAdmin's own methods.
+        self.grant = self.grants.grant
+        self.revoke = self.grants.revoke
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.RLock()
@@ -250,22 +254,6 @@ class PluginManager(CallPath, StartedCalls):
         """Unload everything."""
         for name in self.list_loaded():
             self.unload(name)
-
-    # -- grants (the CLI, the daemon and tests call these; the rest is on ``grants``) -------
-    def grant(
-        self,
-        name: str,
-        capability: Capability,
-        write_paths: Iterable[Path | str] = (),
-        *,
-        read_paths: Iterable[Path | str] = (),
-    ) -> None:
-        """Grant ``capability`` to the plugin's current binary: see GrantAdmin.grant."""
-        self.grants.grant(name, capability, write_paths, read_paths=read_paths)
-
-    def revoke(self, name: str, capability: Capability) -> bool:
-        """Revoke a grant: see GrantAdmin.revoke."""
-        return self.grants.revoke(name, capability)
 
     # -- execute -----------------------------------------------------------------------------
     def runs_inline(self, name: str) -> bool:
