@@ -210,6 +210,18 @@ def new_keys(folder: Path, name: str = "author") -> Keys:
     return Keys(public, secret, pub_path, key_path)
 
 
+def trusted_key(run: Callable[..., subprocess.CompletedProcess], folder: Path) -> Path:
+    """A key pair made by ``midimon keygen`` as ``folder/a.pub`` and ``folder/a.key`` and
+    trusted as "Alice" for any plugin by ``midimon trust add``, each run through ``run`` (the
+    ``run_midimon`` fixture, or a runner of one's own); the secret key's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for args in (("keygen", "-W", "-p", folder / "a.pub", "-s", folder / "a.key"),
+                 ("trust", "add", folder / "a.pub", "--name", "Alice", "--any")):  # fmt: skip
+        done = run(*args)
+        assert done.returncode == 0, done.stderr
+    return folder / "a.key"
+
+
 class TcpListener:
     """A TCP server on 127.0.0.1 (a port the OS picks) that counts the connections it accepts."""
 
