@@ -1,4 +1,5 @@
-"""MIDI ports through python-rtmidi: list, open by name or pattern, virtual ports, reconnect.
+"""MIDI ports through python-rtmidi: list, open by name or pattern, virtual ports, and each
+port's reconnect step (the thread that drives it: :mod:`midimon.midi_watch`).
 
 This is the only module that imports ``rtmidi``; every rtmidi error leaves it as a
 :class:`MidiError` (an ``OSError``) whose message names the port or pattern and the ports that
@@ -19,7 +20,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,7 @@ __all__ = [
     "API_NAMES",
     "INPUT_CLIENT",
     "OUTPUT_CLIENT",
+    "PORT_ERRORS",
     "MidiBackendError",
     "MidiError",
     "MidiInput",
@@ -47,10 +49,10 @@ __all__ = [
     "PortInfo",
     "PortList",
     "PortNotFoundError",
-    "PortWatcher",
     "compiled_apis",
     "list_ports",
     "match_port",
+    "port_lister",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,8 @@ INPUT_CLIENT = "midimon"
 OUTPUT_CLIENT = "midimon-out"
 
 MessageCallback = Callable[[bytes, int], None]
-Hook = Callable[[str], None]
+#: What a MIDI call on an open client can raise: rtmidi's own error or an OSError (MidiError).
+PORT_ERRORS: tuple[type[Exception], ...] = (rtmidi.RtMidiError, OSError)
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,14 @@ def list_ports(api: str | None = None, client_name: str = "midimon-list") -> Por
         outputs=tuple(PortInfo(i, n) for i, n in enumerate(outputs)),
         compiled_apis=compiled_apis(),
     )
+
+
+def port_lister(kind: type, api: str, client_name: str) -> Any:
+    """A MIDI client of ``kind`` (a port's ``rtmidi_class``) on ``api`` that is kept to list
+    ports: ``get_ports()`` gives their names, ``delete()`` releases it. MidiBackendError when
+    the API cannot start."""
+    client, _ = _create(kind, api, client_name)
+    return client
 
 
 class _Port:
@@ -356,7 +367,7 @@ class MidiInput(_Port):
     clock when JACK handed the event over; otherwise on rtmidi's thread (JACK's process thread,
     for JACK through python-rtmidi) with ``time.monotonic_ns()`` taken on arrival. It must not
     block. ``missing_ok=True`` starts disconnected when nothing matches and no virtual port is
-    wanted; a :class:`PortWatcher` opens it when the device appears.
+    wanted; a :class:`~midimon.midi_watch.PortWatcher` opens it when the device appears.
     """
 
     direction = "input"
@@ -437,105 +448,3 @@ class MidiOutput(_Port):
                 raise MidiError(
                     f"sending {data.hex(' ')} to MIDI output {self._port_name!r} failed: {exc}"
                 ) from exc
-
-
-class PortWatcher:
-    """Reconnects ports whose device disappears and comes back, polling every ``interval`` s.
-
-    ``on_connect(name)`` / ``on_disconnect(name)`` run on the watcher thread. Virtual ports
-    need no watching and are ignored. A device that vanishes and returns within one interval
-    is not noticed (JACK drops the connection): keep the interval short for such devices.
-    """
-
-    def __init__(
-        self,
-        ports: Iterable[MidiInput | MidiOutput] = (),
-        *,
-        interval: float = 1.0,
-        on_connect: Hook | None = None,
-        on_disconnect: Hook | None = None,
-        client_name: str = "midimon-watch",
-    ) -> None:
-        self.interval = interval
-        self.on_connect = on_connect
-        self.on_disconnect = on_disconnect
-        self._client_name = client_name
-        self._ports: list[_Port] = list(ports)
-        self._probes: dict[tuple[type, str], Any] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def add(self, port: MidiInput | MidiOutput) -> None:
-        """Watch ``port`` too."""
-        with self._lock:
-            self._ports.append(port)
-
-    def remove(self, port: MidiInput | MidiOutput) -> None:
-        """Stop watching ``port``."""
-        with self._lock:
-            if port in self._ports:
-                self._ports.remove(port)
-
-    def _names(self, kind: type, api: str) -> list[str]:
-        probe = self._probes.get((kind, api))
-        if probe is None:
-            probe, _ = _create(kind, api, self._client_name)
-            self._probes[(kind, api)] = probe
-        ports: list[str] = probe.get_ports()  # rtmidi is untyped: a list of port names
-        return ports
-
-    def poll_once(self) -> None:
-        """One round: list ports per API and direction, then let each port reconnect."""
-        with self._lock:
-            ports = list(self._ports)
-        listings: dict[tuple[type, str], list[str]] = {}
-        for port in ports:
-            key = (port.rtmidi_class, port.api)
-            try:
-                if key not in listings:
-                    listings[key] = self._names(*key)
-                change = port.follow_devices(listings[key])
-            except (rtmidi.RtMidiError, OSError) as exc:
-                log.warning("MIDI port watcher: %r: %s", port, exc)
-                continue
-            if change is None:
-                continue
-            event, name = change
-            log.info("MIDI %s %s: %s", port.direction, event + "ed", name)
-            hook = self.on_connect if event == "connect" else self.on_disconnect
-            if hook is not None:
-                try:
-                    hook(name)
-                except Exception:
-                    log.exception("MIDI port watcher %s hook failed", event)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.poll_once()
-
-    def start(self) -> PortWatcher:
-        """Start the polling thread."""
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(
-                target=self._run, name="midimon-port-watcher", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread and release its listing clients; idempotent."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        for probe in self._probes.values():
-            probe.delete()
-        self._probes.clear()
-
-    def __enter__(self) -> PortWatcher:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -213,3 +213,12 @@ def jack_server(monkeypatch: pytest.MonkeyPatch):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def cleanup(jack_server):
+    """Callables run after the test, before the JACK server stops (close clients first)."""
+    actions: list[Callable[[], object]] = []
+    yield actions
+    for action in reversed(actions):
+        action()

@@ -210,6 +210,18 @@ def new_keys(folder: Path, name: str = "author") -> Keys:
     return Keys(public, secret, pub_path, key_path)
 
 
+def trusted_key(run: Callable[..., subprocess.CompletedProcess], folder: Path) -> Path:
+    """A key pair made by ``midimon keygen`` as ``folder/a.pub`` and ``folder/a.key`` and
+    trusted as "Alice" for any plugin by ``midimon trust add``, each run through ``run`` (the
+    ``run_midimon`` fixture, or a runner of one's own); the secret key's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for args in (("keygen", "-W", "-p", folder / "a.pub", "-s", folder / "a.key"),
+                 ("trust", "add", folder / "a.pub", "--name", "Alice", "--any")):  # fmt: skip
+        done = run(*args)
+        assert done.returncode == 0, done.stderr
+    return folder / "a.key"
+
+
 class TcpListener:
     """A TCP server on 127.0.0.1 (a port the OS picks) that counts the connections it accepts."""
 
@@ -252,3 +264,40 @@ def open_jack_output(port_substring: str, client: str = "controller"):
     out.open_port(next(i for i, p in enumerate(out.get_ports()) if port_substring in p))
     time.sleep(0.2)  # JACK drops what is sent while it is still making the connection
     return out
+
+
+# -- MIDI ports on the jack_server fixture's JACK server (tests/test_midi*.py, tests/cli) -------
+
+#: Seconds for JACK to settle after a client, port or connection appears.
+SETTLE = 0.1
+
+
+def device_out(cleanup: list[Callable[[], object]], port: str, client: str = "device"):
+    """A test "device": a JACK client with a MIDI output port ``client:port``."""
+    import rtmidi
+
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
+    out.open_virtual_port(port)
+    cleanup.append(out.delete)
+    return out
+
+
+def recorder() -> tuple[list[tuple[bytes, int]], threading.Event, Callable[[bytes, int], None]]:
+    """A list a MIDI input callback appends (data, timestamp) to, and an event set on each."""
+    got: list[tuple[bytes, int]] = []
+    arrived = threading.Event()
+
+    def callback(data: bytes, stamp: int) -> None:
+        got.append((data, stamp))
+        arrived.set()
+
+    return got, arrived, callback
+
+
+def open_input(cleanup: list[Callable[[], object]], *args, **kwargs):
+    """A midimon MidiInput on JACK, closed after the test."""
+    from midimon.midi import MidiInput
+
+    port = MidiInput(*args, api="jack", **kwargs)
+    cleanup.append(port.close)
+    return port

@@ -1,17 +1,17 @@
-"""midimon.midi through a real JACK server (dummy backend): ports, messages, patterns, reconnect."""
+"""midimon.midi through a real JACK server (dummy backend): ports, messages, patterns; the
+reconnect thread is tested in test_midi_watch.py."""
 
 from __future__ import annotations
 
 import json
-import queue
 import random
 import statistics
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 import rtmidi  # the tests play the MIDI device with rtmidi directly
+from helpers import SETTLE, device_out, open_input, recorder, wait_for
 
 from midimon.midi import (
     MidiBackendError,
@@ -20,31 +20,12 @@ from midimon.midi import (
     MidiOutput,
     PortClosedError,
     PortNotFoundError,
-    PortWatcher,
     compiled_apis,
     list_ports,
     match_port,
 )
 
 Received = list[tuple[bytes, int]]
-SETTLE = 0.1  # seconds for JACK to settle after a client, port or connection appears
-
-
-@pytest.fixture
-def cleanup(jack_server):
-    """Callables run after the test, before the JACK server stops (close clients first)."""
-    actions: list[Callable[[], object]] = []
-    yield actions
-    for action in reversed(actions):
-        action()
-
-
-def device_out(cleanup, port: str, client: str = "device") -> rtmidi.MidiOut:
-    """A test "device": a JACK client with a MIDI output port ``client:port``."""
-    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
-    out.open_virtual_port(port)
-    cleanup.append(out.delete)
-    return out
 
 
 def connect_out(cleanup, pattern: str) -> rtmidi.MidiOut:
@@ -56,35 +37,6 @@ def connect_out(cleanup, pattern: str) -> rtmidi.MidiOut:
     out.open_port(index)
     time.sleep(SETTLE)
     return out
-
-
-def recorder() -> tuple[Received, threading.Event, Callable[[bytes, int], None]]:
-    """A list the callback appends to, and an event set on each message."""
-    got: Received = []
-    arrived = threading.Event()
-
-    def callback(data: bytes, stamp: int) -> None:
-        got.append((data, stamp))
-        arrived.set()
-
-    return got, arrived, callback
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll ``predicate`` until true or ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
-
-
-def open_input(cleanup, *args, **kwargs) -> MidiInput:
-    """A MidiInput on JACK, closed after the test."""
-    port = MidiInput(*args, api="jack", **kwargs)
-    cleanup.append(port.close)
-    return port
 
 
 def test_jack_api_is_compiled_in() -> None:
@@ -248,87 +200,6 @@ def test_backend_errors_are_midi_errors(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(MidiBackendError, match="jack") as caught:
         MidiOutput("x", api="jack")
     assert isinstance(caught.value, MidiError)
-
-
-Events = queue.Queue[tuple[str, str]]
-
-
-def watch(cleanup, port: MidiInput | MidiOutput) -> tuple[PortWatcher, Events]:
-    """A started PortWatcher on ``port`` polling every 50 ms, and the queue its hooks fill."""
-    events: Events = queue.Queue()
-    watcher = PortWatcher(
-        [port],
-        interval=0.05,
-        on_connect=lambda name: events.put(("connect", name)),
-        on_disconnect=lambda name: events.put(("disconnect", name)),
-    )
-    cleanup.append(watcher.stop)
-    # The first round registers the watcher's own JACK clients; events sent while JACK
-    # reorders its graph for a new client can be lost, so let that settle first.
-    watcher.poll_once()
-    time.sleep(SETTLE)
-    watcher.start()
-    return watcher, events
-
-
-def test_watcher_reconnects_a_device_that_comes_back(cleanup) -> None:
-    """The device's port vanishes and returns: hooks fire, the input reopens, events flow."""
-    got, _, callback = recorder()
-    device = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="device")
-    device.open_virtual_port("ctrl")
-    port = open_input(cleanup, "device:ctrl", callback=callback)
-    watcher, events = watch(cleanup, port)
-    device.send_message([0x90, 1, 1])
-    assert wait_for(lambda: len(got) == 1)
-
-    device.delete()  # unplugged
-    assert events.get(timeout=5) == ("disconnect", "device:ctrl")
-    assert not port.is_open
-
-    device = device_out(cleanup, "ctrl")  # plugged back in
-    assert events.get(timeout=5) == ("connect", "device:ctrl")
-    assert port.is_open
-    time.sleep(SETTLE)
-    device.send_message([0x90, 2, 2])
-    assert wait_for(lambda: len(got) == 2)
-    assert [data for data, _ in got] == [b"\x90\x01\x01", b"\x90\x02\x02"]
-    watcher.stop()
-    assert watcher._thread is None
-    assert events.empty()
-
-
-def test_watcher_opens_a_device_plugged_in_later(cleanup) -> None:
-    """missing_ok: the input waits for its pattern; the watcher opens it when it appears."""
-    got, _, callback = recorder()
-    port = open_input(cleanup, "late dev", callback=callback, missing_ok=True)
-    _, events = watch(cleanup, port)
-    device = device_out(cleanup, "Late Device port", client="hw")
-    assert events.get(timeout=5) == ("connect", "hw:Late Device port")
-    time.sleep(SETTLE)
-    device.send_message([0xB0, 1, 2])
-    assert wait_for(lambda: len(got) == 1)
-
-
-def test_watcher_reconnects_an_output(cleanup) -> None:
-    """An output whose listener vanishes refuses to send, then sends again once it is back."""
-    synth = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="synth")
-    synth.open_virtual_port("in")
-    out = MidiOutput("synth:in", api="jack")
-    cleanup.append(out.close)
-    _, events = watch(cleanup, out)
-    synth.delete()
-    assert events.get(timeout=5) == ("disconnect", "synth:in")
-    with pytest.raises(PortClosedError, match="disconnected"):
-        out.send(b"\x90\x01\x01")
-    got: list[bytes] = []
-    synth = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="synth")
-    synth.set_callback(lambda event, _: got.append(bytes(event[0])))
-    synth.open_virtual_port("in")
-    cleanup.append(synth.delete)
-    assert events.get(timeout=5) == ("connect", "synth:in")
-    time.sleep(SETTLE)
-    out.send(b"\x90\x02\x02")
-    assert wait_for(lambda: got == [b"\x90\x02\x02"])
 
 
 def test_jack_latency_port_to_callback(cleanup) -> None:

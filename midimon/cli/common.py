@@ -13,6 +13,7 @@ from midimon.errors import MidimonError
 from midimon.plugins.settings import PluginSettings, load_plugin_settings
 
 if TYPE_CHECKING:  # imported where used: `midimon verify` should not pay for the manager
+    from midimon.plugins.description.capabilities import Capability
     from midimon.plugins.description.discovery import DiscoveredPlugin, DiscoveryResult
     from midimon.plugins.loading.loader import HostServices
     from midimon.plugins.manager.grants import Grant
@@ -52,6 +53,17 @@ def add_plugins_dir_option(parser: argparse.ArgumentParser) -> None:
 def add_json_option(parser: argparse.ArgumentParser) -> None:
     """``--json``: one JSON object on stdout instead of text."""
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def parse_capability(text: str) -> Capability:
+    """The capability a command line names (``network``, ``filesystem``, ...); a CliError
+    listing the names accepted otherwise."""
+    from midimon.plugins.description.capabilities import from_name
+
+    try:
+        return from_name(text)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def print_json(data: Any) -> None:

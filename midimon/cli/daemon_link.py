@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from midimon.cli.common import CliError
+from midimon.daemon.control_protocol import EXIT_PROTOCOL
+
+_Answer = TypeVar("_Answer", dict, list)  # type: ignore[type-arg]  # JSON: any keys and items
 
 log = logging.getLogger("midimon.cli")
 
@@ -38,6 +41,18 @@ def request(command: str, args: dict[str, Any] | None = None, timeout: float = 1
     """Send one command to the daemon; an IpcError reaches main, which exits with its status."""
     with client(timeout) as link:
         return link.request(command, args)
+
+
+def request_typed(
+    command: str, kind: type[_Answer], args: dict[str, Any] | None = None, timeout: float = 15.0
+) -> _Answer:
+    """:func:`request` for a command answered with a JSON object (``kind=dict``) or list;
+    any other answer is a CliError with the protocol's exit status (the two sides disagree)."""
+    answer = request(command, args, timeout)
+    if not isinstance(answer, kind):
+        what = "an object" if kind is dict else "a list"
+        raise CliError(f"the daemon's {command} answer is not {what}: {answer!r}", EXIT_PROTOCOL)
+    return answer
 
 
 def add_local_option(parser: argparse.ArgumentParser) -> None:

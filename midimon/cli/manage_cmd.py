@@ -19,10 +19,9 @@ from midimon.cli.common import (
     add_json_option,
     add_plugins_dir_option,
     make_manager,
+    parse_capability,
     print_json,
 )
-from midimon.daemon.control_protocol import EXIT_PROTOCOL
-from midimon.plugins.description.capabilities import Capability, from_name
 from midimon.plugins.sandbox.grant_paths import sensitive_folders_covered
 
 
@@ -111,16 +110,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         parser.set_defaults(handler=cmd_load if verb == "load" else cmd_unload)
 
 
-def _capability(text: str) -> Capability:
-    try:
-        return from_name(text)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-
-
 def cmd_grant(args: argparse.Namespace) -> int:
     """``plugins grant NAME CAP [--write PATH] [--read PATH]``."""
-    capability = _capability(args.capability)
+    capability = parse_capability(args.capability)
     if daemon_link.use_daemon(args):
         # the daemon's cwd differs: relative paths are made absolute here; the daemon resolves
         # them (symlinks, ..) and checks them, so its refusal names the path as typed
@@ -154,7 +146,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     """``plugins revoke NAME CAP``."""
-    capability = _capability(args.capability)
+    capability = parse_capability(args.capability)
     if daemon_link.use_daemon(args):
         daemon_link.request("PLUGIN_INFO", {"name": args.name})  # an unknown plugin is an error
         data = daemon_link.request(
@@ -200,11 +192,7 @@ def cmd_disable(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     """``plugins stats NAME``."""
     if daemon_link.use_daemon(args):
-        stats = daemon_link.request("PLUGIN_STATS", {"name": args.name})
-        if not isinstance(stats, dict):
-            raise CliError(
-                f"the daemon's PLUGIN_STATS answer is not an object: {stats!r}", EXIT_PROTOCOL
-            )
+        stats = daemon_link.request_typed("PLUGIN_STATS", dict, {"name": args.name})
     else:
         manager = make_manager(args)
         manager.get_metadata(args.name)  # an unknown plugin: PluginNotFound, printed by main

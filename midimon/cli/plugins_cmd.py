@@ -19,14 +19,12 @@ from midimon.cli import (
 )
 from midimon.cli.common import (
     EXIT_OK,
-    CliError,
     add_json_option,
     add_plugins_dir_option,
     make_manager,
     print_json,
     run_discovery,
 )
-from midimon.daemon.control_protocol import EXIT_PROTOCOL
 from midimon.plugins.description.capabilities import sorted_caps
 from midimon.plugins.description.discovery import DiscoveredPlugin
 from midimon.plugins.manager.readiness import ReadinessChecker
@@ -71,9 +69,7 @@ def _summary(found: DiscoveredPlugin) -> dict[str, Any]:
 
 
 def _list_from_daemon(args: argparse.Namespace) -> int:
-    rows = daemon_link.request("PLUGINS")
-    if not isinstance(rows, list):
-        raise CliError(f"the daemon's PLUGINS answer is not a list: {rows!r}", EXIT_PROTOCOL)
+    rows = daemon_link.request_typed("PLUGINS", list)
     if args.json:
         print_json({"plugins": rows})
         return EXIT_OK

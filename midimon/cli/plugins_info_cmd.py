@@ -59,10 +59,10 @@ def _capability_rows(manifest: PluginManifest) -> list[dict[str, str]]:
 
 def _info_from_daemon(args: argparse.Namespace) -> tuple[PluginManifest, dict[str, Any]]:
     """The daemon's PLUGIN_INFO reshaped like the local ``info`` (manifest read here too)."""
-    data = daemon_link.request("PLUGIN_INFO", {"name": args.name})
-    if not isinstance(data, dict) or not isinstance(data.get("manifest"), str):
+    data = daemon_link.request_typed("PLUGIN_INFO", dict, {"name": args.name})
+    if not isinstance(data.get("manifest"), str):
         raise CliError(
-            f"the daemon's PLUGIN_INFO answer is not understood: {data!r}", EXIT_PROTOCOL
+            f"the daemon's PLUGIN_INFO answer has no manifest path: {data!r}", EXIT_PROTOCOL
         )
     try:
         manifest = load_manifest(data["manifest"])

@@ -19,10 +19,10 @@ from midimon.cli.common import (
     CliError,
     add_json_option,
     add_plugins_dir_option,
+    parse_capability,
     print_json,
 )
-from midimon.daemon.control_protocol import EXIT_PROTOCOL
-from midimon.plugins.description.capabilities import Capability, from_name
+from midimon.plugins.description.capabilities import Capability
 
 STATE_FILE = "grant_requests.json"
 
@@ -75,10 +75,7 @@ def _ago(seconds: float) -> str:
 def cmd_requests(args: argparse.Namespace) -> int:
     """``plugins requests [--all] [--json]``."""
     if daemon_link.daemon_running():
-        rows = daemon_link.request("PLUGIN_REQUESTS", {"all": args.all})
-        if not isinstance(rows, list):
-            raise CliError(f"the daemon's PLUGIN_REQUESTS answer is not a list: {rows!r}",
-                           EXIT_PROTOCOL)  # fmt: skip
+        rows = daemon_link.request_typed("PLUGIN_REQUESTS", list, {"all": args.all})
     else:
         rows = _local_store().listing(args.all)
     if args.json:
@@ -109,16 +106,9 @@ def cmd_requests(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _capability(text: str) -> Capability:
-    try:
-        return from_name(text)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-
-
 def cmd_deny(args: argparse.Namespace) -> int:
     """``plugins deny NAME CAP``."""
-    cap = _capability(args.capability)
+    cap = parse_capability(args.capability)
     if daemon_link.use_daemon(args):
         row = daemon_link.request("PLUGIN_DENY", {"name": args.name, "capability": cap.value})
     else:
@@ -148,7 +138,7 @@ def cmd_deny(args: argparse.Namespace) -> int:
 
 def cmd_undeny(args: argparse.Namespace) -> int:
     """``plugins undeny NAME CAP``."""
-    cap = _capability(args.capability)
+    cap = parse_capability(args.capability)
     if daemon_link.daemon_running():
         data = daemon_link.request("PLUGIN_UNDENY", {"name": args.name, "capability": cap.value})
         removed = bool(data.get("undenied")) if isinstance(data, dict) else False

@@ -100,7 +100,8 @@ def _open_midi(daemon: Daemon) -> tuple[Any, Any, Any]:
     """Input, output and watcher, or Nones with a warning when no MIDI system is reachable."""
     try:
         from midimon.errors import MidiError
-        from midimon.midi import MidiInput, MidiOutput, PortWatcher
+        from midimon.midi import MidiInput, MidiOutput
+        from midimon.midi_watch import PortWatcher
     except ImportError as exc:  # pragma: no cover - python-rtmidi is a dependency
         log.warning("MIDI unavailable: %s", exc)
         return None, None, None

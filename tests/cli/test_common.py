@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 from helpers import MakePlugin
 
-from midimon.cli.common import CliError, find_plugin, make_manager, plugin_settings, run_discovery
+from midimon.cli.common import (
+    CliError,
+    find_plugin,
+    make_manager,
+    parse_capability,
+    plugin_settings,
+    run_discovery,
+)
+from midimon.plugins.description.capabilities import Capability
 from midimon.plugins.errors import SettingsError
 
 
@@ -89,3 +97,13 @@ def test_the_commands_manager(isolated_dirs: dict[str, str], tmp_path: Path) -> 
         assert default.settings.execution.isolation == "isolated"
     finally:
         default.shutdown()
+
+
+def test_a_capability_on_the_command_line() -> None:
+    """A capability's name gives the capability; an unknown one is a usage error naming the
+    names accepted."""
+    assert parse_capability("network") is Capability.NETWORK
+    assert parse_capability("system_control") is Capability.SYSTEM_CONTROL
+    with pytest.raises(CliError, match="filesystem") as info:
+        parse_capability("telepathy")
+    assert "telepathy" in str(info.value) and info.value.exit_code == 2

@@ -13,6 +13,7 @@ import pytest
 from midimon.cli import daemon_link
 from midimon.cli.common import CliError
 from midimon.daemon import CommandError, CommandRegistry, ControlServer, ErrorCode, socket_path
+from midimon.daemon.control_protocol import EXIT_PROTOCOL
 from midimon.daemon.cookie import cookie_path
 from midimon.daemon.errors import IpcError
 
@@ -49,6 +50,20 @@ def test_a_running_daemon_is_used(daemon: CommandRegistry) -> None:
     assert daemon_link.use_daemon(args(local=True)) is False
     assert daemon_link.use_daemon(args(plugins_dir=["/somewhere"])) is False
     assert daemon_link.request("ECHO", {"x": 1}) == {"x": 1}
+
+
+def test_an_answer_of_the_wrong_kind_is_a_protocol_error(daemon: CommandRegistry) -> None:
+    """request_typed gives the answer when it is the JSON kind the command answers with, and
+    otherwise a CliError naming the command, with the protocol's exit status."""
+    assert daemon_link.request_typed("ECHO", dict, {"x": 1}) == {"x": 1}
+    daemon.register("ROWS", lambda args, ctx: [1, 2])
+    assert daemon_link.request_typed("ROWS", list) == [1, 2]
+    wrong = r"the daemon's ROWS answer is not an object: \[1, 2\]"
+    with pytest.raises(CliError, match=wrong) as info:
+        daemon_link.request_typed("ROWS", dict)
+    assert info.value.exit_code == EXIT_PROTOCOL
+    with pytest.raises(CliError, match="ECHO answer is not a list"):
+        daemon_link.request_typed("ECHO", list, {"x": 1})
 
 
 def test_the_daemons_refusal_is_an_ipc_error(daemon: CommandRegistry) -> None:

@@ -5,29 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 
 import pytest
-import rtmidi  # the tests play the MIDI device with rtmidi directly
+from helpers import device_out
 
 from midimon.cli import devices_cmd
-
-
-@pytest.fixture
-def cleanup(jack_server):
-    """Callables run after the test, before the JACK server stops (close clients first)."""
-    actions: list[Callable[[], object]] = []
-    yield actions
-    for action in reversed(actions):
-        action()
-
-
-def device_out(cleanup, port: str, client: str = "device") -> rtmidi.MidiOut:
-    """A test "device": a JACK client with a MIDI output port ``client:port``."""
-    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
-    out.open_virtual_port(port)
-    cleanup.append(out.delete)
-    return out
 
 
 def run_devices(*argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

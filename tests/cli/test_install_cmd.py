@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import MakePlugin, RunMidimon
+from helpers import MakePlugin, RunMidimon, trusted_key
 
 Build = Callable[..., Path]
 
@@ -23,12 +23,7 @@ def user_plugins(midimon_env: dict[str, str]) -> Path:
 @pytest.fixture
 def build(make_plugin: MakePlugin, run_midimon: RunMidimon, tmp_path: Path) -> Build:
     """Build, sign (with a trusted key) and return a plugin folder: build(name, version, caps)."""
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    done = run_midimon("keygen", "-W", "-p", keys / "a.pub", "-s", keys / "a.key")
-    assert done.returncode == 0, done.stderr
-    done = run_midimon("trust", "add", keys / "a.pub", "--name", "Alice", "--any")
-    assert done.returncode == 0, done.stderr
+    key = trusted_key(run_midimon, tmp_path / "keys")
 
     def make(name: str = "packed", version: str = "1.0.0", caps: tuple[str, ...] = ()) -> Path:
         defines = {}
@@ -42,7 +37,7 @@ def build(make_plugin: MakePlugin, run_midimon: RunMidimon, tmp_path: Path) -> B
         )
         (folder / "README.md").write_text("hello\n")
         (folder / "notes.txt").write_text("not packed\n")
-        done = run_midimon("sign", folder, "-s", keys / "a.key")
+        done = run_midimon("sign", folder, "-s", key)
         assert done.returncode == 0, done.stderr
         return folder
 

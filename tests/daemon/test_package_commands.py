@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import MakePlugin, RunMidimon
+from helpers import MakePlugin, RunMidimon, trusted_key
 from panel_daemon import Panel
 
 from midimon.daemon.client import IpcError
@@ -20,17 +20,12 @@ from midimon.daemon.control_protocol import ErrorCode
 
 
 def _signed_package(make_plugin: MakePlugin, run_midimon: RunMidimon, tmp_path: Path) -> Path:
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    done = run_midimon("keygen", "-W", "-p", keys / "a.pub", "-s", keys / "a.key")
-    assert done.returncode == 0, done.stderr
-    done = run_midimon("trust", "add", keys / "a.pub", "--name", "Alice", "--any")
-    assert done.returncode == 0, done.stderr
+    key = trusted_key(run_midimon, tmp_path / "keys")
     caps = {"network": True, "filesystem": True}
     folder = make_plugin("uploaded", root=tmp_path / "src",
                          defines={"P_CAPS": "MIDIMON_CAP_NETWORK|MIDIMON_CAP_FILESYSTEM"},
                          manifest={"capabilities": caps})  # fmt: skip
-    done = run_midimon("sign", folder, "-s", keys / "a.key")
+    done = run_midimon("sign", folder, "-s", key)
     assert done.returncode == 0, done.stderr
     done = run_midimon("pack", folder, "-o", tmp_path, "--json")
     assert done.returncode == 0, done.stderr

@@ -5,6 +5,7 @@ refused, and the live statistics. Every page is screenshotted (tests/panel_harne
 
 from __future__ import annotations
 
+import functools
 import json
 import tarfile
 import time
@@ -13,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import TcpListener, compile_plugin, open_jack_output, write_manifest
+from helpers import (
+    TcpListener,
+    compile_plugin,
+    open_jack_output,
+    trusted_key,
+    write_manifest,
+)
 from panel_harness import (
     Daemon,
     Panel,
@@ -257,12 +264,8 @@ def test_enable_disable_load_revoke_reach_the_cli(page: Any, panel: Panel, daemo
 def packages(ui_root: Path, daemon: Daemon) -> dict[str, Path]:
     """A signed package of the test plugin ``pkg_probe`` (its key trusted) and a copy whose
     binary was changed after signing."""
-    env, keys = daemon.env, ui_root / "keys"
-    keys.mkdir()
-    for args in (("keygen", "-W", "-p", keys / "a.pub", "-s", keys / "a.key"),
-                 ("trust", "add", keys / "a.pub", "--name", "Alice", "--any")):  # fmt: skip
-        done = midimon(env, *args)
-        assert done.returncode == 0, done.stderr
+    env = daemon.env
+    key = trusted_key(functools.partial(midimon, env), ui_root / "keys")
     folder = ui_root / "src" / "pkg_probe"
     folder.mkdir(parents=True)
     defines = {"P_NAME": '"pkg_probe"', "P_CAPS": "MIDIMON_CAP_NETWORK"}
@@ -271,7 +274,7 @@ def packages(ui_root: Path, daemon: Daemon) -> dict[str, Path]:
         folder, "pkg_probe", description="a packaged probe", author="Alice",
         capabilities={"network": True},
     )  # fmt: skip
-    assert midimon(env, "sign", folder, "-s", keys / "a.key").returncode == 0
+    assert midimon(env, "sign", folder, "-s", key).returncode == 0
     done = midimon(env, "pack", folder, "-o", ui_root, "--json")
     assert done.returncode == 0, done.stderr
     good = Path(json.loads(done.stdout)["file"])

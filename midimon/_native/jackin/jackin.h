@@ -6,8 +6,9 @@
  * Threads: mj_open, mj_connect, mj_ports, mj_register, mj_unregister, mj_set_filter, mj_stop
  * and mj_free are for the owner (Python, holding its own lock); mj_drain is for the ONE
  * consumer thread (the dispatcher); the producer is JACK's process thread, inside this file.
- * The declarations between the markers are what midimon/midi_jack.py hands to cffi
- * (tests/test_midi_jack.py checks both say the same).
+ * The declarations between the markers are what midimon/midi_jack.py hands to cffi, read from
+ * this file (installed as midimon/include/jackin.h); tests/test_midi_jack.py checks the built
+ * library defines each function declared.
  */
 #ifndef MIDIMON_JACKIN_H
 #define MIDIMON_JACKIN_H

@@ -94,8 +94,8 @@ CAPABILITY_TABLE: dict[Capability, CapabilityInfo] = {
     ),
 }
 
-# Capabilities that give the worker local (AF_UNIX) sockets; mirrors unix_sockets_allowed() in
-# midimon/_native/worker/sandbox.c.
+# Capabilities that give the worker local (AF_UNIX) sockets; mirrors mm_unix_sockets_allowed() in
+# midimon/_native/worker/sandbox.c (the seccomp filter in seccomp.c applies it).
 LOCAL_SOCKET_CAPABILITIES: frozenset[Capability] = frozenset(
     {Capability.AUDIO, Capability.SYSTEM_CONTROL, Capability.SUBPROCESS}
 )

@@ -1,4 +1,5 @@
-"""The PluginManager: discovery, lifecycle, grants, limits, isolation, stats and audit.
+"""The PluginManager: discovery, lifecycle, grants, limits, isolation, stats and audit
+(execute() and its steps: calls.py; pipelined calls: started_calls.py).
 
 Lifecycle: available (discovered) -> loaded (verified, worker started, initialized) -> enabled.
 Plugins load lazily on first execute. Calls to one plugin are serialized; calls to different
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from midimon.paths import plugin_search_path, state_dir
-from midimon.plugins.description.capabilities import Capability, sorted_caps
+from midimon.plugins.description.capabilities import sorted_caps
 from midimon.plugins.description.discovery import DiscoveredPlugin, DiscoveryResult, discover
 from midimon.plugins.description.manifest import PluginManifest
 from midimon.plugins.errors import (
@@ -25,53 +26,30 @@ from midimon.plugins.errors import (
     LoadError,
     PluginCallError,
     PluginDisabled,
-    PluginError,
     PluginNotFound,
-    WorkerCrashed,
     WorkerError,
-    WorkerTimeout,
 )
 from midimon.plugins.hazmat import InProcessRunner  # built only after the trust check
 from midimon.plugins.integrity.pins import claimed_signer
 from midimon.plugins.integrity.verify import IntegrityChecker
-from midimon.plugins.loading.context import TriggerContext
-from midimon.plugins.loading.loader import (
-    EncodedParams,
-    HostServices,
-    LoggingHost,
-    encode_params,
-    read_binary,
-)
+from midimon.plugins.loading.loader import HostServices, LoggingHost, read_binary
 from midimon.plugins.manager.audit import AuditLog
+from midimon.plugins.manager.calls import CallPath
 from midimon.plugins.manager.grant_admin import GrantAdmin
 from midimon.plugins.manager.grants import Grant, PluginStateStore
 from midimon.plugins.manager.host_limits import LimitedHost, ServiceLimit
 from midimon.plugins.manager.ratelimit import TokenBucket
-from midimon.plugins.manager.results import (
-    ExecutionResult,
-    LoadedPlugin,
-    Outcome,
-    ResultMaker,
-)
+from midimon.plugins.manager.results import LoadedPlugin
 from midimon.plugins.manager.started_calls import StartedCalls
 from midimon.plugins.manager.stats import PluginStats
-from midimon.plugins.sandbox.denials import Denial
 from midimon.plugins.sandbox.runners import IsolatedRunner, Runner, sandbox_spec
 from midimon.plugins.settings import PluginSettings
 
-#: A crashed/timed-out worker restarts after FIRST_BACKOFF s, doubling within the window.
-FIRST_BACKOFF = 0.05
-MAX_BACKOFF = 5.0
 
-
-def _usable(runner: Runner) -> bool:
-    """False for an isolated runner whose worker died (its reader reports it meanwhile)."""
-    return runner.usable
-
-
-class PluginManager(StartedCalls):
+class PluginManager(CallPath, StartedCalls):
     """Owns every plugin of one daemon or CLI command (thread-safe); grants: ``grants``;
-    start_call / finish_call (pipelined isolated calls): StartedCalls."""
+    execute() and its steps: CallPath; start_call / finish_call (pipelined isolated calls):
+    StartedCalls."""
 
     def __init__(
         self,
@@ -97,6 +75,10 @@ class PluginManager(StartedCalls):
         self.state = state or PluginStateStore(state_dir() / "plugin_state.json")
         self.audit = audit or AuditLog(state_dir() / "audit.jsonl")
         self.grants = GrantAdmin(self, session_grants)  # after the state, audit and checker
+        # manager.grant(name, capability, write_paths, read_paths=...) and manager.revoke(name,
+        # capability), as the CLI and the daemon call them: GrantAdmin's own methods.
+        self.grant = self.grants.grant
+        self.revoke = self.grants.revoke
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.RLock()
@@ -273,22 +255,6 @@ class PluginManager(StartedCalls):
         for name in self.list_loaded():
             self.unload(name)
 
-    # -- grants (the CLI, the daemon and tests call these; the rest is on ``grants``) -------
-    def grant(
-        self,
-        name: str,
-        capability: Capability,
-        write_paths: Iterable[Path | str] = (),
-        *,
-        read_paths: Iterable[Path | str] = (),
-    ) -> None:
-        """Grant ``capability`` to the plugin's current binary: see GrantAdmin.grant."""
-        self.grants.grant(name, capability, write_paths, read_paths=read_paths)
-
-    def revoke(self, name: str, capability: Capability) -> bool:
-        """Revoke a grant: see GrantAdmin.revoke."""
-        return self.grants.revoke(name, capability)
-
     # -- execute -----------------------------------------------------------------------------
     def runs_inline(self, name: str) -> bool:
         """Whether calls to ``name`` may run on the caller's thread without a hand-over: it is
@@ -317,209 +283,6 @@ class PluginManager(StartedCalls):
             seconds=round(span, 3),
             total=total,
         )
-
-    # -- execute()'s steps, public for PreparedCall (manager/prepared.py) ---------------------
-    def peek_loaded(self, name: str) -> LoadedPlugin | None:
-        """The loaded plugin ``name`` without the manager's lock (one dict read, as execute())."""
-        return self._loaded.get(name)
-
-    def counters(self, name: str) -> PluginStats:
-        """The live counters of a loaded plugin (``stats`` gives them as a dict)."""
-        return self._stats[name]
-
-    def rate_bucket(self, name: str) -> TokenBucket:
-        """The plugin's rate-limit bucket (made from its settings at first use)."""
-        bucket = self._buckets.get(name)
-        if bucket is None:
-            settings = self.settings.execution_for(name)
-            bucket = self._buckets[name] = TokenBucket(settings.rate_limit, settings.rate_burst)
-        return bucket
-
-    def execute(
-        self, name: str, params: Mapping[str, Any] | str | EncodedParams, context: TriggerContext
-    ) -> ExecutionResult:
-        """Run a plugin's action once. Never raises for plugin trouble: see the outcome."""
-        started = time.perf_counter()
-        stats = self._stats[name]
-
-        def result(outcome: Outcome, message: str, status: int | None = None) -> ExecutionResult:
-            return ExecutionResult(
-                name, outcome, message, status, round((time.perf_counter() - started) * 1000, 4)
-            )
-
-        try:
-            payload = encode_params(params)
-        except ValueError as exc:
-            return result(Outcome.FAILED, str(exc))
-        reason = self.state.disabled_reason(name)
-        if reason is not None:
-            return result(Outcome.DISABLED, str(PluginDisabled(name, reason)))
-        if not self.rate_bucket(name).try_take():
-            stats.rate_limited += 1
-            self.audit.record("rate_limit", name)
-            return result(Outcome.RATE_LIMITED, f"{name}: rate limit reached; call refused")
-        loaded = self._loaded.get(name)  # one dict read is atomic: no lock on the hot path
-        if loaded is None:
-            try:
-                self.load(name)
-            except PluginDisabled as exc:
-                return result(Outcome.DISABLED, str(exc))
-            except (PluginError, OSError) as exc:
-                return result(Outcome.UNAVAILABLE, str(exc))
-            with self._lock:
-                loaded = self._loaded.get(name)
-            if loaded is None:
-                return result(Outcome.UNAVAILABLE, f"{name} was unloaded")
-        if loaded.needs_restart:  # grants changed: judge this call by the new ones
-            self.grants.refresh(loaded)
-        refusal = self.grants.refuse_ungranted(loaded, payload)  # audited as "deny"
-        if refusal is not None:
-            stats.denials += 1
-            return result(Outcome.DENIED, refusal)
-        settings = self.settings.execution_for(name)
-        deadline = time.monotonic() + settings.timeout
-        # Uncontended (the usual case) without a timed wait; else wait up to the timeout.
-        if not (loaded.lock.acquire(False) or loaded.lock.acquire(timeout=settings.timeout)):
-            stats.timeouts += 1
-            return result(Outcome.TIMEOUT, f"{name} is busy with another call past its timeout")
-        try:
-            return self.call_locked(loaded, payload, context, deadline, stats, result)
-        finally:
-            loaded.lock.release()
-
-    def call_locked(
-        self,
-        loaded: LoadedPlugin,
-        payload: EncodedParams,
-        context: TriggerContext,
-        deadline: float,
-        stats: PluginStats,
-        result: ResultMaker,
-    ) -> ExecutionResult:
-        """One call with the plugin's lock held: (re)start its runner when needed, then run."""
-        if loaded.runner is None or loaded.needs_restart or not _usable(loaded.runner):
-            wait = loaded.restart_after - self._clock()
-            if wait > 0:
-                self._sleep(min(wait, max(0.0, deadline - time.monotonic())))
-            if loaded.runner is not None:
-                loaded.runner.kill()
-            loaded.runner = None
-            self.grants.refresh(loaded, audit=True)
-            try:
-                self._start(loaded)
-            except LoadError as exc:
-                stats.failures += 1
-                return result(Outcome.UNAVAILABLE, str(exc))
-        runner = loaded.runner
-        assert runner is not None
-        timeout = max(0.001, deadline - time.monotonic())
-        stats.executions += 1
-        stats.last_execution = time.time()
-        call_started = time.perf_counter()
-        return self.complete_call(
-            loaded,
-            stats,
-            result,
-            call_started,
-            lambda: runner.execute(payload, context, timeout),
-            runner,
-        )
-
-    def complete_call(
-        self,
-        loaded: LoadedPlugin,
-        stats: PluginStats,
-        result: ResultMaker,
-        call_started: float,
-        run: Callable[[], tuple[int, str]],
-        runner: Runner | None = None,
-    ) -> ExecutionResult:
-        """Run ``run()`` (the runner call, or the wait for its answer) and turn what happens
-        into an ExecutionResult: stats, audit, and restart or disable after a failure.
-        ``runner``: the runner the call went to (only that one is killed after a failure)."""
-        name = loaded.manifest.name
-        settings = self.settings.execution_for(name)
-        try:
-            status, message = run()
-        except WorkerTimeout as exc:
-            stats.timeouts += 1
-            self._after_failure(
-                loaded, "timeout", f"no answer within {exc.seconds:g} s", runner=runner
-            )
-            return result(
-                Outcome.TIMEOUT,
-                f"{name} timed out after {settings.timeout:g} s; its worker was killed "
-                "and restarts for the next call",
-            )
-        except WorkerCrashed as exc:
-            return self._crashed(loaded, exc, stats, result, runner)
-        stats.add_latency(time.perf_counter() - call_started)
-        if status == 0:
-            stats.successes += 1
-            return result(Outcome.OK, message, status)
-        stats.failures += 1
-        self.audit.record("execute_failed", name, status=status, message=message[:500])
-        return result(Outcome.FAILED, message, status)
-
-    def _crashed(
-        self,
-        loaded: LoadedPlugin,
-        exc: WorkerCrashed,
-        stats: PluginStats,
-        result: ResultMaker,
-        runner: Runner | None = None,
-    ) -> ExecutionResult:
-        name = loaded.manifest.name
-        denial: Denial | None = exc.denial
-        if denial is not None:
-            stats.denials += 1
-            self.audit.record(
-                "deny",
-                name,
-                syscall=denial.syscall,
-                capability=denial.capability.value if denial.capability else None,
-                detail=denial.detail,
-            )
-            self._after_failure(loaded, "deny", str(exc), count_crash=False, runner=runner)
-            return result(Outcome.DENIED, f"{name}: {exc}")
-        stats.crashes += 1
-        self._after_failure(loaded, "crash", str(exc), runner=runner)
-        return result(Outcome.CRASHED, f"{name} crashed: {exc}; its worker restarts")
-
-    def _after_failure(
-        self,
-        loaded: LoadedPlugin,
-        event: str,
-        detail: str,
-        count_crash: bool = True,
-        runner: Runner | None = None,
-    ) -> None:
-        """Kill the runner, log the event, back off, and disable after too many crashes.
-        ``runner``: the one that failed; a newer one (restarted meanwhile) is left running."""
-        name = loaded.manifest.name
-        settings = self.settings.execution_for(name)
-        failed = loaded.runner if runner is None else runner
-        if failed is not None:
-            failed.kill()
-        if loaded.runner is failed:
-            loaded.runner = None
-        if event != "deny":
-            self.audit.record(event, name, detail=detail)
-        if not count_crash:
-            return
-        now = self._clock()
-        crashes = self._crashes[name]
-        crashes.append(now)
-        while crashes and crashes[0] < now - settings.crash_window:
-            crashes.popleft()
-        loaded.restart_after = now + min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (len(crashes) - 1))
-        if len(crashes) > settings.max_crashes:
-            reason = (
-                f"{len(crashes)} crashes or timeouts within {settings.crash_window:g} s "
-                f"(last: {detail})"
-            )
-            self.state.set_disabled(name, reason)
-            self.audit.record("disable", name, reason=reason)
 
     # -- introspection -----------------------------------------------------------------------
     def stats(self, name: str) -> dict[str, Any]:
@@ -562,3 +325,4 @@ class PluginManager(StartedCalls):
             "trust": loaded.report.trust if loaded else None,
             "enforced": loaded.runner.enforcement() if loaded and loaded.runner else None,
         }
+

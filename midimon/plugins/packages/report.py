@@ -188,7 +188,7 @@ def _prepare() -> None:
 
     ed25519_verify.backend_name()  # opens the Ed25519 backend (libcrypto or cryptography)
     import midimon.plugins.integrity.verify
-    import midimon.plugins.loading.binary_deps
+    import midimon.plugins.loading.base_libraries
     import midimon.plugins.sandbox.probe
     import midimon.plugins.sandbox.runners  # noqa: F401  (the worker probe's)
 
@@ -318,7 +318,8 @@ def _skipped(name: str, detail: str) -> dict[str, Any]:
 def _dependencies(data: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
     """The libraries the binary asks the dynamic loader for, and warnings about them."""
     from midimon.plugins.errors import BinaryFormatError
-    from midimon.plugins.loading.binary_deps import classify, parse_dependencies
+    from midimon.plugins.loading.base_libraries import classify
+    from midimon.plugins.loading.binary_deps import parse_dependencies
 
     try:
         deps = parse_dependencies(data)

@@ -19,10 +19,10 @@ from helpers import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from midimon.plugins.loading.base_libraries import classify  # parse, then classify
 from midimon.plugins.loading.binary_deps import (
     BinaryDependencies,
     BinaryFormatError,
-    classify,
     parse_dependencies,
 )
 
@@ -230,19 +230,6 @@ def test_elf_classes_and_byte_orders(is64: bool, little: bool) -> None:
     assert deps.format == f"ELF {bits}-bit {'little' if little else 'big'}-endian"
     assert deps.needed == ("libc.so.6", "libfoo.so.2")
     assert deps.runpath == ("/x", "/y") and deps.soname == "libp.so"
-
-
-def test_libgcc_and_libstdcxx_get_a_runtime_note() -> None:
-    """The GCC runtime is common but not base: a 'runtime' note with the reason."""
-    deps = parse_dependencies(
-        build_elf(needed=("libstdc++.so.6", "libgcc_s.so.1", "libm.so.6", "ld-linux-x86-64.so.2"))
-    )
-    notes = classify(deps)
-    assert [(n.library, n.kind) for n in notes] == [
-        ("libstdc++.so.6", "runtime"),
-        ("libgcc_s.so.1", "runtime"),
-    ]
-    assert "not part of the C library" in notes[0].reason
 
 
 @pytest.mark.parametrize("is64", [True, False])

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 
 from helpers import MakePlugin, RecordingHost
@@ -83,17 +81,6 @@ def test_disable_enable_persist(make_plugin: MakePlugin, make_manager) -> None:
     assert make_manager().execute("switch", {}, CTX).ok
 
 
-def test_rate_limit_refuses_excess(make_plugin: MakePlugin, make_manager, tmp_path) -> None:
-    """Past the burst, calls are refused at once and counted, not queued."""
-    make_plugin("limited")
-    manager = make_manager(rate_limit=1.0, rate_burst=3)
-    outcomes = [manager.execute("limited", {}, CTX).outcome for _ in range(6)]
-    assert outcomes[:3] == [Outcome.OK] * 3
-    assert outcomes[3:] == [Outcome.RATE_LIMITED] * 3
-    assert manager.stats("limited")["rate_limited"] == 3
-    assert sum(e["event"] == "rate_limit" for e in audit_events(tmp_path, "limited")) == 3
-
-
 def test_stats_count_and_time(make_plugin: MakePlugin, make_manager) -> None:
     """Stats count executions, successes and failures, with latency percentiles."""
     make_plugin("counted")
@@ -116,43 +103,6 @@ def test_in_process_only_for_trusted_signed(make_plugin: MakePlugin, make_manage
     result = make_manager(isolation="in-process").execute("fast", {}, CTX)
     assert result.outcome is Outcome.UNAVAILABLE
     assert "only for plugins signed by a trusted key" in result.message
-
-
-def test_calls_to_one_plugin_are_serialized_and_bounded(
-    make_plugin: MakePlugin, make_manager
-) -> None:
-    """Concurrent calls to one plugin all complete, one at a time, none past the timeout."""
-    make_plugin("serial")
-    manager = make_manager(timeout=2.0)
-    results = []
-
-    def call() -> None:
-        results.append(manager.execute("serial", {}, CTX))
-
-    threads = [threading.Thread(target=call) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    assert len(results) == 8 and all(r.ok for r in results)
-
-
-def test_slow_plugin_does_not_block_another(make_plugin: MakePlugin, make_manager) -> None:
-    """While one plugin hangs until its timeout, another plugin's calls go through."""
-    from hostile import HOSTILE_SOURCE
-
-    make_plugin("sleepy", source=HOSTILE_SOURCE, defines={"HOSTILE_SLEEP": "1"})
-    make_plugin("quick")
-    manager = make_manager(timeout=1.5)
-    manager.load("quick")
-    manager.load("sleepy")
-    slow = threading.Thread(target=manager.execute, args=("sleepy", {}, CTX))
-    slow.start()
-    time.sleep(0.2)
-    started = time.monotonic()
-    assert manager.execute("quick", {}, CTX).ok
-    assert time.monotonic() - started < 1.0
-    slow.join(5)
 
 
 def test_host_services_reach_the_host(

@@ -1,4 +1,5 @@
-"""Crash backoff and the automatic disable, on a real crashing worker with a hand-moved clock.
+"""The call path (manager/calls.py): execute()'s rate limit and per-plugin serialization,
+then crash backoff and the automatic disable, on real crashing workers with a hand-moved clock.
 
 The manager takes ``clock`` (monotonic seconds) and ``sleep``; here both belong to a
 :class:`ManualClock`, so the backoff the manager waits is read from the sleeps it asks for and
@@ -7,14 +8,16 @@ the crash window is crossed by moving the clock, never by sleeping for real.
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from helpers import MakePlugin
-from hostile import audit, hostile
+from hostile import HOSTILE_SOURCE, audit, hostile
 
 from midimon.plugins.loading.context import TriggerContext
-from midimon.plugins.manager.plugin_manager import FIRST_BACKOFF, MAX_BACKOFF
+from midimon.plugins.manager.calls import FIRST_BACKOFF, MAX_BACKOFF
 from midimon.plugins.manager.results import Outcome
 
 CTX = TriggerContext(velocity=100, number=36)
@@ -151,3 +154,49 @@ def test_enable_clears_the_crash_history(
     manager.enable(crashy)
     assert manager.execute(crashy, {}, CTX).outcome is Outcome.CRASHED
     assert manager.is_enabled(crashy)  # one crash since enable: within max_crashes=1
+
+
+def test_rate_limit_refuses_excess(make_plugin: MakePlugin, make_manager, tmp_path) -> None:
+    """Past the burst, calls are refused at once and counted, not queued."""
+    make_plugin("limited")
+    manager = make_manager(rate_limit=1.0, rate_burst=3)
+    outcomes = [manager.execute("limited", {}, CTX).outcome for _ in range(6)]
+    assert outcomes[:3] == [Outcome.OK] * 3
+    assert outcomes[3:] == [Outcome.RATE_LIMITED] * 3
+    assert manager.stats("limited")["rate_limited"] == 3
+    assert sum(e["event"] == "rate_limit" for e in audit(tmp_path, "limited")) == 3
+
+
+def test_calls_to_one_plugin_are_serialized_and_bounded(
+    make_plugin: MakePlugin, make_manager
+) -> None:
+    """Concurrent calls to one plugin all complete, one at a time, none past the timeout."""
+    make_plugin("serial")
+    manager = make_manager(timeout=2.0)
+    results = []
+
+    def call() -> None:
+        results.append(manager.execute("serial", {}, CTX))
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(results) == 8 and all(r.ok for r in results)
+
+
+def test_slow_plugin_does_not_block_another(make_plugin: MakePlugin, make_manager) -> None:
+    """While one plugin hangs until its timeout, another plugin's calls go through."""
+    make_plugin("sleepy", source=HOSTILE_SOURCE, defines={"HOSTILE_SLEEP": "1"})
+    make_plugin("quick")
+    manager = make_manager(timeout=1.5)
+    manager.load("quick")
+    manager.load("sleepy")
+    slow = threading.Thread(target=manager.execute, args=("sleepy", {}, CTX))
+    slow.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    assert manager.execute("quick", {}, CTX).ok
+    assert time.monotonic() - started < 1.0
+    slow.join(5)
