@@ -401,6 +401,14 @@ class MidiInput(_Port):
         with self._lock:
             self._rt.ignore_types(sysex=sysex, timing=timing, active_sense=active_sense)
 
+    def input_counters(self) -> dict[str, int] | None:
+        """The native JACK input's counters since it opened (received; dropped: its ring was
+        full; oversized; filtered), or None on another API (rtmidi counts nothing)."""
+        with self._lock:
+            if isinstance(self._rt, JackMidiIn) and not self._closed:
+                return self._rt.stats()
+        return None
+
     def _on_message(self, event: tuple[list[int], float], _data: object) -> None:
         now = time.monotonic_ns()
         try:

@@ -48,8 +48,11 @@ def test_virtual_input_on_jack_is_native(jack_server, caplog) -> None:
             _send_and_check(out, got)
         finally:
             out.delete()
+        counters = port.input_counters()
+        assert counters is not None and counters["received"] == 41 and counters["dropped"] == 0
     finally:
         port.close()
+    assert port.input_counters() is None  # closed: nothing to count
     assert {e[2] for e in got.events} == {f"midimon-jack-in:{port._rt.client_name}"}
 
 

@@ -163,6 +163,8 @@ def for_people(value: Any) -> str:
         return "-"
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value) or "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {for_people(v)}" for k, v in value.items()) or "-"
     return str(value)
 
 

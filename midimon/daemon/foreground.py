@@ -206,6 +206,8 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
     server = ControlServer(socket_path(), daemon.registry, on_refused=audit_refusal)
     server.start()
     midi_in, midi_out, watcher = _open_midi(daemon)
+    if midi_in is not None:
+        daemon.input_counters = midi_in.input_counters  # STATUS shows the ring's drops
     midi_out_ref[0] = midi_out
     daemon.start()
     for signum in (signal.SIGTERM, signal.SIGINT):

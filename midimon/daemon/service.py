@@ -131,6 +131,8 @@ class Daemon:
         self.config: Config = load_config(self.config_path)
         self.registry = CommandRegistry(daemon_version=__version__)
         self.counters = Counters()
+        # The MIDI input's own counters (its ring's drops), set by whoever opened the input.
+        self.input_counters: Callable[[], dict[str, int] | None] | None = None
         self.manager = PluginManager(
             self.config.plugins, host=host or _DaemonHost(self), session_grants=session_grants
         )
@@ -446,6 +448,7 @@ class Daemon:
             "uptime_s": round(time.time() - counters.started, 3),
             "midi_in": counters.midi_in,
             "dropped": counters.dropped,
+            "midi_input": self.input_counters() if self.input_counters is not None else None,
             "triggers": counters.triggers,
             "actions_ok": counters.actions_ok,
             "actions_failed": counters.actions_failed,

@@ -118,3 +118,12 @@ def test_midi_reaches_actions(e2e, run_midimon: RunMidimon) -> None:
         return json.loads(done.stdout)["mode"] if done.returncode == 0 else "?"
 
     assert wait_for(lambda: mode() == "Second")
+    # STATUS carries the native JACK input's counters: everything sent arrived, its ring
+    # dropped nothing (a full ring's drops would show here, not vanish).
+    done = subprocess.run([sys.executable, "-m", "midimon", "status", "--json"], env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    midi_input = json.loads(done.stdout)["midi_input"]
+    assert midi_input["received"] >= 12 and midi_input["dropped"] == 0, midi_input
+    text = subprocess.run([sys.executable, "-m", "midimon", "status"], env=env,
+                          capture_output=True, text=True).stdout  # fmt: skip
+    assert "midi_input" in text and "dropped 0" in text
