@@ -2,7 +2,14 @@
  * midimon_plugin.h - the one contract between the midimon host and a native action plugin.
  *
  * C99, no dependencies beyond <stddef.h> and <stdint.h>; usable from C++, Rust (#[repr(C)]
- * mirror) and Zig (@cImport). ABI version 1.0.
+ * mirror) and Zig (@cImport). ABI version 1.1.
+ *
+ * ABI 1.1 (appended, nothing of 1.0 moved): trigger plugins. A plugin with plugin.toml
+ * `type = "trigger"` feeds events in (OSC, gamepads) instead of (or besides) running actions:
+ * the host calls start() after initialize() and stop() before shutdown(); between the two the
+ * plugin emits events from its own threads through host->emit_event(). A 1.0 plugin's struct
+ * ends before start/stop, which therefore read as NULL; a plugin checks
+ * host->struct_size >= MIDIMON_HOST_V1_1_SIZE before it uses emit_event.
  *
  * How a plugin is found and called
  * --------------------------------
@@ -14,6 +21,7 @@
  *   - struct_size must be at least MIDIMON_PLUGIN_V1_0_SIZE; members past struct_size
  *     (from a plugin built against an older minor) read as zero/NULL.
  * Then: initialize() once, execute() any number of times, shutdown() once, destroy() once.
+ * A trigger plugin (ABI 1.1): initialize(), start(), events..., stop(), shutdown(), destroy().
  *
  * Growth rules: members are only ever appended (abi_minor goes up); nothing is renumbered or
  * reordered. Larger additions are extensions found by string id through get_extension()
@@ -27,6 +35,7 @@
  * say when a member may be used:
  *   [host-thread]   called by the host on the plugin's host thread;
  *   [initialized]   only between initialize() returning MIDIMON_OK and shutdown();
+ *   [started]       only between start() returning MIDIMON_OK and stop() returning;
  *   [any-thread]    a host service the plugin may call from any of its own threads.
  *
  * The region between MIDIMON_CDEF_BEGIN and MIDIMON_CDEF_END is read by the Python host as its
@@ -60,7 +69,7 @@ extern "C" {
 
 /* ABI version this header describes. */
 #define MIDIMON_ABI_MAJOR 1
-#define MIDIMON_ABI_MINOR 0
+#define MIDIMON_ABI_MINOR 1
 
 /* Capability bits (midimon_plugin_t.capabilities): what the plugin needs granted. */
 #define MIDIMON_CAP_NETWORK 1
@@ -95,10 +104,20 @@ extern "C" {
 #define MIDIMON_TRIGGER_ENCODER 7
 #define MIDIMON_TRIGGER_AFTERTOUCH 8
 #define MIDIMON_TRIGGER_PITCH_BEND 9
+#define MIDIMON_TRIGGER_PLUGIN 10         /* an event a trigger plugin emitted (ABI 1.1) */
+
+/* midimon_event_t.flags: which optional fields the event carries (ABI 1.1). */
+#define MIDIMON_EVENT_HAS_NUMBER 1
+#define MIDIMON_EVENT_HAS_VELOCITY 2
+#define MIDIMON_EVENT_HAS_CHANNEL 4
+
+/* Longest event name the host accepts, in bytes without the NUL (ABI 1.1). */
+#define MIDIMON_MAX_EVENT_NAME 255
 
 typedef struct midimon_host midimon_host_t;
 typedef struct midimon_plugin midimon_plugin_t;
 typedef struct midimon_trigger_context midimon_trigger_context_t;
+typedef struct midimon_event midimon_event_t;
 
 /*
  * The event that fired an action. Owned by the host; valid only until execute() returns:
@@ -115,6 +134,25 @@ struct midimon_trigger_context {
     const char *mode;       /* current mode name, UTF-8, NUL-terminated; never NULL */
     uint64_t timestamp_ns;  /* monotonic clock when the MIDI message arrived, nanoseconds */
     int64_t wall_time_ms;   /* wall clock (Unix epoch) when the MIDI message arrived, ms */
+};
+
+/*
+ * One event a trigger plugin emits (ABI 1.1). Owned by the plugin (usually on its stack); the
+ * host copies what it needs during emit_event() and keeps no pointer into it.
+ */
+struct midimon_event {
+    uint32_t struct_size;   /* sizeof(midimon_event_t) as the plugin built it */
+    uint32_t flags;         /* MIDIMON_EVENT_HAS_* bits: which of the fields below are set */
+    const char *name;       /* UTF-8, NUL-terminated, 1..MIDIMON_MAX_EVENT_NAME bytes, e.g.
+                             * "/pad/1" or "BTN_SOUTH"; owned by the plugin, read during the
+                             * call only */
+    double value;           /* the event's value (an OSC argument, an axis position, 1/0 for
+                             * press/release); finite */
+    uint8_t number;         /* note/controller-like number 0..127 (MIDIMON_EVENT_HAS_NUMBER) */
+    uint8_t velocity;       /* 0..127 (MIDIMON_EVENT_HAS_VELOCITY) */
+    uint8_t channel;        /* 0..15 (MIDIMON_EVENT_HAS_CHANNEL) */
+    uint8_t reserved0;      /* always 0 */
+    uint32_t reserved1;     /* always 0 */
 };
 
 /*
@@ -147,6 +185,16 @@ struct midimon_host {
      * valid until destroy() returns, or NULL when the host lacks it (an isolated worker may
      * offer fewer extensions than an in-process host). [any-thread] */
     const void *(*get_extension)(const midimon_host_t *host, const char *id);
+
+    /* ---- ABI 1.1: present when struct_size >= MIDIMON_HOST_V1_1_SIZE ---- */
+
+    /* Hand one event to the host (trigger plugins). `event` and its name are owned by the
+     * caller and only read during the call. Returns MIDIMON_OK when the host took the event,
+     * MIDIMON_ERR_INVALID_PARAMS for a malformed one (empty or too long name, bad field),
+     * MIDIMON_ERR_UNSUPPORTED outside start()..stop(). The host may drop events past the
+     * plugin's rate cap (counted and audited, still MIDIMON_OK); it may block briefly when the
+     * host is behind. [any-thread & started] */
+    int32_t (*emit_event)(const midimon_host_t *host, const midimon_event_t *event);
 };
 
 /*
@@ -184,7 +232,8 @@ struct midimon_plugin {
      *   execute() returns and never frees it.
      * Blocking is allowed (an HTTP request, a file write) but keep it short: the host gives each
      *   call a deadline and, in an isolated worker, kills the worker when it passes.
-     * Returns MIDIMON_OK or a MIDIMON_ERR_* code. Required (never NULL).
+     * Returns MIDIMON_OK or a MIDIMON_ERR_* code. Required (never NULL), except in a trigger
+     *   plugin (start set, ABI 1.1), where NULL means it runs no actions.
      * [host-thread & initialized] */
     int32_t (*execute)(const midimon_plugin_t *self,
                        const char *params_json, size_t params_len,
@@ -203,6 +252,24 @@ struct midimon_plugin {
     /* Look up a plugin extension by id ("midimon.<name>/<rev>"). Returns a plugin-owned pointer
      * valid until destroy() returns, or NULL when absent. May be NULL itself. [host-thread] */
     const void *(*get_extension)(const midimon_plugin_t *self, const char *id);
+
+    /* ---- ABI 1.1: read as NULL from a plugin whose struct_size ends before them ---- */
+
+    /* Begin emitting events (a trigger plugin: open its socket or device, start its threads)
+     * and return; events then go through host->emit_event() from any of the plugin's threads.
+     * settings_json: the user's settings for this plugin (config.toml's
+     *   [plugins.settings.<name>]) as a UTF-8 JSON object, `settings_len` bytes, also
+     *   NUL-terminated ("{}" when there are none); owned by the host, valid until start()
+     *   returns: copy what you keep.
+     * Called once, after initialize() succeeded. On failure return a non-zero MIDIMON_ERR_*
+     * code (and emit nothing); the host then calls shutdown(). NULL for an action plugin; a
+     * plugin with plugin.toml `type = "trigger"` must set it. [host-thread & initialized] */
+    int32_t (*start)(const midimon_plugin_t *self, const char *settings_json,
+                     size_t settings_len);
+
+    /* Stop emitting: when it returns no thread of the plugin calls emit_event() any more. Called
+     * once after a successful start(), before shutdown(). May be NULL. [host-thread & started] */
+    void (*stop)(const midimon_plugin_t *self);
 };
 
 /* The entry point's type. Returns a plugin-owned pointer, or NULL on failure. Called once per
@@ -220,6 +287,11 @@ MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void);
  * append members, so sizeof(midimon_plugin_t) grows while this stays. */
 #define MIDIMON_PLUGIN_V1_0_SIZE \
     (offsetof(midimon_plugin_t, get_extension) + sizeof(void *))
+
+/* Size of midimon_host_t in ABI 1.1: a plugin may call emit_event when host->struct_size is at
+ * least this. */
+#define MIDIMON_HOST_V1_1_SIZE \
+    (offsetof(midimon_host_t, emit_event) + sizeof(void *))
 
 /* The compatibility rule both sides apply: same major, and a plugin minor the host knows.
  * A constant expression (usable in #if) when its arguments are. Each argument is evaluated once

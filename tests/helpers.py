@@ -109,7 +109,7 @@ static int32_t p_exec(const midimon_plugin_t *self, const char *params, size_t l
 static const midimon_plugin_t plugin = {
     P_MAJOR, P_MINOR, (uint32_t)(P_SIZE), P_CAPS,
     P_NAME, P_VERSION, "a test plugin", NULL,
-    p_init, p_exec, NULL, NULL, NULL,
+    p_init, p_exec, NULL, NULL, NULL, NULL, NULL,
 };
 
 MIDIMON_EXPORT const midimon_plugin_t *P_ENTRY(void) {
@@ -301,3 +301,33 @@ def open_input(cleanup: list[Callable[[], object]], *args, **kwargs):
     port = MidiInput(*args, api="jack", **kwargs)
     cleanup.append(port.close)
     return port
+
+
+def osc_packet(address: str, *args: int | float | str) -> bytes:
+    """One OSC 1.0 message: ``address``, then int32 ('i'), float32 ('f') or string ('s') args."""
+    import struct as _struct
+
+    def padded(raw: bytes) -> bytes:
+        raw += b"\0"
+        return raw + b"\0" * (-len(raw) % 4)
+
+    tags = "," + "".join("i" if isinstance(a, int) else "f" if isinstance(a, float) else "s"
+                         for a in args)
+    body = b""
+    for arg in args:
+        if isinstance(arg, int):
+            body += _struct.pack(">i", arg)
+        elif isinstance(arg, float):
+            body += _struct.pack(">f", arg)
+        else:
+            body += padded(arg.encode())
+    return padded(address.encode()) + padded(tags.encode()) + body
+
+
+def free_udp_port() -> int:
+    """A UDP port on 127.0.0.1 that nothing listens on right now."""
+    import socket as _socket
+
+    with _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

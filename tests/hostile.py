@@ -278,7 +278,7 @@ static int32_t p_exec(const midimon_plugin_t *self, const char *params, size_t l
 static const midimon_plugin_t plugin = {
     MIDIMON_ABI_MAJOR, MIDIMON_ABI_MINOR, sizeof(midimon_plugin_t), P_CAPS,
     P_NAME, "1.0.0", "hostile test plugin", NULL,
-    p_init, p_exec, NULL, NULL, NULL,
+    p_init, p_exec, NULL, NULL, NULL, NULL, NULL,
 };
 
 MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void) { return &plugin; }

@@ -166,7 +166,7 @@ static int32_t plugin_execute(const midimon_plugin_t *self, const char *params_j
 }
 static const midimon_plugin_t plugin = {
     MIDIMON_ABI_MAJOR, MIDIMON_ABI_MINOR, (uint32_t)sizeof(midimon_plugin_t), 0,
-    "wrapped", "0.1.0", "a docs fragment", NULL, NULL, plugin_execute, NULL, NULL, NULL,
+    "wrapped", "0.1.0", "a docs fragment", NULL, NULL, plugin_execute, NULL, NULL, NULL, NULL, NULL,
 };
 MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void) { return &plugin; }
 """

@@ -3,6 +3,8 @@ aliases) and ``parse_trigger``, which validates a table against it."""
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +23,7 @@ from midimon.engine.trigger_specs import (
     NoteChordTrigger,
     NoteTrigger,
     PitchBendTrigger,
+    PluginTrigger,
     TriggerSpec,
     VelocityRangeTrigger,
 )
@@ -151,6 +154,36 @@ def _aftertouch(values: dict[str, Any], timing: TimingDefaults) -> list[tuple[st
     return _ordered("pressure_min", "pressure_max")(values, timing)
 
 
+_PLUGIN_NAME = re.compile(r"[a-z0-9_]+")
+MAX_EVENT_NAME = 255  # bytes (MIDIMON_MAX_EVENT_NAME)
+
+
+def _plugin_name(value: Any) -> str | None:
+    ok = isinstance(value, str) and _PLUGIN_NAME.fullmatch(value) is not None
+    return None if ok else "must be a plugin name ([a-z0-9_]+)"
+
+
+def _event_name(value: Any) -> str | None:
+    if not isinstance(value, str) or not 0 < len(value.encode("utf-8")) <= MAX_EVENT_NAME:
+        return f'must be an event name of 1..{MAX_EVENT_NAME} bytes (e.g. "/pad/1")'
+    return None
+
+
+def _number(value: Any) -> str | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return None if ok else "must be a number"
+
+
+def _plugin_range(values: dict[str, Any], _: TimingDefaults) -> list[tuple[str, str]]:
+    for key in ("value_min", "value_max"):
+        if values[key] is not None:
+            values[key] = float(values[key])
+    low, high = values["value_min"], values["value_max"]
+    if low is not None and high is not None and low > high:
+        return [("value_min", f"value_min ({low:g}) must not be greater than value_max ({high:g})")]
+    return []
+
+
 #: Trigger type name (as written in TOML) -> how to build and check it.
 TRIGGER_TYPES: dict[str, TriggerType] = {
     "Note": TriggerType(
@@ -249,6 +282,17 @@ TRIGGER_TYPES: dict[str, TriggerType] = {
             CHANNEL,
         ),
         _ordered("min", "max"),
+    ),
+    "Plugin": TriggerType(
+        PluginTrigger,
+        (
+            FieldSpec("plugin", _plugin_name),
+            FieldSpec("event", _event_name),
+            FieldSpec("value_min", _number, None),
+            FieldSpec("value_max", _number, None),
+            CHANNEL,
+        ),
+        _plugin_range,
     ),
 }
 

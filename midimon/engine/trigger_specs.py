@@ -127,6 +127,22 @@ class PitchBendTrigger:
     channel: int | None = None
 
 
+@dataclass(frozen=True)
+class PluginTrigger:
+    """An event a trigger plugin emitted (``osc_in``'s ``/pad/1``, a gamepad's ``BTN_SOUTH``),
+    optionally only with a value in value_min..value_max and, when the event carries a
+    channel, on that channel. Never fired by MIDI: plugin events come through their own queue
+    (``midimon.engine.plugin_events``)."""
+
+    TYPE: ClassVar[str] = "Plugin"
+    KIND: ClassVar[TriggerKind] = TriggerKind.PLUGIN
+    plugin: str
+    event: str
+    value_min: float | None = None
+    value_max: float | None = None
+    channel: int | None = None
+
+
 TriggerSpec = (
     NoteTrigger
     | VelocityRangeTrigger
@@ -137,4 +153,5 @@ TriggerSpec = (
     | EncoderTurnTrigger
     | AftertouchTrigger
     | PitchBendTrigger
+    | PluginTrigger
 )

@@ -55,6 +55,7 @@ from midimon.engine.trigger_specs import (
     NoteChordTrigger,
     NoteTrigger,
     PitchBendTrigger,
+    PluginTrigger,
     TriggerSpec,
     VelocityRangeTrigger,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "NoteChordTrigger",
     "NoteTrigger",
     "PitchBendTrigger",
+    "PluginTrigger",
     "TimingDefaults",
     "TriggerParse",
     "TriggerSpec",
@@ -208,6 +210,8 @@ class EventProcessor:
             return keys
         if isinstance(spec, PitchBendTrigger):
             return [(("pitch_bend", 0), self._pitch_bend)]
+        if isinstance(spec, PluginTrigger):
+            return []  # plugin events: midimon.engine.plugin_events, never MIDI
         raise TypeError(f"not a trigger spec: {spec!r}")
 
     # -- public API

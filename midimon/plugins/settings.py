@@ -11,10 +11,14 @@ allow_downgrade = false          # accept an older version than one already acce
 [plugins.overrides.my_plugin]    # any of the policy keys above, for one plugin
 dev_mode = true
 
+[plugins.settings.osc_in]        # a plugin's own settings, handed to a trigger plugin's
+port = 9000                      # start() as a JSON object
+
 Execution keys (isolation, timeout, rate_limit, rate_burst, memory_mb, max_processes,
 max_open_files, max_crashes, crash_window, kernel_sandbox, log_rate_limit, log_rate_burst,
-send_midi_rate_limit, send_midi_rate_burst, queue_size) go in either table too. Unknown keys
-are not errors: they land in ``PluginSettings.warnings``, worded like the config's others.
+send_midi_rate_limit, send_midi_rate_burst, queue_size, event_rate_limit) go in either table
+too. Unknown keys are not errors: they land in ``PluginSettings.warnings``, worded like the
+config's others.
 """
 
 from __future__ import annotations
@@ -77,6 +81,9 @@ class ExecutionSettings:
     # Isolated plugins: calls sent to its worker and not answered, or waiting to be sent; more
     # are dropped and counted (the MIDI thread never waits for a worker).
     queue_size: int = 4096
+    # Trigger plugins: events per second a plugin may emit (bursts of one second's worth);
+    # more are dropped, counted and audited.
+    event_rate_limit: int = 1000
 
 
 _EXEC_TYPES: dict[str, tuple[type, ...]] = {
@@ -96,6 +103,7 @@ _EXEC_TYPES: dict[str, tuple[type, ...]] = {
     "send_midi_rate_limit": (int, float),
     "send_midi_rate_burst": (int,),
     "queue_size": (int,),
+    "event_rate_limit": (int,),
 }
 ISOLATION_MODES = ("isolated", "in-process")
 
@@ -112,6 +120,8 @@ class PluginSettings:
     exec_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: Path | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)  # unknown keys, ignored
+    # [plugins.settings.<name>]: each plugin's own settings (a trigger plugin's port, device)
+    plugin_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     # execution_for() results: it runs on every plugin call, and the settings never change
     # (a reload makes a new PluginSettings).
     _execution_cache: dict[str, ExecutionSettings] = field(
@@ -194,7 +204,40 @@ def _auto_grant(value: Any, path: Path | None) -> frozenset[Capability]:
 
 
 _OVERRIDE_KEYS = frozenset(_POLICY_KEYS | _EXEC_TYPES.keys())
-_PLUGINS_KEYS = _OVERRIDE_KEYS | {"dirs", "auto_grant", "overrides"}
+_PLUGINS_KEYS = _OVERRIDE_KEYS | {"dirs", "auto_grant", "overrides", "settings"}
+MAX_SETTINGS_JSON = 60000  # bytes of one plugin's settings as JSON (a START message's room)
+
+
+def settings_json(values: dict[str, Any]) -> bytes:
+    """One plugin's settings as the JSON object text its start() receives."""
+    import json
+
+    return json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _plugin_settings(value: Any, path: Path | None) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise SettingsError(
+            path,
+            "plugins.settings",
+            "must hold one table per plugin, e.g. [plugins.settings.osc_in]",
+        )
+    for name, table in value.items():
+        try:
+            size = len(settings_json(table))
+        except (TypeError, ValueError):
+            raise SettingsError(
+                path,
+                f"plugins.settings.{name}",
+                "holds a value JSON cannot carry (a date or time); use a string",
+            ) from None
+        if size > MAX_SETTINGS_JSON:
+            raise SettingsError(
+                path,
+                f"plugins.settings.{name}",
+                f"is {size} bytes as JSON; at most {MAX_SETTINGS_JSON}",
+            )
+    return {name: dict(table) for name, table in value.items()}
 
 
 def _unknown_keys(
@@ -245,6 +288,7 @@ def parse_plugin_settings(table: dict[str, Any], path: Path | None = None) -> Pl
         exec_overrides=exec_overrides,
         source=path,
         warnings=tuple(warnings),
+        plugin_settings=_plugin_settings(table.get("settings", {}), path),
     )
 
 

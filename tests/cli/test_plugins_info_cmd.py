@@ -16,7 +16,7 @@ def test_info_and_verify_each_bundled_plugin(run_midimon: RunMidimon, name: str)
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
     assert len(info["sha256_actual"]) == 64
-    assert info["abi"] == "1.0" and info["host_abi"] == "1.0"
+    assert info["abi"] == "1.0" and info["host_abi"] == "1.1"
     assert info["capabilities"][0]["name"] == BUNDLED[name]
     assert info["capabilities"][0]["risk"] in ("low", "medium", "high")
     folder = Path(info["manifest"]).parent

@@ -163,7 +163,7 @@ static int32_t ex(const midimon_plugin_t *s, const char *p, size_t n,
     return MIDIMON_OK;
 }
 static const midimon_plugin_t plugin = { MIDIMON_ABI_MAJOR, MIDIMON_ABI_MINOR,
-    sizeof(midimon_plugin_t), 0, "probe_ok", "1.0.0", "slow", 0, 0, ex, 0, 0, 0 };
+    sizeof(midimon_plugin_t), 0, "probe_ok", "1.0.0", "slow", 0, 0, ex, 0, 0, 0, 0, 0 };
 MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void) { return &plugin; }
 """
 

@@ -47,6 +47,11 @@
  *                                  <- STATUS
  *   [PARAMS ...] EXECUTE          ->
  *                                  <- RESULT
+ *   START (trigger plugins)       ->
+ *                                  <- STATUS
+ *                                  <- EVENT ...       from any plugin thread, until STOP's STATUS
+ *   STOP                          ->
+ *                                  <- STATUS
  *   SHUTDOWN                      ->
  *                                  <- STATUS          then the worker exits 0
  * While a request is outstanding the worker may also send LOG, DENIED and SEND_MIDI (which the
@@ -60,7 +65,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MM_PROTOCOL_VERSION 2
+#define MM_PROTOCOL_VERSION 3
 
 /* The fd the worker finds its socket on. */
 #define MM_SOCKET_FD 3
@@ -84,6 +89,7 @@
 #define MM_MAX_HOST_VERSION 64u
 #define MM_MAX_STRUCT_SIZE 65536u        /* a larger plugin struct_size is corrupt or hostile */
 #define MM_WORKER_SEQ_BASE 0x80000000u   /* first seq of the worker's own SEND_MIDI requests */
+#define MM_MAX_EVENT_NAME 255u           /* one event name (MIDIMON_MAX_EVENT_NAME) */
 
 /* ---- host -> worker ------------------------------------------------------------------------ */
 
@@ -142,8 +148,24 @@
 #define MM_MIDI_STATUS 0x0005u
 #define MM_MIDI_STATUS_SIZE 4u
 
-/* SHUTDOWN: call shutdown() (if initialized) then destroy(); reply STATUS; exit 0. Empty. */
+/* SHUTDOWN: call stop() (if started), shutdown() (if initialized) then destroy(); reply
+ * STATUS; exit 0. Empty. */
 #define MM_SHUTDOWN 0x0006u
+
+/* START: call a trigger plugin's start() (protocol 3). Reply: STATUS. From then on emit_event()
+ * sends EVENT messages, at most max_events_per_s per second on average (a token bucket holding
+ * one second's worth; excess events are dropped in the worker and counted in the next EVENT's
+ * dropped_before). The host enforces the same cap again on what arrives: plugin code can write
+ * to fd 3 itself.
+ *   0 u32 max_events_per_s (1..MM_MAX_EVENT_RATE)
+ *   4 u32 settings_len     (<= MM_PARAMS_CHUNK) the plugin's settings JSON
+ *   8 settings bytes (the worker NUL-terminates them) */
+#define MM_START 0x0007u
+#define MM_START_FIXED 8u
+#define MM_MAX_EVENT_RATE 1000000u
+
+/* STOP: call stop(); no EVENT follows its STATUS reply. Empty. */
+#define MM_STOP 0x0008u
 
 /* ---- worker -> host ------------------------------------------------------------------------ */
 
@@ -199,12 +221,14 @@
 #define MM_LOAD_ERR_ABI_MAJOR 6u
 #define MM_LOAD_ERR_ABI_MINOR 7u    /* the plugin's minor is newer than the worker's header */
 #define MM_LOAD_ERR_STRUCT_SIZE 8u  /* smaller than ABI x.0's struct, or > MM_MAX_STRUCT_SIZE */
-#define MM_LOAD_ERR_INVALID 9u      /* execute, name, version or description is NULL */
+#define MM_LOAD_ERR_INVALID 9u      /* execute (and start), name, version or description is NULL */
 #define MM_HAS_INITIALIZE 0x01u
 #define MM_HAS_EXECUTE 0x02u
 #define MM_HAS_SHUTDOWN 0x04u
 #define MM_HAS_DESTROY 0x08u
 #define MM_HAS_GET_EXTENSION 0x10u
+#define MM_HAS_START 0x20u
+#define MM_HAS_STOP 0x40u
 #define MM_HAS_NAME 0x100u
 #define MM_HAS_VERSION 0x200u
 #define MM_HAS_DESCRIPTION 0x400u
@@ -225,6 +249,23 @@
 /* SEND_MIDI: a granted send_midi() on the host thread during initialize/execute. The worker
  * waits for MIDI_STATUS with the same seq.  0 bytes (1..MM_MAX_MIDI) */
 #define MM_SEND_MIDI 0x0107u
+
+/* EVENT: one emit_event() of a trigger plugin, from any plugin thread, seq 0 (protocol 3).
+ *   0  u64 value          IEEE-754 binary64 bits, finite
+ *   8  u32 flags          MIDIMON_EVENT_HAS_* bits
+ *   12 u8 number (0..127), 13 u8 velocity (0..127), 14 u8 channel (0..15), 15 u8 reserved (0)
+ *   16 u32 dropped_before events the worker dropped (rate cap) since the previous EVENT
+ *   20 u32 name_len       1..MM_MAX_EVENT_NAME
+ *   24 name bytes (UTF-8 checked by the host; no NUL) */
+#define MM_EVENT 0x0109u
+#define MM_EVENT_FIXED 24u
+
+/* EVENTS_DROPPED: events the worker dropped at its rate cap and has not reported yet, sent by
+ * the emit_event() call that drops one when the last report is MM_DROP_REPORT_NS old (so a
+ * flood that ends is still counted without a later EVENT).  0 u32 count (>= 1) */
+#define MM_EVENTS_DROPPED 0x010Au
+#define MM_EVENTS_DROPPED_SIZE 4u
+#define MM_DROP_REPORT_NS 100000000u
 
 /* DENIED: the sandbox stopped something.
  *   0  u32 reason   MM_DENY_*

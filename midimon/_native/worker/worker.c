@@ -40,6 +40,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "midimon_plugin.h"
@@ -62,6 +63,13 @@ static const midimon_plugin_t *g_raw;  /* the plugin's own struct: passed as `se
 static midimon_plugin_t g_view;        /* our zero-extended copy: the pointers we call */
 static char g_mode[MM_MAX_MODE + 1];
 static char *g_params;
+static volatile int g_started; /* between start() returning MIDIMON_OK and stop() */
+static pthread_mutex_t g_event_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t g_event_rate;  /* MM_START's max_events_per_s */
+static double g_event_tokens;
+static uint64_t g_event_last_ns;
+static uint32_t g_event_dropped; /* not yet reported to the host */
+static uint64_t g_drop_report_ns; /* when EVENTS_DROPPED was last sent */
 static uint32_t g_params_cap, g_params_total, g_params_have;
 
 static void protocol_violation(void) { _exit(MM_EXIT_PROTOCOL); }
@@ -240,6 +248,64 @@ static int32_t host_send_midi(const midimon_host_t *host, const uint8_t *bytes, 
             protocol_violation();
         return (int32_t)mm_get_u32(buf + MM_HEADER_SIZE);
     }
+}
+
+static uint64_t monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* [any-thread & started]: check, rate-cap (token bucket of one second's worth), send one EVENT. */
+static int32_t host_emit_event(const midimon_host_t *host, const midimon_event_t *event) {
+    uint8_t fixed[MM_EVENT_FIXED];
+    uint64_t bits, now;
+    size_t name_len;
+    uint32_t dropped;
+    (void)host;
+    if (!g_started) return MIDIMON_ERR_UNSUPPORTED;
+    if (!event || event->struct_size < offsetof(midimon_event_t, reserved0) || !event->name)
+        return MIDIMON_ERR_INVALID_PARAMS;
+    name_len = strnlen(event->name, MM_MAX_EVENT_NAME + 1);
+    if (name_len == 0 || name_len > MM_MAX_EVENT_NAME || event->number > 127 ||
+        event->velocity > 127 || event->channel > 15 || event->value != event->value ||
+        event->value > 1e308 || event->value < -1e308 ||
+        (event->flags & ~(uint32_t)(MIDIMON_EVENT_HAS_NUMBER | MIDIMON_EVENT_HAS_VELOCITY |
+                                    MIDIMON_EVENT_HAS_CHANNEL)))
+        return MIDIMON_ERR_INVALID_PARAMS;
+    pthread_mutex_lock(&g_event_lock);
+    now = monotonic_ns();
+    g_event_tokens += (double)(now - g_event_last_ns) * 1e-9 * g_event_rate;
+    if (g_event_tokens > g_event_rate) g_event_tokens = g_event_rate;
+    g_event_last_ns = now;
+    if (g_event_tokens < 1.0) {
+        g_event_dropped++;
+        if (now - g_drop_report_ns >= MM_DROP_REPORT_NS) {
+            uint8_t count[MM_EVENTS_DROPPED_SIZE];
+            mm_put_u32(count, g_event_dropped);
+            g_event_dropped = 0;
+            g_drop_report_ns = now;
+            send_msg(MM_EVENTS_DROPPED, 0, count, sizeof count, NULL, 0);
+        }
+        pthread_mutex_unlock(&g_event_lock);
+        return MIDIMON_OK; /* dropped past the cap: counted and reported */
+    }
+    g_event_tokens -= 1.0;
+    dropped = g_event_dropped;
+    g_event_dropped = 0;
+    memcpy(&bits, &event->value, sizeof bits);
+    mm_put_u64(fixed, bits);
+    mm_put_u32(fixed + 8, event->flags);
+    fixed[12] = event->number;
+    fixed[13] = event->velocity;
+    fixed[14] = event->channel;
+    fixed[15] = 0;
+    mm_put_u32(fixed + 16, dropped);
+    mm_put_u32(fixed + 20, (uint32_t)name_len);
+    /* Sent under the lock, so dropped counts and events reach the host in order. */
+    send_msg(MM_EVENT, 0, fixed, sizeof fixed, event->name, name_len);
+    pthread_mutex_unlock(&g_event_lock);
+    return MIDIMON_OK;
 }
 
 static const void *host_get_extension(const midimon_host_t *host, const char *id) {
@@ -445,10 +511,12 @@ static void handle_load(uint32_t seq, uint32_t length, int image_fd) {
                            (g_view.shutdown ? MM_HAS_SHUTDOWN : 0) |
                            (g_view.destroy ? MM_HAS_DESTROY : 0) |
                            (g_view.get_extension ? MM_HAS_GET_EXTENSION : 0) |
+                           (g_view.start ? MM_HAS_START : 0) | (g_view.stop ? MM_HAS_STOP : 0) |
                            (g_view.name ? MM_HAS_NAME : 0) |
                            (g_view.version ? MM_HAS_VERSION : 0) |
                            (g_view.description ? MM_HAS_DESCRIPTION : 0);
-        const char *missing = !g_view.execute ? "execute" : !g_view.name ? "name"
+        const char *missing = !g_view.execute && !g_view.start ? "execute"
+                              : !g_view.name ? "name"
                               : !g_view.version ? "version" : !g_view.description ? "description"
                               : NULL;
         strings[0] = g_view.name;
@@ -457,7 +525,9 @@ static void handle_load(uint32_t seq, uint32_t length, int image_fd) {
         if (missing) {
             char text[128];
             snprintf(text, sizeof text, "plugin struct member %s is NULL; %s", missing,
-                     g_view.execute ? "it must be a string" : "it is required");
+                     g_view.execute || g_view.start
+                         ? "it must be a string"
+                         : "it is required (a trigger plugin sets start instead)");
             reply_loaded(seq, MM_LOAD_ERR_INVALID, header, g_view.capabilities, members, strings,
                          text);
             _exit(MM_EXIT_OK);
@@ -534,6 +604,11 @@ static void handle_execute(uint32_t seq, uint32_t length, int initialized) {
     ctx.timestamp_ns = mm_get_u64(p + 16);
     ctx.wall_time_ms = (int64_t)mm_get_u64(p + 24);
     message[0] = '\0';
+    if (!g_view.execute) {
+        static const char text[] = "this trigger plugin runs no actions (its execute is NULL)";
+        send_status(MM_RESULT, seq, MIDIMON_ERR_UNSUPPORTED, text, sizeof text - 1);
+        return;
+    }
     g_in_call = 1;
     status = g_view.execute(g_raw, g_params, params_len, &ctx, message, sizeof message);
     g_in_call = 0;
@@ -542,7 +617,7 @@ static void handle_execute(uint32_t seq, uint32_t length, int initialized) {
 }
 
 static void serve(void) {
-    enum { LOADED, INITIALIZED, INIT_FAILED } state = LOADED;
+    enum { LOADED, INITIALIZED, INIT_FAILED, STARTED } state = LOADED;
     for (;;) {
         uint32_t type, seq, length = recv_msg(&type, &seq, NULL);
         int32_t status = MIDIMON_OK;
@@ -561,10 +636,57 @@ static void serve(void) {
             handle_params(length);
             break;
         case MM_EXECUTE:
-            handle_execute(seq, length, state == INITIALIZED);
+            handle_execute(seq, length, state == INITIALIZED || state == STARTED);
+            break;
+        case MM_START: {
+            uint32_t rate;
+            uint32_t settings_len;
+            if (length < MM_START_FIXED || g_params_have) protocol_violation();
+            rate = mm_get_u32(g_msg);
+            settings_len = mm_get_u32(g_msg + 4);
+            if (rate == 0 || rate > MM_MAX_EVENT_RATE || settings_len > MM_PARAMS_CHUNK ||
+                length != MM_START_FIXED + settings_len)
+                protocol_violation();
+            ensure_params_capacity(settings_len + 1);
+            memcpy(g_params, g_msg + MM_START_FIXED, settings_len);
+            g_params[settings_len] = '\0';
+            if (state != INITIALIZED || !g_view.start) {
+                status = state == STARTED ? MIDIMON_ERR_FAILED : MIDIMON_ERR_UNSUPPORTED;
+            } else {
+                pthread_mutex_lock(&g_event_lock);
+                g_event_rate = rate;
+                g_event_tokens = rate;
+                g_event_last_ns = monotonic_ns();
+                g_event_dropped = 0;
+                pthread_mutex_unlock(&g_event_lock);
+                g_started = 1; /* before start(): its threads may emit at once */
+                g_in_call = 1;
+                status = g_view.start(g_raw, g_params, settings_len);
+                g_in_call = 0;
+                if (status == MIDIMON_OK) state = STARTED;
+                else g_started = 0;
+            }
+            send_status(MM_STATUS, seq, status, NULL, 0);
+            break;
+        }
+        case MM_STOP:
+            if (length != 0 || g_params_have) protocol_violation();
+            if (state == STARTED) {
+                if (g_view.stop) g_view.stop(g_raw);
+                g_started = 0;
+                state = INITIALIZED;
+            }
+            pthread_mutex_lock(&g_event_lock); /* an emit_event() in flight has sent by now */
+            pthread_mutex_unlock(&g_event_lock);
+            send_status(MM_STATUS, seq, MIDIMON_OK, NULL, 0);
             break;
         case MM_SHUTDOWN:
             if (length != 0 || g_params_have) protocol_violation();
+            if (state == STARTED) {
+                if (g_view.stop) g_view.stop(g_raw);
+                g_started = 0;
+                state = INITIALIZED;
+            }
             if (state == INITIALIZED && g_view.shutdown) g_view.shutdown(g_raw);
             if (g_view.destroy) g_view.destroy(g_raw);
             send_status(MM_STATUS, seq, MIDIMON_OK, NULL, 0);
@@ -617,6 +739,7 @@ int main(int argc, char **argv) {
     g_host.log = host_log;
     g_host.send_midi = host_send_midi;
     g_host.get_extension = host_get_extension;
+    g_host.emit_event = host_emit_event;
 
     mm_put_u32(hello, MM_PROTOCOL_VERSION);
     mm_put_u32(hello + 4, (uint32_t)getpid());

@@ -20,6 +20,7 @@ class TriggerKind(enum.IntEnum):
     ENCODER = 7
     AFTERTOUCH = 8
     PITCH_BEND = 9
+    PLUGIN = 10  # an event a trigger plugin emitted (ABI 1.1)
 
     @classmethod
     def from_name(cls, name: str) -> TriggerKind:

@@ -141,8 +141,12 @@ def check_capability_bits(bits: int, path: Path) -> frozenset[Capability]:
 def read_info(view: Any, path: Path) -> PluginInfo:
     """Validate the copied plugin struct and return what it reports."""
     ffi = abi_mod.ffi()
-    if view.execute == ffi.NULL:
-        raise InvalidPluginStruct(path, "plugin struct member execute is NULL; it is required")
+    if view.execute == ffi.NULL and view.start == ffi.NULL:
+        raise InvalidPluginStruct(
+            path,
+            "plugin struct member execute is NULL; it is required (a trigger plugin sets start "
+            "instead)",
+        )
     capabilities = check_capability_bits(view.capabilities, path)
     return PluginInfo(
         name=_c_string(ffi, view.name, "name", path),
@@ -305,6 +309,8 @@ class NativePlugin:
             ctx.wall_time_ms = context.wall_time_ms
             message = self._message
             message[0] = b"\0"
+            if self._execute == self._ffi.NULL:  # a trigger plugin without actions (ABI 1.1)
+                return 3, "this trigger plugin runs no actions (its execute is NULL)"
             # A bytes object is NUL-terminated in memory, and cffi hands a char * parameter a
             # pointer to it as is: no copy of the params.
             status = self._execute(self._raw, payload, len(payload), ctx, message, MESSAGE_CAPACITY)

@@ -9,6 +9,7 @@ lengths are checked, and anything the protocol does not allow raises ProtocolVio
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ STATUS_DENIED = 3
 class Wire:
     """Constants of ``protocol.h``, named as there without the ``MM_`` prefix."""
 
-    PROTOCOL_VERSION = 2
+    PROTOCOL_VERSION = 3
     SOCKET_FD = 3
     HEADER_SIZE = 16
     MAX_PAYLOAD = 65536
@@ -47,6 +48,7 @@ class Wire:
     MAX_HOST_VERSION = 64
     MAX_STRUCT_SIZE = 65536
     WORKER_SEQ_BASE = 0x80000000
+    MAX_EVENT_NAME = 255
     # host -> worker
     LOAD = 0x0001
     LOAD_FIXED = 36
@@ -61,6 +63,10 @@ class Wire:
     MIDI_STATUS = 0x0005
     MIDI_STATUS_SIZE = 4
     SHUTDOWN = 0x0006
+    START = 0x0007
+    START_FIXED = 8
+    MAX_EVENT_RATE = 1000000
+    STOP = 0x0008
     # worker -> host
     HELLO = 0x0101
     HELLO_SIZE = 20
@@ -94,6 +100,8 @@ class Wire:
     HAS_SHUTDOWN = 0x04
     HAS_DESTROY = 0x08
     HAS_GET_EXTENSION = 0x10
+    HAS_START = 0x20
+    HAS_STOP = 0x40
     HAS_NAME = 0x100
     HAS_VERSION = 0x200
     HAS_DESCRIPTION = 0x400
@@ -104,6 +112,11 @@ class Wire:
     LOG = 0x0106
     LOG_FIXED = 4
     SEND_MIDI = 0x0107
+    EVENT = 0x0109
+    EVENT_FIXED = 24
+    EVENTS_DROPPED = 0x010A
+    EVENTS_DROPPED_SIZE = 4
+    DROP_REPORT_NS = 100000000
     DENIED = 0x0108
     DENIED_FIXED = 36
     MAX_DENIED_NAME = 64
@@ -133,13 +146,27 @@ _SANDBOXED = struct.Struct("<IIQQQQIIII")
 _LOADED_FIXED = struct.Struct("<IIIIIIIIII")
 _DENIED_FIXED = struct.Struct("<IIiIQQI")
 _I32 = struct.Struct("<i")
+_EVENT_FIXED = struct.Struct("<dIBBBBII")
+_EVENT_FLAGS = 0x7  # MIDIMON_EVENT_HAS_NUMBER | _VELOCITY | _CHANNEL
 MAX_DATAGRAM = Wire.HEADER_SIZE + Wire.MAX_PAYLOAD
 _RLIM_INFINITY = 2**64 - 1
 
 MESSAGE_NAMES = {
     value: name
     for name, value in vars(Wire).items()
-    if name in ("HELLO", "SANDBOXED", "LOADED", "STATUS", "RESULT", "LOG", "SEND_MIDI", "DENIED")
+    if name
+    in (
+        "HELLO",
+        "SANDBOXED",
+        "LOADED",
+        "STATUS",
+        "RESULT",
+        "LOG",
+        "SEND_MIDI",
+        "DENIED",
+        "EVENT",
+        "EVENTS_DROPPED",
+    )
 }
 
 LOAD_ERROR_CODES = {
@@ -176,6 +203,23 @@ class LoadedReply:
     version: bytes
     description: bytes
     error_text: bytes
+    members: int = 0  # Wire.HAS_* bits: which struct pointers are set
+
+
+@dataclass(frozen=True)
+class WireEvent:
+    """An EVENT message: one emit_event() of a trigger plugin, as the worker sent it.
+
+    ``number``, ``velocity`` and ``channel`` are None when the event's flags leave them out;
+    ``dropped_before`` counts events the worker dropped at its rate cap before this one.
+    """
+
+    name: str
+    value: float
+    number: int | None
+    velocity: int | None
+    channel: int | None
+    dropped_before: int
 
 
 def message(kind: int, seq: int, payload: bytes = b"") -> bytes:
@@ -393,4 +437,56 @@ def decode_loaded(payload: bytes) -> LoadedReply:
     for n in (n_name, n_version, n_desc, n_err):
         fields.append(payload[offset : offset + n])
         offset += n
-    return LoadedReply(error, major, minor, size, caps, *fields)
+    name, version, description, error_text = fields
+    return LoadedReply(
+        error, major, minor, size, caps, name, version, description, error_text, _members
+    )
+
+
+def start_message(seq: int, max_events_per_s: int, settings_json: bytes = b"{}") -> bytes:
+    """START: call the trigger plugin's start() with its settings (a JSON object's UTF-8
+    text), events capped at ``max_events_per_s``. ValueError when either is out of bounds."""
+    if not 1 <= max_events_per_s <= Wire.MAX_EVENT_RATE:
+        raise ValueError(f"max_events_per_s must be in 1..{Wire.MAX_EVENT_RATE}")
+    if len(settings_json) > Wire.PARAMS_CHUNK:
+        raise ValueError(f"plugin settings are over {Wire.PARAMS_CHUNK} bytes of JSON")
+    fixed = struct.pack("<II", max_events_per_s, len(settings_json))
+    return message(Wire.START, seq, fixed + bytes(settings_json))
+
+
+def decode_events_dropped(payload: bytes) -> int:
+    """The count an EVENTS_DROPPED message carries (at least 1)."""
+    if len(payload) != Wire.EVENTS_DROPPED_SIZE:
+        raise ProtocolViolation(f"EVENTS_DROPPED of {len(payload)} bytes")
+    count = int(struct.unpack("<I", payload)[0])
+    if count < 1:
+        raise ProtocolViolation("EVENTS_DROPPED of 0 events")
+    return count
+
+
+def decode_event(payload: bytes) -> WireEvent:
+    """An EVENT, checked: a bounded UTF-8 name, a finite value, fields in range."""
+    if not Wire.EVENT_FIXED < len(payload) <= Wire.EVENT_FIXED + Wire.MAX_EVENT_NAME:
+        raise ProtocolViolation(f"EVENT of {len(payload)} bytes")
+    value, flags, number, velocity, channel, reserved, dropped, name_len = _EVENT_FIXED.unpack_from(
+        payload
+    )
+    if name_len != len(payload) - Wire.EVENT_FIXED or reserved or flags & ~_EVENT_FLAGS:
+        raise ProtocolViolation("EVENT with a bad name length, flags or reserved byte")
+    if number > 127 or velocity > 127 or channel > 15 or not math.isfinite(value):
+        raise ProtocolViolation("EVENT with a field out of range")
+    raw = payload[Wire.EVENT_FIXED :]
+    try:
+        name = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolViolation("EVENT name is not UTF-8") from None
+    if "\0" in name:
+        raise ProtocolViolation("EVENT name holds a NUL")
+    return WireEvent(
+        name,
+        value,
+        number if flags & 1 else None,
+        velocity if flags & 2 else None,
+        channel if flags & 4 else None,
+        dropped,
+    )

@@ -15,7 +15,12 @@ from midimon.plugins.loading import abi as abi_mod
 from midimon.plugins.loading.context import TriggerKind
 
 HEADER = ABI_DIR / "midimon_plugin.h"
-STRUCTS = ("midimon_plugin_t", "midimon_host_t", "midimon_trigger_context_t")
+STRUCTS = (
+    "midimon_plugin_t",
+    "midimon_host_t",
+    "midimon_trigger_context_t",
+    "midimon_event_t",
+)
 
 
 COMPILE_MODES = [
@@ -80,7 +85,7 @@ def test_header_compiles_cleanly(tmp_path: Path, compiler: str, flags: list[str]
         "{ (void)s; (void)p; (void)n; (void)c; (void)m; (void)cap; return MIDIMON_OK; }\n"
         "static const midimon_plugin_t plugin = { MIDIMON_ABI_MAJOR, MIDIMON_ABI_MINOR,\n"
         '    sizeof(midimon_plugin_t), MIDIMON_CAP_MIDI, "x", "1.0.0", "d", 0,\n'
-        "    0, ex, 0, 0, 0 };\n"
+        "    0, ex, 0, 0, 0, 0, 0 };\n"
         "MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void) { return &plugin; }\n"
         + COMPAT_USES
     )

@@ -55,7 +55,7 @@ def test_a_good_plugin_reports_its_struct(make_plugin: MakePlugin) -> None:
     assert worker.ok and worker.message == "loaded", worker
     assert worker.info is not None
     assert (worker.info["name"], worker.info["abi"], worker.info["capabilities"]) == (
-        "probe_good", "1.0", ["midi"]
+        "probe_good", "1.1", ["midi"]
     )
     child = probe(folder / "plugin.toml", allow_unsigned=True)
     assert child.ok, child

@@ -353,7 +353,7 @@ static int32_t p_exec(const midimon_plugin_t *self, const char *params, size_t l
 static const midimon_plugin_t plugin = {
     MIDIMON_ABI_MAJOR, MIDIMON_ABI_MINOR, sizeof(midimon_plugin_t), MIDIMON_CAP_MIDI,
     "sandbox_probe", "2.3.4", "does what its params say", NULL,
-    p_init, p_exec, NULL, NULL, NULL,
+    p_init, p_exec, NULL, NULL, NULL, NULL, NULL,
 };
 
 MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void) { return &plugin; }
@@ -488,7 +488,7 @@ def test_round_trip_params_and_context(start_worker: StartWorker) -> None:
         "2.3.4",
         "does what its params say",
     )
-    assert (info.abi_major, info.abi_minor) == (1, 0)
+    assert (info.abi_major, info.abi_minor) == (1, 1)
     assert info.struct_size == abi_mod.ffi().sizeof("midimon_plugin_t")
     assert info.capabilities == Capability.MIDI.bit
     assert host.logs == [("sandbox_probe", 1, "initialized")]
