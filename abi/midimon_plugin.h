@@ -121,7 +121,9 @@ typedef struct midimon_event midimon_event_t;
 
 /*
  * The event that fired an action. Owned by the host; valid only until execute() returns:
- * copy what you need to keep.
+ * copy what you need to keep. For an event of a trigger plugin (MIDIMON_TRIGGER_PLUGIN) the
+ * MIDI-like fields hold what the event carried (0 when it had none) and the timestamps say when
+ * the host received it.
  */
 struct midimon_trigger_context {
     uint32_t struct_size;   /* sizeof this struct as the host built it; read members past it as 0 */
@@ -134,6 +136,15 @@ struct midimon_trigger_context {
     const char *mode;       /* current mode name, UTF-8, NUL-terminated; never NULL */
     uint64_t timestamp_ns;  /* monotonic clock when the MIDI message arrived, nanoseconds */
     int64_t wall_time_ms;   /* wall clock (Unix epoch) when the MIDI message arrived, ms */
+
+    /* ---- ABI 1.1: present when struct_size >= MIDIMON_TRIGGER_CONTEXT_V1_1_SIZE ---- */
+    const char *source;     /* MIDIMON_TRIGGER_PLUGIN: name of the trigger plugin that emitted
+                             * the event ("osc_in"); "" otherwise. UTF-8, NUL-terminated, never
+                             * NULL; owned by the host, valid until execute() returns */
+    const char *event_name; /* MIDIMON_TRIGGER_PLUGIN: the event's name ("/pad/1"); "" otherwise.
+                             * Same ownership as `source` */
+    double event_value;     /* MIDIMON_TRIGGER_PLUGIN: the event's value, unrounded (`value` holds
+                             * it rounded to an integer); otherwise equal to `value` */
 };
 
 /*
@@ -287,6 +298,11 @@ MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void);
  * append members, so sizeof(midimon_plugin_t) grows while this stays. */
 #define MIDIMON_PLUGIN_V1_0_SIZE \
     (offsetof(midimon_plugin_t, get_extension) + sizeof(void *))
+
+/* Size of midimon_trigger_context_t in ABI 1.1: read source, event_name and event_value only
+ * when context->struct_size is at least this. */
+#define MIDIMON_TRIGGER_CONTEXT_V1_1_SIZE \
+    (offsetof(midimon_trigger_context_t, event_value) + sizeof(double))
 
 /* Size of midimon_host_t in ABI 1.1: a plugin may call emit_event when host->struct_size is at
  * least this. */

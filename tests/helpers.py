@@ -93,6 +93,13 @@ static int32_t p_exec(const midimon_plugin_t *self, const char *params, size_t l
     snprintf(msg, cap, "%s params=%.*s vel=%u ch=%u num=%u val=%d kind=%u mode=%s",
              P_MARK, (int)len, params, ctx->velocity, ctx->channel, ctx->number,
              (int)ctx->value, (unsigned)ctx->trigger_kind, ctx->mode);
+#ifdef P_CONTEXT_NAMES
+    if (ctx->struct_size >= MIDIMON_TRIGGER_CONTEXT_V1_1_SIZE) {
+        size_t used = strlen(msg);
+        snprintf(msg + used, cap - used, " src=%s ev=%s ev_val=%g", ctx->source,
+                 ctx->event_name, ctx->event_value);
+    }
+#endif
 #ifdef P_SEND_MIDI
     {
         const uint8_t bytes[3] = {0x90, ctx->number, ctx->velocity};

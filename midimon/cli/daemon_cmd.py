@@ -58,7 +58,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p_monitor.add_argument("--json", action="store_true", help="one JSON object per line")
     p_monitor.add_argument(
         "--type", action="append", dest="types", metavar="TYPE",
-        choices=("midi", "trigger", "action", "plugin_midi", "reload"),
+        choices=("midi", "trigger", "action", "plugin_midi", "plugin_event", "reload"),
         help="only events of this type (repeat for more): midi, trigger, action, plugin_midi, "
         "reload",
     )  # fmt: skip

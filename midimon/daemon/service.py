@@ -32,6 +32,7 @@ from midimon.daemon.action_pool import ActionPool
 from midimon.daemon.command_registry import CommandRegistry
 from midimon.daemon.dispatch import Feed, dispatch_path, feed_compiled, preparer
 from midimon.daemon.grant_requests import GrantRequests
+from midimon.daemon.plugin_events import PluginEvents
 from midimon.daemon.request_origin import CallOrigin, mapping_locations
 from midimon.daemon.stats_feed import StatsFeed
 from midimon.engine.action_specs import Action
@@ -46,6 +47,7 @@ from midimon.engine.config import (
 from midimon.engine.dispatch_table import NOTHING_COMPILED, DispatchTable, compile_table
 from midimon.engine.events import decode
 from midimon.engine.mapping import Mapper
+from midimon.engine.plugin_triggers import PluginTriggerMatcher
 from midimon.engine.triggers import EventProcessor, FiredTrigger
 from midimon.paths import config_dir
 from midimon.plugins import (
@@ -153,6 +155,7 @@ class Daemon:
         self._stop = threading.Event()
         self._stopping = False  # _stop is set: a plain attribute, read once per MIDI message
         self._thread: threading.Thread | None = None
+        self.plugin_events = PluginEvents(self)  # trigger plugins: their own queue and thread
         self._swap(*self._build(self.config, None))
 
     # -- configuration -------------------------------------------------------------------------
@@ -182,6 +185,7 @@ class Daemon:
         self.mapper = mapper
         self.executor = executor
         self._table = table  # the compiled path's view of the same config: swapped with it
+        self.plugin_events.use(PluginTriggerMatcher(mapper.trigger_set()))
         self.config = config
 
     def reload(self, path: Path | None = None) -> dict[str, Any]:
@@ -208,6 +212,7 @@ class Daemon:
             self._swap(*built)
             self.config_path = target
         self.manager.settings = config.plugins
+        self.plugin_events.sync()
         problems = self._check_plugins()
         elapsed = (time.perf_counter() - started) * 1000
         self.counters.reloads += 1
@@ -273,6 +278,7 @@ class Daemon:
         self.stats.start()
         self._report_plugin_copies()
         self._check_plugins()
+        self.plugin_events.start()
 
     def _check_plugins(self) -> list[Readiness]:
         """Judge every plugin the config calls (no plugin code runs) and say once, in one
@@ -456,6 +462,7 @@ class Daemon:
             "reload_failures": counters.reload_failures,
             "last_reload_ms": counters.last_reload_ms,
             "plugins_loaded": self.manager.list_loaded(),
+            "plugin_events": self.plugin_events.status(),
         }
 
     def stop(self) -> None:
@@ -465,6 +472,7 @@ class Daemon:
         self._wake_timer.set()
         if self._thread is not None:
             self._thread.join(5)
+        self.plugin_events.stop()  # no more plugin events before the action threads end
         for pool in [self._actions, *self._lanes.values()]:
             for _, _, call in pool.shutdown():
                 if call is not None:

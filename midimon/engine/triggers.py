@@ -112,6 +112,7 @@ class FiredTrigger(NamedTuple):
     value: int
     timestamp_ns: int
     event_timestamp_ns: int
+    event_value: float = 0.0  # a Plugin trigger's event value, unrounded (``value`` rounds it)
 
     @property
     def kind(self) -> TriggerKind:
@@ -119,7 +120,23 @@ class FiredTrigger(NamedTuple):
         return self[0].KIND
 
     def to_context(self, mode: str, wall_time_ms: int | None = None) -> TriggerContext:
-        """The TriggerContext handed to a plugin's ``execute``."""
+        """The TriggerContext handed to a plugin's ``execute`` (for a Plugin trigger: naming
+        the plugin and event that fired it)."""
+        spec = self[0]
+        if type(spec) is PluginTrigger:
+            return TriggerContext.from_engine(
+                self.velocity,
+                self.channel,
+                self.number,
+                self.value,
+                TriggerKind.PLUGIN,
+                mode,
+                self.timestamp_ns,
+                time.time_ns() // MS if wall_time_ms is None else wall_time_ms,
+                spec.plugin,
+                spec.event,
+                self.event_value,
+            )
         return TriggerContext.from_engine(
             self.velocity,
             self.channel,

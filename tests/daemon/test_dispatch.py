@@ -28,6 +28,7 @@ from midimon.plugins.description.manifest import load_manifest
 from midimon.plugins.integrity.minisign_keys import generate_keypair
 from midimon.plugins.integrity.signing import sign_plugin
 from midimon.plugins.integrity.trust import TrustStore
+from midimon.plugins.sandbox.trigger_worker import PluginEvent
 
 ECHO_SOURCE = r"""
 #include "midimon_plugin.h"
@@ -36,9 +37,10 @@ ECHO_SOURCE = r"""
 static int32_t p_exec(const midimon_plugin_t *self, const char *params, size_t len,
                       const midimon_trigger_context_t *ctx, char *msg, size_t cap) {
     (void)self;
-    snprintf(msg, cap, "%.*s vel=%u ch=%u num=%u val=%d kind=%u mode=%s ts=%lld",
-             (int)len, params, ctx->velocity, ctx->channel, ctx->number, (int)ctx->value,
-             (unsigned)ctx->trigger_kind, ctx->mode, (long long)ctx->timestamp_ns);
+    snprintf(msg, cap, "%.*s vel=%u ch=%u num=%u val=%d kind=%u mode=%s ts=%lld src=%s ev=%s "
+             "ev_val=%g", (int)len, params, ctx->velocity, ctx->channel, ctx->number,
+             (int)ctx->value, (unsigned)ctx->trigger_kind, ctx->mode,
+             (long long)ctx->timestamp_ns, ctx->source, ctx->event_name, ctx->event_value);
     return MIDIMON_OK;
 }
 
@@ -53,6 +55,7 @@ MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void) { return &plugin; }
 
 NOTES = (36, 37, 38)
 CONTROLLERS = (1, 2)
+PLUGIN_EVENTS = ("/pad/1", "/fader")
 START_NS = 10**12
 MS = 1_000_000
 
@@ -107,6 +110,11 @@ triggers = st.one_of(
     st.builds(lambda lo, hi, c: _fields(type="PitchBend", min=min(lo, hi), max=max(lo, hi),
                                         channel=c),
               bends, bends, channels),
+    # Never fired by MIDI: both paths must ignore it alike, and fire it alike from a plugin event.
+    st.builds(lambda e, lo, c: _fields(type="Plugin", plugin="osc_in", event=e, value_min=lo,
+                                       channel=c),
+              st.sampled_from(PLUGIN_EVENTS), st.one_of(st.none(), st.sampled_from((0.5, 1))),
+              channels),
 )  # fmt: skip
 
 
@@ -156,7 +164,10 @@ steps = st.one_of(
     st.tuples(st.just("midi"), st.integers(0, 400), messages),
     st.tuples(st.just("tick"), st.integers(0, 1000), st.none()),
     st.tuples(st.just("mode"), st.just(0), st.integers(0, 2)),
-)
+    st.tuples(st.just("plugin"), st.integers(0, 400),
+              st.tuples(st.sampled_from(PLUGIN_EVENTS), st.sampled_from((0.0, 0.5, 0.75, 1.0)),
+                        st.one_of(st.none(), st.sampled_from((0, 1))))),
+)  # fmt: skip
 
 
 # -- the daemons -------------------------------------------------------------------------------
@@ -198,6 +209,10 @@ class Side:
                 daemon.feed(value, self.now)
             elif kind == "tick":
                 daemon.tick()
+            elif kind == "plugin":
+                name, amount, channel = value
+                event = PluginEvent("osc_in", name, amount, None, None, channel, self.now)
+                daemon.plugin_events.dispatch(event)
             else:
                 name = daemon.mapper.mode_names[value % modes]
                 daemon.mapper.set_mode(name)

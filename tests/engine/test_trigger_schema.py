@@ -10,6 +10,7 @@ from midimon.engine.trigger_specs import (
     LongPressTrigger,
     NoteChordTrigger,
     NoteTrigger,
+    PluginTrigger,
 )
 
 
@@ -26,6 +27,7 @@ def test_every_trigger_type_parses_with_defaults() -> None:
         "EncoderTurn": {"controller": 1},
         "Aftertouch": {},
         "PitchBend": {},
+        "Plugin": {"plugin": "osc_in", "event": "/pad/1"},
     }
     assert set(minimal) == set(TRIGGER_TYPES)
     for name, fields in minimal.items():
@@ -68,3 +70,21 @@ def test_parse_trigger_unknown_keys() -> None:
     """Unknown keys are reported, not fatal."""
     result = parse_trigger({"type": "Note", "note": 1, "velocty_min": 3})
     assert result.spec == NoteTrigger(1) and result.unknown == ("velocty_min",)
+
+
+def test_plugin_trigger_fields_are_checked() -> None:
+    """A Plugin trigger names a plugin and an event; its range is numbers in order."""
+    spec = parse_trigger(
+        {"type": "Plugin", "plugin": "osc_in", "event": "/fader", "value_min": 0, "value_max": 1}
+    ).spec
+    assert spec == PluginTrigger("osc_in", "/fader", 0.0, 1.0)
+    bad = {
+        "plugin": {"plugin": "OSC In", "event": "/x"},
+        "event": {"plugin": "osc_in", "event": "x" * 256},
+        "value_min": {"plugin": "osc_in", "event": "/x", "value_min": 2, "value_max": 1},
+    }
+    for field, table in bad.items():
+        errors = parse_trigger({"type": "Plugin", **table}).errors
+        assert [f for f, _ in errors] == [field], errors
+    no_event = parse_trigger({"type": "Plugin", "plugin": "osc_in"}).errors
+    assert no_event and no_event[0][0] == "event"

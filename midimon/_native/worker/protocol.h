@@ -138,10 +138,13 @@
  *   32 u32 mode_len       <= MM_MAX_MODE
  *   36 u32 tail_len       params bytes in this message (<= MM_PARAMS_CHUNK); PARAMS chunks
  *                         before it plus this tail must make exactly params_len
- *   40 mode bytes, then tail bytes
- * The worker NUL-terminates both before the call. */
+ *   40 u64 event_value    binary64 bits (protocol 3): the context's event_value, finite
+ *   48 u32 source_len     <= MM_MAX_EVENT_NAME: the context's source (a trigger plugin's name)
+ *   52 u32 event_len      <= MM_MAX_EVENT_NAME: the context's event_name
+ *   56 mode bytes, then source bytes, then event_name bytes, then tail bytes
+ * The worker NUL-terminates the strings and the params before the call. */
 #define MM_EXECUTE 0x0004u
-#define MM_EXECUTE_FIXED 40u
+#define MM_EXECUTE_FIXED 56u
 
 /* MIDI_STATUS: the host's answer to the worker's SEND_MIDI (seq = that request's seq).
  *   0 i32 status (MIDIMON_OK or MIDIMON_ERR_*) */

@@ -62,6 +62,7 @@ static midimon_host_t g_host;
 static const midimon_plugin_t *g_raw;  /* the plugin's own struct: passed as `self` */
 static midimon_plugin_t g_view;        /* our zero-extended copy: the pointers we call */
 static char g_mode[MM_MAX_MODE + 1];
+static char g_source[MM_MAX_EVENT_NAME + 1], g_event_name[MM_MAX_EVENT_NAME + 1];
 static char *g_params;
 static volatile int g_started; /* between start() returning MIDIMON_OK and stop() */
 static pthread_mutex_t g_event_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -567,24 +568,37 @@ static void handle_execute(uint32_t seq, uint32_t length, int initialized) {
     const uint8_t *p = g_msg;
     midimon_trigger_context_t ctx;
     char message[MM_MESSAGE_CAPACITY];
-    uint32_t params_len, mode_len, tail_len;
+    uint32_t params_len, mode_len, tail_len, source_len, event_len, strings;
+    uint64_t value_bits;
+    double event_value;
     int32_t status;
     if (length < MM_EXECUTE_FIXED) protocol_violation();
     params_len = mm_get_u32(p);
     mode_len = mm_get_u32(p + 32);
     tail_len = mm_get_u32(p + 36);
+    value_bits = mm_get_u64(p + 40);
+    memcpy(&event_value, &value_bits, sizeof event_value);
+    source_len = mm_get_u32(p + 48);
+    event_len = mm_get_u32(p + 52);
     if (params_len > MM_MAX_PARAMS || mode_len > MM_MAX_MODE || tail_len > MM_PARAMS_CHUNK ||
-        length != MM_EXECUTE_FIXED + mode_len + tail_len || p[4] > 127 || p[5] > 15 ||
-        p[6] > 127 || p[7] != 0)
+        source_len > MM_MAX_EVENT_NAME || event_len > MM_MAX_EVENT_NAME ||
+        length != MM_EXECUTE_FIXED + mode_len + source_len + event_len + tail_len ||
+        p[4] > 127 || p[5] > 15 || p[6] > 127 || p[7] != 0 || event_value != event_value ||
+        event_value > 1e308 || event_value < -1e308)
         protocol_violation();
+    strings = mode_len + source_len + event_len;
     if (g_params_have ? (params_len != g_params_total || g_params_have + tail_len != params_len)
                       : tail_len != params_len)
         protocol_violation();
-    if (memchr(p + MM_EXECUTE_FIXED, '\0', mode_len)) protocol_violation();
+    if (memchr(p + MM_EXECUTE_FIXED, '\0', strings)) protocol_violation();
     memcpy(g_mode, p + MM_EXECUTE_FIXED, mode_len);
     g_mode[mode_len] = '\0';
+    memcpy(g_source, p + MM_EXECUTE_FIXED + mode_len, source_len);
+    g_source[source_len] = '\0';
+    memcpy(g_event_name, p + MM_EXECUTE_FIXED + mode_len + source_len, event_len);
+    g_event_name[event_len] = '\0';
     ensure_params_capacity(params_len + 1);
-    memcpy(g_params + g_params_have, p + MM_EXECUTE_FIXED + mode_len, tail_len);
+    memcpy(g_params + g_params_have, p + MM_EXECUTE_FIXED + strings, tail_len);
     g_params[params_len] = '\0';
     g_params_have = 0;
 
@@ -603,6 +617,9 @@ static void handle_execute(uint32_t seq, uint32_t length, int initialized) {
     ctx.mode = g_mode;
     ctx.timestamp_ns = mm_get_u64(p + 16);
     ctx.wall_time_ms = (int64_t)mm_get_u64(p + 24);
+    ctx.source = g_source;
+    ctx.event_name = g_event_name;
+    ctx.event_value = event_value;
     message[0] = '\0';
     if (!g_view.execute) {
         static const char text[] = "this trigger plugin runs no actions (its execute is NULL)";

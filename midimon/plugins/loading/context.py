@@ -54,6 +54,11 @@ class TriggerContext:
     mode: str = "Default"
     timestamp_ns: int = field(default_factory=time.monotonic_ns)
     wall_time_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
+    # ABI 1.1, a trigger plugin's event (TriggerKind.PLUGIN): which plugin and event fired, and
+    # the event's value unrounded (None: the same as ``value``).
+    source: str = ""
+    event_name: str = ""
+    event_value: float | None = None
 
     def __post_init__(self) -> None:
         _check_range("velocity", self.velocity, 0, 127)
@@ -62,6 +67,10 @@ class TriggerContext:
         _check_range("value", self.value, -(2**31), 2**31 - 1)
         if not isinstance(self.mode, str) or "\x00" in self.mode:
             raise ValueError(f"mode must be a string without NUL bytes, got {self.mode!r}")
+        for key in ("source", "event_name"):
+            text = getattr(self, key)
+            if not isinstance(text, str) or "\x00" in text or len(text.encode("utf-8")) > 255:
+                raise ValueError(f"{key} must be a string of at most 255 bytes without NUL")
         object.__setattr__(self, "trigger_kind", TriggerKind(self.trigger_kind))
 
     @classmethod
@@ -75,6 +84,9 @@ class TriggerContext:
         mode: str,
         timestamp_ns: int,
         wall_time_ms: int,
+        source: str = "",
+        event_name: str = "",
+        event_value: float | None = None,
     ) -> TriggerContext:
         """Build without the range checks, for values the engine already validated.
 
@@ -86,7 +98,8 @@ class TriggerContext:
         context.__dict__.update(
             velocity=velocity, channel=channel, number=number, value=value,
             trigger_kind=trigger_kind, mode=mode, timestamp_ns=timestamp_ns,
-            wall_time_ms=wall_time_ms,
+            wall_time_ms=wall_time_ms, source=source, event_name=event_name,
+            event_value=event_value,
         )  # fmt: skip
         return context
 
@@ -101,4 +114,14 @@ class TriggerContext:
             "mode": self.mode,
             "timestamp_ns": self.timestamp_ns,
             "wall_time_ms": self.wall_time_ms,
+            **(
+                {"source": self.source, "event": self.event_name, "event_value": self.plugin_value}
+                if self.source
+                else {}
+            ),
         }
+
+    @property
+    def plugin_value(self) -> float:
+        """The event's value unrounded (``value`` when the trigger was not a plugin event)."""
+        return float(self.value) if self.event_value is None else self.event_value

@@ -223,7 +223,9 @@ class NativePlugin:
         self._message = abi_mod.ffi().new("char[]", MESSAGE_CAPACITY)
         self._context = abi_mod.ffi().new("midimon_trigger_context_t *")
         self._context.struct_size = abi_mod.ffi().sizeof("midimon_trigger_context_t")
-        self._modes: dict[str, Any] = {}
+        self._modes: dict[str, Any] = {}  # also the source and event names (ABI 1.1)
+        self._context.source = self._context.event_name = self._c_text("")
+        self._named_context = False  # source and event_name hold a plugin event's names
         self._host_struct = self._build_host_struct()
 
     # -- ActionPlugin protocol -------------------------------------------------------------
@@ -294,11 +296,18 @@ class NativePlugin:
             # plugin may only use them until execute() returns.
             mode_buf = self._modes.get(context.mode)
             if mode_buf is None:
-                if len(self._modes) > 64:
-                    self._modes.clear()
-                mode_buf = self._ffi.new("char[]", context.mode.encode("utf-8"))
-                self._modes[context.mode] = mode_buf
+                mode_buf = self._c_text(context.mode)
             ctx = self._context
+            if context.source:  # a trigger plugin's event (ABI 1.1)
+                ctx.source = self._c_text(context.source)
+                ctx.event_name = self._c_text(context.event_name)
+                ctx.event_value = context.plugin_value
+                self._named_context = True
+            else:
+                if self._named_context:
+                    ctx.source = ctx.event_name = self._c_text("")
+                    self._named_context = False
+                ctx.event_value = context.value
             ctx.velocity = context.velocity
             ctx.channel = context.channel
             ctx.number = context.number
@@ -316,6 +325,17 @@ class NativePlugin:
             status = self._execute(self._raw, payload, len(payload), ctx, message, MESSAGE_CAPACITY)
             message[MESSAGE_CAPACITY - 1] = b"\0"  # a plugin that forgot the NUL
             return status, self._ffi.string(message).decode("utf-8", errors="replace")
+
+    def _c_text(self, text: str) -> Any:
+        """A NUL-terminated copy of ``text`` kept for later calls (at most 65 kept)."""
+        buf = self._modes.get(text)
+        if buf is None:
+            if len(self._modes) > 64:
+                self._modes.clear()
+                self._context.source = self._context.event_name = self._c_text("")
+            buf = self._ffi.new("char[]", text.encode("utf-8"))
+            self._modes[text] = buf
+        return buf
 
     def shutdown(self) -> None:
         """Call shutdown() then destroy(); the library itself stays mapped."""

@@ -5,9 +5,11 @@ enable, unload, execute_failed, install, uninstall, repin, control_refused (a co
 client without the cookie; plugin "midimon"), host_service_limited (log lines or send_midi
 messages dropped by the per-plugin cap), dropped (calls dropped because the plugin's call queue
 was full; at most one line a second), not_run (calls queued behind one its worker crashed or
-timed out in; one line for all of them). Each line: {"time": <unix seconds>, "event": ...,
-"plugin": ..., ...details}; an event recorded for a control command also has "source" ("cli",
-or "ui" for the control panel).
+timed out in; one line for all of them), trigger_refused (a trigger plugin the config uses
+could not start: not a trigger, disabled, unverified or not granted), trigger_rate_limited
+(events a trigger plugin emitted past its cap; at most one line a second). Each line:
+{"time": <unix seconds>, "event": ..., "plugin": ..., ...details}; an event recorded for a
+control command also has "source" ("cli", or "ui" for the control panel).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ EVENTS = (
     "host_service_limited",
     "dropped",
     "not_run",
+    "trigger_refused",
+    "trigger_rate_limited",
 )
 
 

@@ -22,16 +22,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from midimon.plugins.errors import PluginCallError, ProtocolViolation, WorkerError
-from midimon.plugins.sandbox.wire import (
-    MESSAGE_NAMES,
-    Wire,
+from midimon.plugins.sandbox.trigger_wire import (
     WireEvent,
     decode_event,
     decode_events_dropped,
+    start_message,
+)
+from midimon.plugins.sandbox.wire import (
+    MESSAGE_NAMES,
+    Wire,
     decode_status,
     message,
     parse_datagram,
-    start_message,
 )
 from midimon.plugins.sandbox.worker import WorkerProcess
 

@@ -59,7 +59,7 @@ class Wire:
     PARAMS = 0x0003
     PARAMS_FIXED = 8
     EXECUTE = 0x0004
-    EXECUTE_FIXED = 40
+    EXECUTE_FIXED = 56
     MIDI_STATUS = 0x0005
     MIDI_STATUS_SIZE = 4
     SHUTDOWN = 0x0006
@@ -139,15 +139,13 @@ class Wire:
 
 _HEADER = struct.Struct("<IIII")
 _LOAD_FIXED = struct.Struct("<IIIIQIII")
-_EXECUTE_FIXED = struct.Struct("<IBBBBiIQqII")
+_EXECUTE_FIXED = struct.Struct("<IBBBBiIQqIIdII")
 _PARAMS_FIXED = struct.Struct("<II")
 _HELLO = struct.Struct("<IIIII")
 _SANDBOXED = struct.Struct("<IIQQQQIIII")
 _LOADED_FIXED = struct.Struct("<IIIIIIIIII")
 _DENIED_FIXED = struct.Struct("<IIiIQQI")
 _I32 = struct.Struct("<i")
-_EVENT_FIXED = struct.Struct("<dIBBBBII")
-_EVENT_FLAGS = 0x7  # MIDIMON_EVENT_HAS_NUMBER | _VELOCITY | _CHANNEL
 MAX_DATAGRAM = Wire.HEADER_SIZE + Wire.MAX_PAYLOAD
 _RLIM_INFINITY = 2**64 - 1
 
@@ -205,21 +203,6 @@ class LoadedReply:
     error_text: bytes
     members: int = 0  # Wire.HAS_* bits: which struct pointers are set
 
-
-@dataclass(frozen=True)
-class WireEvent:
-    """An EVENT message: one emit_event() of a trigger plugin, as the worker sent it.
-
-    ``number``, ``velocity`` and ``channel`` are None when the event's flags leave them out;
-    ``dropped_before`` counts events the worker dropped at its rate cap before this one.
-    """
-
-    name: str
-    value: float
-    number: int | None
-    velocity: int | None
-    channel: int | None
-    dropped_before: int
 
 
 def message(kind: int, seq: int, payload: bytes = b"") -> bytes:
@@ -302,6 +285,13 @@ def execute_messages(seq: int, params_json: bytes, context: TriggerContext) -> l
     mode = context.mode.encode("utf-8")
     if len(mode) > Wire.MAX_MODE:
         raise ValueError(f"mode name is {len(mode)} bytes; at most {Wire.MAX_MODE}")
+    source = context.source.encode("utf-8")
+    event_name = context.event_name.encode("utf-8")
+    if max(len(source), len(event_name)) > Wire.MAX_EVENT_NAME:
+        raise ValueError(f"source and event names take at most {Wire.MAX_EVENT_NAME} bytes")
+    event_value = context.plugin_value
+    if not math.isfinite(event_value):
+        raise ValueError("the event value must be finite")
     chunk = Wire.PARAMS_CHUNK
     tail_len = total % chunk or min(total, chunk)
     head = total - tail_len
@@ -318,6 +308,9 @@ def execute_messages(seq: int, params_json: bytes, context: TriggerContext) -> l
             context.wall_time_ms,
             len(mode),
             tail_len,
+            event_value,
+            len(source),
+            len(event_name),
         )
     except struct.error as exc:
         raise ValueError(f"trigger context out of range: {exc}") from None
@@ -327,7 +320,8 @@ def execute_messages(seq: int, params_json: bytes, context: TriggerContext) -> l
         )
         for offset in range(0, head, chunk)
     ]
-    datagrams.append(message(Wire.EXECUTE, seq, fixed + mode + params[head:]))
+    strings = mode + source + event_name
+    datagrams.append(message(Wire.EXECUTE, seq, fixed + strings + params[head:]))
     return datagrams
 
 
@@ -440,53 +434,4 @@ def decode_loaded(payload: bytes) -> LoadedReply:
     name, version, description, error_text = fields
     return LoadedReply(
         error, major, minor, size, caps, name, version, description, error_text, _members
-    )
-
-
-def start_message(seq: int, max_events_per_s: int, settings_json: bytes = b"{}") -> bytes:
-    """START: call the trigger plugin's start() with its settings (a JSON object's UTF-8
-    text), events capped at ``max_events_per_s``. ValueError when either is out of bounds."""
-    if not 1 <= max_events_per_s <= Wire.MAX_EVENT_RATE:
-        raise ValueError(f"max_events_per_s must be in 1..{Wire.MAX_EVENT_RATE}")
-    if len(settings_json) > Wire.PARAMS_CHUNK:
-        raise ValueError(f"plugin settings are over {Wire.PARAMS_CHUNK} bytes of JSON")
-    fixed = struct.pack("<II", max_events_per_s, len(settings_json))
-    return message(Wire.START, seq, fixed + bytes(settings_json))
-
-
-def decode_events_dropped(payload: bytes) -> int:
-    """The count an EVENTS_DROPPED message carries (at least 1)."""
-    if len(payload) != Wire.EVENTS_DROPPED_SIZE:
-        raise ProtocolViolation(f"EVENTS_DROPPED of {len(payload)} bytes")
-    count = int(struct.unpack("<I", payload)[0])
-    if count < 1:
-        raise ProtocolViolation("EVENTS_DROPPED of 0 events")
-    return count
-
-
-def decode_event(payload: bytes) -> WireEvent:
-    """An EVENT, checked: a bounded UTF-8 name, a finite value, fields in range."""
-    if not Wire.EVENT_FIXED < len(payload) <= Wire.EVENT_FIXED + Wire.MAX_EVENT_NAME:
-        raise ProtocolViolation(f"EVENT of {len(payload)} bytes")
-    value, flags, number, velocity, channel, reserved, dropped, name_len = _EVENT_FIXED.unpack_from(
-        payload
-    )
-    if name_len != len(payload) - Wire.EVENT_FIXED or reserved or flags & ~_EVENT_FLAGS:
-        raise ProtocolViolation("EVENT with a bad name length, flags or reserved byte")
-    if number > 127 or velocity > 127 or channel > 15 or not math.isfinite(value):
-        raise ProtocolViolation("EVENT with a field out of range")
-    raw = payload[Wire.EVENT_FIXED :]
-    try:
-        name = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ProtocolViolation("EVENT name is not UTF-8") from None
-    if "\0" in name:
-        raise ProtocolViolation("EVENT name holds a NUL")
-    return WireEvent(
-        name,
-        value,
-        number if flags & 1 else None,
-        velocity if flags & 2 else None,
-        channel if flags & 4 else None,
-        dropped,
     )

@@ -20,7 +20,6 @@ from midimon.plugins.errors import WorkerCrashed, WorkerError
 from midimon.plugins.loading.image import sealed_image_fd
 from midimon.plugins.sandbox.spec import SandboxSpec
 from midimon.plugins.sandbox.trigger_worker import PluginEvent, TriggerWorker
-from midimon.plugins.sandbox.wire import ProtocolViolation, decode_event, start_message
 from midimon.plugins.sandbox.worker import WorkerProcess, worker_executable
 
 pytestmark = pytest.mark.skipif(
@@ -180,18 +179,3 @@ def test_a_killed_trigger_worker_is_reported(start_trigger: StartTrigger) -> Non
     trigger.kill()
     assert wait_for(lambda: len(events.exits) == 1)
     assert isinstance(events.exits[0], WorkerError)
-
-
-def test_event_messages_are_checked() -> None:
-    """A name over 255 bytes, a NaN value or a bad flag is a protocol violation."""
-    import struct
-
-    def payload(name: bytes, value: float = 1.0, flags: int = 0) -> bytes:
-        return struct.pack("<dIBBBBII", value, flags, 0, 0, 0, 0, 0, len(name)) + name
-
-    assert decode_event(payload(b"/ok")).name == "/ok"
-    for bad in (payload(b"x" * 256), payload(b"/n", float("nan")), payload(b"/f", 1.0, 8)):
-        with pytest.raises(ProtocolViolation):
-            decode_event(bad)
-    with pytest.raises(ValueError):
-        start_message(1, 0)

@@ -1,0 +1,287 @@
+"""The trigger plugins a daemon runs: each verified, granted and started in its own sandboxed
+worker, restarted with backoff after a crash, disabled after too many, stopped on request.
+
+A trigger plugin is verified and granted exactly as an action plugin (``PluginManager``'s
+integrity check and grants); a capability it declares and was not granted refuses the start
+(audited ``deny``, with the grant command in the log), and what it tries beyond its grants
+is stopped by the worker's sandbox (audited ``deny`` too). Its events reach ``on_event`` on
+the worker's reader thread, already capped (``event_rate_limit`` per second, in [plugins] or
+its override); drops are counted and audited at most once a second per plugin.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from midimon.plugins.description.capabilities import sorted_caps
+from midimon.plugins.errors import PluginCallError, PluginError, WorkerCrashed, WorkerError
+from midimon.plugins.loading.image import sealed_image_fd
+from midimon.plugins.manager.calls import FIRST_BACKOFF, MAX_BACKOFF
+from midimon.plugins.manager.plugin_manager import PluginManager
+from midimon.plugins.sandbox.runners import sandbox_spec, start_worker
+from midimon.plugins.sandbox.trigger_worker import PluginEvent, TriggerCounters, TriggerWorker
+from midimon.plugins.settings import settings_json
+
+log = logging.getLogger("midimon.plugins")
+
+DROP_AUDIT_INTERVAL = 1.0  # seconds between two "trigger_rate_limited" records of one plugin
+
+
+@dataclass
+class _Slot:
+    """One trigger plugin the daemon wants running."""
+
+    name: str
+    trigger: TriggerWorker | None = None
+    wanted: bool = True
+    timer: threading.Timer | None = None
+    crashes: collections.deque[float] = field(default_factory=collections.deque)
+    totals: TriggerCounters = field(default_factory=TriggerCounters)  # of past workers
+    starts: int = 0
+    last_error: str | None = None
+    drops_unaudited: int = 0
+    last_drop_audit: float = float("-inf")
+
+
+class TriggerPlugins:
+    """Starts and supervises the trigger plugins; thread-safe."""
+
+    def __init__(
+        self,
+        manager: PluginManager,
+        on_event: Callable[[PluginEvent], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.manager = manager
+        self._on_event = on_event
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._slots: dict[str, _Slot] = {}
+
+    def sync(self, names: Iterable[str]) -> None:
+        """Run exactly the trigger plugins ``names`` (start new ones, stop the others)."""
+        wanted = set(names)
+        with self._lock:
+            gone = [slot for name, slot in self._slots.items() if name not in wanted]
+            for slot in gone:
+                del self._slots[slot.name]
+            fresh = [n for n in sorted(wanted) if n not in self._slots]
+            for name in fresh:
+                self._slots[name] = _Slot(name)
+        for slot in gone:
+            self._stop_slot(slot)
+        for name in fresh:
+            self._start(self._slots[name])
+
+    def stop_all(self) -> None:
+        """Stop every trigger plugin (stop(), shutdown(), the worker exits)."""
+        with self._lock:
+            slots = list(self._slots.values())
+            self._slots.clear()
+        for slot in slots:
+            self._stop_slot(slot)
+
+    def running(self) -> list[str]:
+        """Names of the trigger plugins whose worker serves events now."""
+        with self._lock:
+            return sorted(n for n, s in self._slots.items() if s.trigger and s.trigger.alive)
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per plugin: running, starts, recent crashes, last error, event counters."""
+        out: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            for name, slot in self._slots.items():
+                counters = dict(slot.totals.as_dict())
+                if slot.trigger is not None:
+                    for key, value in slot.trigger.counters.as_dict().items():
+                        counters[key] += value
+                out[name] = {
+                    "running": bool(slot.trigger and slot.trigger.alive),
+                    "worker_pid": slot.trigger.worker.pid if slot.trigger else None,
+                    "starts": slot.starts,
+                    "crashes_recent": len(slot.crashes),
+                    "last_error": slot.last_error,
+                    **counters,
+                }
+        return out
+
+    # -- starting and stopping -------------------------------------------------------------------
+    def _start(self, slot: _Slot) -> None:
+        name = slot.name
+        manager = self.manager
+        try:
+            manifest = manager.get_metadata(name)
+            if manifest.plugin_type != "trigger":
+                self._refuse(slot, f"{name} is an {manifest.plugin_type} plugin, not a trigger")
+                return
+            if not manager.is_enabled(name):
+                reason = manager.state.disabled_reason(name)
+                self._refuse(slot, f"{name} is disabled ({reason}); enable it to use it")
+                return
+            loaded = manager._verify(manifest)  # audited: verify, load_failed
+        except (PluginError, OSError) as exc:
+            self._refuse(slot, str(exc))
+            return
+        refusal = manager.grants.refuse_ungranted(loaded, {})  # audited: deny
+        if refusal is not None:
+            self._refuse(slot, refusal)
+            return
+        settings = manager.settings.execution_for(name)
+        spec = sandbox_spec(manifest, loaded.granted, loaded.access, settings)
+        slot.starts += 1
+        trigger: TriggerWorker | None = None
+        try:
+            fd = sealed_image_fd(loaded.data, name)
+            try:
+                worker, _info = start_worker(
+                    manifest, fd, spec, manager.host, max(settings.timeout, 5)
+                )
+            finally:
+                os.close(fd)
+            status, message = worker.initialize(settings.timeout)
+            if status != 0:
+                worker.kill()
+                worker.shutdown(0.1)
+                raise PluginCallError(name, "initialize", status, message)
+            trigger = TriggerWorker(
+                worker,
+                settings.event_rate_limit,
+                self._on_event,
+                lambda error: self._exited(slot, trigger, error),
+                lambda count: self._dropped(slot, count),
+            )
+            with self._lock:
+                if not slot.wanted:  # stopped while starting
+                    trigger.stop()
+                    return
+                slot.trigger = trigger
+            plugin_settings = manager.settings.plugin_settings.get(name, {})
+            trigger.start(settings.timeout, settings_json(plugin_settings))
+        except (PluginError, ValueError) as exc:
+            self._failed(slot, trigger, exc)
+            return
+        slot.last_error = None
+        manager.audit.record(
+            "load",
+            name,
+            mode="trigger",
+            trust=loaded.report.trust,
+            sha256=loaded.report.sha256,
+            version=manifest.version,
+            granted=[c.value for c in sorted_caps(loaded.granted)],
+            enforced=worker.load_info.enforcement.describe() if worker.load_info else [],
+            event_rate_limit=settings.event_rate_limit,
+        )
+        log.info("trigger plugin %s started", name)
+
+    def _stop_slot(self, slot: _Slot) -> None:
+        with self._lock:
+            slot.wanted = False
+            trigger, slot.trigger = slot.trigger, None
+            if slot.timer is not None:
+                slot.timer.cancel()
+                slot.timer = None
+        if trigger is not None:
+            trigger.stop()
+            self._fold(slot, trigger)
+            self.manager.audit.record("unload", slot.name, mode="trigger")
+
+    def _refuse(self, slot: _Slot, reason: str) -> None:
+        """The plugin cannot start at all (not a trigger, disabled, unverified, not granted)."""
+        slot.last_error = reason
+        self.manager.audit.record("trigger_refused", slot.name, reason=reason)
+        log.error("trigger plugin %s not started: %s", slot.name, reason)
+
+    def _fold(self, slot: _Slot, trigger: TriggerWorker) -> None:
+        for key, value in trigger.counters.as_dict().items():
+            setattr(slot.totals, key, getattr(slot.totals, key) + value)
+
+    # -- failures --------------------------------------------------------------------------------
+    def _failed(self, slot: _Slot, trigger: TriggerWorker | None, error: Exception) -> None:
+        """start() failed or the worker was lost: audit, back off, restart or disable."""
+        name = slot.name
+        manager = self.manager
+        with self._lock:
+            if trigger is not None:
+                if slot.trigger is not trigger:
+                    return  # already handled (the reader and start() both saw the loss)
+                slot.trigger = None
+                self._fold(slot, trigger)
+            if not slot.wanted:
+                return
+        if trigger is not None:
+            trigger.kill()
+        denial = error.denial if isinstance(error, WorkerCrashed) else None
+        if denial is not None:
+            manager.audit.record(
+                "deny",
+                name,
+                syscall=denial.syscall,
+                capability=denial.capability.value if denial.capability else None,
+                reason=denial.detail,
+            )
+        slot.last_error = str(error)
+        manager.audit.record("crash", name, mode="trigger", detail=str(error))
+        log.warning("trigger plugin %s failed: %s", name, error)
+        settings = manager.settings.execution_for(name)
+        now = self._clock()
+        crashes = slot.crashes
+        crashes.append(now)
+        while crashes and crashes[0] < now - settings.crash_window:
+            crashes.popleft()
+        if len(crashes) > settings.max_crashes:
+            reason = (
+                f"{len(crashes)} crashes or failed starts within {settings.crash_window:g} s "
+                f"(last: {error})"
+            )
+            manager.state.set_disabled(name, reason)
+            manager.audit.record("disable", name, reason=reason)
+            log.error("trigger plugin %s disabled: %s", name, reason)
+            return
+        delay = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (len(crashes) - 1))
+        timer = threading.Timer(delay, self._restart, (slot,))
+        timer.daemon = True
+        with self._lock:  # _stop_slot cancels it; a timer that fires anyway finds wanted False
+            slot.timer = timer
+        timer.start()
+
+    def _restart(self, slot: _Slot) -> None:
+        with self._lock:
+            slot.timer = None
+            if not slot.wanted or self._slots.get(slot.name) is not slot:
+                return
+        self._start(slot)
+
+    def _exited(
+        self, slot: _Slot, trigger: TriggerWorker | None, error: WorkerError | None
+    ) -> None:
+        """The reader of ``trigger`` ended: after stop() (``error`` None) or a loss."""
+        if error is None or trigger is None:
+            return
+        with self._lock:
+            current = slot.trigger is trigger
+        if current:
+            # off the reader thread: a restart must not run on the thread of the dead worker
+            threading.Thread(target=self._failed, args=(slot, trigger, error), daemon=True).start()
+
+    def _dropped(self, slot: _Slot, count: int) -> None:
+        """Events dropped at the cap: audited at most once a second per plugin."""
+        now = self._clock()
+        with self._lock:
+            slot.drops_unaudited += count
+            if now - slot.last_drop_audit < DROP_AUDIT_INTERVAL:
+                return
+            dropped, slot.drops_unaudited = slot.drops_unaudited, 0
+            slot.last_drop_audit = now
+        limit = self.manager.settings.execution_for(slot.name).event_rate_limit
+        self.manager.audit.record("trigger_rate_limited", slot.name, dropped=dropped, limit=limit)
+        log.warning(
+            "trigger plugin %s: %d event(s) dropped past its cap of %d/s", slot.name, dropped, limit
+        )
