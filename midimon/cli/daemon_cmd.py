@@ -60,7 +60,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--type", action="append", dest="types", metavar="TYPE",
         choices=("midi", "trigger", "action", "plugin_midi", "plugin_event", "reload"),
         help="only events of this type (repeat for more): midi, trigger, action, plugin_midi, "
-        "reload",
+        "plugin_event (a trigger plugin's event), reload",
     )  # fmt: skip
     p_monitor.set_defaults(handler=cmd_monitor)
 

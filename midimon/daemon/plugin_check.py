@@ -14,6 +14,7 @@ from midimon.engine.action_specs import (
     SequenceAction,
 )
 from midimon.engine.config import Config
+from midimon.engine.trigger_specs import PluginTrigger
 from midimon.plugins import Readiness, ReadinessChecker
 
 
@@ -34,10 +35,13 @@ def _plugin_actions(action: Action | None) -> Iterator[PluginAction]:
 
 
 def plugin_uses(config: Config) -> dict[str, list[dict[str, Any]]]:
-    """Plugin name -> the params of each action calling it, in config order."""
+    """Plugin name -> the params of each action calling it, in config order (a trigger plugin
+    a Plugin trigger uses is there too, with no params: it must be ready as well)."""
     uses: dict[str, list[dict[str, Any]]] = {}
     mappings = [m for mode in config.modes for m in mode.mappings]
     for mapping in [*mappings, *config.global_mappings]:
+        if isinstance(mapping.trigger, PluginTrigger):
+            uses.setdefault(mapping.trigger.plugin, [])
         for action in _plugin_actions(mapping.action):
             uses.setdefault(action.plugin, []).append(action.params)
     return uses

@@ -74,7 +74,7 @@ from midimon.engine.action_specs import (
 from midimon.engine.config_check import Checker, is_table
 from midimon.engine.errors import ConfigError, InvalidConfig
 from midimon.engine.trigger_schema import TimingDefaults, int_in, parse_trigger
-from midimon.engine.trigger_specs import DEFAULT_VELOCITY_LEVELS, TriggerSpec
+from midimon.engine.trigger_specs import DEFAULT_VELOCITY_LEVELS, PluginTrigger, TriggerSpec
 from midimon.plugins.errors import SettingsError
 from midimon.plugins.settings import PluginSettings, parse_plugin_settings
 
@@ -366,6 +366,18 @@ def parse_config(text: str, path: Path | str | None = None) -> Config:
             check.warnings += plugins.warnings
         except SettingsError as exc:
             check.error("plugins", exc.key, str(exc).split(f"{exc.key}: ", 1)[-1])
+    triggered = {
+        m.trigger.plugin
+        for m in [*(m for mode in modes for m in mode.mappings), *global_mappings]
+        if isinstance(m.trigger, PluginTrigger)
+    }
+    where = f"{path}: " if path else ""
+    for name in plugins.plugin_settings:
+        if name not in triggered:
+            check.warnings.append(
+                f"{where}plugins.settings.{name}: no Plugin trigger uses {name}, so nothing "
+                "reads these settings (a trigger plugin gets them when the config uses it)"
+            )
 
     if check.errors:
         raise InvalidConfig(path, check.errors, check.warnings)

@@ -21,6 +21,7 @@ from midimon.engine.trigger_specs import (
     LongPressTrigger,
     NoteChordTrigger,
     NoteTrigger,
+    PluginTrigger,
     VelocityRangeTrigger,
 )
 
@@ -362,3 +363,23 @@ def test_velocity_levels_extend_defaults() -> None:
     text = "[advanced_settings.velocity_levels]\nsoft = [1, 30]\nghost = [1, 10]\n"
     levels = parse_config(text).advanced.velocity_levels
     assert levels == {"soft": (1, 30), "medium": (41, 90), "hard": (91, 127), "ghost": (1, 10)}
+
+
+def test_plugin_triggers_and_their_settings(tmp_path: Path) -> None:
+    """Plugin triggers parse in modes and global mappings; [plugins.settings] holds a plugin's
+    own settings; settings nothing uses are a warning; values JSON cannot carry are errors."""
+    text = (
+        "[plugins.settings.osc_in]\nport = 9001\n[plugins.settings.unused]\nx = 1\n"
+        '[[modes]]\nname = "A"\n[[modes.mappings]]\n'
+        'trigger = { type = "Plugin", plugin = "osc_in", event = "/pad/1", value_min = 0.5 }\n'
+        'action = { type = "ModeChange", mode = "A" }\n[[global_mappings]]\n'
+        'trigger = { type = "Plugin", plugin = "osc_in", event = "/g" }\n'
+        'action = { type = "ModeChange", mode = "A" }\n'
+    )
+    config = parse_config(text, tmp_path / "c.toml")
+    assert config.plugins.plugin_settings == {"osc_in": {"port": 9001}, "unused": {"x": 1}}
+    assert config.modes[0].mappings[0].trigger == PluginTrigger("osc_in", "/pad/1", 0.5)
+    assert [w for w in config.warnings if "plugins.settings.unused" in w]
+    assert not [w for w in config.warnings if "plugins.settings.osc_in" in w]
+    with pytest.raises(InvalidConfig, match=r"plugins\.settings\.osc_in"):
+        parse_config("[plugins.settings.osc_in]\nwhen = 1979-05-27\n", tmp_path / "c.toml")

@@ -90,10 +90,25 @@ def test_params_travel_in_chunks_and_the_last_rides_with_execute() -> None:
     execute = parse_datagram(memoryview(datagrams[-1]))[2]
     total, velocity, _channel, number = struct.unpack_from("<IBBB", execute)
     assert (total, velocity, number) == (len(params), 90, 61)
-    mode_len, tail_len = struct.unpack_from("<II", execute, Wire.EXECUTE_FIXED - 8)
+    mode_len, tail_len, _value, source_len, event_len = struct.unpack_from("<IIdII", execute, 32)
+    assert (source_len, event_len) == (0, 0)  # not a plugin event: no names
     rest = execute[Wire.EXECUTE_FIXED :]
     assert rest[:mode_len] == b"Live"
     assert joined + rest[mode_len:] == params and len(rest) - mode_len == tail_len
+
+
+def test_a_plugin_events_context_carries_its_names() -> None:
+    """source and event_name follow the mode; event_value rides in the fixed part."""
+    context = TriggerContext(
+        trigger_kind=10, mode="M", source="osc_in", event_name="/pad/1", event_value=0.25
+    )
+    execute = parse_datagram(memoryview(execute_messages(1, b"{}", context)[-1]))[2]
+    mode_len, tail_len, value, source_len, event_len = struct.unpack_from("<IIdII", execute, 32)
+    strings = execute[Wire.EXECUTE_FIXED :]
+    assert (mode_len, source_len, event_len, tail_len, value) == (1, 6, 6, 2, 0.25)
+    assert strings == b"Mosc_in/pad/1{}"
+    with pytest.raises(ValueError):
+        execute_messages(1, b"{}", TriggerContext(source="x" * 256))
 
 
 def test_small_params_go_in_execute_alone() -> None:

@@ -100,7 +100,9 @@ static const midimon_plugin_t plugin = {
     plugin_execute,
     plugin_shutdown,
     plugin_destroy,
-    NULL,
+    NULL, /* get_extension */
+    NULL, /* start (ABI 1.1): set by a trigger plugin only */
+    NULL, /* stop */
 };
 
 MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void) { return &plugin; }

@@ -19,9 +19,9 @@ const version = "0.1.0";
 comptime {
     // Guard the generated bindings against a surprise layout on 64-bit targets.
     if (@sizeOf(usize) == 8) {
-        std.debug.assert(@sizeOf(c.midimon_trigger_context_t) == 40);
-        std.debug.assert(@sizeOf(c.midimon_host_t) == 64);
-        std.debug.assert(@sizeOf(c.midimon_plugin_t) == 88);
+        std.debug.assert(@sizeOf(c.midimon_trigger_context_t) == 64);
+        std.debug.assert(@sizeOf(c.midimon_host_t) == 72);
+        std.debug.assert(@sizeOf(c.midimon_plugin_t) == 104);
     }
 }
 
