@@ -32,6 +32,7 @@ BENCHMARKS = {
     "memory": "benchmarks.memory",
     "jack": "benchmarks.end_to_end",
     "throughput": "benchmarks.throughput",
+    "triggers": "benchmarks.triggers",
     "rt_cycles": "benchmarks.rt_cycles",
     "costs": "benchmarks.costs",
     "peer": "benchmarks.peer",
