@@ -1,7 +1,8 @@
 """``midimon learn``: press a pad or move a control, get the TOML trigger for it.
 
 Listens on the running daemon's EVENTS stream for the next MIDI event (note_off and program
-change are skipped) and prints the matching trigger table, ready to paste into a mapping. A CC
+change are skipped) or trigger plugin event (an OSC message to osc_in ...) and prints the
+matching trigger table, ready to paste into a mapping. A CC
 is watched a moment longer: a knob that keeps sending the same few values around 0/128 or 64
 (1/127, 63/65, ...) is a relative encoder, suggested as EncoderTurn.
 """
@@ -30,7 +31,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "learn",
         help="print the TOML trigger for the next pad, key or knob you touch",
         description="Wait for the next MIDI event the running daemon receives (note on, CC, "
-        "pitch bend, aftertouch; note off is ignored) and print the trigger table for it, "
+        "pitch bend, aftertouch; note off is ignored), or the next event of a trigger plugin "
+        "it runs (an OSC message to osc_in), and print the trigger table for it, "
         'e.g. trigger = { type = "Note", note = 36, channel = 0 }. Exit 0 after one event, '
         "1 when none comes in time, 3 when the daemon is not running.",
     )
@@ -71,7 +73,13 @@ def encoder_encoding(values: list[int]) -> str | None:
 
 
 def trigger_for(event: dict[str, Any], cc_values: list[int] | None = None) -> dict[str, Any] | None:
-    """The trigger table for one daemon ``midi`` event, or None for kinds that have none."""
+    """The trigger table for one daemon ``midi`` or ``plugin_event`` event, or None for kinds
+    that have none."""
+    if event.get("type") == "plugin_event":
+        trigger = {"type": "Plugin", "plugin": event.get("plugin"), "event": event.get("event")}
+        if event.get("channel") is not None:
+            trigger["channel"] = event["channel"]
+        return trigger
     kind, channel, number = event.get("kind"), event.get("channel"), event.get("number")
     if kind == "note_on":
         return {"type": "Note", "note": number, "channel": channel}
@@ -131,7 +139,7 @@ def _next(events: queue.Queue[object], deadline: float) -> dict[str, Any] | None
             raise CliError(item.message, item.exit_status)
         if isinstance(item, BaseException):
             raise item
-        if isinstance(item, dict) and item.get("type") == "midi":
+        if isinstance(item, dict) and item.get("type") in ("midi", "plugin_event"):
             return item
 
 
@@ -158,7 +166,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         if trigger_for(event) is not None:
             break
     values: list[int] = []
-    if event["kind"] == "cc":
+    if event.get("kind") == "cc":
         values.append(event["value"])
         window_end = time.monotonic() + CC_WINDOW_S
         while (more := _next(events, window_end)) is not None:

@@ -137,6 +137,16 @@ def test_learn_without_daemon(run_midimon: RunMidimon) -> None:
             [10, 11, 12],
             {"type": "CC", "controller": 1, "channel": 0},
         ),
+        (
+            {"type": "plugin_event", "plugin": "osc_in", "event": "/pad/1", "channel": None},
+            None,
+            {"type": "Plugin", "plugin": "osc_in", "event": "/pad/1"},
+        ),
+        (
+            {"type": "plugin_event", "plugin": "gamepad", "event": "BTN_SOUTH", "channel": 2},
+            None,
+            {"type": "Plugin", "plugin": "gamepad", "event": "BTN_SOUTH", "channel": 2},
+        ),
         ({"kind": "note_off", "channel": 0, "number": 1}, None, None),
         ({"kind": "program_change", "channel": 0, "number": 1}, None, None),
     ],
