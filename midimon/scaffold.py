@@ -70,6 +70,21 @@ LANGUAGES: dict[str, Language] = {
     ),
 }
 
+#: ``new-plugin --type trigger``: the languages with a trigger template so far.
+TRIGGER_LANGUAGES: dict[str, Language] = {
+    "c": Language(
+        "c_trigger",
+        "C99, built with CMake",
+        ("CMakeLists.txt", "src/__name__.c"),
+        True,
+        "cmake -S . -B build && cmake --build build",
+        "build/__name__.so",
+        "build/__name__.dylib",
+        "",
+    ),
+}
+PLUGIN_TYPES = ("action", "trigger")
+
 
 @dataclass(frozen=True)
 class Scaffold:
@@ -124,10 +139,20 @@ def create_plugin(
     language: str,
     capabilities: Iterable[str] = (),
     directory: Path | None = None,
+    plugin_type: str = "action",
 ) -> Scaffold:
-    """Create the plugin folder (``directory``, default ``./name``); refuses a non-empty one."""
+    """Create the plugin folder (``directory``, default ``./name``); refuses a non-empty one.
+    ``plugin_type``: ``action`` (any language) or ``trigger`` (C so far)."""
     check_name(name)
-    lang = LANGUAGES.get(language)
+    if plugin_type not in PLUGIN_TYPES:
+        raise ScaffoldError(f"unknown plugin type {plugin_type!r}; expected action or trigger")
+    trigger = plugin_type == "trigger"
+    lang = (TRIGGER_LANGUAGES if trigger else LANGUAGES).get(language)
+    if lang is None and trigger and language in LANGUAGES:
+        raise ScaffoldError(
+            f"no trigger plugin template for {language} yet; use --lang c (the ABI itself "
+            "serves Rust and Zig: see docs/abi-reference.md, Trigger plugins)"
+        )
     if lang is None:
         raise ScaffoldError(f"unknown language {language!r}; expected one of: c, rust, zig")
     caps = parse_capabilities(capabilities)
@@ -152,7 +177,13 @@ def create_plugin(
     values = {
         "name": name,
         "parent": str(folder.parent),
-        "description": f"{name}: a midimon action plugin that says hello with the trigger",
+        "description": (
+            f"{name}: a midimon trigger plugin that emits /tick"
+            if trigger
+            else f"{name}: a midimon action plugin that says hello with the trigger"
+        ),
+        "plugin_type": plugin_type,
+        "abi": "1.1" if trigger else "1.0",
         "binary_table": f'linux = "{binary_linux}", macos = "{binary_macos}"',
         "binary": binary_linux,
         "capabilities_toml": caps_toml,
@@ -178,7 +209,8 @@ def create_plugin(
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for rel in ("plugin.toml", "README.md"):
-        (folder / rel).write_text(render(source / "common" / rel), encoding="utf-8")
+        template = "TRIGGER_README.md" if trigger and rel == "README.md" else rel
+        (folder / rel).write_text(render(source / "common" / template), encoding="utf-8")
         written.append(rel)
     for rel in lang.files:
         out_rel = rel.replace("__name__", name)
@@ -193,4 +225,4 @@ def create_plugin(
         for header in headers:
             shutil.copyfile(header, folder / "include" / header.name)
             written.append(f"include/{header.name}")
-    return Scaffold(name, folder, lang.key, caps, build, exec_cmd, tuple(written))
+    return Scaffold(name, folder, language, caps, build, exec_cmd, tuple(written))

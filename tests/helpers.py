@@ -22,7 +22,14 @@ REPO = Path(__file__).resolve().parent.parent
 ABI_DIR = REPO / "abi"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 #: The plugins bundled with midimon -> the one capability each asks for.
-BUNDLED = {"http_request": "network", "file_log": "filesystem", "midi_transpose": "midi"}
+BUNDLED = {
+    "http_request": "network",
+    "file_log": "filesystem",
+    "midi_transpose": "midi",
+    "osc_in": "network",
+}
+#: (plugin.toml type, abi) of each bundled plugin: osc_in is the trigger plugin (ABI 1.1)
+BUNDLED_KIND = {name: ("action", "1.0") for name in BUNDLED} | {"osc_in": ("trigger", "1.1")}
 
 
 #: The ``run_midimon`` fixture: ``run_midimon(*args, timeout=, input=, cwd=)`` runs the CLI.

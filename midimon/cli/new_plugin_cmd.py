@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from midimon.cli.common import EXIT_OK, add_json_option, print_json
-from midimon.scaffold import LANGUAGES, create_plugin
+from midimon.scaffold import LANGUAGES, PLUGIN_TYPES, create_plugin
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,6 +33,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="CAP",
         help="a capability the plugin asks for (network, filesystem, audio, midi, subprocess, "
         "system_control; repeatable)",
+    )
+    parser.add_argument(
+        "--type",
+        dest="plugin_type",
+        choices=PLUGIN_TYPES,
+        default="action",
+        help="action (runs when a mapping fires; the default) or trigger (feeds events in, "
+        "like a controller; C only so far)",
     )
     add_json_option(parser)
     parser.set_defaults(handler=cmd_new_plugin)
@@ -67,7 +75,7 @@ def _accept_dir_after_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_new_plugin(args: argparse.Namespace) -> int:
-    made = create_plugin(args.name, args.lang, args.capability, args.dir)
+    made = create_plugin(args.name, args.lang, args.capability, args.dir, args.plugin_type)
     if args.json:
         print_json(made.as_dict())
         return EXIT_OK
@@ -76,6 +84,10 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
         print(f"  {rel}")
     print("build it (in that folder):")
     print(f"  cd {made.path} && {made.build}")
+    if args.plugin_type == "trigger":
+        print("use it: map its events in your config (README.md shows how):")
+        print(f'  trigger = {{ type = "Plugin", plugin = "{made.name}", event = "/tick" }}')
+        return EXIT_OK
     print("run it:")
     print(f'  {made.exec} --params \'{{"message": "hi"}}\'')
     return EXIT_OK

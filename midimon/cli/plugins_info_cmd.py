@@ -195,6 +195,12 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"rate limit {execution['rate_limit']['per_second']:g}/s "
         f"(burst {execution['rate_limit']['burst']})"
     )
+    if manifest.plugin_type == "trigger":
+        print(
+            f"  events:       feeds events in (config: Plugin triggers), at most "
+            f"{execution['event_rate_limit']}/s (event_rate_limit); it runs in its own "
+            "sandboxed worker while the daemon's config maps it"
+        )
     print("  enforced here:")
     for line in execution["enforced"]:
         print(f"    - {line}")

@@ -221,3 +221,50 @@ def test_existing_non_empty_dir_is_refused(run_midimon, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert run_midimon("new-plugin", "empty", "--lang", "zig", str(empty)).returncode == 0
+
+
+def test_trigger_plugin_scaffold_runs_in_a_daemon(run_midimon, isolated_dirs, tmp_path):
+    """new-plugin --type trigger (C) builds with its printed command, passes verify, and in a
+    daemon whose config maps its /tick event, its events fire that mapping."""
+    from midimon.daemon.service import Daemon
+
+    require_tool("cmake")
+    folder = tmp_path / "myplugins" / "ticker"
+    made = run_midimon("new-plugin", "ticker", "--lang", "c", "--type", "trigger", str(folder))
+    assert made.returncode == 0, made.stderr
+    assert 'type = "Plugin", plugin = "ticker", event = "/tick"' in made.stdout
+    manifest = (folder / "plugin.toml").read_text()
+    assert 'type = "trigger"' in manifest and 'abi = "1.1"' in manifest
+    build = "cmake -S . -B build && cmake --build build"
+    assert build in (folder / "README.md").read_text()
+    done = subprocess.run(build, shell=True, cwd=folder, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    verify = _midimon_in(folder, os.environ.copy(), "verify", ".", "--allow-unsigned", "--json")
+    assert verify.returncode == 0 and not _failed_checks(verify), verify.stdout
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[plugins]\ndirs = ["{folder.parent}"]\ndev_mode = true\n'
+        "[plugins.settings.ticker]\ninterval_ms = 20\n"
+        '[[modes]]\nname = "Default"\n[[modes.mappings]]\n'
+        'trigger = { type = "Plugin", plugin = "ticker", event = "/tick", value_min = 2 }\n'
+        'action = { type = "ModeChange", mode = "Default" }\n'
+    )
+    daemon = Daemon(config)
+    daemon.start()
+    try:
+        deadline = time.monotonic() + 20
+        while daemon.counters.actions_ok < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert daemon.counters.actions_ok >= 3, daemon.status()["plugin_events"]
+        ticker = daemon.status()["plugin_events"]["plugins"]["ticker"]
+        assert ticker["running"] and ticker["delivered"] >= ticker["received"] - 1
+    finally:
+        daemon.stop()
+
+
+def test_trigger_type_needs_a_language_with_a_template(run_midimon, tmp_path):
+    """--type trigger for a language without a trigger template says so (exit 2)."""
+    done = run_midimon(
+        "new-plugin", "t", "--lang", "rust", "--type", "trigger", str(tmp_path / "t")
+    )
+    assert done.returncode == 2 and "no trigger plugin template for rust" in done.stderr

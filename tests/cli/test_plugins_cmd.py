@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import BUNDLED, MakePlugin, RunMidimon
+from helpers import BUNDLED, BUNDLED_KIND, MakePlugin, RunMidimon
 
 
 def test_list_shows_the_three_bundled_plugins(run_midimon: RunMidimon) -> None:
@@ -24,7 +24,7 @@ def test_list_shows_the_three_bundled_plugins(run_midimon: RunMidimon) -> None:
             assert f"needs {capability}, not granted; fix: " in row["problem"]
             assert f"midimon plugins grant {name} {capability}" in row["problem"]
         assert row["capabilities"] == [capability]
-        assert (row["type"], row["abi"], row["version"]) == ("action", "1.0", "1.0.0")
+        assert (row["type"], row["abi"], row["version"]) == (*BUNDLED_KIND[name], "1.0.0")
         assert Path(row["binary"]).is_file()
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import BUNDLED, RunMidimon
+from helpers import BUNDLED, BUNDLED_KIND, RunMidimon
 
 
 @pytest.mark.parametrize("name", sorted(BUNDLED))
@@ -16,7 +16,7 @@ def test_info_and_verify_each_bundled_plugin(run_midimon: RunMidimon, name: str)
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
     assert len(info["sha256_actual"]) == 64
-    assert info["abi"] == "1.0" and info["host_abi"] == "1.1"
+    assert info["abi"] == BUNDLED_KIND[name][1] and info["host_abi"] == "1.1"
     assert info["capabilities"][0]["name"] == BUNDLED[name]
     assert info["capabilities"][0]["risk"] in ("low", "medium", "high")
     folder = Path(info["manifest"]).parent
@@ -27,3 +27,11 @@ def test_info_and_verify_each_bundled_plugin(run_midimon: RunMidimon, name: str)
         assert report["verdict"] == "ok"
         assert report["sha256"] == info["sha256_actual"]
         assert report["reported"]["name"] == name
+
+
+def test_info_says_what_a_trigger_plugin_does(run_midimon: RunMidimon) -> None:
+    """For a trigger plugin, info says it feeds events in and at what cap."""
+    done = run_midimon("plugins", "info", "osc_in")
+    assert done.returncode == 0, done.stderr
+    assert "osc_in 1.0.0 (trigger plugin)" in done.stdout
+    assert "feeds events in (config: Plugin triggers), at most 1000/s" in done.stdout

@@ -313,6 +313,7 @@ class PluginManager(CallPath, StartedCalls):
             "inline": self.runs_inline(name),
             "timeout_s": settings.timeout,
             "rate_limit": {"per_second": settings.rate_limit, "burst": settings.rate_burst},
+            "event_rate_limit": settings.event_rate_limit,  # trigger plugins: events per second
             "limits": {
                 "memory_mb": settings.memory_mb,
                 "max_processes": settings.max_processes,

@@ -48,6 +48,7 @@ class _Slot:
     last_error: str | None = None
     drops_unaudited: int = 0
     last_drop_audit: float = float("-inf")
+    started_with: tuple[bytes, Any] = (b"", None)  # (settings JSON, execution settings)
 
 
 class TriggerPlugins:
@@ -66,10 +67,15 @@ class TriggerPlugins:
         self._slots: dict[str, _Slot] = {}
 
     def sync(self, names: Iterable[str]) -> None:
-        """Run exactly the trigger plugins ``names`` (start new ones, stop the others)."""
+        """Run exactly the trigger plugins ``names`` (start new ones, stop the others, and
+        restart those whose settings changed since they started)."""
         wanted = set(names)
         with self._lock:
-            gone = [slot for name, slot in self._slots.items() if name not in wanted]
+            gone = [
+                slot
+                for name, slot in self._slots.items()
+                if name not in wanted or (slot.trigger and slot.started_with != self._wish(name))
+            ]
             for slot in gone:
                 del self._slots[slot.name]
             fresh = [n for n in sorted(wanted) if n not in self._slots]
@@ -79,6 +85,11 @@ class TriggerPlugins:
             self._stop_slot(slot)
         for name in fresh:
             self._start(self._slots[name])
+
+    def _wish(self, name: str) -> tuple[bytes, Any]:
+        """What ``name`` would start with now: its settings JSON and execution settings."""
+        settings = self.manager.settings
+        return settings_json(settings.plugin_settings.get(name, {})), settings.execution_for(name)
 
     def stop_all(self) -> None:
         """Stop every trigger plugin (stop(), shutdown(), the worker exits)."""
@@ -162,8 +173,8 @@ class TriggerPlugins:
                     trigger.stop()
                     return
                 slot.trigger = trigger
-            plugin_settings = manager.settings.plugin_settings.get(name, {})
-            trigger.start(settings.timeout, settings_json(plugin_settings))
+            slot.started_with = self._wish(name)
+            trigger.start(settings.timeout, slot.started_with[0])
         except (PluginError, ValueError) as exc:
             self._failed(slot, trigger, exc)
             return

@@ -190,3 +190,28 @@ def test_sync_stops_what_the_config_no_longer_uses(
         assert triggers.running() == [] and triggers.stats() == {}
     finally:
         triggers.stop_all()
+
+
+def test_changed_settings_restart_the_plugin(
+    make_plugin: MakePlugin, make_manager: MakeManager, recording_host
+) -> None:
+    """A reload that changes [plugins.settings.NAME] restarts the plugin with the new ones;
+    an unchanged one is left running."""
+    from midimon.plugins.settings import parse_plugin_settings
+
+    _trigger(make_plugin, "tick", "emit", T_COUNT="0")
+    manager = make_manager(settings={"tick": {"port": 1}})
+    triggers = TriggerPlugins(manager, Collected())
+    try:
+        triggers.sync(["tick"])
+        pid = triggers.stats()["tick"]["worker_pid"]
+        triggers.sync(["tick"])
+        assert triggers.stats()["tick"]["worker_pid"] == pid
+        manager.settings = parse_plugin_settings(
+            {"dev_mode": True, "settings": {"tick": {"port": 2}}}
+        )
+        triggers.sync(["tick"])
+        assert triggers.stats()["tick"]["worker_pid"] not in (None, pid)
+        assert ("tick", 1, 'settings {"port":2}') in recording_host.logs
+    finally:
+        triggers.stop_all()
