@@ -27,9 +27,13 @@ BUNDLED = {
     "file_log": "filesystem",
     "midi_transpose": "midi",
     "osc_in": "network",
+    "gamepad": "filesystem",
 }
-#: (plugin.toml type, abi) of each bundled plugin: osc_in is the trigger plugin (ABI 1.1)
-BUNDLED_KIND = {name: ("action", "1.0") for name in BUNDLED} | {"osc_in": ("trigger", "1.1")}
+#: (plugin.toml type, abi) of each bundled plugin: osc_in and gamepad are trigger plugins (1.1)
+BUNDLED_KIND = {name: ("action", "1.0") for name in BUNDLED} | {
+    "osc_in": ("trigger", "1.1"),
+    "gamepad": ("trigger", "1.1"),
+}
 
 
 #: The ``run_midimon`` fixture: ``run_midimon(*args, timeout=, input=, cwd=)`` runs the CLI.

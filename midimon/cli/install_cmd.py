@@ -141,6 +141,12 @@ def cmd_install(args: argparse.Namespace) -> int:
                     f"  capability {cap.value:15} risk {cap.risk.name.lower():7}"
                     f"{cap.info.description}"
                 )
+            if manifest.plugin_type == "trigger" and Capability.FILESYSTEM in manifest.capabilities:
+                print(
+                    "  RISK: a trigger plugin that reads files can read input devices and log "
+                    "what they send (keystrokes too); grant only its one device: midimon "
+                    f"plugins grant {manifest.name} filesystem --read /dev/input/by-id/<device>"
+                )
 
     def ask(cap: Capability) -> bool:
         return _ask(

@@ -201,6 +201,13 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"{execution['event_rate_limit']}/s (event_rate_limit); it runs in its own "
             "sandboxed worker while the daemon's config maps it"
         )
+        if any(cap["name"] == "filesystem" for cap in caps):
+            print(
+                "  RISK:         a trigger plugin that reads files can read input devices, and a "
+                "device it reads is a device it can log (keystrokes too). Grant only the one "
+                f"device: midimon plugins grant {manifest.name} filesystem --read "
+                "/dev/input/by-id/<your device>; never /dev/input"
+            )
     print("  enforced here:")
     for line in execution["enforced"]:
         print(f"    - {line}")

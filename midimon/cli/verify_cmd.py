@@ -107,6 +107,8 @@ def _print_report(report: dict[str, Any]) -> None:
         print(f"  ABI:          {report['abi']}")
         caps = ", ".join(f"{c['name']} ({c['risk']} risk)" for c in report["capabilities"])
         print(f"  capabilities: {caps or 'none'}")
+        if report.get("risk"):
+            print(f"  RISK:         {report['risk']}")
         deps = report.get("dependencies")
         if deps and "needed" in deps:
             print(f"  libraries:    {', '.join(deps['needed']) or 'none'} ({deps['format']})")

@@ -35,3 +35,16 @@ def test_info_says_what_a_trigger_plugin_does(run_midimon: RunMidimon) -> None:
     assert done.returncode == 0, done.stderr
     assert "osc_in 1.0.0 (trigger plugin)" in done.stdout
     assert "feeds events in (config: Plugin triggers), at most 1000/s" in done.stdout
+
+
+def test_info_and_verify_show_the_input_device_risk(run_midimon: RunMidimon) -> None:
+    """gamepad reads an input device: info and verify say so and give the one-device grant."""
+    done = run_midimon("plugins", "info", "gamepad")
+    assert done.returncode == 0, done.stderr
+    assert "RISK:" in done.stdout and "keystrokes too" in done.stdout
+    assert "midimon plugins grant gamepad filesystem --read /dev/input/by-id/" in done.stdout
+    folder = Path(
+        json.loads(run_midimon("plugins", "info", "gamepad", "--json").stdout)["manifest"]
+    )
+    verified = run_midimon("verify", folder.parent)
+    assert "RISK:" in verified.stdout and "never /dev/input" in verified.stdout

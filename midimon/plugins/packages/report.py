@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from midimon.plugins.description.capabilities import sorted_caps
+from midimon.plugins.description.capabilities import Capability, sorted_caps
 from midimon.plugins.description.manifest import MANIFEST_NAME, PluginManifest, load_manifest
 from midimon.plugins.errors import LoadError, ManifestError, NoManifest
 from midimon.plugins.loading import abi as abi_mod
@@ -76,7 +76,15 @@ def verify_report(
             capabilities=[
                 {"name": c.value, "risk": c.risk.value} for c in sorted_caps(manifest.capabilities)
             ],
+            type=manifest.plugin_type,
         )
+        if manifest.plugin_type == "trigger" and Capability.FILESYSTEM in manifest.capabilities:
+            report["risk"] = (
+                "a trigger plugin that reads files can read input devices, and log what they "
+                f"send (keystrokes too): grant only the one device it needs (midimon plugins "
+                f"grant {manifest.name} filesystem --read /dev/input/by-id/<device>), never "
+                "/dev/input"
+            )
         checks = _verify_manifest(manifest, named_binary, settings, report)
     return _verdict(report, checks)
 
