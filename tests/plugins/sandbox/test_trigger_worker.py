@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import IN_CI, RecordingHost, free_udp_port, osc_packet, wait_for
+from helpers import IN_CI, MakePlugin, RecordingHost, free_udp_port, osc_packet, wait_for
 
 from midimon.paths import bundled_plugins_dir
 from midimon.plugins.description.capabilities import Capability
@@ -179,3 +179,55 @@ def test_a_killed_trigger_worker_is_reported(start_trigger: StartTrigger) -> Non
     trigger.kill()
     assert wait_for(lambda: len(events.exits) == 1)
     assert isinstance(events.exits[0], WorkerError)
+
+
+def test_abi_1_0_plugins_keep_loading_next_to_1_1_ones(
+    make_plugin: MakePlugin, start_trigger: StartTrigger
+) -> None:
+    """A plugin built as ABI 1.0 (minor 0, the 1.0 struct size: no start/stop) loads and runs
+    in a worker and in-process while the 1.1 osc_in runs, even when a plugin event fired it;
+    a 1.1 one reads the context's plugin names."""
+    from helpers import RecordingHost as Host
+
+    from midimon.plugins.description.manifest import load_manifest
+    from midimon.plugins.hazmat import load_unverified
+    from midimon.plugins.loading.context import TriggerContext
+
+    _trigger, events, port = start_trigger()
+    old = make_plugin(
+        "old_abi",
+        defines={"P_MINOR": "0", "P_SIZE": "MIDIMON_PLUGIN_V1_0_SIZE", "P_CONTEXT_NAMES": "1"},
+    )
+    new = make_plugin("new_abi", defines={"P_CONTEXT_NAMES": "1"})
+    context = TriggerContext(
+        trigger_kind=10, source="osc_in", event_name="/pad/1", event_value=0.5, mode="M"
+    )
+    answers = {}
+    for folder in (old, new):
+        name = folder.name
+        manifest = load_manifest(folder)
+        assert manifest.binary is not None
+        fd = sealed_image_fd(manifest.binary.read_bytes(), name)
+        try:
+            spec = SandboxSpec(granted=frozenset(), read_paths=(folder,))
+            worker = WorkerProcess(fd, name, spec, Host())
+            info = worker.start(timeout=10)
+        finally:
+            os.close(fd)
+        try:
+            assert worker.initialize(5) == (0, "")
+            answers[name] = (info.abi_minor, worker.execute(b"{}", context, 5))
+        finally:
+            worker.shutdown()
+        inline = load_unverified(manifest, Host())
+        inline.initialize()
+        assert inline.execute({}, context).startswith("original")
+        inline.shutdown()
+    assert answers["old_abi"][0] == 0 and answers["new_abi"][0] == 1
+    # The host hands every plugin the 1.1 context; the test plugin reads the names whenever
+    # struct_size allows, whatever minor it was built for (a real 1.0 plugin never looks).
+    for name in ("old_abi", "new_abi"):
+        status, text = answers[name][1]
+        assert status == 0 and "kind=10" in text and "src=osc_in ev=/pad/1 ev_val=0.5" in text
+    send(port, osc_packet("/still", 1))
+    assert wait_for(lambda: bool(events.events) and events.events[-1].name == "/still")
