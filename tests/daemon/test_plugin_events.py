@@ -3,6 +3,7 @@ bundled osc_in plugin in its own sandboxed worker; floods are capped while MIDI 
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import threading
@@ -224,3 +225,43 @@ def test_a_crashed_trigger_worker_restarts(
         assert wait_for(lambda: sent.count(bytes([0x90, 61, 99])) == 1, 20)
     finally:
         daemon.stop()
+
+
+def test_gamepad_events_fire_mappings_with_a_one_device_grant(
+    isolated_dirs: dict[str, str], make_plugin: MakePlugin, tmp_path: Path
+) -> None:
+    """The bundled gamepad, granted read access to one device node (a FIFO standing in for
+    it), fires a mapping from real struct input_event records; the grant names that node."""
+    import os
+    import struct
+
+    device = tmp_path / "dev" / "event-joystick"
+    device.parent.mkdir()
+    os.mkfifo(device)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[plugins]\ndirs = ["{_probe(make_plugin)}"]\n'
+        f'[plugins.settings.gamepad]\ndevice = "{device}"\n'
+        '[[modes]]\nname = "Default"\n[[modes.mappings]]\n'
+        'trigger = { type = "Plugin", plugin = "gamepad", event = "BTN_SOUTH", value_min = 1 }\n'
+        'action = { type = "SendMidi", messages = [\n'
+        '  { type = "note_on", note = 62, velocity = 7 }] }\n'
+    )
+    sent = Sent()
+    daemon = Daemon(config, send_midi=sent)
+    daemon.manager.grant("gamepad", Capability.FILESYSTEM, read_paths=[device])
+    daemon.start()
+    try:
+        assert daemon.plugin_events.plugins.running() == ["gamepad"]
+        with open(device, "wb", buffering=0) as pad:
+            for value in (1, 0, 1):  # press, release, press: two presses fire
+                pad.write(struct.pack("=qqHHi", 0, 0, 1, 0x130, value))
+            assert wait_for(lambda: sent.count(bytes([0x90, 62, 7])) == 2, 20)
+        grant = _audit_of(daemon, "gamepad", "grant")[-1]
+        assert str(device) in json.dumps(grant)
+    finally:
+        daemon.stop()
+
+
+def _audit_of(daemon: Daemon, plugin: str, event: str) -> list[dict[str, Any]]:
+    return list(daemon.manager.audit.read(plugin=plugin, event=event))
