@@ -244,6 +244,13 @@ static int32_t osc_start(const midimon_plugin_t *self, const char *settings, siz
         host_log(MIDIMON_LOG_ERROR, "osc_in: cannot open a UDP socket: %s", strerror(errno));
         return denied ? MIDIMON_ERR_DENIED : MIDIMON_ERR_FAILED;
     }
+    {
+        /* Room for bursts while emit_event() waits on a busy host (the kernel caps it at
+         * net.core.rmem_max; what overflows is dropped by the kernel, counted in
+         * /proc/net/udp's drops). Best effort. */
+        int size = 4 * 1024 * 1024;
+        (void)setsockopt(g_fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    }
     if (bind(g_fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
         host_log(MIDIMON_LOG_ERROR, "osc_in: cannot bind %s:%ld: %s", address, port, strerror(errno));
         close(g_fd);
