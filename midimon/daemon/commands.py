@@ -14,7 +14,7 @@ from midimon.daemon.package_commands import register_package_commands
 from midimon.daemon.plugin_check import plugin_uses
 from midimon.daemon.plugin_commands import register_plugin_commands
 from midimon.daemon.service import Daemon
-from midimon.engine.config import ConfigError, load_config
+from midimon.engine.config import ConfigError
 from midimon.plugins import AuditLog, sorted_caps
 
 
@@ -46,7 +46,7 @@ def register_commands(daemon: Daemon, request_stop: Callable[[], None]) -> None:
         path = args.get("path")
         target = Path(path) if isinstance(path, str) else daemon.config_path
         try:
-            config = load_config(target)
+            config = daemon.load_checked(target)
         except (ConfigError, OSError) as exc:
             return {
                 "ok": False,

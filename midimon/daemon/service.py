@@ -128,7 +128,7 @@ class Daemon:
         self.feed = MethodType(feed_compiled, self) if compiled else self.feed_reference
         self._clock = clock
         self.config_path = Path(config_path) if config_path else user_or_default_config()
-        self.config: Config = load_config(self.config_path)
+        self.config: Config = load_config(self.config_path)  # its [plugins] make the manager
         self.registry = CommandRegistry(daemon_version=__version__)
         self.counters = Counters()
         # The MIDI input's own counters (its ring's drops), set by whoever opened the input.
@@ -136,6 +136,8 @@ class Daemon:
         self.manager = PluginManager(
             self.config.plugins, host=host or _DaemonHost(self), session_grants=session_grants
         )
+        if plugin_check.plugin_uses(self.config):  # now the params too, as a reload checks
+            self.config = self.load_checked(self.config_path)
         self.readiness = ReadinessChecker(self.manager)
         # Calls refused for a missing grant become requests the user can allow or deny.
         self.origin = CallOrigin()  # the action each thread carries out: the request's mapping
@@ -184,6 +186,11 @@ class Daemon:
         self._table = table  # the compiled path's view of the same config: swapped with it
         self.config = config
 
+    def load_checked(self, path: Path) -> Config:
+        """Load the config at ``path`` with every Plugin action's params checked against the
+        ``[plugin.params]`` of the plugin discovered for it; raises InvalidConfig."""
+        return load_config(path, self.manager.discover().params_schemas())
+
     def reload(self, path: Path | None = None) -> dict[str, Any]:
         """Load the config again (or another file); on any error keep the running one.
 
@@ -193,7 +200,7 @@ class Daemon:
         started = time.perf_counter()
         target = Path(path) if path else self.config_path
         try:
-            config = load_config(target)
+            config = self.load_checked(target)
         except (ConfigError, OSError) as exc:
             self.counters.reload_failures += 1
             errors = [str(e) for e in getattr(exc, "errors", [exc])]

@@ -15,7 +15,8 @@ Triggers: see ``midimon.engine.triggers.TRIGGER_TYPES`` (Note, VelocityRange, Lo
 DoubleTap, NoteChord, CC, EncoderTurn, Aftertouch, PitchBend; each takes ``channel`` 0..15).
 
 Actions (validated here as data; running them is the executor's job):
-``Plugin`` plugin, params (top-level string params starting with ``~/`` are expanded) ·
+``Plugin`` plugin, params (top-level string params starting with ``~/`` are expanded; checked
+against the plugin's ``[plugin.params]`` when the caller passes the discovered schemas) ·
 ``Shell`` argv = [...] (no shell), or shell = true with command = "..." ·
 ``SendMidi`` port (optional), messages = [{ type = note_on/note_off/cc/program_change, channel,
 note/controller/program, velocity/value }] · ``ModeChange`` mode = a mode's name (wins), "next",
@@ -42,6 +43,7 @@ re-exports the names above so ``from midimon.engine.config import ...`` keeps wo
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,7 @@ from midimon.engine.config_check import Checker, is_table
 from midimon.engine.errors import ConfigError, InvalidConfig
 from midimon.engine.trigger_schema import TimingDefaults, int_in, parse_trigger
 from midimon.engine.trigger_specs import DEFAULT_VELOCITY_LEVELS, TriggerSpec
+from midimon.plugins.description.params_schema import ParamsSchema
 from midimon.plugins.errors import SettingsError
 from midimon.plugins.settings import PluginSettings, parse_plugin_settings
 
@@ -325,8 +328,17 @@ def _mode_names(raw: list[Any], check: Checker) -> list[str | None]:
     return names
 
 
-def parse_config(text: str, path: Path | str | None = None) -> Config:
-    """Validate config TOML text; raises InvalidConfig listing every problem found."""
+def parse_config(
+    text: str,
+    path: Path | str | None = None,
+    params_schemas: Mapping[str, ParamsSchema] | None = None,
+) -> Config:
+    """Validate config TOML text; raises InvalidConfig listing every problem found.
+
+    ``params_schemas`` (plugin name -> the params its plugin.toml declares; the caller
+    discovers the plugins) checks every Plugin action's params too: a missing required param,
+    a wrong type or an out-of-range value is an error, an undeclared one a warning.
+    """
     path = Path(path) if path is not None else None
     check = Checker(path)
     try:
@@ -344,7 +356,7 @@ def parse_config(text: str, path: Path | str | None = None) -> Config:
     names = _mode_names(raw_modes, check)
     if not raw_modes:
         raw_modes, names = [{"name": "Default"}], ["Default"]
-    actions = ActionParser(check, [n for n in names if n])
+    actions = ActionParser(check, [n for n in names if n], params_schemas)
     modes = []
     for i, (table, name) in enumerate(zip(raw_modes, names, strict=True)):
         loc = f'modes[{i}] "{name}"' if name else f"modes[{i}]"
@@ -380,14 +392,17 @@ def parse_config(text: str, path: Path | str | None = None) -> Config:
     )
 
 
-def load_config(path: Path | str) -> Config:
-    """Read and validate a config file; raises InvalidConfig (a ConfigError)."""
+def load_config(
+    path: Path | str, params_schemas: Mapping[str, ParamsSchema] | None = None
+) -> Config:
+    """Read and validate a config file; raises InvalidConfig (a ConfigError). See
+    :func:`parse_config` for ``params_schemas``."""
     path = Path(path).expanduser()
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidConfig(path, [ConfigError(path, None, None, f"cannot read: {exc}")]) from None
-    return parse_config(text, path)
+    return parse_config(text, path, params_schemas)
 
 
 def default_config_path() -> Path:
