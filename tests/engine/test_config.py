@@ -362,3 +362,80 @@ def test_velocity_levels_extend_defaults() -> None:
     text = "[advanced_settings.velocity_levels]\nsoft = [1, 30]\nghost = [1, 10]\n"
     levels = parse_config(text).advanced.velocity_levels
     assert levels == {"soft": (1, 30), "medium": (41, 90), "hard": (91, 127), "ghost": (1, 10)}
+
+
+# -- Plugin params against the plugins' [plugin.params] ----------------------------------------
+
+
+def bundled_schemas() -> dict:
+    """The schemas of the three bundled plugins, read from their real plugin.toml files."""
+    from helpers import BUNDLED, REPO
+
+    from midimon.plugins.description.manifest import load_manifest
+
+    found = {n: load_manifest(REPO / "native_plugins" / n / "plugin.toml") for n in BUNDLED}
+    return {name: m.params for name, m in found.items() if m.params is not None}
+
+
+NESTED = """
+[[modes]]
+name = "Default"
+[[modes.mappings]]
+trigger = { type = "Note", note = 36 }
+[modes.mappings.action]
+type = "Conditional"
+condition = { type = "Mode", mode = "Default" }
+else = { type = "Plugin", plugin = "http_request", params = { url = 5 } }
+[modes.mappings.action.then]
+type = "Repeat"
+count = 2
+action = { type = "Plugin", plugin = "midi_transpose", params = { velocity = 0 } }
+"""
+
+
+def test_params_are_checked_only_when_schemas_are_given() -> None:
+    """Without schemas (as before), params are free-form; with the bundled ones, a bad
+    value inside a Conditional's then/Repeat and else is an error at its exact field."""
+    assert parse_config(NESTED).modes[0].mappings  # no schemas: accepted as it is
+    with pytest.raises(InvalidConfig) as caught:
+        parse_config(NESTED, "pads.toml", bundled_schemas())
+    assert [str(e) for e in caught.value.errors] == [
+        "pads.toml: modes[0] \"Default\" mappings[0]: action.then.action.params.velocity: must be "
+        "an integer in 1..127 for midi_transpose, got 0",
+        "pads.toml: modes[0] \"Default\" mappings[0]: action.else.params.url: must be a string "
+        "for http_request, got 5 (an integer)",
+    ]
+
+
+def test_params_errors_are_listed_with_the_other_errors() -> None:
+    """A params error does not hide a trigger error: both are in one InvalidConfig, and an
+    unknown param's warning comes along."""
+    text = HEAD + mapping('{ type = "Note", note = 300 }',
+                          '{ type = "Plugin", plugin = "file_log", params = { pat = "/x" } }')
+    with pytest.raises(InvalidConfig) as caught:
+        parse_config(text, None, bundled_schemas())
+    fields = [e.field for e in caught.value.errors]
+    assert fields == ["trigger.note", "action.params.path"]
+    assert caught.value.warnings == ()  # file_log takes additional params: pat is passed on
+
+
+def test_an_unknown_param_is_a_warning_with_did_you_mean() -> None:
+    """An undeclared param warns, naming the closest declared one; the mapping is kept with
+    the param passed on."""
+    text = HEAD + mapping('{ type = "Note", note = 36 }',
+                          '{ type = "Plugin", plugin = "http_request", '
+                          'params = { url = "http://x/", metod = "GET" } }')  # fmt: skip
+    config = parse_config(text, None, bundled_schemas())
+    assert config.warnings == (
+        'modes[1] "Edit" mappings[0] ("Play/pause"): action.params.metod: is not a param of '
+        "http_request (did you mean method?); it is passed on, but the plugin may ignore or "
+        "refuse it",
+    )
+    action = config.modes[1].mappings[0].action
+    assert action.params == {"url": "http://x/", "metod": "GET"}  # type: ignore[union-attr]
+
+
+def test_the_bundled_config_fits_the_bundled_schemas() -> None:
+    """The config midimon ships passes its own plugins' schemas with no warning."""
+    config = load_config(default_config_path(), bundled_schemas())
+    assert config.warnings == ()
