@@ -127,6 +127,34 @@ def _open_midi(daemon: Daemon) -> tuple[Any, Any, Any]:
     return midi_in, midi_out, watcher
 
 
+def _start_feedback(daemon: Daemon, midi_in: Any) -> None:
+    """Start LED feedback when [feedback] enables it: the template (named, or the one matching
+    the input port), its output port (configured, the template's, or a virtual port
+    "<virtual_port> feedback"), watched so a reconnected device gets every LED again."""
+    sender = daemon.feedback
+    if sender is None:
+        return
+    from midimon.daemon.feedback_output import FEEDBACK_CLIENT, choose_template
+
+    template = choose_template(daemon.config.feedback, midi_in.port_name if midi_in else None)
+    if template is None:
+        return
+    from midimon.midi import MidiOutput, PortWatcher
+
+    virtual = f"{daemon.config.device.virtual_port or 'midimon'} feedback"
+
+    def open_output(pattern: str | None) -> Any:
+        return MidiOutput(pattern, virtual_name=None if pattern else virtual,
+                          client_name=FEEDBACK_CLIENT, missing_ok=True)  # fmt: skip
+
+    def watch(port: Any, on_connect: Any) -> Any:
+        return PortWatcher([port], interval=1.0, on_connect=on_connect,
+                           client_name=f"{FEEDBACK_CLIENT}-watch").start()  # fmt: skip
+
+    sender.start(template, daemon.config, daemon.mapper.mode, open_output, watch)
+    log.info("LED feedback: %s, output %s", template.title, sender.status()["output"])
+
+
 def _file_signature(path: Path) -> tuple[int, int, int] | None:
     try:
         info = path.stat()
@@ -206,6 +234,7 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
     server.start()
     midi_in, midi_out, watcher = _open_midi(daemon)
     midi_out_ref[0] = midi_out
+    _start_feedback(daemon, midi_in)
     daemon.start()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

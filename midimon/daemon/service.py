@@ -31,6 +31,7 @@ from midimon.daemon import plugin_check
 from midimon.daemon.action_pool import ActionPool
 from midimon.daemon.command_registry import CommandRegistry
 from midimon.daemon.dispatch import Feed, dispatch_path, feed_compiled, preparer
+from midimon.daemon.feedback_output import FeedbackSender
 from midimon.daemon.grant_requests import GrantRequests
 from midimon.daemon.request_origin import CallOrigin, mapping_locations
 from midimon.daemon.stats_feed import StatsFeed
@@ -104,6 +105,16 @@ class _DaemonHost(LoggingHost):
         return constant("MIDIMON_OK")
 
 
+def _feeding_feedback(feed: Feed, queue_for_leds: Callable[[bytes], None]) -> Feed:
+    """``feed`` that first queues each message for the LED sender (one queue put)."""
+
+    def feed_with_feedback(data: bytes, timestamp_ns: int | None = None) -> None:
+        queue_for_leds(data)
+        feed(data, timestamp_ns)
+
+    return feed_with_feedback
+
+
 class Daemon:
     """One midimon daemon. ``start()``, then ``feed()`` MIDI (or let the port do it), ``stop()``.
 
@@ -151,6 +162,11 @@ class Daemon:
         self._stop = threading.Event()
         self._stopping = False  # _stop is set: a plain attribute, read once per MIDI message
         self._thread: threading.Thread | None = None
+        # LED feedback: the input path only queues each message for the sender's thread.
+        self.feedback: FeedbackSender | None = None
+        if self.config.feedback.enabled:
+            self.feedback = FeedbackSender(self.config.feedback)
+            self.feed = _feeding_feedback(self.feed, self.feedback.midi_in)
         self._swap(*self._build(self.config, None))
 
     # -- configuration -------------------------------------------------------------------------
@@ -158,6 +174,7 @@ class Daemon:
         self, config: Config, mode: str | None
     ) -> tuple[Config, Mapper, EventProcessor, ActionExecutor, DispatchTable]:
         mapper = Mapper(config, mode if mode in config.mode_names else None)
+        mapper.on_change = self._mode_changed
         executor = ActionExecutor(mapper, self.manager, self._send_midi)
         processor = EventProcessor(mapper.trigger_set(), now_ns=self._clock)
         table = (  # the reference path never reads it: no need to compile
@@ -181,6 +198,18 @@ class Daemon:
         self.executor = executor
         self._table = table  # the compiled path's view of the same config: swapped with it
         self.config = config
+
+    def _mode_changed(self, mode: str) -> None:
+        """The mode changed (a ModeChange action, an application profile): tell the LEDs and
+        `midimon monitor`. Runs on the thread that changed it; only queues."""
+        if self.feedback is not None:
+            self.feedback.mode_changed(mode)
+        self.publish({"type": "mode", "mode": mode})
+
+    def set_mode(self, mode: str) -> None:
+        """Switch to ``mode`` (KeyError naming the modes when there is none)."""
+        with self._engine_lock:
+            self.mapper.set_mode(mode)
 
     def reload(self, path: Path | None = None) -> dict[str, Any]:
         """Load the config again (or another file); on any error keep the running one.
@@ -206,6 +235,8 @@ class Daemon:
             self._swap(*built)
             self.config_path = target
         self.manager.settings = config.plugins
+        if self.feedback is not None:
+            self.feedback.reconfigure(config, self.mapper.mode)
         problems = self._check_plugins()
         elapsed = (time.perf_counter() - started) * 1000
         self.counters.reloads += 1
@@ -453,6 +484,7 @@ class Daemon:
             "reload_failures": counters.reload_failures,
             "last_reload_ms": counters.last_reload_ms,
             "plugins_loaded": self.manager.list_loaded(),
+            "feedback": self.feedback.status() if self.feedback is not None else None,
         }
 
     def stop(self) -> None:
@@ -467,6 +499,8 @@ class Daemon:
                 if call is not None:
                     self.manager.abandon_call(call)  # its answer will never be read
         self.manager.shutdown()
+        if self.feedback is not None:
+            self.feedback.stop()
         self.stats.stop()
         self.requests.stop()
         self.registry.events.close_all()

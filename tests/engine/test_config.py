@@ -362,3 +362,30 @@ def test_velocity_levels_extend_defaults() -> None:
     text = "[advanced_settings.velocity_levels]\nsoft = [1, 30]\nghost = [1, 10]\n"
     levels = parse_config(text).advanced.velocity_levels
     assert levels == {"soft": (1, 30), "medium": (41, 90), "hard": (91, 127), "ghost": (1, 10)}
+
+
+def test_feedback_led_and_apps_are_read_and_checked() -> None:
+    """[feedback], a mapping's led = "toggle" and a mode's apps load; bad values are errors
+    naming the field."""
+    from midimon.engine.config import FeedbackSettings, InvalidConfig, parse_config
+
+    good = parse_config(
+        '[feedback]\nenabled = true\ntemplate = "apc-mini-mk2"\n'
+        '[[modes]]\nname = "Web"\napps = ["firefox", "Code"]\n'
+        '[[modes.mappings]]\nled = "toggle"\ntrigger = { type = "Note", note = 1 }\n'
+        'action = { type = "Delay", ms = 0 }\n'
+    )
+    assert good.feedback == FeedbackSettings(True, "apc-mini-mk2", None)
+    assert good.modes[0].apps == ("firefox", "Code")
+    assert good.modes[0].mappings[0].led == "toggle"
+    assert parse_config("").feedback.enabled is False  # off by default
+    with pytest.raises(InvalidConfig) as info:
+        parse_config(
+            '[feedback]\nenabled = "yes"\n[[modes]]\nname = "A"\napps = "firefox"\n'
+            '[[modes.mappings]]\nled = "blink"\ntrigger = { type = "Note", note = 1 }\n'
+            'action = { type = "Delay", ms = 0 }\n'
+        )
+    text = str(info.value)
+    assert "feedback: enabled: must be true or false" in text
+    assert 'modes[0] "A": apps: must be a list' in text
+    assert "led: must be one of 'toggle'" in text
