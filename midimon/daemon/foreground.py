@@ -155,6 +155,26 @@ def _start_feedback(daemon: Daemon, midi_in: Any) -> None:
     log.info("LED feedback: %s, output %s", template.title, sender.status()["output"])
 
 
+def _start_app_focus(daemon: Daemon) -> Any:
+    """Follow the focused application when a mode names ``apps``: the X11 watcher, or one
+    warning saying why this session cannot (see midimon.daemon.app_focus)."""
+    from midimon.daemon.app_focus import X11FocusWatcher, session_support
+
+    support = session_support()
+    if not any(mode.apps for mode in daemon.config.modes):
+        return None
+    daemon.focus_support = support
+    if not support["supported"]:
+        log.warning("application profiles: %s", support["detail"])
+        return None
+    try:
+        return X11FocusWatcher(daemon.follow_app).start()
+    except Exception as exc:  # python-xlib raises its own classes for a refused display
+        daemon.focus_support = {**support, "supported": False, "detail": f"X11: {exc}"}
+        log.warning("application profiles: cannot watch the X11 focus: %s", exc)
+        return None
+
+
 def _file_signature(path: Path) -> tuple[int, int, int] | None:
     try:
         info = path.stat()
@@ -235,6 +255,7 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
     midi_in, midi_out, watcher = _open_midi(daemon)
     midi_out_ref[0] = midi_out
     _start_feedback(daemon, midi_in)
+    focus = _start_app_focus(daemon)
     daemon.start()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -259,6 +280,8 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
         server.stop()
         if watcher is not None:
             watcher.stop()
+        if focus is not None:
+            focus.stop()
         for port_obj in (midi_in, midi_out, *named_outputs.values()):
             if port_obj is not None:
                 port_obj.close()

@@ -37,6 +37,7 @@ from midimon.daemon.request_origin import CallOrigin, mapping_locations
 from midimon.daemon.stats_feed import StatsFeed
 from midimon.engine.action_specs import Action
 from midimon.engine.actions import ActionExecutor, ActionOutcome
+from midimon.engine.app_profiles import AppProfiles
 from midimon.engine.config import (
     Config,
     ConfigError,
@@ -167,6 +168,9 @@ class Daemon:
         if self.config.feedback.enabled:
             self.feedback = FeedbackSender(self.config.feedback)
             self.feed = _feeding_feedback(self.feed, self.feedback.midi_in)
+        self.profiles = AppProfiles()  # per-application modes (midimon.daemon.app_focus)
+        self.focus_support: dict[str, Any] | None = None  # set when a focus watcher starts
+        self._profile_switch_ns: int | None = None
         self._swap(*self._build(self.config, None))
 
     # -- configuration -------------------------------------------------------------------------
@@ -210,6 +214,17 @@ class Daemon:
         """Switch to ``mode`` (KeyError naming the modes when there is none)."""
         with self._engine_lock:
             self.mapper.set_mode(mode)
+
+    def follow_app(self, names: tuple[str, ...]) -> None:
+        """The focused application is now ``names`` (WM_CLASS, process name): switch to the
+        mode whose ``apps`` name it, or back (see midimon.engine.app_profiles)."""
+        with self._engine_lock:
+            target = self.profiles.decide(self.config, self.mapper.mode, names)
+            if target is not None:
+                self.mapper.set_mode(target)
+                self._profile_switch_ns = time.monotonic_ns()
+        if target is not None:
+            log.info("focus on %s: mode %s", "/".join(names) or "nothing", target)
 
     def reload(self, path: Path | None = None) -> dict[str, Any]:
         """Load the config again (or another file); on any error keep the running one.
@@ -485,6 +500,13 @@ class Daemon:
             "last_reload_ms": counters.last_reload_ms,
             "plugins_loaded": self.manager.list_loaded(),
             "feedback": self.feedback.status() if self.feedback is not None else None,
+            "app_profiles": {
+                **(self.focus_support or {"session": "none", "supported": False,
+                                          "detail": "no mode names apps"}),
+                "focused": list(self.profiles.focused),
+                "switches": self.profiles.switches,
+                "last_switch_monotonic_ns": self._profile_switch_ns,
+            },
         }
 
     def stop(self) -> None:
