@@ -122,6 +122,14 @@ def test_leds_follow_start_presses_toggles_modes_and_reconnects(
         assert info["feedback"]["template"] == "apc-mini-mk2"
         assert info["feedback"]["connected"] is True
 
+        lit = subprocess.run([sys.executable, "-m", "midimon", "led", "56", "purple"], env=env,
+                             cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+        assert lit.returncode == 0, lit.stderr
+        assert device.take(1) == [[FULL, 56, 49]]  # outside state, until the next frame
+        bad = subprocess.run([sys.executable, "-m", "midimon", "led", "99", "red"], env=env,
+                             cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+        assert bad.returncode != 0 and "has no pad 99" in bad.stderr
+
         device.close()  # the controller goes away and comes back: every LED again
         time.sleep(1.5)
         device = Device()
