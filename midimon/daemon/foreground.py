@@ -161,18 +161,21 @@ def _start_app_focus(daemon: Daemon) -> Any:
     from midimon.daemon.app_focus import X11FocusWatcher, session_support
 
     support = session_support()
+    daemon.focus_support = {**support, "watching": False}
     if not any(mode.apps for mode in daemon.config.modes):
-        return None
-    daemon.focus_support = support
+        return None  # nothing to follow (a reload that adds apps needs a restart)
     if not support["supported"]:
         log.warning("application profiles: %s", support["detail"])
         return None
     try:
-        return X11FocusWatcher(daemon.follow_app).start()
+        watcher = X11FocusWatcher(daemon.follow_app).start()
     except Exception as exc:  # python-xlib raises its own classes for a refused display
-        daemon.focus_support = {**support, "supported": False, "detail": f"X11: {exc}"}
+        daemon.focus_support = {**support, "supported": False, "watching": False,
+                                "detail": f"X11: {exc}"}  # fmt: skip
         log.warning("application profiles: cannot watch the X11 focus: %s", exc)
         return None
+    daemon.focus_support = {**support, "watching": True}
+    return watcher
 
 
 def _file_signature(path: Path) -> tuple[int, int, int] | None:

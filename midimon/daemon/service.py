@@ -29,6 +29,7 @@ from typing import Any
 from midimon import __version__
 from midimon.daemon import plugin_check
 from midimon.daemon.action_pool import ActionPool
+from midimon.daemon.app_focus import session_support
 from midimon.daemon.command_registry import CommandRegistry
 from midimon.daemon.dispatch import Feed, dispatch_path, feed_compiled, preparer
 from midimon.daemon.feedback_output import FeedbackSender
@@ -105,6 +106,10 @@ class _DaemonHost(LoggingHost):
         self._daemon.publish({"type": "plugin_midi", "plugin": plugin, "bytes": data.hex(" ")})
         return constant("MIDIMON_OK")
 
+    def set_led(self, plugin: str, pad: int, color: str) -> int:
+        """Light a pad through LED feedback; UNSUPPORTED when feedback is off."""
+        return _set_led(self._daemon, plugin, pad, color)
+
 
 def _feeding_feedback(feed: Feed, queue_for_leds: Callable[[bytes], None]) -> Feed:
     """``feed`` that first queues each message for the LED sender (one queue put)."""
@@ -114,6 +119,20 @@ def _feeding_feedback(feed: Feed, queue_for_leds: Callable[[bytes], None]) -> Fe
         feed(data, timestamp_ns)
 
     return feed_with_feedback
+
+
+def _set_led(daemon: Daemon, plugin: str, pad: int, color: str) -> int:
+    """A plugin's set_pad() (the "midimon.leds/1" host extension, past the Midi grant)."""
+    sender = daemon.feedback
+    if sender is None or sender.template is None:
+        return constant("MIDIMON_ERR_UNSUPPORTED")
+    try:
+        sender.set_pad(pad, color)
+    except ValueError as exc:
+        log.warning("%s: set_pad(%d, %r) refused: %s", plugin, pad, color, exc)
+        return constant("MIDIMON_ERR_INVALID_PARAMS")
+    daemon.publish({"type": "plugin_led", "plugin": plugin, "pad": pad, "color": color})
+    return constant("MIDIMON_OK")
 
 
 class Daemon:
@@ -501,8 +520,7 @@ class Daemon:
             "plugins_loaded": self.manager.list_loaded(),
             "feedback": self.feedback.status() if self.feedback is not None else None,
             "app_profiles": {
-                **(self.focus_support or {"session": "none", "supported": False,
-                                          "detail": "no mode names apps"}),
+                **(self.focus_support or {**session_support(), "watching": False}),
                 "focused": list(self.profiles.focused),
                 "switches": self.profiles.switches,
                 "last_switch_monotonic_ns": self._profile_switch_ns,

@@ -124,6 +124,7 @@ def test_the_mode_follows_the_focused_application(
         status = json.loads(shown.stdout)
         assert status["app_profiles"]["session"] == "x11"
         assert status["app_profiles"]["supported"] is True
+        assert status["app_profiles"]["watching"] is True
         assert status["mode"] == "Code" and "Code" in status["app_profiles"]["focused"]
         assert len(latencies_ms) >= SWITCHES * 3 // 4
         figures = {
