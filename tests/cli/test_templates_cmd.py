@@ -52,9 +52,11 @@ def test_a_daemon_runs_on_every_starter_config(
     """Each template's starter config starts a real daemon (on a private JACK server) that
     reports its modes."""
     env = {**midimon_env, **jack_server.env}
-    for name in ("apc-mini-mk2", "gm-drum-4x4"):
+    for name in ("launchpad-mini-mk3", "apc-mini-mk2", "nanopad2", "beatstep", "gm-drum-4x4"):
         target = tmp_path / f"{name}.toml"
         assert run_midimon("templates", "use", name, "--output", target).returncode == 0
+        valid = run_midimon("validate", target)
+        assert valid.returncode == 0, valid.stdout + valid.stderr
         proc, _ = start_daemon(target.read_text(), env=env)
         status = subprocess.run(
             [sys.executable, "-m", "midimon", "status", "--json"],
