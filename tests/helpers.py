@@ -103,6 +103,22 @@ static int32_t p_exec(const midimon_plugin_t *self, const char *params, size_t l
         }
     }
 #endif
+#ifdef P_SET_LED
+    {
+        const midimon_host_leds_t *leds =
+            (const midimon_host_leds_t *)g_host->get_extension(g_host, MIDIMON_EXT_LEDS);
+        int32_t rc;
+        if (!leds) {
+            snprintf(msg, cap, "no leds extension");
+            return MIDIMON_ERR_UNSUPPORTED;
+        }
+        rc = leds->set_pad(g_host, ctx->number, P_SET_LED);
+        if (rc != MIDIMON_OK) {
+            snprintf(msg, cap, "set_pad refused: %d", (int)rc);
+            return rc;
+        }
+    }
+#endif
     return P_STATUS;
 }
 
@@ -179,6 +195,7 @@ class RecordingHost:
     def __init__(self) -> None:
         self.logs: list[tuple[str, int, str]] = []
         self.midi: list[tuple[str, bytes]] = []
+        self.leds: list[tuple[str, int, str]] = []
 
     def log(self, plugin: str, level: int, message: str) -> None:
         self.logs.append((plugin, level, message))
@@ -186,6 +203,12 @@ class RecordingHost:
     def send_midi(self, plugin: str, data: bytes) -> int:
         self.midi.append((plugin, data))
         return 0
+
+    def set_led(self, plugin: str, pad: int, color: str) -> int:
+        """The "midimon.leds/1" host extension's set_pad(); "nope" is refused as a daemon
+        refuses a colour its device lacks."""
+        self.leds.append((plugin, pad, color))
+        return 2 if color == "nope" else 0  # MIDIMON_ERR_INVALID_PARAMS
 
 
 @dataclass

@@ -10,6 +10,12 @@
     [[modes.mappings]]   description = "...", trigger = { type = ... }, action = { type = ... }
     [[global_mappings]]  same shape, active in every mode (after the mode's own mappings)
     [plugins]            see midimon.plugins.settings
+    [feedback]           enabled = false, template = "apc-mini-mk2" (default: the shipped template
+                         matching the input port), output = "port name or regex" (default: the
+                         template's output port) — pad LEDs follow modes, presses and toggles
+    [[modes]] apps       = ["firefox", "Code"]: the mode follows the focused application (window
+                         class or process name); see midimon.daemon.app_focus
+    [[modes.mappings]] led = "toggle": each press flips the mapping's state; its LED shows it
 
 Triggers: see ``midimon.engine.triggers.TRIGGER_TYPES`` (Note, VelocityRange, LongPress,
 DoubleTap, NoteChord, CC, EncoderTurn, Aftertouch, PitchBend; each takes ``channel`` 0..15).
@@ -97,6 +103,7 @@ __all__ = [
     "DaysOfWeek",
     "DelayAction",
     "DeviceSettings",
+    "FeedbackSettings",
     "InvalidConfig",
     "KeystrokeAction",
     "MappingSpec",
@@ -133,6 +140,15 @@ class DeviceSettings:
 
 
 @dataclass(frozen=True)
+class FeedbackSettings:
+    """[feedback]: LED feedback to the controller (off by default)."""
+
+    enabled: bool = False
+    template: str | None = None
+    output: str | None = None
+
+
+@dataclass(frozen=True)
 class AdvancedSettings(TimingDefaults):
     """[advanced_settings]: timing defaults for triggers and the named velocity levels."""
 
@@ -145,15 +161,17 @@ class MappingSpec:
     action: Action
     description: str = ""
     location: str = ""
+    led: str | None = None  # "toggle": the mapping's LED shows an on/off state
 
 
 @dataclass(frozen=True)
 class Mode:
-    """A named set of mappings."""
+    """A named set of mappings; ``apps`` names the applications it is for."""
 
     name: str
     mappings: tuple[MappingSpec, ...] = ()
     color: str | None = None
+    apps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -165,6 +183,7 @@ class Config:
     device: DeviceSettings = DeviceSettings()
     advanced: AdvancedSettings = AdvancedSettings()
     plugins: PluginSettings = field(default_factory=PluginSettings)
+    feedback: FeedbackSettings = FeedbackSettings()
     warnings: tuple[str, ...] = ()
     path: Path | None = None
 
@@ -185,7 +204,8 @@ class Config:
 
 _DEVICE_KEYS = {"name", "virtual_port", "auto_reconnect", "auto_connect"}
 _ADVANCED_MS = ("chord_timeout_ms", "double_tap_timeout_ms", "hold_threshold_ms")
-_TOP_KEYS = {"device", "advanced_settings", "modes", "global_mappings", "plugins"}
+_TOP_KEYS = {"device", "advanced_settings", "modes", "global_mappings", "plugins", "feedback"}
+LED_KINDS = ("toggle",)
 
 
 def _device(doc: dict[str, Any], check: Checker) -> DeviceSettings:
@@ -219,6 +239,27 @@ def _device(doc: dict[str, Any], check: Checker) -> DeviceSettings:
             else:
                 check.error("device", key, "must be true or false")
     return DeviceSettings(**values)
+
+
+def _feedback(doc: dict[str, Any], check: Checker) -> FeedbackSettings:
+    table = doc.get("feedback", {})
+    if not is_table(table):
+        check.error("feedback", None, "must be a table")
+        return FeedbackSettings()
+    check.unknown("feedback", "", table, {"enabled", "template", "output"})
+    values: dict[str, Any] = {}
+    if "enabled" in table:
+        if isinstance(table["enabled"], bool):
+            values["enabled"] = table["enabled"]
+        else:
+            check.error("feedback", "enabled", "must be true or false")
+    for key in ("template", "output"):
+        if key in table:
+            if isinstance(table[key], str) and table[key].strip():
+                values[key] = table[key]
+            else:
+                check.error("feedback", key, "must be a non-empty string")
+    return FeedbackSettings(**values)
 
 
 def _advanced(doc: dict[str, Any], check: Checker) -> AdvancedSettings:
@@ -261,7 +302,7 @@ def _velocity_levels(raw: Any, check: Checker) -> dict[str, tuple[int, int]] | N
     return levels
 
 
-_MAPPING_KEYS = frozenset({"description", "trigger", "action"})
+_MAPPING_KEYS = frozenset({"description", "trigger", "action", "led"})
 
 
 def _mapping_location(prefix: str, index: int, table: Any) -> str:
@@ -308,8 +349,12 @@ def _mappings(
             action = None
         else:
             action = actions.parse(table["action"], loc, "action")
+        led = table.get("led")
+        if led is not None and led not in LED_KINDS:
+            check.error(loc, "led", f"must be one of {', '.join(map(repr, LED_KINDS))}")
+            led = None
         if trigger is not None and action is not None and isinstance(desc, str):
-            out.append(MappingSpec(trigger, action, desc, loc))
+            out.append(MappingSpec(trigger, action, desc, loc, led))
     return tuple(out)
 
 
@@ -348,6 +393,7 @@ def parse_config(
     check.unknown("(top level)", "", doc, _TOP_KEYS)
     device = _device(doc, check)
     advanced = _advanced(doc, check)
+    feedback = _feedback(doc, check)
 
     raw_modes = doc.get("modes", [])
     if not isinstance(raw_modes, list) or not all(is_table(m) for m in raw_modes):
@@ -360,13 +406,19 @@ def parse_config(
     modes = []
     for i, (table, name) in enumerate(zip(raw_modes, names, strict=True)):
         loc = f'modes[{i}] "{name}"' if name else f"modes[{i}]"
-        check.unknown(loc, "", table, {"name", "color", "mappings"})
+        check.unknown(loc, "", table, {"name", "color", "mappings", "apps"})
         color = table.get("color")
         if color is not None and not isinstance(color, str):
             check.error(loc, "color", "must be a string")
+        apps = table.get("apps", [])
+        if not isinstance(apps, list) or not all(isinstance(a, str) and a for a in apps):
+            check.error(loc, "apps", 'must be a list of names, e.g. ["firefox", "Code"]')
+            apps = []
         mappings = _mappings(table.get("mappings"), loc, "mappings", check, actions, advanced)
         if name:
-            modes.append(Mode(name, mappings, color if isinstance(color, str) else None))
+            modes.append(
+                Mode(name, mappings, color if isinstance(color, str) else None, tuple(apps))
+            )
     global_mappings = _mappings(
         doc.get("global_mappings"), "", "global_mappings", check, actions, advanced
     )
@@ -387,6 +439,7 @@ def parse_config(
         device=device,
         advanced=advanced,
         plugins=plugins,
+        feedback=feedback,
         warnings=tuple(check.warnings),
         path=path,
     )

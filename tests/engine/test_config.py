@@ -439,3 +439,29 @@ def test_the_bundled_config_fits_the_bundled_schemas() -> None:
     """The config midimon ships passes its own plugins' schemas with no warning."""
     config = load_config(default_config_path(), bundled_schemas())
     assert config.warnings == ()
+
+def test_feedback_led_and_apps_are_read_and_checked() -> None:
+    """[feedback], a mapping's led = "toggle" and a mode's apps load; bad values are errors
+    naming the field."""
+    from midimon.engine.config import FeedbackSettings, InvalidConfig, parse_config
+
+    good = parse_config(
+        '[feedback]\nenabled = true\ntemplate = "apc-mini-mk2"\n'
+        '[[modes]]\nname = "Web"\napps = ["firefox", "Code"]\n'
+        '[[modes.mappings]]\nled = "toggle"\ntrigger = { type = "Note", note = 1 }\n'
+        'action = { type = "Delay", ms = 0 }\n'
+    )
+    assert good.feedback == FeedbackSettings(True, "apc-mini-mk2", None)
+    assert good.modes[0].apps == ("firefox", "Code")
+    assert good.modes[0].mappings[0].led == "toggle"
+    assert parse_config("").feedback.enabled is False  # off by default
+    with pytest.raises(InvalidConfig) as info:
+        parse_config(
+            '[feedback]\nenabled = "yes"\n[[modes]]\nname = "A"\napps = "firefox"\n'
+            '[[modes.mappings]]\nled = "blink"\ntrigger = { type = "Note", note = 1 }\n'
+            'action = { type = "Delay", ms = 0 }\n'
+        )
+    text = str(info.value)
+    assert "feedback: enabled: must be true or false" in text
+    assert 'modes[0] "A": apps: must be a list' in text
+    assert "led: must be one of 'toggle'" in text

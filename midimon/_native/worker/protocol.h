@@ -238,6 +238,13 @@
  *   36 name bytes ("execve", "socket", "send_midi", ... or "" when unknown) */
 #define MM_DENIED 0x0108u
 #define MM_DENIED_FIXED 36u
+
+/* SET_LED: a granted set_pad() of the "midimon.leds/1" host extension, on the host thread
+ * during initialize/execute; answered by MIDI_STATUS with the same seq (numbered with the
+ * worker's SEND_MIDI requests).  0 u32 pad, 4 colour name bytes (1..MM_MAX_LED_COLOR) */
+#define MM_SET_LED 0x0109u
+#define MM_SET_LED_FIXED 4u
+#define MM_MAX_LED_COLOR 63u
 #define MM_MAX_DENIED_NAME 64u
 #define MM_DENY_EXEC 1u          /* execve/execveat without Subprocess */
 #define MM_DENY_FORK 2u          /* fork/vfork/clone of a process without Subprocess */

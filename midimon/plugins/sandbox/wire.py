@@ -106,6 +106,9 @@ class Wire:
     SEND_MIDI = 0x0107
     DENIED = 0x0108
     DENIED_FIXED = 36
+    SET_LED = 0x0109
+    SET_LED_FIXED = 4
+    MAX_LED_COLOR = 63
     MAX_DENIED_NAME = 64
     DENY_EXEC = 1
     DENY_FORK = 2
@@ -139,7 +142,8 @@ _RLIM_INFINITY = 2**64 - 1
 MESSAGE_NAMES = {
     value: name
     for name, value in vars(Wire).items()
-    if name in ("HELLO", "SANDBOXED", "LOADED", "STATUS", "RESULT", "LOG", "SEND_MIDI", "DENIED")
+    if name
+    in ("HELLO", "SANDBOXED", "LOADED", "STATUS", "RESULT", "LOG", "SEND_MIDI", "DENIED", "SET_LED")
 }
 
 LOAD_ERROR_CODES = {
@@ -293,6 +297,15 @@ def midi_status_message(seq: int, status: int) -> bytes:
 
 
 # -- worker to host ------------------------------------------------------------------------------
+
+
+def decode_set_led(payload: bytes) -> tuple[int, str]:
+    """(pad, colour name) of a SET_LED; ProtocolViolation when malformed."""
+    size = len(payload) - Wire.SET_LED_FIXED
+    if not 1 <= size <= Wire.MAX_LED_COLOR:
+        raise ProtocolViolation(f"SET_LED carries a colour of {size} bytes")
+    (pad,) = struct.unpack_from("<I", payload)
+    return pad, bytes(payload[Wire.SET_LED_FIXED :]).decode("utf-8", errors="replace")
 
 
 def decode_hello(payload: bytes) -> tuple[int, int]:
