@@ -61,21 +61,34 @@ def x_session(tmp_path: Path) -> Iterator[dict[str, str]]:
     env = {**os.environ, "DISPLAY": f":{number}", "XDG_SESSION_TYPE": "x11"}
     env.pop("WAYLAND_DISPLAY", None)
     wm_log = tmp_path / "openbox.log"
-    with open(wm_log, "wb") as sink:
-        wm = subprocess.Popen(["openbox", "--sm-disable"], env=env, stdout=sink, stderr=sink)
 
-    def wm_ready() -> bool:
+    def root_property() -> str:
         done = subprocess.run(["xprop", "-root", "_NET_SUPPORTING_WM_CHECK"], env=env,
                               capture_output=True, text=True)  # fmt: skip
-        return "window id" in done.stdout
+        return done.stdout if done.returncode == 0 else ""
+
+    # The socket appears before the server answers: a window manager started then may find
+    # no display and exit, so wait for an answer first (slow on a loaded machine).
+    assert wait_for(lambda: bool(root_property()), 30), "Xvfb does not answer"
+    wm: subprocess.Popen[bytes] | None = None
+
+    def wm_ready() -> bool:
+        nonlocal wm
+        if wm is None or wm.poll() is not None:  # not started yet, or exited: (re)start it
+            with open(wm_log, "ab") as sink:
+                wm = subprocess.Popen(["openbox", "--sm-disable"], env=env, stdout=sink,
+                                      stderr=sink)  # fmt: skip
+        return "window id" in root_property()
 
     try:
+        ready = wait_for(wm_ready, 30, interval=0.2)
         logs = f"{wm_log.read_text()} {(tmp_path / 'xvfb.log').read_text()}"
-        assert wait_for(wm_ready, 15), f"openbox did not start on :{number}: {logs}"
+        assert ready, f"openbox did not start on :{number}: {logs}"
         yield env
     finally:
-        wm.terminate()
-        wm.wait(10)
+        if wm is not None:
+            wm.terminate()
+            wm.wait(10)
         xvfb.terminate()
         xvfb.wait(10)
         xvfb_log.close()
