@@ -74,7 +74,7 @@ class CallOrigin(threading.local):
         fired = self.fired
         if fired is None:
             return ""
-        if type(fired) is tuple:  # parts (a FiredTrigger is a NamedTuple, not exactly tuple)
-            spec, channel, number, velocity, value, stamp = fired
-            fired = FiredTrigger(spec, channel, number, velocity, value, stamp, stamp)
-        return describe_trigger(fired)
+        if isinstance(fired, FiredTrigger):
+            return describe_trigger(fired)
+        spec, channel, number, velocity, value, stamp = fired  # the compiled path's parts
+        return describe_trigger(FiredTrigger(spec, channel, number, velocity, value, stamp, stamp))
