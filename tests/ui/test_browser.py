@@ -5,18 +5,17 @@ refused, and the live statistics. Every page is screenshotted (tests/panel_harne
 
 from __future__ import annotations
 
-import json
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import TcpListener, compile_plugin, open_jack_output, write_manifest
+from helpers import TcpListener, open_jack_output
 from panel_harness import (
     Daemon,
     Panel,
+    build_packages,
     control,
     midimon,
     midimon_json,
@@ -257,32 +256,7 @@ def test_enable_disable_load_revoke_reach_the_cli(page: Any, panel: Panel, daemo
 def packages(ui_root: Path, daemon: Daemon) -> dict[str, Path]:
     """A signed package of the test plugin ``pkg_probe`` (its key trusted) and a copy whose
     binary was changed after signing."""
-    env, keys = daemon.env, ui_root / "keys"
-    keys.mkdir()
-    for args in (("keygen", "-W", "-p", keys / "a.pub", "-s", keys / "a.key"),
-                 ("trust", "add", keys / "a.pub", "--name", "Alice", "--any")):  # fmt: skip
-        done = midimon(env, *args)
-        assert done.returncode == 0, done.stderr
-    folder = ui_root / "src" / "pkg_probe"
-    folder.mkdir(parents=True)
-    defines = {"P_NAME": '"pkg_probe"', "P_CAPS": "MIDIMON_CAP_NETWORK"}
-    compile_plugin(folder / "plugin.so", defines)
-    write_manifest(
-        folder, "pkg_probe", description="a packaged probe", author="Alice",
-        capabilities={"network": True},
-    )  # fmt: skip
-    assert midimon(env, "sign", folder, "-s", keys / "a.key").returncode == 0
-    done = midimon(env, "pack", folder, "-o", ui_root, "--json")
-    assert done.returncode == 0, done.stderr
-    good = Path(json.loads(done.stdout)["file"])
-    tampered = ui_root / "tampered-pkg_probe.midimon-plugin"
-    with tarfile.open(good) as source, tarfile.open(tampered, "w:gz") as out:
-        for member in source.getmembers():
-            data = source.extractfile(member).read()  # type: ignore[union-attr]
-            if member.name == "plugin.so":
-                data = data[:-1] + bytes([data[-1] ^ 0xFF])
-            out.addfile(member, __import__("io").BytesIO(data))
-    return {"good": good, "tampered": tampered}
+    return build_packages(daemon.env, ui_root, "pkg_probe", "a packaged probe")
 
 
 def test_a_tampered_package_is_refused_with_the_reason(
