@@ -302,6 +302,8 @@ def test_install_run_and_uninstall_a_signed_package(
     card.get_by_role("button", name="Revoke Network from pkg_probe").wait_for(timeout=10_000)
     pads(41)
     wait_until(lambda: control(daemon.env, "PLUGIN_STATS", name="pkg_probe")["successes"] >= 1)
+    # the press loaded it: the card says so, with its worker, without a reload
+    wait_until(lambda: "not loaded" not in card.inner_text() and "pid " in card.inner_text(), 5)
     shot(page, "plugins-installed")
 
     page.get_by_role("button", name="Uninstall pkg_probe").click()

@@ -39,6 +39,13 @@ export async function refreshPlugins() {
   }
 }
 
+let refreshing = null;
+
+// The plugin list again, unless a refresh is already on its way (that one will do).
+function refreshPluginsSoon() {
+  if (!refreshing) refreshing = refreshPlugins().finally(() => (refreshing = null));
+}
+
 export async function refreshRequests() {
   try {
     panel.requests = await get('/api/requests?all=1');
@@ -69,6 +76,11 @@ export function onEvent(event) {
     case 'stats':
       panel.stats = event;
       panel.history = [...panel.history.slice(-(HISTORY - 1)), event];
+      // a plugin loaded by a press (or stopped) since the list was read: read it again, so
+      // its card says loaded, with its worker, within a second
+      if (panel.plugins.some((p) => event.plugins?.[p.name] && event.plugins[p.name].loaded !== p.loaded)) {
+        refreshPluginsSoon();
+      }
       break;
     case 'grant_request': {
       const others = panel.requests.filter((r) => requestKey(r) !== requestKey(event.request || event));
