@@ -26,6 +26,9 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
+#: When this test run imported the harness (time.time()): a screenshot older than that is left
+#: from an earlier run.
+RUN_STARTED = time.time()
 URL_LINE = re.compile(r"midimon control panel: (http://127\.0\.0\.1:(\d+)/login\?token=(\S+))")
 
 

@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 from helpers import TcpListener, open_jack_output
 from panel_harness import (
+    RUN_STARTED,
     Daemon,
     Panel,
     build_packages,
     control,
     midimon,
     midimon_json,
+    screenshot_dir,
     shot,
     start_daemon,
     start_panel,
@@ -361,3 +363,29 @@ def test_a_tab_without_the_key_gets_no_data(chromium: Any, panel: Panel) -> None
         assert other.locator("article.card").count() == 0
     finally:
         context.close()
+
+
+#: The screenshots CI keeps: every page, dialog and report the tests above open.
+SCREENSHOTS = (
+    "plugins", "plugins-disabled", "plugins-denied", "plugins-installed", "approvals",
+    "approval-dialog", "approval-filesystem-refused", "approval-high-risk-confirmation",
+    "statistics", "install-report", "install-refused", "uninstall-confirmation",
+)  # fmt: skip
+
+
+def test_every_page_was_screenshotted(request: pytest.FixtureRequest) -> None:
+    """Last: each screenshot was written by this run, is a PNG of the page's width, and is not
+    a blank page (a painted page compresses far worse than an empty one)."""
+    import struct
+
+    if request.session.testsfailed:
+        pytest.skip("an earlier test failed: its screenshots may be missing")
+    for name in SCREENSHOTS:
+        path = screenshot_dir() / f"{name}.png"
+        assert path.exists(), path
+        data = path.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+        width, height = struct.unpack(">II", data[16:24])
+        assert width == 1280 and height >= 600, (path, width, height)
+        assert path.stat().st_mtime >= RUN_STARTED, f"{path} is from an earlier run"
+        assert len(data) > 30_000, f"{path}: {len(data)} bytes, a blank page?"
