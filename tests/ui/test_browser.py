@@ -305,7 +305,7 @@ def test_install_run_and_uninstall_a_signed_package(
     pads(41)
     wait_until(lambda: control(daemon.env, "PLUGIN_STATS", name="pkg_probe")["successes"] >= 1)
     # the press loaded it: the card says so, with its worker, without a reload
-    wait_until(lambda: "not loaded" not in card.inner_text() and "pid " in card.inner_text(), 5)
+    wait_until(lambda: "not loaded" not in card.inner_text() and "pid " in card.inner_text(), 15)
     shot(page, "plugins-installed")
 
     page.get_by_role("button", name="Uninstall pkg_probe").click()
@@ -342,6 +342,50 @@ def test_statistics_chart_gains_points_while_notes_play(
     assert int(page.locator("#chart-p99").get_attribute("data-points") or 0) >= 2
     page.wait_for_timeout(1200)
     shot(page, "statistics")
+
+
+def test_a_request_list_read_before_the_press_does_not_hide_the_dialog(
+    chromium: Any, panel: Panel, daemon: Daemon, pads: Any
+) -> None:
+    """The page reads the request list as it opens; when that answer, read before a press,
+    arrives after the press's event (a loaded machine), it must not take the dialog away:
+    the page reads the list again instead. The browser holds the first answer until then."""
+    if requests_of(daemon, "http_request"):  # left by an earlier test: start with none
+        control(daemon.env, "PLUGIN_DENY", name="http_request", capability="network")
+        control(daemon.env, "PLUGIN_UNDENY", name="http_request", capability="network")
+    assert requests_of(daemon, "http_request") == []
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    held: list[tuple[Any, Any]] = []
+
+    def hold_first(route: Any) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))  # read now, before the press; answered later
+
+    try:
+        page = context.new_page()
+        page.route("**/api/requests*", hold_first)
+        page.goto(panel.url)
+        page.wait_for_selector("article.card")
+        for _ in range(200):  # the route handler runs while Playwright waits, not in sleep()
+            if held:
+                break
+            page.wait_for_timeout(50)
+        assert held
+        assert "http_request" not in str(held[0][1].json())
+        pads(36)
+        dialog = page.get_by_role("dialog")
+        dialog.wait_for(timeout=10_000)
+        route, stale = held[0]
+        route.fulfill(response=stale)
+        page.wait_for_timeout(1500)
+        assert dialog.is_visible() and "http_request" in dialog.inner_text()
+        dialog.get_by_role("button", name="Deny", exact=True).click()
+        dialog.wait_for(state="detached", timeout=5_000)
+    finally:
+        context.close()
+    control(daemon.env, "PLUGIN_UNDENY", name="http_request", capability="network")
 
 
 def test_a_tab_without_the_key_gets_no_data(chromium: Any, panel: Panel) -> None:
