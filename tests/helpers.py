@@ -46,9 +46,13 @@ def require_tool(name: str) -> str:
 
 # A configurable C plugin; the tests break it one way at a time through -D defines.
 TEST_PLUGIN_SOURCE = r"""
+#ifdef P_SLEEP_MS
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
+#endif
 #include "midimon_plugin.h"
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef P_NAME
 #define P_NAME "probe_ok"
@@ -90,6 +94,12 @@ static int32_t p_init(const midimon_plugin_t *self, const midimon_host_t *host) 
 static int32_t p_exec(const midimon_plugin_t *self, const char *params, size_t len,
                       const midimon_trigger_context_t *ctx, char *msg, size_t cap) {
     (void)self;
+#ifdef P_SLEEP_MS
+    {
+        const struct timespec pause = {P_SLEEP_MS / 1000, (P_SLEEP_MS % 1000) * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+#endif
     snprintf(msg, cap, "%s params=%.*s vel=%u ch=%u num=%u val=%d kind=%u mode=%s",
              P_MARK, (int)len, params, ctx->velocity, ctx->channel, ctx->number,
              (int)ctx->value, (unsigned)ctx->trigger_kind, ctx->mode);
