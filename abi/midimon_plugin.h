@@ -283,11 +283,35 @@ struct midimon_plugin {
     void (*stop)(const midimon_plugin_t *self);
 };
 
+/*
+ * Host extension "midimon.leds/1": the controller's pad LEDs (LED feedback, docs/controllers.md).
+ * Found with host->get_extension(host, MIDIMON_EXT_LEDS) (the id is defined below the
+ * declarations); a host without it returns NULL. The struct is owned by the host and valid
+ * until destroy() returns.
+ */
+typedef struct midimon_host_leds midimon_host_leds_t;
+struct midimon_host_leds {
+    uint32_t struct_size;   /* sizeof(midimon_host_leds_t) as the host built it */
+    uint32_t reserved0;     /* always 0 */
+
+    /* Light pad `pad` (its note number, as the device template lists it) in `color`, a colour
+     * name of the device template (e.g. "red"; UTF-8, NUL-terminated, at most 63 bytes, owned
+     * by the caller and only read during the call), until the host next sends every LED (mode
+     * change, reload, reconnect). Brokered like send_midi: without the Midi capability grant
+     * it returns MIDIMON_ERR_DENIED. MIDIMON_ERR_INVALID_PARAMS for a pad or colour the device
+     * lacks; MIDIMON_ERR_UNSUPPORTED when LED feedback is off, or outside initialize() and
+     * execute(). [host-thread & initialized] */
+    int32_t (*set_pad)(const midimon_host_t *host, uint32_t pad, const char *color);
+};
+
 /* The entry point's type. Returns a plugin-owned pointer, or NULL on failure. Called once per
  * load, before anything else. [host-thread] */
 typedef const midimon_plugin_t *(*midimon_create_plugin_fn)(void);
 
 /* MIDIMON_CDEF_END */
+
+/* Host extension ids, for host->get_extension(). */
+#define MIDIMON_EXT_LEDS "midimon.leds/1"
 
 /* The entry point every plugin defines:
  *   MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void) { ... }

@@ -111,7 +111,7 @@ class EventReader:
         try:
             for line in self._stream:
                 self.events += line.startswith(b"data: ")
-        except (OSError, ValueError):  # closed at the end
+        except (OSError, ValueError, AttributeError):  # closed at the end (fp gone: None)
             pass
 
     def close(self) -> None:

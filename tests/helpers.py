@@ -57,9 +57,13 @@ def require_tool(name: str) -> str:
 
 # A configurable C plugin; the tests break it one way at a time through -D defines.
 TEST_PLUGIN_SOURCE = r"""
+#ifdef P_SLEEP_MS
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
+#endif
 #include "midimon_plugin.h"
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef P_NAME
 #define P_NAME "probe_ok"
@@ -101,6 +105,12 @@ static int32_t p_init(const midimon_plugin_t *self, const midimon_host_t *host) 
 static int32_t p_exec(const midimon_plugin_t *self, const char *params, size_t len,
                       const midimon_trigger_context_t *ctx, char *msg, size_t cap) {
     (void)self;
+#ifdef P_SLEEP_MS
+    {
+        const struct timespec pause = {P_SLEEP_MS / 1000, (P_SLEEP_MS % 1000) * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+#endif
     snprintf(msg, cap, "%s params=%.*s vel=%u ch=%u num=%u val=%d kind=%u mode=%s",
              P_MARK, (int)len, params, ctx->velocity, ctx->channel, ctx->number,
              (int)ctx->value, (unsigned)ctx->trigger_kind, ctx->mode);
@@ -117,6 +127,22 @@ static int32_t p_exec(const midimon_plugin_t *self, const char *params, size_t l
         int32_t rc = g_host->send_midi(g_host, bytes, sizeof bytes);
         if (rc != MIDIMON_OK) {
             snprintf(msg, cap, "send_midi refused: %d", (int)rc);
+            return rc;
+        }
+    }
+#endif
+#ifdef P_SET_LED
+    {
+        const midimon_host_leds_t *leds =
+            (const midimon_host_leds_t *)g_host->get_extension(g_host, MIDIMON_EXT_LEDS);
+        int32_t rc;
+        if (!leds) {
+            snprintf(msg, cap, "no leds extension");
+            return MIDIMON_ERR_UNSUPPORTED;
+        }
+        rc = leds->set_pad(g_host, ctx->number, P_SET_LED);
+        if (rc != MIDIMON_OK) {
+            snprintf(msg, cap, "set_pad refused: %d", (int)rc);
             return rc;
         }
     }
@@ -197,6 +223,7 @@ class RecordingHost:
     def __init__(self) -> None:
         self.logs: list[tuple[str, int, str]] = []
         self.midi: list[tuple[str, bytes]] = []
+        self.leds: list[tuple[str, int, str]] = []
 
     def log(self, plugin: str, level: int, message: str) -> None:
         self.logs.append((plugin, level, message))
@@ -204,6 +231,12 @@ class RecordingHost:
     def send_midi(self, plugin: str, data: bytes) -> int:
         self.midi.append((plugin, data))
         return 0
+
+    def set_led(self, plugin: str, pad: int, color: str) -> int:
+        """The "midimon.leds/1" host extension's set_pad(); "nope" is refused as a daemon
+        refuses a colour its device lacks."""
+        self.leds.append((plugin, pad, color))
+        return 2 if color == "nope" else 0  # MIDIMON_ERR_INVALID_PARAMS
 
 
 @dataclass

@@ -183,6 +183,26 @@ static int32_t p_exec(const midimon_plugin_t *self, const char *params, size_t l
     (void)!write(s, "hello", 5);
     close(s);
     snprintf(msg, cap, "connected to 127.0.0.1:%d", P_PORT);
+#elif defined(HOSTILE_HTTP)
+    /* Send the request P_REQUEST to 127.0.0.1:P_PORT; the message is the status line. */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0) return fail_errno(msg, cap, "socket");
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(P_PORT);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(s, (struct sockaddr *)&addr, sizeof addr) < 0) {
+        close(s);
+        return fail_errno(msg, cap, "connect");
+    }
+    (void)!write(s, P_REQUEST, strlen(P_REQUEST));
+    char answer[64] = {0};
+    ssize_t got = read(s, answer, sizeof answer - 1);
+    close(s);
+    if (got < 0) return fail_errno(msg, cap, "read");
+    answer[strcspn(answer, "\r\n")] = 0;
+    snprintf(msg, cap, "answer: %s", answer);
 #elif defined(HOSTILE_READ)
     int fd = open(P_PATH, O_RDONLY);
     if (fd < 0) return fail_errno(msg, cap, "open " P_PATH);

@@ -31,6 +31,10 @@ action = {{ type = "Plugin", plugin = "http_request", params = {{ url = "http://
 [[modes.mappings]]
 trigger = {{ type = "Note", note = 60 }}
 action = {{ type = "Plugin", plugin = "midi_transpose", params = {{ semitones = 12 }} }}
+[[modes.mappings]]
+description = "net pad"
+trigger = {{ type = "Note", note = 42 }}
+action = {{ type = "Plugin", plugin = "net_probe", params = {{}} }}
 """
 
 

@@ -4,11 +4,14 @@ output."""
 
 from __future__ import annotations
 
+import http.client
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +26,9 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
+#: When this test run imported the harness (time.time()): a screenshot older than that is left
+#: from an earlier run.
+RUN_STARTED = time.time()
 URL_LINE = re.compile(r"midimon control panel: (http://127\.0\.0\.1:(\d+)/login\?token=(\S+))")
 
 
@@ -229,3 +235,118 @@ def browser_script(root: Path) -> tuple[str, Path]:
     script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> {opened}\n')
     script.chmod(0o755)
     return f"{script} %s", opened
+
+
+class Http:
+    """Real HTTP to one panel: raw requests (no client-side rewriting of the path or Host),
+    and a logged-in session (cookie and key) for the API."""
+
+    def __init__(self, panel: Panel) -> None:
+        self.panel = panel
+        self.cookie = ""
+        self.key = ""
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.panel.port}"
+
+    def call(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None,
+        body: bytes | None = None, timeout: float = 60,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request: (status, lower-cased headers, body)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.panel.port, timeout=timeout)
+        try:
+            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            conn.putheader("Host", f"127.0.0.1:{self.panel.port}")
+            for name, value in (headers or {}).items():
+                conn.putheader(name, value)
+            if body is not None:
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body)
+            response = conn.getresponse()
+            data = response.read()
+        finally:
+            conn.close()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+
+    def login(self) -> Http:
+        """Exchange the start token for a session, as the page does."""
+        status, headers, _ = self.call("GET", f"/login?token={self.panel.token}")
+        assert status == 303, status
+        self.cookie = headers["set-cookie"].split(";")[0]
+        self.key = headers["location"].split("#session=", 1)[1]
+        return self
+
+    def session_headers(self, **extra: str) -> dict[str, str]:
+        """The cookie, the key and the panel's own Origin (what the page sends)."""
+        return {"Cookie": self.cookie, "X-CSRF-Token": self.key, "Origin": self.origin, **extra}
+
+    def get(self, path: str) -> tuple[int, Any]:
+        """GET an API path in the session: (status, parsed JSON or text)."""
+        status, headers, body = self.call("GET", path, headers=self.session_headers())
+        return status, _parsed(headers, body)
+
+    def post(self, path: str, payload: Any = None) -> tuple[int, Any]:
+        """POST JSON to an API path in the session: (status, parsed JSON or text)."""
+        body = b"" if payload is None else json.dumps(payload).encode()
+        headers = self.session_headers(**{"Content-Type": "application/json"})
+        status, answer, data = self.call("POST", path, headers=headers, body=body)
+        return status, _parsed(answer, data)
+
+    def upload(
+        self, path: str, file: Path | None, options: Any = None, field: str = "file"
+    ) -> tuple[int, Any]:
+        """POST a multipart form (``file``, and ``options`` as JSON) as the page's upload."""
+        boundary = "midimon-test-boundary"
+        parts = []
+        if file is not None:
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; '
+                f'filename="{file.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+                .encode() + file.read_bytes() + b"\r\n"
+            )  # fmt: skip
+        if options is not None:
+            text = options if isinstance(options, str) else json.dumps(options)
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="options"\r\n\r\n'
+                f"{text}\r\n".encode()
+            )
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        headers = self.session_headers(
+            **{"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        )
+        status, answer, data = self.call("POST", path, headers=headers, body=body)
+        return status, _parsed(answer, data)
+
+
+def _parsed(headers: dict[str, str], body: bytes) -> Any:
+    if headers.get("content-type", "").startswith("application/json"):
+        return json.loads(body)
+    return body.decode(errors="replace")
+
+
+def build_packages(env: dict[str, str], root: Path, name: str, description: str) -> dict[str, Path]:
+    """A signed package of the test plugin ``name`` asking for Network (its key generated and
+    trusted in ``env``) and a copy whose binary was changed after signing: {"good", "tampered"}."""
+    from helpers import compile_plugin, trusted_key, write_manifest
+
+    key = trusted_key(lambda *args: midimon(env, *args), root / "keys")
+    folder = root / "src" / name
+    folder.mkdir(parents=True)
+    compile_plugin(folder / "plugin.so", {"P_NAME": f'"{name}"', "P_CAPS": "MIDIMON_CAP_NETWORK"})
+    write_manifest(
+        folder, name, description=description, author="Alice", capabilities={"network": True}
+    )
+    assert midimon(env, "sign", folder, "-s", key).returncode == 0
+    done = midimon(env, "pack", folder, "-o", root, "--json")
+    assert done.returncode == 0, done.stderr
+    good = Path(json.loads(done.stdout)["file"])
+    tampered = root / f"tampered-{name}.midimon-plugin"
+    with tarfile.open(good) as source, tarfile.open(tampered, "w:gz") as out:
+        for member in source.getmembers():
+            data = source.extractfile(member).read()  # type: ignore[union-attr]
+            if member.name == "plugin.so":
+                data = data[:-1] + bytes([data[-1] ^ 0xFF])
+            out.addfile(member, io.BytesIO(data))
+    return {"good": good, "tampered": tampered}

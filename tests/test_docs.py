@@ -5,7 +5,9 @@ the line right before the fence: ``<!-- docs-test: DIRECTIVE [DIRECTIVE ...] -->
 are split like a shell line, so ``expect="two words"`` works).
 
 Info string (no marker):
-  toml     a config file: ``midimon.engine.config.parse_config``, no errors and no warnings.
+  toml     a config file: ``midimon.engine.config.parse_config`` with the bundled plugins'
+           [plugin.params] schemas (its Plugin actions' params checked), no errors and no
+           warnings.
   c        a whole C file: gcc -std=c99 -Wall -Wextra -Werror -pedantic -shared -fPIC -I abi/.
   rust     a whole Rust file: rustc --edition 2021 --crate-type cdylib (no crates).
   sh       every line (comments and blank lines aside) must be a ``midimon ...`` command that
@@ -47,11 +49,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from helpers import ABI_DIR, IN_CI, REPO, require_tool
+from helpers import ABI_DIR, BUNDLED, IN_CI, REPO, require_tool
 
 from midimon.cli import build_parser
 from midimon.engine.config import parse_config
+from midimon.paths import bundled_plugins_dir
+from midimon.plugins.description.discovery import discover
 from midimon.plugins.description.manifest import parse_manifest
+from midimon.plugins.description.params_schema import ParamsSchema
 
 DOCS = [*sorted((REPO / "docs").glob("*.md")), REPO / "CONTRIBUTING.md"]
 FENCE = re.compile(r"^( {0,3})```([^\n`]*)\n(.*?)^ {0,3}```[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -143,12 +148,20 @@ def test_block_directives_are_known(block: Block) -> None:
 # -- the checkers ------------------------------------------------------------------------------
 
 
+def bundled_params_schemas() -> dict[str, ParamsSchema]:
+    """The [plugin.params] of the bundled plugins, as installed: what a doc's config is
+    checked against (validate does the same with the plugins it finds)."""
+    found = discover([bundled_plugins_dir()]).params_schemas()
+    assert set(found) == set(BUNDLED), found  # each bundled plugin declares its params
+    return found
+
+
 def check_toml(block: Block) -> None:
     if "manifest" in block.directives:
         manifest = parse_manifest(block.body.encode(), REPO / "docs" / "example" / "plugin.toml")
         assert manifest.warnings == (), manifest.warnings
     else:
-        config = parse_config(block.body, block.id)
+        config = parse_config(block.body, block.id, bundled_params_schemas())
         assert config.warnings == (), config.warnings
 
 

@@ -29,9 +29,6 @@ WITHOUT_OWN_TEST_MODULE: dict[str, str] = {
     "engine/trigger_specs.py": "tests/engine/test_trigger_schema.py",
     # Exception classes only; issue 13 regroups them under one root, with their own tests.
     "plugins/errors.py": "every test that expects a LoadError or a ManifestError",
-    # Merged from wip-panelweb (the control panel): its routes are tested over real HTTP by
-    # feature, not yet in a test module of their own (to do: tests/ui/test_api.py).
-    "ui/api.py": "tests/ui/test_security.py and tests/ui/test_browser.py over real HTTP",
     # Exception classes and their exit statuses only: tests/test_errors.py checks every errors
     # module (root, old import paths, exit statuses) in one place.
     "daemon/errors.py": "tests/test_errors.py",

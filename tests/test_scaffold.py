@@ -43,6 +43,30 @@ def test_the_manifest_is_valid_and_declares_the_capabilities(tmp_path: Path) -> 
     assert "MIDIMON_CAP_SYSTEM_CONTROL" in source
 
 
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_the_manifest_declares_the_param_the_source_reads(language: str, tmp_path: Path) -> None:
+    """Every template's plugin.toml declares `message` (an optional string, the one param its
+    source reads), so the README's mapping validates and a wrong type does not."""
+    from midimon.engine.config import InvalidConfig, parse_config
+
+    made = create_plugin("say_hi", language, [], tmp_path / "say_hi")
+    manifest = load_manifest(made.path)
+    assert manifest.warnings == ()
+    assert manifest.params is not None and manifest.params.names == ("message",)
+    [spec] = manifest.params.params
+    assert (spec.type, spec.required, spec.example) == ("string", False, "hi")
+    sources = [(made.path / rel).read_text() for rel in made.files if rel.startswith("src/")]
+    assert any('"message"' in text for text in sources)
+    readme = (made.path / "README.md").read_text()
+    [mapping] = [line.strip() for line in readme.splitlines() if "action = {" in line]
+    schemas = {"say_hi": manifest.params}
+    config = '[[modes]]\nname = "Default"\n[[modes.mappings]]\n' \
+             'trigger = { type = "Note", note = 36 }\n'  # fmt: skip
+    assert parse_config(config + mapping, None, schemas).warnings == ()
+    with pytest.raises(InvalidConfig, match=r"params\.message: must be a string for say_hi"):
+        parse_config(config + mapping.replace('"hi"', "5"), None, schemas)
+
+
 def test_the_exec_command_runs_what_was_made(tmp_path: Path) -> None:
     """The printed exec command finds the plugin through its parent folder and grants what
     it asks for, for that run only."""

@@ -16,6 +16,8 @@ from midimon.errors import MidimonError
 COMMAND_MODULES = (
     "daemon_cmd",
     "devices_cmd",
+    "templates_cmd",
+    "led_cmd",
     "learn_cmd",
     "plugins_cmd",
     "verify_cmd",
@@ -34,6 +36,8 @@ COMMAND_MODULES = (
 COMMANDS = {
     **dict.fromkeys(("run", "status", "reload", "stop", "validate", "monitor"), "daemon_cmd"),
     "devices": "devices_cmd",
+    "templates": "templates_cmd",
+    "led": "led_cmd",
     "learn": "learn_cmd",
     "plugins": "plugins_cmd",
     "verify": "verify_cmd",

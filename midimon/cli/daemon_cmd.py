@@ -41,7 +41,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     p_validate = commands.add_parser(
         "validate", help="check a config file without running it",
-        description="Check a config file: exit 0 when valid, 1 with every error otherwise.",
+        description="Check a config file: exit 0 when valid, 1 with every error otherwise. "
+        "Each Plugin action's params are checked against the [plugin.params] its plugin "
+        "declares (the plugins the daemon would find: [plugins] dirs, then the default path).",
     )  # fmt: skip
     p_validate.add_argument(
         "path", nargs="?", type=Path,
@@ -114,7 +116,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     path = args.path or user_or_default_config()
     try:
-        config = load_config(path)
+        config = load_config(path, _params_schemas(path))
     except ConfigError as exc:
         errors = [str(e) for e in getattr(exc, "errors", [exc])]
         warnings = list(getattr(exc, "warnings", ()))
@@ -138,6 +140,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for warning in config.warnings:
             print(f"  warning: {warning}")
     return EXIT_OK
+
+
+def _params_schemas(path: Path) -> dict[str, Any]:
+    """The declared params of the plugins the daemon would find for the config at ``path``
+    (its ``[plugins] dirs``, then the default search path): what its Plugin actions are
+    checked against. A [plugins] table that does not parse is load_config's to report."""
+    from midimon.errors import MidimonError
+    from midimon.paths import plugin_search_path
+    from midimon.plugins.description.discovery import discover
+    from midimon.plugins.settings import PluginSettings, load_plugin_settings
+
+    try:
+        settings = load_plugin_settings(Path(path).expanduser())
+    except (MidimonError, OSError):
+        settings = PluginSettings()
+    return discover(plugin_search_path(settings.dirs)).params_schemas()
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:

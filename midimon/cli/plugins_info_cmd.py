@@ -23,6 +23,7 @@ from midimon.cli.trust_cmd import user_trust_store
 from midimon.daemon.control_protocol import EXIT_PROTOCOL
 from midimon.plugins.description.capabilities import from_name, sorted_caps
 from midimon.plugins.description.manifest import PluginManifest, load_manifest
+from midimon.plugins.description.params_schema import shown
 from midimon.plugins.errors import LoadError, ManifestError
 from midimon.plugins.loading import abi as abi_mod
 from midimon.plugins.loading.loader import read_binary
@@ -182,6 +183,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             )
         )
     _print_filesystem(manifest.name, execution)
+    _print_params(manifest)
     for request in info.get("grant_requests") or ():
         print(f"    asked for {request['capability']}: refused {request['count']} time(s) "
               f"(midimon plugins requests)")  # fmt: skip
@@ -214,6 +216,26 @@ def cmd_info(args: argparse.Namespace) -> int:
     for warning in manifest.warnings:
         print(f"  warning: {warning}")
     return EXIT_OK
+
+
+def _print_params(manifest: PluginManifest) -> None:
+    """The params a mapping may pass, as [plugin.params] declares them."""
+    schema = manifest.params
+    if schema is None:
+        print("  params:       not declared (free-form: the plugin's documentation says which)")
+        return
+    print("  params:" + ("" if schema.params else " none declared"))
+    for spec in schema.params:
+        facts = [spec.expected(), "required" if spec.required else "optional"]
+        if spec.default is not None:
+            facts.append(f"default {shown(spec.default)}")
+        print(f"    {spec.name}: {', '.join(facts)}")
+        if spec.description:
+            print(f"      {spec.description}")
+        if spec.example is not None:
+            print(f"      e.g. {spec.name} = {shown(spec.example)}")
+    if schema.additional:
+        print("    (other params are accepted too)")
 
 
 def _print_filesystem(name: str, execution: dict[str, Any]) -> None:

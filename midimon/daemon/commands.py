@@ -14,7 +14,7 @@ from midimon.daemon.package_commands import register_package_commands
 from midimon.daemon.plugin_check import plugin_uses
 from midimon.daemon.plugin_commands import register_plugin_commands
 from midimon.daemon.service import Daemon
-from midimon.engine.config import ConfigError, load_config
+from midimon.engine.config import ConfigError
 from midimon.plugins import AuditLog, sorted_caps
 
 
@@ -46,7 +46,7 @@ def register_commands(daemon: Daemon, request_stop: Callable[[], None]) -> None:
         path = args.get("path")
         target = Path(path) if isinstance(path, str) else daemon.config_path
         try:
-            config = load_config(target)
+            config = daemon.load_checked(target)
         except (ConfigError, OSError) as exc:
             return {
                 "ok": False,
@@ -103,7 +103,21 @@ def register_commands(daemon: Daemon, request_stop: Callable[[], None]) -> None:
             )
         )
 
+    def set_led(args: dict[str, Any], ctx: RequestContext) -> Any:
+        sender = daemon.feedback
+        if sender is None or sender.template is None:
+            raise _failed("LED feedback is not running (enable it with [feedback] enabled = true)")
+        pad, color = args.get("pad"), args.get("color")
+        if not isinstance(pad, int) or not isinstance(color, (str, int)):
+            raise CommandError(ErrorCode.BAD_ARGS, "SET_LED needs pad (int) and color")
+        try:
+            sender.set_pad(pad, color)
+        except ValueError as exc:
+            raise _failed(str(exc)) from None
+        return {"pad": pad, "color": color}
+
     reg.register("STATUS", status, description="what the daemon is doing")
+    reg.register("SET_LED", set_led, description="light a pad until the next LED frame")
     reg.register("RELOAD", reload, description="reload the config (the old one stays on error)")
     reg.register("STOP", stop, description="shut the daemon down cleanly")
     reg.register("VALIDATE_CONFIG", validate, description="check a config file")

@@ -177,6 +177,7 @@ def _fire_compiled(
             }
         )
     fired = None
+    origin = self.origin
     for action, prepared in steps:
         loaded = None if prepared is None else prepared.inline_loaded()
         if loaded is None:  # not an inline plugin, or something changed: the usual way
@@ -184,6 +185,10 @@ def _fire_compiled(
                 fired = FiredTrigger(spec, channel, number, velocity, value, stamp, stamp)
             self._dispatch_action(action, fired)
             continue
+        # Should the call be refused for a grant revoked meanwhile, the grant request names
+        # this mapping and trigger (the FiredTrigger is only built then).
+        origin.action = action
+        origin.fired = (spec, channel, number, velocity, value, stamp)
         # What _run_action -> executor.run -> manager.execute do for it, flat: no FiredTrigger,
         # ExecutionResult or ActionOutcome built, the event for `midimon monitor` only when
         # someone watches.

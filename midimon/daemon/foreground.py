@@ -128,6 +128,58 @@ def _open_midi(daemon: Daemon) -> tuple[Any, Any, Any]:
     return midi_in, midi_out, watcher
 
 
+def _start_feedback(daemon: Daemon, midi_in: Any) -> None:
+    """Start LED feedback when [feedback] enables it: the template (named, or the one matching
+    the input port), its output port (configured, the template's, or a virtual port
+    "<virtual_port> feedback"), watched so a reconnected device gets every LED again."""
+    sender = daemon.feedback
+    if sender is None:
+        return
+    from midimon.daemon.feedback_output import FEEDBACK_CLIENT, choose_template
+
+    template = choose_template(daemon.config.feedback, midi_in.port_name if midi_in else None)
+    if template is None:
+        return
+    from midimon.midi import MidiOutput
+    from midimon.midi_watch import PortWatcher
+
+    virtual = f"{daemon.config.device.virtual_port or 'midimon'} feedback"
+
+    def open_output(pattern: str | None) -> Any:
+        return MidiOutput(pattern, virtual_name=None if pattern else virtual,
+                          client_name=FEEDBACK_CLIENT, missing_ok=True)  # fmt: skip
+
+    def watch(port: Any, on_connect: Any) -> Any:
+        return PortWatcher([port], interval=1.0, on_connect=on_connect,
+                           client_name=f"{FEEDBACK_CLIENT}-watch").start()  # fmt: skip
+
+    sender.start(template, daemon.config, daemon.mapper.mode, open_output, watch)
+    log.info("LED feedback: %s, output %s", template.title, sender.status()["output"])
+
+
+def _start_app_focus(daemon: Daemon) -> Any:
+    """Follow the focused application when a mode names ``apps``: the X11 watcher, or one
+    warning saying why this session cannot (see midimon.daemon.app_focus)."""
+    from midimon.daemon.app_focus import X11FocusWatcher, session_support
+
+    support = session_support()
+    daemon.focus_support = {**support, "watching": False}
+    if not any(mode.apps for mode in daemon.config.modes):
+        return None  # nothing to follow (a reload that adds apps needs a restart)
+    if not support["supported"]:
+        log.warning("application profiles: %s", support["detail"])
+        return None
+    try:
+        watcher = X11FocusWatcher(daemon.follow_app).start()
+    except Exception as exc:  # python-xlib raises its own classes for a refused display
+        daemon.focus_support = {**support, "supported": False, "watching": False,
+                                "detail": f"X11: {exc}"}  # fmt: skip
+        log.warning("application profiles: cannot watch the X11 focus: %s", exc)
+        return None
+    daemon.focus_support = {**support, "watching": True}
+    return watcher
+
+
 def _file_signature(path: Path) -> tuple[int, int, int] | None:
     try:
         info = path.stat()
@@ -209,6 +261,8 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
     if midi_in is not None:
         daemon.input_counters = midi_in.input_counters  # STATUS shows the ring's drops
     midi_out_ref[0] = midi_out
+    _start_feedback(daemon, midi_in)
+    focus = _start_app_focus(daemon)
     daemon.start()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -233,6 +287,8 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
         server.stop()
         if watcher is not None:
             watcher.stop()
+        if focus is not None:
+            focus.stop()
         for port_obj in (midi_in, midi_out, *named_outputs.values()):
             if port_obj is not None:
                 port_obj.close()

@@ -96,6 +96,7 @@ def register_package_commands(daemon: Daemon) -> None:
                 done = install(
                     path, plugins_dir=user_plugins_dir(), state_dir=manager.state.path.parent,
                     settings=manager.settings, wanted=wanted, checker=manager.checker,
+                    store=manager.state, audit=manager.audit,
                 )  # fmt: skip
             except PackagingError as exc:
                 raise failed(f"{name} not installed: {exc}") from None

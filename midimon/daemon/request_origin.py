@@ -55,10 +55,14 @@ def describe_trigger(fired: FiredTrigger) -> str:
 
 
 class CallOrigin(threading.local):
-    """The action and trigger the current thread is carrying out (None outside actions)."""
+    """The action and trigger the current thread is carrying out (None outside actions).
+
+    The compiled dispatch builds no FiredTrigger for an inline call: it leaves the trigger's
+    parts, (spec, channel, number, velocity, value, timestamp), which :meth:`trigger` turns
+    into one when a request needs the words."""
 
     action: Any = None
-    fired: FiredTrigger | None = None
+    fired: FiredTrigger | tuple[Any, int, int, int, int, int] | None = None
 
     def mapping(self, locations: dict[int, str]) -> str:
         """The current action's mapping location ("" when unknown: a control command's
@@ -67,4 +71,10 @@ class CallOrigin(threading.local):
 
     def trigger(self) -> str:
         """The current trigger in words ("" outside an action)."""
-        return describe_trigger(self.fired) if self.fired is not None else ""
+        fired = self.fired
+        if fired is None:
+            return ""
+        if isinstance(fired, FiredTrigger):
+            return describe_trigger(fired)
+        spec, channel, number, velocity, value, stamp = fired  # the compiled path's parts
+        return describe_trigger(FiredTrigger(spec, channel, number, velocity, value, stamp, stamp))

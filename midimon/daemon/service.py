@@ -27,16 +27,20 @@ from types import MethodType
 from typing import Any
 
 from midimon import __version__
-from midimon.daemon import plugin_check
+from midimon.daemon import plugin_check, startup_report
 from midimon.daemon.action_pool import ActionPool
+from midimon.daemon.app_focus import session_support
 from midimon.daemon.command_registry import CommandRegistry
 from midimon.daemon.dispatch import Feed, dispatch_path, feed_compiled, preparer
+from midimon.daemon.feedback_output import FeedbackSender
 from midimon.daemon.grant_requests import GrantRequests
+from midimon.daemon.host_services import DaemonHost, feeding_feedback
 from midimon.daemon.plugin_events import PluginEvents
 from midimon.daemon.request_origin import CallOrigin, mapping_locations
 from midimon.daemon.stats_feed import StatsFeed
 from midimon.engine.action_specs import Action
 from midimon.engine.actions import ActionExecutor, ActionOutcome
+from midimon.engine.app_profiles import AppProfiles
 from midimon.engine.config import (
     Config,
     ConfigError,
@@ -54,12 +58,9 @@ from midimon.plugins import (
     Capability,
     Grant,
     HostServices,
-    LoggingHost,
     PluginManager,
-    Readiness,
     ReadinessChecker,
 )
-from midimon.plugins.loading.abi import constant
 from midimon.plugins.settings import CONFIG_NAME
 
 log = logging.getLogger(__name__)
@@ -89,23 +90,6 @@ def user_or_default_config() -> Path:
     return user if user.is_file() else default_config_path()
 
 
-class _DaemonHost(LoggingHost):
-    """Host services for plugins in the daemon: their MIDI goes to the daemon's output port."""
-
-    def __init__(self, daemon: Daemon) -> None:
-        self._daemon = daemon
-
-    def send_midi(self, plugin: str, data: bytes) -> int:
-        """Send through the daemon's MIDI output; UNSUPPORTED when none is open."""
-        try:
-            self._daemon._send_midi(None, data)
-        except Exception as exc:
-            log.warning("%s: send_midi failed: %s", plugin, exc)
-            return constant("MIDIMON_ERR_UNSUPPORTED")
-        self._daemon.publish({"type": "plugin_midi", "plugin": plugin, "bytes": data.hex(" ")})
-        return constant("MIDIMON_OK")
-
-
 class Daemon:
     """One midimon daemon. ``start()``, then ``feed()`` MIDI (or let the port do it), ``stop()``.
 
@@ -130,14 +114,16 @@ class Daemon:
         self.feed = MethodType(feed_compiled, self) if compiled else self.feed_reference
         self._clock = clock
         self.config_path = Path(config_path) if config_path else user_or_default_config()
-        self.config: Config = load_config(self.config_path)
+        self.config: Config = load_config(self.config_path)  # its [plugins] make the manager
         self.registry = CommandRegistry(daemon_version=__version__)
         self.counters = Counters()
         # The MIDI input's own counters (its ring's drops), set by whoever opened the input.
         self.input_counters: Callable[[], dict[str, int] | None] | None = None
         self.manager = PluginManager(
-            self.config.plugins, host=host or _DaemonHost(self), session_grants=session_grants
+            self.config.plugins, host=host or DaemonHost(self), session_grants=session_grants
         )
+        if plugin_check.plugin_uses(self.config):  # now the params too, as a reload checks
+            self.config = self.load_checked(self.config_path)
         self.readiness = ReadinessChecker(self.manager)
         # Calls refused for a missing grant become requests the user can allow or deny.
         self.origin = CallOrigin()  # the action each thread carries out: the request's mapping
@@ -156,6 +142,14 @@ class Daemon:
         self._stopping = False  # _stop is set: a plain attribute, read once per MIDI message
         self._thread: threading.Thread | None = None
         self.plugin_events = PluginEvents(self)  # trigger plugins: their own queue and thread
+        # LED feedback: the input path only queues each message for the sender's thread.
+        self.feedback: FeedbackSender | None = None
+        if self.config.feedback.enabled:
+            self.feedback = FeedbackSender(self.config.feedback)
+            self.feed = feeding_feedback(self.feed, self.feedback.midi_in)
+        self.profiles = AppProfiles()  # per-application modes (midimon.daemon.app_focus)
+        self.focus_support: dict[str, Any] | None = None  # set when a focus watcher starts
+        self._profile_switch_ns: int | None = None
         self._swap(*self._build(self.config, None))
 
     # -- configuration -------------------------------------------------------------------------
@@ -163,7 +157,8 @@ class Daemon:
         self, config: Config, mode: str | None
     ) -> tuple[Config, Mapper, EventProcessor, ActionExecutor, DispatchTable]:
         mapper = Mapper(config, mode if mode in config.mode_names else None)
-        executor = ActionExecutor(mapper, self.manager, self._send_midi)
+        mapper.on_change = self._mode_changed
+        executor = ActionExecutor(mapper, self.manager, self.send_midi)
         processor = EventProcessor(mapper.trigger_set(), now_ns=self._clock)
         table = (  # the reference path never reads it: no need to compile
             compile_table(processor.routes, *mapper.tables, preparer(self, executor))
@@ -188,6 +183,34 @@ class Daemon:
         self.plugin_events.use(PluginTriggerMatcher(mapper.trigger_set()))
         self.config = config
 
+    def load_checked(self, path: Path) -> Config:
+        """Load the config at ``path`` with every Plugin action's params checked against the
+        ``[plugin.params]`` of the plugin discovered for it; raises InvalidConfig."""
+        return load_config(path, self.manager.discover().params_schemas())
+
+    def _mode_changed(self, mode: str) -> None:
+        """The mode changed (a ModeChange action, an application profile): tell the LEDs and
+        `midimon monitor`. Runs on the thread that changed it; only queues."""
+        if self.feedback is not None:
+            self.feedback.mode_changed(mode)
+        self.publish({"type": "mode", "mode": mode})
+
+    def set_mode(self, mode: str) -> None:
+        """Switch to ``mode`` (KeyError naming the modes when there is none)."""
+        with self._engine_lock:
+            self.mapper.set_mode(mode)
+
+    def follow_app(self, names: tuple[str, ...]) -> None:
+        """The focused application is now ``names`` (WM_CLASS, process name): switch to the
+        mode whose ``apps`` name it, or back (see midimon.engine.app_profiles)."""
+        with self._engine_lock:
+            target = self.profiles.decide(self.config, self.mapper.mode, names)
+            if target is not None:
+                self.mapper.set_mode(target)
+                self._profile_switch_ns = time.monotonic_ns()
+        if target is not None:
+            log.info("focus on %s: mode %s", "/".join(names) or "nothing", target)
+
     def reload(self, path: Path | None = None) -> dict[str, Any]:
         """Load the config again (or another file); on any error keep the running one.
 
@@ -197,7 +220,7 @@ class Daemon:
         started = time.perf_counter()
         target = Path(path) if path else self.config_path
         try:
-            config = load_config(target)
+            config = self.load_checked(target)
         except (ConfigError, OSError) as exc:
             self.counters.reload_failures += 1
             errors = [str(e) for e in getattr(exc, "errors", [exc])]
@@ -212,8 +235,10 @@ class Daemon:
             self._swap(*built)
             self.config_path = target
         self.manager.settings = config.plugins
+        if self.feedback is not None:
+            self.feedback.reconfigure(config, self.mapper.mode)
         self.plugin_events.sync()
-        problems = self._check_plugins()
+        problems = startup_report.check_plugins(self)
         elapsed = (time.perf_counter() - started) * 1000
         self.counters.reloads += 1
         self.counters.last_reload_ms = round(elapsed, 3)
@@ -259,7 +284,8 @@ class Daemon:
         if self.processor.next_deadline_ns() is not None:
             self._wake_timer.set()
 
-    def _send_midi(self, port: str | None, data: bytes) -> None:
+    def send_midi(self, port: str | None, data: bytes) -> None:
+        """Send ``data`` through the daemon's MIDI output (RuntimeError when none is open)."""
         if self._send_midi_hook is None:
             raise RuntimeError("no MIDI output is open")
         self._send_midi_hook(port, data)
@@ -271,51 +297,15 @@ class Daemon:
     # -- timer thread --------------------------------------------------------------------------
     def start(self) -> None:
         """Start the timer thread (long presses fire on time even when no MIDI arrives)."""
-        self._report_unsafe_grants()
+        startup_report.report_unsafe_grants(self.manager)
         self._thread = threading.Thread(target=self._tick_loop, name="midimon-timer", daemon=True)
         self._thread.start()
         self.requests.start()
         self.stats.start()
-        self._report_plugin_copies()
-        self._check_plugins()
+        startup_report.report_plugin_copies(self.manager)
+        startup_report.check_plugins(self)
         self.plugin_events.start()
 
-    def _check_plugins(self) -> list[Readiness]:
-        """Judge every plugin the config calls (no plugin code runs) and say once, in one
-        summary, which will not run and how to fix each; also to `midimon monitor`."""
-        try:
-            problems, total = plugin_check.check_config_plugins(self.readiness, self.config)
-        except (OSError, ValueError) as exc:  # an unreadable state file: the calls say more
-            log.warning("plugin check: could not complete: %s", exc)
-            return []
-        if problems:
-            log.warning("%s", plugin_check.summary(problems, total))
-            self.publish({"type": "plugin_check", "problems": [p.line() for p in problems]})
-        elif total:
-            log.info("plugin check: the %d plugin(s) this config calls are ready", total)
-        return problems
-
-    def _report_plugin_copies(self) -> None:
-        """Say at start-up which copy runs for each plugin name found in several folders."""
-        for problem in self.manager.discover().problems:
-            if problem.kind == "duplicate":
-                log.warning("%s", problem.message)
-
-    def _report_unsafe_grants(self) -> None:
-        """Say which saved Filesystem grants are not applied (made under older rules, or
-        reaching midimon's own state) and how to grant safely instead."""
-        try:
-            unsafe = self.manager.grants.unsafe_stored_grants()
-        except (OSError, ValueError) as exc:
-            log.warning("could not check the saved filesystem grants: %s", exc)
-            return
-        for plugin, refused in unsafe:
-            log.warning(
-                "%s: filesystem grant %s is not applied: %s; revoke it (midimon plugins revoke "
-                "%s filesystem) and grant a dedicated folder: midimon plugins grant %s "
-                "filesystem --write ~/midimon-files",
-                plugin, refused.path, refused.reason, plugin, plugin,
-            )  # fmt: skip
 
     def _tick_loop(self) -> None:
         while not self._stop.is_set():
@@ -463,6 +453,13 @@ class Daemon:
             "last_reload_ms": counters.last_reload_ms,
             "plugins_loaded": self.manager.list_loaded(),
             "plugin_events": self.plugin_events.status(),
+            "feedback": self.feedback.status() if self.feedback is not None else None,
+            "app_profiles": {
+                **(self.focus_support or {**session_support(), "watching": False}),
+                "focused": list(self.profiles.focused),
+                "switches": self.profiles.switches,
+                "last_switch_monotonic_ns": self._profile_switch_ns,
+            },
         }
 
     def stop(self) -> None:
@@ -478,6 +475,8 @@ class Daemon:
                 if call is not None:
                     self.manager.abandon_call(call)  # its answer will never be read
         self.manager.shutdown()
+        if self.feedback is not None:
+            self.feedback.stop()
         self.stats.stop()
         self.requests.stop()
         self.registry.events.close_all()

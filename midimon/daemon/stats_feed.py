@@ -23,11 +23,14 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def rss_bytes(pid: int | str = "self") -> int | None:
-    """Resident memory of a process from /proc (None where there is no /proc or it exited)."""
+    """Resident memory of a process from /proc, without shared memory (None where there is no
+    /proc or it exited): JACK maps its ~200 MiB of engine and port buffers (tmpfs) into every
+    client, which is JACK's memory, not the process's."""
     try:
-        with open(f"/proc/{pid}/statm", encoding="ascii") as handle:
-            return int(handle.read().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            fields = dict(line.split(":", 1) for line in handle if ":" in line)
+        return sum(int(fields[k].split()[0]) for k in ("RssAnon", "RssFile")) * 1024
+    except (OSError, ValueError, IndexError, KeyError):
         return None
 
 

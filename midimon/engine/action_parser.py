@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +32,22 @@ from midimon.engine.action_specs import (
 )
 from midimon.engine.config_check import Checker, is_int, is_str_list, is_table
 from midimon.plugins.description.manifest import NAME_PATTERN
+from midimon.plugins.description.params_schema import ParamsSchema, check_params
 
 
 class ActionParser:
     """Validates action tables (recursively) into Action specs."""
 
-    def __init__(self, check: Checker, mode_names: list[str]) -> None:
+    def __init__(
+        self,
+        check: Checker,
+        mode_names: list[str],
+        params_schemas: Mapping[str, ParamsSchema] | None = None,
+    ) -> None:
         self.check = check
         self.mode_names = mode_names
+        # plugin name -> its declared params: each Plugin action's params are checked there
+        self.params_schemas = params_schemas or {}
         # type -> (every key its table may have, its parser)
         self.parsers: dict[str, tuple[frozenset[str], Callable[..., Action | None]]] = {
             "Plugin": (frozenset({"type", "plugin", "params"}), self._plugin),
@@ -86,7 +94,27 @@ class ActionParser:
             k: str(Path(v).expanduser()) if isinstance(v, str) and v.startswith("~/") else v
             for k, v in params.items()
         }
-        return PluginAction(name, expanded) if isinstance(name, str) else None
+        if not isinstance(name, str):
+            return None
+        schema = self.params_schemas.get(name)
+        if schema is not None:
+            self._check_params(name, schema, expanded, loc, fld)
+        return PluginAction(name, expanded)
+
+    def _check_params(
+        self, plugin: str, schema: ParamsSchema, params: dict[str, Any], loc: str, fld: str
+    ) -> None:
+        """The params against the plugin's plugin.toml: errors (missing, wrong type, out of
+        range) and unknown names as warnings with the closest declared name."""
+        errors, unknown = check_params(schema, params)
+        for issue in errors:
+            self.check.error(loc, f"{fld}.params.{issue.param}", issue.message(plugin))
+        where = f"{self.check.path}: " if self.check.path else ""
+        for issue in unknown:
+            self.check.warnings.append(
+                f"{where}{loc}: {fld}.params.{issue.param}: {issue.message(plugin)}; it is "
+                "passed on, but the plugin may ignore or refuse it"
+            )
 
     def _shell(self, t: dict[str, Any], loc: str, fld: str) -> Action | None:
         shell = t.get("shell", False)

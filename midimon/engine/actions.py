@@ -116,8 +116,9 @@ class ActionExecutor:
         return outcomes
 
     def finish_started(self, action: PluginAction, call: StartedCall) -> list[ActionOutcome]:
-        """The outcome of a Plugin action whose call was already sent (``start_call``)."""
-        return [self._leaf(action, None, call)]
+        """The outcome of a Plugin action whose call was already sent (``start_call``); its
+        time counts from the send, not from when the answer is read."""
+        return [self._leaf(action, None, call, call.started)]
 
     # -- dispatch ------------------------------------------------------------------------------
     def _run(self, action: Action, fired: FiredTrigger, out: list[ActionOutcome]) -> None:
@@ -149,10 +150,15 @@ class ActionExecutor:
             self.failures.failed("Plugin", detail)
 
     def _leaf(
-        self, action: Action, fired: FiredTrigger | None, call: StartedCall | None = None
+        self,
+        action: Action,
+        fired: FiredTrigger | None,
+        call: StartedCall | None = None,
+        started: float | None = None,
     ) -> ActionOutcome:
         kind = type(action).__name__.removesuffix("Action")
-        started = time.perf_counter()
+        if started is None:
+            started = time.perf_counter()
         try:
             ok, detail = self._do(action, fired, call)
         except ActionError as exc:

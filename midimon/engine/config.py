@@ -10,12 +10,19 @@
     [[modes.mappings]]   description = "...", trigger = { type = ... }, action = { type = ... }
     [[global_mappings]]  same shape, active in every mode (after the mode's own mappings)
     [plugins]            see midimon.plugins.settings
+    [feedback]           enabled = false, template = "apc-mini-mk2" (default: the shipped template
+                         matching the input port), output = "port name or regex" (default: the
+                         template's output port) — pad LEDs follow modes, presses and toggles
+    [[modes]] apps       = ["firefox", "Code"]: the mode follows the focused application (window
+                         class or process name); see midimon.daemon.app_focus
+    [[modes.mappings]] led = "toggle": each press flips the mapping's state; its LED shows it
 
 Triggers: see ``midimon.engine.triggers.TRIGGER_TYPES`` (Note, VelocityRange, LongPress,
 DoubleTap, NoteChord, CC, EncoderTurn, Aftertouch, PitchBend; each takes ``channel`` 0..15).
 
 Actions (validated here as data; running them is the executor's job):
-``Plugin`` plugin, params (top-level string params starting with ``~/`` are expanded) ·
+``Plugin`` plugin, params (top-level string params starting with ``~/`` are expanded; checked
+against the plugin's ``[plugin.params]`` when the caller passes the discovered schemas) ·
 ``Shell`` argv = [...] (no shell), or shell = true with command = "..." ·
 ``SendMidi`` port (optional), messages = [{ type = note_on/note_off/cc/program_change, channel,
 note/controller/program, velocity/value }] · ``ModeChange`` mode = a mode's name (wins), "next",
@@ -42,6 +49,7 @@ re-exports the names above so ``from midimon.engine.config import ...`` keeps wo
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +83,7 @@ from midimon.engine.config_check import Checker, is_table
 from midimon.engine.errors import ConfigError, InvalidConfig
 from midimon.engine.trigger_schema import TimingDefaults, int_in, parse_trigger
 from midimon.engine.trigger_specs import DEFAULT_VELOCITY_LEVELS, PluginTrigger, TriggerSpec
+from midimon.plugins.description.params_schema import ParamsSchema
 from midimon.plugins.errors import SettingsError
 from midimon.plugins.settings import PluginSettings, parse_plugin_settings
 
@@ -94,6 +103,7 @@ __all__ = [
     "DaysOfWeek",
     "DelayAction",
     "DeviceSettings",
+    "FeedbackSettings",
     "InvalidConfig",
     "KeystrokeAction",
     "MappingSpec",
@@ -130,6 +140,15 @@ class DeviceSettings:
 
 
 @dataclass(frozen=True)
+class FeedbackSettings:
+    """[feedback]: LED feedback to the controller (off by default)."""
+
+    enabled: bool = False
+    template: str | None = None
+    output: str | None = None
+
+
+@dataclass(frozen=True)
 class AdvancedSettings(TimingDefaults):
     """[advanced_settings]: timing defaults for triggers and the named velocity levels."""
 
@@ -142,15 +161,17 @@ class MappingSpec:
     action: Action
     description: str = ""
     location: str = ""
+    led: str | None = None  # "toggle": the mapping's LED shows an on/off state
 
 
 @dataclass(frozen=True)
 class Mode:
-    """A named set of mappings."""
+    """A named set of mappings; ``apps`` names the applications it is for."""
 
     name: str
     mappings: tuple[MappingSpec, ...] = ()
     color: str | None = None
+    apps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -162,6 +183,7 @@ class Config:
     device: DeviceSettings = DeviceSettings()
     advanced: AdvancedSettings = AdvancedSettings()
     plugins: PluginSettings = field(default_factory=PluginSettings)
+    feedback: FeedbackSettings = FeedbackSettings()
     warnings: tuple[str, ...] = ()
     path: Path | None = None
 
@@ -182,7 +204,8 @@ class Config:
 
 _DEVICE_KEYS = {"name", "virtual_port", "auto_reconnect", "auto_connect"}
 _ADVANCED_MS = ("chord_timeout_ms", "double_tap_timeout_ms", "hold_threshold_ms")
-_TOP_KEYS = {"device", "advanced_settings", "modes", "global_mappings", "plugins"}
+_TOP_KEYS = {"device", "advanced_settings", "modes", "global_mappings", "plugins", "feedback"}
+LED_KINDS = ("toggle",)
 
 
 def _device(doc: dict[str, Any], check: Checker) -> DeviceSettings:
@@ -216,6 +239,27 @@ def _device(doc: dict[str, Any], check: Checker) -> DeviceSettings:
             else:
                 check.error("device", key, "must be true or false")
     return DeviceSettings(**values)
+
+
+def _feedback(doc: dict[str, Any], check: Checker) -> FeedbackSettings:
+    table = doc.get("feedback", {})
+    if not is_table(table):
+        check.error("feedback", None, "must be a table")
+        return FeedbackSettings()
+    check.unknown("feedback", "", table, {"enabled", "template", "output"})
+    values: dict[str, Any] = {}
+    if "enabled" in table:
+        if isinstance(table["enabled"], bool):
+            values["enabled"] = table["enabled"]
+        else:
+            check.error("feedback", "enabled", "must be true or false")
+    for key in ("template", "output"):
+        if key in table:
+            if isinstance(table[key], str) and table[key].strip():
+                values[key] = table[key]
+            else:
+                check.error("feedback", key, "must be a non-empty string")
+    return FeedbackSettings(**values)
 
 
 def _advanced(doc: dict[str, Any], check: Checker) -> AdvancedSettings:
@@ -258,7 +302,7 @@ def _velocity_levels(raw: Any, check: Checker) -> dict[str, tuple[int, int]] | N
     return levels
 
 
-_MAPPING_KEYS = frozenset({"description", "trigger", "action"})
+_MAPPING_KEYS = frozenset({"description", "trigger", "action", "led"})
 
 
 def _mapping_location(prefix: str, index: int, table: Any) -> str:
@@ -305,8 +349,12 @@ def _mappings(
             action = None
         else:
             action = actions.parse(table["action"], loc, "action")
+        led = table.get("led")
+        if led is not None and led not in LED_KINDS:
+            check.error(loc, "led", f"must be one of {', '.join(map(repr, LED_KINDS))}")
+            led = None
         if trigger is not None and action is not None and isinstance(desc, str):
-            out.append(MappingSpec(trigger, action, desc, loc))
+            out.append(MappingSpec(trigger, action, desc, loc, led))
     return tuple(out)
 
 
@@ -325,8 +373,17 @@ def _mode_names(raw: list[Any], check: Checker) -> list[str | None]:
     return names
 
 
-def parse_config(text: str, path: Path | str | None = None) -> Config:
-    """Validate config TOML text; raises InvalidConfig listing every problem found."""
+def parse_config(
+    text: str,
+    path: Path | str | None = None,
+    params_schemas: Mapping[str, ParamsSchema] | None = None,
+) -> Config:
+    """Validate config TOML text; raises InvalidConfig listing every problem found.
+
+    ``params_schemas`` (plugin name -> the params its plugin.toml declares; the caller
+    discovers the plugins) checks every Plugin action's params too: a missing required param,
+    a wrong type or an out-of-range value is an error, an undeclared one a warning.
+    """
     path = Path(path) if path is not None else None
     check = Checker(path)
     try:
@@ -336,6 +393,7 @@ def parse_config(text: str, path: Path | str | None = None) -> Config:
     check.unknown("(top level)", "", doc, _TOP_KEYS)
     device = _device(doc, check)
     advanced = _advanced(doc, check)
+    feedback = _feedback(doc, check)
 
     raw_modes = doc.get("modes", [])
     if not isinstance(raw_modes, list) or not all(is_table(m) for m in raw_modes):
@@ -344,17 +402,23 @@ def parse_config(text: str, path: Path | str | None = None) -> Config:
     names = _mode_names(raw_modes, check)
     if not raw_modes:
         raw_modes, names = [{"name": "Default"}], ["Default"]
-    actions = ActionParser(check, [n for n in names if n])
+    actions = ActionParser(check, [n for n in names if n], params_schemas)
     modes = []
     for i, (table, name) in enumerate(zip(raw_modes, names, strict=True)):
         loc = f'modes[{i}] "{name}"' if name else f"modes[{i}]"
-        check.unknown(loc, "", table, {"name", "color", "mappings"})
+        check.unknown(loc, "", table, {"name", "color", "mappings", "apps"})
         color = table.get("color")
         if color is not None and not isinstance(color, str):
             check.error(loc, "color", "must be a string")
+        apps = table.get("apps", [])
+        if not isinstance(apps, list) or not all(isinstance(a, str) and a for a in apps):
+            check.error(loc, "apps", 'must be a list of names, e.g. ["firefox", "Code"]')
+            apps = []
         mappings = _mappings(table.get("mappings"), loc, "mappings", check, actions, advanced)
         if name:
-            modes.append(Mode(name, mappings, color if isinstance(color, str) else None))
+            modes.append(
+                Mode(name, mappings, color if isinstance(color, str) else None, tuple(apps))
+            )
     global_mappings = _mappings(
         doc.get("global_mappings"), "", "global_mappings", check, actions, advanced
     )
@@ -387,19 +451,23 @@ def parse_config(text: str, path: Path | str | None = None) -> Config:
         device=device,
         advanced=advanced,
         plugins=plugins,
+        feedback=feedback,
         warnings=tuple(check.warnings),
         path=path,
     )
 
 
-def load_config(path: Path | str) -> Config:
-    """Read and validate a config file; raises InvalidConfig (a ConfigError)."""
+def load_config(
+    path: Path | str, params_schemas: Mapping[str, ParamsSchema] | None = None
+) -> Config:
+    """Read and validate a config file; raises InvalidConfig (a ConfigError). See
+    :func:`parse_config` for ``params_schemas``."""
     path = Path(path).expanduser()
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidConfig(path, [ConfigError(path, None, None, f"cannot read: {exc}")]) from None
-    return parse_config(text, path)
+    return parse_config(text, path, params_schemas)
 
 
 def default_config_path() -> Path:

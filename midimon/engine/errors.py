@@ -41,8 +41,20 @@ class InvalidConfig(ConfigError):
         self.warnings = tuple(warnings)  # found alongside: `validate` shows them too
 
 
+class TemplateError(MidimonError, ValueError):
+    """A device template that cannot be used: the file, the field, and what would be accepted
+    (or, with no field, a template name that does not exist)."""
+
+    def __init__(self, path: Path | str | None, field: str | None, message: str) -> None:
+        self.path = path
+        self.field = field
+        self.message = message
+        parts = [str(path) if path else None, field, message]
+        super().__init__(": ".join(p for p in parts if p))
+
+
 class ActionError(MidimonError):
     """An action could not be carried out; the message says why."""
 
 
-__all__ = ["ActionError", "ConfigError", "InvalidConfig"]
+__all__ = ["ActionError", "ConfigError", "InvalidConfig", "TemplateError"]

@@ -7,7 +7,7 @@ trigger specs in one mode share a bucket: every mapping on them runs, in file or
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from midimon.engine.action_specs import Action, ModeChangeAction
 from midimon.engine.config import Config, MappingSpec
@@ -42,6 +42,8 @@ class Mapper:
         self._table = self._tables[self._mode]
         if mode is not None:
             self.set_mode(mode)
+        #: Called with the new mode's name after every change (LED feedback, app profiles).
+        self.on_change: Callable[[str], None] | None = None
 
     @property
     def mode(self) -> str:
@@ -71,8 +73,12 @@ class Mapper:
         """Switch to a mode by name; KeyError naming the modes when there is none."""
         if name not in self._tables:
             raise KeyError(f"no mode {name!r}; modes: {', '.join(self.mode_names)}")
+        changed = name != self._mode
         self._mode = name
         self._table = self._tables[name]
+        listener = getattr(self, "on_change", None)  # None while __init__ runs
+        if changed and listener is not None:
+            listener(name)
 
     def step_mode(self, step: int) -> str:
         """Move ``step`` modes forward (negative: back), wrapping around; the new mode."""

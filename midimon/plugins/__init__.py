@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     )
     from midimon.plugins.description.discovery import DiscoveredPlugin, DiscoveryResult, discover
     from midimon.plugins.description.manifest import PluginManifest, load_manifest
+    from midimon.plugins.description.params_schema import ParamSpec, ParamsSchema, check_params
     from midimon.plugins.errors import (
         AbiMismatch,
         BinaryFormatError,
@@ -79,6 +80,7 @@ _SOURCES = {
     "description.capabilities": ("Capability", "RiskLevel", "from_name", "sorted_caps"),
     "description.discovery": ("DiscoveredPlugin", "DiscoveryResult", "discover"),
     "description.manifest": ("PluginManifest", "load_manifest"),
+    "description.params_schema": ("ParamSpec", "ParamsSchema", "check_params"),
     "errors": (
         "AbiMismatch",
         "BinaryFormatError",
@@ -171,6 +173,8 @@ __all__ = [
     "NullPlugin",
     "Outcome",
     "PackagingError",
+    "ParamSpec",
+    "ParamsSchema",
     "PluginCallError",
     "PluginDisabled",
     "PluginError",
@@ -195,6 +199,7 @@ __all__ = [
     "WorkerError",
     "WorkerLoadFailed",
     "WorkerTimeout",
+    "check_params",
     "discover",
     "from_name",
     "load_manifest",

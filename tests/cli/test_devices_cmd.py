@@ -30,7 +30,7 @@ def test_devices_command_lists_ports(cleanup, capsys: pytest.CaptureFixture[str]
     assert "jack" in data["compiled_apis"]
     (jack,) = data["apis"]
     assert jack["api"] == "jack"
-    assert {"index": 0, "name": "lpx:pads"} in jack["inputs"]
+    assert {"index": 0, "name": "lpx:pads", "template": None} in jack["inputs"]
     status, out = run_devices(capsys=capsys)
     assert status == 0
     assert "compiled MIDI APIs:" in out and "lpx:pads" in out
@@ -45,3 +45,20 @@ def test_devices_command_without_a_server(
     status, out = run_devices("--api", "jack", capsys=capsys)
     assert status == 1
     assert "unavailable" in out and "jack" in out
+
+
+def test_devices_command_names_the_matching_template(
+    cleanup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A port whose name matches a shipped template's pattern is shown with that template;
+    other ports with none."""
+    device_out(cleanup, "APC mini mk2 Control", client="apc")
+    device_out(cleanup, "pads", client="other")
+    status, out = run_devices("--json", "--api", "jack", capsys=capsys)
+    assert status == 0
+    (jack,) = json.loads(out)["apis"]
+    by_name = {p["name"]: p["template"] for p in jack["inputs"]}
+    assert by_name["apc:APC mini mk2 Control"] == "apc-mini-mk2"
+    assert by_name["other:pads"] is None
+    status, out = run_devices("--api", "jack", capsys=capsys)
+    assert "apc:APC mini mk2 Control  [template: apc-mini-mk2]" in out

@@ -48,3 +48,35 @@ def test_info_and_verify_show_the_input_device_risk(run_midimon: RunMidimon) -> 
     )
     verified = run_midimon("verify", folder.parent)
     assert "RISK:" in verified.stdout and "never /dev/input" in verified.stdout
+
+
+def test_info_shows_the_declared_params(run_midimon: RunMidimon, make_plugin) -> None:
+    """The text lists each param with its expected form, required or not, default, description
+    and example; --json carries the schema; a plugin without one says its params are free-form."""
+    done = run_midimon("plugins", "info", "http_request")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert "  params:\n    url: a string, required\n" in text
+    assert '    method: one of "GET", "POST", "PUT", "DELETE", optional, default "GET"\n' in text
+    assert "    timeout_ms: an integer in 1..600000, optional, default 5000\n" in text
+    assert "      whole milliseconds for connect + send + receive\n" in text
+    assert '      e.g. url = "http://127.0.0.1:8080/pad?note={note}&velocity={velocity}"' in text
+    info = json.loads(run_midimon("plugins", "info", "http_request", "--json").stdout)
+    params = {p["name"]: p for p in info["params"]["params"]}
+    assert list(params) == ["url", "method", "headers", "body", "timeout_ms"]
+    assert params["timeout_ms"] == {
+        "name": "timeout_ms", "type": "integer", "required": False, "default": 5000, "min": 1,
+        "max": 600000, "description": "whole milliseconds for connect + send + receive",
+        "expected": "an integer in 1..600000",
+    }  # fmt: skip
+    assert info["params"]["additional"] is False
+    log = run_midimon("plugins", "info", "file_log").stdout
+    assert "    path: a string, required\n" in log and "(other params are accepted too)" in log
+
+    folder = make_plugin("probe_ok")
+    done = run_midimon("plugins", "info", "probe_ok", "--plugins-dir", folder.parent)
+    assert done.returncode == 0, done.stderr
+    assert "  params:       not declared (free-form" in done.stdout
+    info = json.loads(run_midimon("plugins", "info", "probe_ok", "--plugins-dir", folder.parent,
+                                  "--json").stdout)  # fmt: skip
+    assert info["params"] is None

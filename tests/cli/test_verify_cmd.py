@@ -61,3 +61,61 @@ def test_bundled_plugins_verify_as_bundled(run_midimon: RunMidimon) -> None:
     done = run_midimon("verify", bundled[0]["path"], "--json")
     assert done.returncode == 0, done.stdout
     assert json.loads(done.stdout)["trust"] == "bundled"
+
+
+def test_verify_refuses_a_signed_plugin_with_a_bad_params_schema(
+    make_plugin: MakePlugin, run_midimon: RunMidimon, tmp_path: Path
+) -> None:
+    """A plugin whose plugin.toml declares `min` on a string param, signed by a trusted key
+    (the signature covers those very bytes): verify of the folder and of its package both fail
+    with exit 1, naming the file and the field; the same plugin with a good schema verifies."""
+    import dataclasses
+    import tarfile
+
+    from helpers import new_keys
+
+    from midimon.plugins.description.manifest import parse_manifest
+    from midimon.plugins.integrity.signing import sign_plugin
+
+    keys = new_keys(tmp_path / "keys")
+    trusted = run_midimon("trust", "add", keys.pub_path, "--name", "a", "--plugins", "schema_*")
+    assert trusted.returncode == 0, trusted.stderr
+    good_table = '\n[plugin.params.label]\ntype = "string"\ndescription = "a label"\n'
+    folders = {}
+    for name, table in (("schema_ok", good_table),
+                        ("schema_bad", good_table + "min = 3\n")):  # fmt: skip
+        folder = make_plugin(name)
+        manifest_path = folder / "plugin.toml"
+        plain = manifest_path.read_bytes()
+        manifest_path.write_bytes(plain + table.encode())
+        # Signed through the API with the manifest's bytes as they are now (`midimon sign`
+        # parses the manifest first, and so refuses the bad one).
+        manifest = dataclasses.replace(parse_manifest(plain, manifest_path),
+                                       raw=manifest_path.read_bytes())  # fmt: skip
+        assert manifest.binary is not None
+        sign_plugin(manifest, manifest.binary.read_bytes(), keys.secret)
+        folders[name] = folder
+
+    done = run_midimon("verify", folders["schema_ok"])
+    assert done.returncode == 0, done.stdout
+    assert "verdict: OK" in done.stdout
+
+    done = run_midimon("verify", folders["schema_bad"], "--json")
+    assert done.returncode == 1, done.stdout
+    report = json.loads(done.stdout)
+    [manifest_check] = [c for c in report["checks"] if c["name"] == "manifest"]
+    assert manifest_check["ok"] is False
+    assert manifest_check["detail"] == (
+        f"{folders['schema_bad'] / 'plugin.toml'}: plugin.params.label.min: is only for integer "
+        "and number params (label is string)"
+    )
+    assert "the plugin.params.label.min entry of" in manifest_check["fix"]
+
+    package = tmp_path / "schema_bad-1.0.0.midimon-plugin"
+    with tarfile.open(package, "w:gz") as tar:
+        for member in ("plugin.toml", "plugin.toml.minisig", "plugin.so", "plugin.so.minisig"):
+            tar.add(folders["schema_bad"] / member, arcname=member)
+    done = run_midimon("verify", package)
+    assert done.returncode == 1, done.stdout
+    assert "plugin.params.label.min: is only for integer and number params" in done.stdout
+    assert "verdict: FAILED" in done.stdout

@@ -65,6 +65,21 @@ def test_every_command(control, tmp_path: Path) -> None:
     bad.write_text("[[modes]]\nname = 3\n")
     invalid = client.request("VALIDATE_CONFIG", {"path": str(bad)})
     assert not invalid["ok"] and "name" in invalid["errors"][0]
+    # Plugin params are checked against the [plugin.params] of the plugins the daemon found.
+    bad.write_text('[[modes]]\nname = "Default"\n[[modes.mappings]]\n'
+                   'trigger = { type = "Note", note = 36 }\n'
+                   'action = { type = "Plugin", plugin = "http_request", params = {} }\n')
+    invalid = client.request("VALIDATE_CONFIG", {"path": str(bad)})
+    assert invalid["errors"] == [
+        f'{bad}: modes[0] "Default" mappings[0]: action.params.url: is required by '
+        'http_request: a string, e.g. "http://127.0.0.1:8080/pad?note={note}&velocity={velocity}"'
+    ]
+    assert client.request("PLUGIN_INFO", {"name": "http_request"})["params"]["params"][0] == {
+        "name": "url", "type": "string", "required": True,
+        "description": "the http:// URL to request (https:// is not supported)",
+        "example": "http://127.0.0.1:8080/pad?note={note}&velocity={velocity}",
+        "expected": "a string",
+    }  # fmt: skip
 
     assert client.request("RELOAD")["ok"]
     with pytest.raises(IpcError) as failed:

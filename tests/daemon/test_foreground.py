@@ -59,6 +59,15 @@ def test_status_validate_reload_stop(daemon, run_midimon: RunMidimon) -> None:
     assert done.returncode == 1 and "trigger.note" in done.stderr
     after = status(run_midimon)
     assert after["reload_failures"] >= 1 and after["modes"] == ["Default", "Second"]
+    # A plugin param that breaks the plugin's [plugin.params] is refused the same way.
+    config.write_text(CONFIG.replace('{ type = "Shell", argv = ["true"] }',
+                                     '{ type = "Plugin", plugin = "midi_transpose", '
+                                     "params = { semitones = 200 } }"))  # fmt: skip
+    done = run_midimon("reload")
+    assert done.returncode == 1 and "running one stays" in done.stderr
+    assert 'mappings[0] ("pad"): action.params.semitones: must be an integer in -127..127 for ' \
+        "midi_transpose, got 200" in done.stderr  # fmt: skip
+    assert status(run_midimon)["reload_failures"] == after["reload_failures"] + 1
 
     done = run_midimon("stop")
     assert done.returncode == 0

@@ -8,22 +8,31 @@ import base64
 import io
 import json
 import tarfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import MakePlugin, RunMidimon, trusted_key
+from helpers import MakePlugin, RunMidimon, trusted_key, wait_for
 from panel_daemon import Panel
 
 from midimon.daemon.client import IpcError
 from midimon.daemon.control_protocol import ErrorCode
 
 
-def _signed_package(make_plugin: MakePlugin, run_midimon: RunMidimon, tmp_path: Path) -> Path:
+def _signed_package(
+    make_plugin: MakePlugin, run_midimon: RunMidimon, tmp_path: Path, name: str = "uploaded"
+) -> Path:
+    """A package of a test plugin signed by a trusted key; ``uploaded`` asks for Network and
+    Filesystem, any other name for Network alone."""
     key = trusted_key(run_midimon, tmp_path / "keys")
-    caps = {"network": True, "filesystem": True}
-    folder = make_plugin("uploaded", root=tmp_path / "src",
-                         defines={"P_CAPS": "MIDIMON_CAP_NETWORK|MIDIMON_CAP_FILESYSTEM"},
+    if name == "uploaded":
+        caps = {"network": True, "filesystem": True}
+        flags = "MIDIMON_CAP_NETWORK|MIDIMON_CAP_FILESYSTEM"
+    else:
+        caps, flags = {"network": True}, "MIDIMON_CAP_NETWORK"
+    folder = make_plugin(name, root=tmp_path / "src", defines={"P_CAPS": flags},
                          manifest={"capabilities": caps})  # fmt: skip
     done = run_midimon("sign", folder, "-s", key)
     assert done.returncode == 0, done.stderr
@@ -116,6 +125,42 @@ def test_verify_install_uninstall_a_package(
     with pytest.raises(IpcError) as refused:
         panel.request("PLUGIN_UNINSTALL", {"name": "file_log"})  # bundled: never removed
     assert "bundled or system-wide" in refused.value.message
+
+
+def test_grants_chosen_at_install_hold_for_the_very_next_press(
+    panel: Panel, make_plugin: MakePlugin, run_midimon: RunMidimon, tmp_path: Path
+) -> None:
+    """While another pad plays (so the daemon's view of the grants file is always fresh, and
+    would stay stale for a while after a write it did not make itself), a package installed
+    with Network granted runs on the very first press after PLUGIN_INSTALL answers: no grant
+    request, no denial, no restart."""
+    package = _signed_package(make_plugin, run_midimon, tmp_path, "net_probe")
+    playing, lock = threading.Event(), threading.Lock()
+
+    def play() -> None:
+        while not playing.is_set():
+            with lock:
+                panel.press(60)
+
+    player = threading.Thread(target=play, daemon=True)
+    player.start()
+    try:
+        time.sleep(0.5)
+        installed = panel.request(
+            "PLUGIN_INSTALL", _upload(package, grant=["network"], source="ui")
+        )
+        assert installed["granted"] == ["network"], installed
+        with lock:
+            panel.press(42)
+        stats = lambda: panel.request("PLUGIN_STATS", {"name": "net_probe"})  # noqa: E731
+        assert wait_for(lambda: stats()["executions"] + stats()["denials"] >= 1)
+    finally:
+        playing.set()
+        player.join(5)
+    assert (stats()["successes"], stats()["denials"]) == (1, 0), stats()
+    assert panel.request("PLUGIN_REQUESTS", {"all": True}) == []
+    assert not [e for e in panel.audit("deny") if e["plugin"] == "net_probe"]
+    assert panel.request("PLUGIN_INFO", {"name": "net_probe"})["granted"] == ["network"]
 
 
 def test_uploads_are_checked_before_decoding(panel: Panel) -> None:

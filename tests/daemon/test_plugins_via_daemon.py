@@ -213,19 +213,3 @@ def test_daemon_refuses_filesystem_grants_reaching_its_state(
     (tmp_path / "files").mkdir()
     ok(run_midimon("plugins", "grant", "file_log", "filesystem", "--write", "files"))
     assert "filesystem" in ipc("PLUGIN_INFO", name="file_log")["granted"]
-
-
-def test_daemon_start_reports_saved_grants_it_does_not_apply(
-    start_daemon, midimon_env: dict[str, str]
-) -> None:
-    """A grant of / saved before the rule: the daemon says at start that it is not applied, and
-    how to re-grant safely."""
-    state = Path(midimon_env["XDG_STATE_HOME"]) / "midimon" / "plugin_state.json"
-    state.parent.mkdir(parents=True)
-    grant = {"filesystem": {"paths": ["/"], "granted_at": 1.0}}
-    state.write_text(json.dumps({"file_log": {"sha256": "0" * 64, "grants": grant}}))
-    proc, _ = start_daemon(CONFIG)
-    proc.terminate()
-    _, stderr = proc.communicate(timeout=15)
-    assert "file_log: filesystem grant / is not applied: it is /" in stderr
-    assert "midimon plugins grant file_log filesystem --write ~/midimon-files" in stderr

@@ -9,9 +9,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from helpers import MakePlugin, wait_for
 
 from midimon.daemon.service import Daemon
+from midimon.engine.errors import InvalidConfig
 from midimon.paths import config_dir
 from midimon.plugins.description.manifest import load_manifest
 from midimon.plugins.integrity.minisign_keys import generate_keypair
@@ -234,3 +236,57 @@ def test_a_crash_mid_flood_is_its_calls_and_no_event_is_lost(
         assert event["ok"] and ": call " in event["detail"], event  # a new worker
     finally:
         daemon.stop()
+
+
+TRANSPOSE = """
+[[modes]]
+name = "Default"
+[[modes.mappings]]
+description = "octave"
+trigger = {{ type = "Note", note = 36 }}
+action = {{ type = "Plugin", plugin = "midi_transpose", params = {{ {params} }} }}
+"""
+
+
+def test_a_reload_with_a_bad_plugin_param_keeps_the_running_config(
+    isolated_dirs: dict[str, str], tmp_path: Path
+) -> None:
+    """The bundled midi_transpose (a real isolated worker) plays note 36 an octave up. A
+    reload whose params break its schema is refused naming the mapping, the param and the
+    expected form, and the pad keeps playing the old mapping; a valid edit then applies, with
+    an unknown param as a warning. Starting on the bad file is refused the same way."""
+    sent: list[bytes] = []
+    config = tmp_path / "config.toml"
+    config.write_text(TRANSPOSE.format(params="semitones = 12"))
+    daemon = Daemon(config, send_midi=lambda port, data: sent.append(bytes(data)))
+    daemon.start()
+    try:
+        daemon.feed(NOTE_ON)
+        assert wait_for(lambda: bytes([0x90, 48, 100]) in sent, 30), (sent, daemon.counters)
+
+        config.write_text(TRANSPOSE.format(params="semitones = 200"))
+        answer = daemon.reload()
+        assert answer["ok"] is False and daemon.counters.reload_failures == 1
+        assert answer["errors"] == [
+            f'{config}: modes[0] "Default" mappings[0] ("octave"): action.params.semitones: '
+            "must be an integer in -127..127 for midi_transpose, got 200"
+        ]
+        sent.clear()
+        daemon.feed(NOTE_ON)  # still the running mapping: semitones = 12
+        assert wait_for(lambda: bytes([0x90, 48, 100]) in sent, 30), sent
+
+        config.write_text(TRANSPOSE.format(params="semitones = 7, semitone = 5"))
+        answer = daemon.reload()
+        assert answer["ok"] is True, answer
+        assert any("action.params.semitone: is not a param of midi_transpose (did you mean "
+                   "semitones?)" in w for w in answer["warnings"]), answer  # fmt: skip
+        sent.clear()
+        daemon.feed(NOTE_ON)
+        assert wait_for(lambda: bytes([0x90, 43, 100]) in sent, 30), sent
+    finally:
+        daemon.stop()
+
+    config.write_text(TRANSPOSE.format(params="channel = 16"))
+    with pytest.raises(InvalidConfig, match=r"action\.params\.channel: must be an integer in "
+                       r"0\.\.15 for midi_transpose, got 16"):  # fmt: skip
+        Daemon(config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from helpers import wait_for
 from panel_daemon import Panel
@@ -33,3 +34,28 @@ def test_stats_move_while_notes_are_played(panel: Panel) -> None:
     assert any(e["daemon"]["events_per_s"] > 0 for e in panel.events)
     seconds = [e["daemon"]["uptime_s"] for e in panel.events]
     assert seconds == sorted(seconds)
+
+
+def test_rss_leaves_out_shared_memory() -> None:
+    """JACK's buffers (shared memory every client maps) are not counted: 64 MiB of touched
+    shared memory move VmRSS, not rss_bytes."""
+    import mmap
+
+    from midimon.daemon.stats_feed import rss_bytes
+
+    def vm_rss() -> int:
+        status = Path("/proc/self/status").read_text()
+        return int(next(x for x in status.splitlines() if x.startswith("VmRSS:")).split()[1])
+
+    before, vm_before = rss_bytes(), vm_rss()
+    size = 64 << 20
+    shared = mmap.mmap(-1, size, flags=mmap.MAP_SHARED)
+    try:
+        for offset in range(0, size, 4096):
+            shared[offset] = 1
+        after, vm_after = rss_bytes(), vm_rss()
+    finally:
+        shared.close()
+    assert before is not None and after is not None
+    assert vm_after - vm_before >= 60 << 10  # KiB: the shared pages are resident
+    assert after - before < 8 << 20

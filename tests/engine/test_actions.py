@@ -195,3 +195,33 @@ def test_failure_log_says_how_many_it_held_back(caplog: pytest.LogCaptureFixture
         "Plugin action failed: y: denied",
         "Plugin action failed: x: denied (2 more times since it was last logged)",
     ]
+
+
+def test_a_started_call_is_timed_from_its_send(isolated_dirs, make_plugin, tmp_path) -> None:
+    """An isolated Plugin action is timed from its call's send, not from when an action
+    thread reads its answer (the panel's recent calls showed ~0.01 ms for a plugin whose p50
+    was 0.3 ms: the answer was in before the thread woke): a 40 ms plugin shows >= 35 ms."""
+    from helpers import wait_for
+
+    from midimon.daemon.service import Daemon
+
+    plugins = make_plugin("slow_probe", defines={"P_SLEEP_MS": "40"}).parent
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[plugins]\ndirs = ["{plugins}"]\ndev_mode = true\n'
+        '[[modes]]\nname = "Default"\n[[modes.mappings]]\n'
+        'trigger = { type = "Note", note = 20 }\n'
+        'action = { type = "Plugin", plugin = "slow_probe" }\n'
+    )
+    daemon = Daemon(config)
+    stream = daemon.registry.events.subscribe(["action"])
+    daemon.start()
+    try:
+        daemon.feed(bytes([0x90, 20, 100]))
+        assert wait_for(lambda: daemon.counters.actions_ok == 1, 30), daemon.counters
+        event = stream.next_item(5)
+        assert event["action"] == "Plugin" and event["ok"] is True, event
+        assert event["ms"] >= 35, event  # the plugin's 40 ms are in it
+    finally:
+        stream.close()
+        daemon.stop()

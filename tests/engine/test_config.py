@@ -383,3 +383,106 @@ def test_plugin_triggers_and_their_settings(tmp_path: Path) -> None:
     assert not [w for w in config.warnings if "plugins.settings.osc_in" in w]
     with pytest.raises(InvalidConfig, match=r"plugins\.settings\.osc_in"):
         parse_config("[plugins.settings.osc_in]\nwhen = 1979-05-27\n", tmp_path / "c.toml")
+
+
+# -- Plugin params against the plugins' [plugin.params] ----------------------------------------
+
+
+def bundled_schemas() -> dict:
+    """The schemas of the three bundled plugins, read from their real plugin.toml files."""
+    from helpers import BUNDLED, REPO
+
+    from midimon.plugins.description.manifest import load_manifest
+
+    found = {n: load_manifest(REPO / "native_plugins" / n / "plugin.toml") for n in BUNDLED}
+    return {name: m.params for name, m in found.items() if m.params is not None}
+
+
+NESTED = """
+[[modes]]
+name = "Default"
+[[modes.mappings]]
+trigger = { type = "Note", note = 36 }
+[modes.mappings.action]
+type = "Conditional"
+condition = { type = "Mode", mode = "Default" }
+else = { type = "Plugin", plugin = "http_request", params = { url = 5 } }
+[modes.mappings.action.then]
+type = "Repeat"
+count = 2
+action = { type = "Plugin", plugin = "midi_transpose", params = { velocity = 0 } }
+"""
+
+
+def test_params_are_checked_only_when_schemas_are_given() -> None:
+    """Without schemas (as before), params are free-form; with the bundled ones, a bad
+    value inside a Conditional's then/Repeat and else is an error at its exact field."""
+    assert parse_config(NESTED).modes[0].mappings  # no schemas: accepted as it is
+    with pytest.raises(InvalidConfig) as caught:
+        parse_config(NESTED, "pads.toml", bundled_schemas())
+    assert [str(e) for e in caught.value.errors] == [
+        "pads.toml: modes[0] \"Default\" mappings[0]: action.then.action.params.velocity: must be "
+        "an integer in 1..127 for midi_transpose, got 0",
+        "pads.toml: modes[0] \"Default\" mappings[0]: action.else.params.url: must be a string "
+        "for http_request, got 5 (an integer)",
+    ]
+
+
+def test_params_errors_are_listed_with_the_other_errors() -> None:
+    """A params error does not hide a trigger error: both are in one InvalidConfig, and an
+    unknown param's warning comes along."""
+    text = HEAD + mapping('{ type = "Note", note = 300 }',
+                          '{ type = "Plugin", plugin = "file_log", params = { pat = "/x" } }')
+    with pytest.raises(InvalidConfig) as caught:
+        parse_config(text, None, bundled_schemas())
+    fields = [e.field for e in caught.value.errors]
+    assert fields == ["trigger.note", "action.params.path"]
+    assert caught.value.warnings == ()  # file_log takes additional params: pat is passed on
+
+
+def test_an_unknown_param_is_a_warning_with_did_you_mean() -> None:
+    """An undeclared param warns, naming the closest declared one; the mapping is kept with
+    the param passed on."""
+    text = HEAD + mapping('{ type = "Note", note = 36 }',
+                          '{ type = "Plugin", plugin = "http_request", '
+                          'params = { url = "http://x/", metod = "GET" } }')  # fmt: skip
+    config = parse_config(text, None, bundled_schemas())
+    assert config.warnings == (
+        'modes[1] "Edit" mappings[0] ("Play/pause"): action.params.metod: is not a param of '
+        "http_request (did you mean method?); it is passed on, but the plugin may ignore or "
+        "refuse it",
+    )
+    action = config.modes[1].mappings[0].action
+    assert action.params == {"url": "http://x/", "metod": "GET"}  # type: ignore[union-attr]
+
+
+def test_the_bundled_config_fits_the_bundled_schemas() -> None:
+    """The config midimon ships passes its own plugins' schemas with no warning."""
+    config = load_config(default_config_path(), bundled_schemas())
+    assert config.warnings == ()
+
+def test_feedback_led_and_apps_are_read_and_checked() -> None:
+    """[feedback], a mapping's led = "toggle" and a mode's apps load; bad values are errors
+    naming the field."""
+    from midimon.engine.config import FeedbackSettings, InvalidConfig, parse_config
+
+    good = parse_config(
+        '[feedback]\nenabled = true\ntemplate = "apc-mini-mk2"\n'
+        '[[modes]]\nname = "Web"\napps = ["firefox", "Code"]\n'
+        '[[modes.mappings]]\nled = "toggle"\ntrigger = { type = "Note", note = 1 }\n'
+        'action = { type = "Delay", ms = 0 }\n'
+    )
+    assert good.feedback == FeedbackSettings(True, "apc-mini-mk2", None)
+    assert good.modes[0].apps == ("firefox", "Code")
+    assert good.modes[0].mappings[0].led == "toggle"
+    assert parse_config("").feedback.enabled is False  # off by default
+    with pytest.raises(InvalidConfig) as info:
+        parse_config(
+            '[feedback]\nenabled = "yes"\n[[modes]]\nname = "A"\napps = "firefox"\n'
+            '[[modes.mappings]]\nled = "blink"\ntrigger = { type = "Note", note = 1 }\n'
+            'action = { type = "Delay", ms = 0 }\n'
+        )
+    text = str(info.value)
+    assert "feedback: enabled: must be true or false" in text
+    assert 'modes[0] "A": apps: must be a list' in text
+    assert "led: must be one of 'toggle'" in text

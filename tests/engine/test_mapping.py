@@ -188,3 +188,17 @@ def test_text_action_type() -> None:
     """Mapped actions are the config's action specs."""
     mapper = Mapper(parse_config(CONFIG))
     assert isinstance(mapper.match(fire(NoteTrigger(36)))[0], TextAction)
+
+
+def test_on_change_hears_every_mode_change_once() -> None:
+    """The listener gets the new mode after set_mode / step_mode, not for a no-op."""
+    from midimon.engine.config import parse_config
+    from midimon.engine.mapping import Mapper
+
+    mapper = Mapper(parse_config('[[modes]]\nname = "A"\n[[modes]]\nname = "B"\n'))
+    heard: list[str] = []
+    mapper.on_change = heard.append
+    mapper.set_mode("A")
+    mapper.step_mode(1)
+    mapper.set_mode("A")
+    assert heard == ["B", "A"]

@@ -272,12 +272,25 @@ def test_the_runtime_record_is_private(panel: Panel, daemon: Daemon) -> None:
     assert "already running" in again.stderr
 
 
+def _http_request(panel: Panel, head: str) -> str:
+    """``head`` (method and path) as a C string literal of a whole request that forges all a
+    page's headers it can: the loopback Host, the panel's Origin, a guessed cookie and key."""
+    port = panel.port
+    lines = [
+        f"{head} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Origin: http://127.0.0.1:{port}",
+        f"Cookie: midimon_panel_{port}=guessed", "X-CSRF-Token: guessed",
+        "Content-Length: 0", "Connection: close", "", "",
+    ]  # fmt: skip
+    return '"' + "\\r\\n".join(lines) + '"'
+
+
 def test_a_network_plugin_cannot_read_the_panel_token(
-    make_plugin, make_manager, isolated_dirs: dict[str, str], panel: Panel
+    make_plugin, make_manager, isolated_dirs: dict[str, str], panel: Panel, daemon: Daemon
 ) -> None:
     """A plugin granted Network (so it can reach the loopback port) runs in a worker that
-    cannot open the runtime folder's panel.json (Landlock), and what it can send to the port
-    without a session is refused (401)."""
+    cannot open the runtime folder's panel.json (Landlock); what it sends to the port, with
+    every header a page would send forged but no session, is refused (401) and changes
+    nothing the daemon holds."""
     from hostile import hostile
 
     from midimon.plugins.description.capabilities import Capability
@@ -303,6 +316,21 @@ def test_a_network_plugin_cannot_read_the_panel_token(
     result = manager.execute("h_panel_post", {}, TriggerContext(velocity=100, number=36))
     assert result.ok and "connected" in result.message, result  # the port is reachable...
     assert call(panel, "POST", "/api/plugins/x/disable", body=b"hello")[0] == 401  # ...but shut
+    requests = {
+        "h_panel_disable": "POST /api/plugins/file_log/disable",
+        "h_panel_list": "GET /api/plugins",
+        "h_panel_login": "GET /login?token=guessed",
+    }
+    for name, head in requests.items():
+        hostile(make_plugin, name, "HTTP", caps=("network",), P_PORT=str(panel.port),
+                P_REQUEST=_http_request(panel, head))  # fmt: skip
+    manager = make_manager()
+    for name in requests:
+        manager.grant(name, Capability.NETWORK)
+        result = manager.execute(name, {}, TriggerContext(velocity=100, number=36))
+        assert result.ok and result.message == "answer: HTTP/1.1 401 Unauthorized", result
+    assert midimon_json(daemon.env, "plugins", "info", "file_log")["execution"]["enabled"]
+    assert "disable" not in {e["event"] for e in control(daemon.env, "AUDIT", plugin="file_log")}
 
 
 def test_a_second_ui_opens_the_running_panel_in_the_browser(panel: Panel, daemon: Daemon) -> None:

@@ -260,13 +260,13 @@
  *   16 u32 dropped_before events the worker dropped (rate cap) since the previous EVENT
  *   20 u32 name_len       1..MM_MAX_EVENT_NAME
  *   24 name bytes (UTF-8 checked by the host; no NUL) */
-#define MM_EVENT 0x0109u
+#define MM_EVENT 0x010Au
 #define MM_EVENT_FIXED 24u
 
 /* EVENTS_DROPPED: events the worker dropped at its rate cap and has not reported yet, sent by
  * the emit_event() call that drops one when the last report is MM_DROP_REPORT_NS old (so a
  * flood that ends is still counted without a later EVENT).  0 u32 count (>= 1) */
-#define MM_EVENTS_DROPPED 0x010Au
+#define MM_EVENTS_DROPPED 0x010Bu
 #define MM_EVENTS_DROPPED_SIZE 4u
 #define MM_DROP_REPORT_NS 100000000u
 
@@ -282,6 +282,13 @@
  *   36 name bytes ("execve", "socket", "send_midi", ... or "" when unknown) */
 #define MM_DENIED 0x0108u
 #define MM_DENIED_FIXED 36u
+
+/* SET_LED: a granted set_pad() of the "midimon.leds/1" host extension, on the host thread
+ * during initialize/execute; answered by MIDI_STATUS with the same seq (numbered with the
+ * worker's SEND_MIDI requests).  0 u32 pad, 4 colour name bytes (1..MM_MAX_LED_COLOR) */
+#define MM_SET_LED 0x0109u
+#define MM_SET_LED_FIXED 4u
+#define MM_MAX_LED_COLOR 63u
 #define MM_MAX_DENIED_NAME 64u
 #define MM_DENY_EXEC 1u          /* execve/execveat without Subprocess */
 #define MM_DENY_FORK 2u          /* fork/vfork/clone of a process without Subprocess */

@@ -225,19 +225,10 @@ static void host_log(const midimon_host_t *host, int32_t level, const char *mess
     send_msg(MM_LOG, 0, lv, sizeof lv, message, strnlen(message, MM_MAX_LOG));
 }
 
-static int32_t host_send_midi(const midimon_host_t *host, const uint8_t *bytes, size_t len) {
-    uint32_t seq;
-    (void)host;
-    if (!(g_granted & MIDIMON_CAP_MIDI)) {
-        mm_send_denied(MM_DENY_MIDI, 0, -1, (uint64_t)len, 0, "send_midi");
-        return MIDIMON_ERR_DENIED;
-    }
-    if (!pthread_equal(pthread_self(), g_main_thread) || !g_in_call)
-        return MIDIMON_ERR_UNSUPPORTED; /* [host-thread & initialized] */
-    if (!bytes || len == 0 || len > MM_MAX_MIDI) return MIDIMON_ERR_INVALID_PARAMS;
-    seq = g_next_midi_seq++;
-    send_msg(MM_SEND_MIDI, seq, bytes, len, NULL, 0);
-    for (;;) { /* requests the host sent meanwhile wait in the stash; MIDI_STATUS comes alone */
+/* Wait for the host's MIDI_STATUS answer to request `seq`; requests the host sent meanwhile
+ * wait in the stash (MIDI_STATUS always comes alone). */
+static int32_t await_midi_status(uint32_t seq) {
+    for (;;) {
         static uint8_t buf[MM_MAX_DATAGRAM];
         size_t got = recv_datagram(buf, NULL);
         if (mm_get_u32(buf) != MM_MIDI_STATUS) {
@@ -309,9 +300,47 @@ static int32_t host_emit_event(const midimon_host_t *host, const midimon_event_t
     return MIDIMON_OK;
 }
 
+static int32_t host_send_midi(const midimon_host_t *host, const uint8_t *bytes, size_t len) {
+    uint32_t seq;
+    (void)host;
+    if (!(g_granted & MIDIMON_CAP_MIDI)) {
+        mm_send_denied(MM_DENY_MIDI, 0, -1, (uint64_t)len, 0, "send_midi");
+        return MIDIMON_ERR_DENIED;
+    }
+    if (!pthread_equal(pthread_self(), g_main_thread) || !g_in_call)
+        return MIDIMON_ERR_UNSUPPORTED; /* [host-thread & initialized] */
+    if (!bytes || len == 0 || len > MM_MAX_MIDI) return MIDIMON_ERR_INVALID_PARAMS;
+    seq = g_next_midi_seq++;
+    send_msg(MM_SEND_MIDI, seq, bytes, len, NULL, 0);
+    return await_midi_status(seq);
+}
+
+/* "midimon.leds/1": set_pad() travels as SET_LED and is answered like send_midi(). */
+static int32_t host_set_pad(const midimon_host_t *host, uint32_t pad, const char *color) {
+    uint8_t fixed[MM_SET_LED_FIXED];
+    size_t len;
+    uint32_t seq;
+    (void)host;
+    if (!(g_granted & MIDIMON_CAP_MIDI)) {
+        mm_send_denied(MM_DENY_MIDI, 0, -1, (uint64_t)pad, 0, "set_pad");
+        return MIDIMON_ERR_DENIED;
+    }
+    if (!pthread_equal(pthread_self(), g_main_thread) || !g_in_call)
+        return MIDIMON_ERR_UNSUPPORTED; /* [host-thread & initialized] */
+    if (!color) return MIDIMON_ERR_INVALID_PARAMS;
+    len = strnlen(color, MM_MAX_LED_COLOR + 1);
+    if (len == 0 || len > MM_MAX_LED_COLOR) return MIDIMON_ERR_INVALID_PARAMS;
+    mm_put_u32(fixed, pad);
+    seq = g_next_midi_seq++;
+    send_msg(MM_SET_LED, seq, fixed, sizeof fixed, color, len);
+    return await_midi_status(seq);
+}
+
+static const midimon_host_leds_t g_leds = {sizeof(midimon_host_leds_t), 0, host_set_pad};
+
 static const void *host_get_extension(const midimon_host_t *host, const char *id) {
     (void)host;
-    (void)id;
+    if (id && strcmp(id, MIDIMON_EXT_LEDS) == 0) return &g_leds;
     return NULL;
 }
 

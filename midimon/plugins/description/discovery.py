@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from midimon.plugins.description.manifest import MANIFEST_NAME, PluginManifest, parse_manifest
+from midimon.plugins.description.params_schema import ParamsSchema
 from midimon.plugins.errors import ManifestError
 from midimon.plugins.integrity.pins import BUNDLED, PinStore, claimed_signer, repin_command
 from midimon.plugins.loading.abi import abi
@@ -63,6 +64,15 @@ class DiscoveryResult:
     copies: dict[str, list[DiscoveredPlugin]] = field(default_factory=dict)
     #: For those names: which copy runs and why.
     chosen_because: dict[str, str] = field(default_factory=dict)
+
+    def params_schemas(self) -> dict[str, ParamsSchema]:
+        """Plugin name -> its declared params, for each plugin that declares them (the copy
+        that runs): what config validation checks Plugin actions against."""
+        return {
+            name: found.manifest.params
+            for name, found in self.plugins.items()
+            if found.manifest.params is not None
+        }
 
 
 # Open without blocking (a FIFO named plugin.toml must not hang the scan), binary on Windows.

@@ -13,6 +13,7 @@ from typing import Any
 
 from midimon import _toml
 from midimon.plugins.description.capabilities import Capability, sorted_caps
+from midimon.plugins.description.params_schema import ParamsSchema, parse_params_schema
 from midimon.plugins.errors import ManifestError
 
 MANIFEST_NAME = "plugin.toml"
@@ -25,7 +26,8 @@ PLUGIN_TYPES = ("action", "trigger")
 PLATFORM_KEYS = ("linux", "macos", "windows")
 
 _REQUIRED = ("name", "version", "type", "binary", "abi")
-_OPTIONAL = ("description", "author", "homepage", "license", "sha256", "capabilities")
+_OPTIONAL = ("description", "author", "homepage", "license", "sha256", "capabilities", "params",
+             "additional_params")  # fmt: skip
 
 
 def current_platform() -> str:
@@ -62,6 +64,8 @@ class PluginManifest:
     license: str = ""
     sha256: str | None = None
     capabilities: frozenset[Capability] = frozenset()
+    #: ``[plugin.params]``: the params a mapping may pass, or None (free-form params)
+    params: ParamsSchema | None = field(default=None, compare=False)
     warnings: tuple[str, ...] = field(default=(), compare=False)
     raw: bytes = field(default=b"", repr=False, compare=False)  # the exact bytes validated
 
@@ -94,6 +98,7 @@ class PluginManifest:
             "binary": str(self.binary) if self.binary else None,
             "sha256": self.sha256,
             "capabilities": [c.value for c in sorted_caps(self.capabilities)],
+            "params": self.params.as_dict() if self.params is not None else None,
             "manifest": str(self.path),
         }
 
@@ -214,6 +219,7 @@ class _Validator:
             license=self.string(table, "license", required=False),
             sha256=sha256.lower() if sha256 else None,
             capabilities=self._capabilities(table.get("capabilities", {})),
+            params=self._params(table),
             warnings=tuple(self.warnings),
             raw=raw,
         )
@@ -269,6 +275,16 @@ class _Validator:
                 field_name, f"{relative!r} escapes the plugin folder {folder}; keep it inside"
             )
         return folder / candidate
+
+    def _params(self, table: dict[str, Any]) -> ParamsSchema | None:
+        additional = table.get("additional_params", False)
+        if not isinstance(additional, bool):
+            raise self.fail(
+                "plugin.additional_params", f"must be true or false, got {additional!r}"
+            )
+        if "params" not in table:
+            return None  # no schema: free-form params
+        return parse_params_schema(table["params"], additional, self.path, self.warnings)
 
     def _capabilities(self, value: object) -> frozenset[Capability]:
         if not isinstance(value, dict):

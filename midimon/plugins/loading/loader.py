@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 MESSAGE_CAPACITY = 4096  # bytes of the execute() message buffer the host hands the plugin
 MAX_STRUCT_SIZE = 64 * 1024  # a struct_size beyond this is a corrupt or hostile plugin
 MAX_MIDI_BYTES = 64 * 1024  # one send_midi() call
+MAX_LED_COLOR = 63  # bytes of one set_pad() colour name
+LEDS_EXTENSION = "midimon.leds/1"  # MIDIMON_EXT_LEDS: the host's pad LED service
 MAX_LOG_BYTES = 8 * 1024  # one log() line
 
 _KEEP_ALIVE: list[object] = []  # host structs and callbacks: never freed
@@ -56,6 +58,17 @@ class HostServices(Protocol):
 
     def send_midi(self, plugin: str, data: bytes) -> int:
         """Send raw MIDI bytes; return MIDIMON_OK or a MIDIMON_ERR_* code."""
+
+
+def call_set_led(host: object, plugin: str, pad: int, color: str) -> int:
+    """Forward a granted ``set_pad()`` of the "midimon.leds/1" host extension to
+    ``host.set_led(plugin, pad, color)``; MIDIMON_ERR_UNSUPPORTED when the host has none (an
+    optional service: hosts without LED feedback need not define it)."""
+    service = getattr(host, "set_led", None)
+    if service is None:
+        return abi_mod.constant("MIDIMON_ERR_UNSUPPORTED")
+    status = int(service(plugin, pad, color))
+    return status if -(2**31) <= status < 2**31 else abi_mod.constant("MIDIMON_ERR_FAILED")
 
 
 class LoggingHost:
@@ -379,8 +392,29 @@ class NativePlugin:
                 return abi_mod.constant("MIDIMON_ERR_INVALID_PARAMS")
             return int(host.send_midi(name, bytes(ffi.buffer(data, length))))
 
-        def get_extension_cb(_host: Any, _id: Any) -> Any:
-            return ffi.NULL
+        def set_pad_cb(_host: Any, pad: int, color: Any) -> int:
+            if not midi_granted:
+                host.log(name, 2, "set_pad refused: the Midi capability is not granted")
+                return denied
+            if color == ffi.NULL:
+                return abi_mod.constant("MIDIMON_ERR_INVALID_PARAMS")
+            text = ffi.string(color, MAX_LED_COLOR + 1)
+            if not 0 < len(text) <= MAX_LED_COLOR:
+                return abi_mod.constant("MIDIMON_ERR_INVALID_PARAMS")
+            return call_set_led(host, name, int(pad), text.decode("utf-8", errors="replace"))
+
+        leds = ffi.new("midimon_host_leds_t *")
+        leds.struct_size = ffi.sizeof("midimon_host_leds_t")
+        leds_fields = {name: field.type for name, field in ffi.typeof("midimon_host_leds_t").fields}
+        set_pad = ffi.callback(leds_fields["set_pad"], set_pad_cb, error=failed)
+        leds.set_pad = set_pad
+        extensions = {LEDS_EXTENSION: ffi.cast("void *", leds)}
+
+        def get_extension_cb(_host: Any, extension_id: Any) -> Any:
+            if extension_id == ffi.NULL:
+                return ffi.NULL
+            wanted = ffi.string(extension_id, 256).decode("utf-8", errors="replace")
+            return extensions.get(wanted, ffi.NULL)
 
         # The callback types are the struct members' own (the header is the one source, and
         # the precompiled FFI cannot parse new signatures with const typedef pointers).
@@ -402,7 +436,7 @@ class NativePlugin:
         struct.host_version = host_version
         struct.log, struct.send_midi, struct.get_extension = callbacks
         # A plugin thread may outlive destroy() and still call in: keep all of it alive.
-        _KEEP_ALIVE.append((struct, callbacks, host_name, host_version))
+        _KEEP_ALIVE.append((struct, callbacks, host_name, host_version, leds, set_pad))
         return struct
 
 
@@ -435,11 +469,13 @@ def encode_params(params: Mapping[str, Any] | str | EncodedParams) -> EncodedPar
 
 
 __all__ = [
+    "LEDS_EXTENSION",
     "EncodedParams",
     "HostServices",
     "LoggingHost",
     "NativePlugin",
     "PluginInfo",
+    "call_set_led",
     "encode_params",
     "read_binary",
 ]

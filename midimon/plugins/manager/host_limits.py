@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from midimon.plugins.loading import abi as abi_mod
-from midimon.plugins.loading.loader import HostServices
+from midimon.plugins.loading.loader import HostServices, call_set_led
 from midimon.plugins.manager.ratelimit import TokenBucket
 
 log = logging.getLogger("midimon.plugins")
@@ -79,6 +79,12 @@ class LimitedHost:
         """Forward unless ``plugin`` is past its send_midi cap: then MIDIMON_ERR_DENIED."""
         if self._admit(plugin, "send_midi"):
             return self.inner.send_midi(plugin, data)
+        return abi_mod.constant("MIDIMON_ERR_DENIED")
+
+    def set_led(self, plugin: str, pad: int, color: str) -> int:
+        """Forward a pad LED request, counted against ``plugin``'s send_midi cap."""
+        if self._admit(plugin, "send_midi"):
+            return call_set_led(self.inner, plugin, pad, color)
         return abi_mod.constant("MIDIMON_ERR_DENIED")
 
     def dropped(self, plugin: str) -> dict[str, int]:

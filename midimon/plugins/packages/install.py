@@ -117,12 +117,16 @@ def install(
     ask: Ask | None = None,
     before_grants: Callable[[PluginManifest, IntegrityReport], None] | None = None,
     checker: IntegrityChecker | None = None,
+    store: PluginStateStore | None = None,
+    audit: AuditLog | None = None,
 ) -> Installed:
     """Verify and install ``source`` (package or folder) into ``plugins_dir``.
 
     ``before_grants`` is called once the package verified, before any grant is decided (the
-    CLI prints what it asks for there). Raises PackagingError (InstallRefused for a rule of
-    this function) and installs nothing then.
+    CLI prints what it asks for there). ``store`` and ``audit``: the running daemon's own
+    (its grants then hold from the very next call, not once its cache looks at the file
+    again); by default the files in ``state_dir``. Raises PackagingError (InstallRefused for
+    a rule of this function) and installs nothing then.
     """
     checker = checker or IntegrityChecker.for_user()
     with staged(source, plugins_dir, checker, settings.policy_for) as stage:
@@ -142,8 +146,8 @@ def install(
         previous = installed_version(target)
         commit(stage, plugins_dir)
     checker.record_accepted(report)
-    store = PluginStateStore(state_dir / "plugin_state.json")
-    audit = AuditLog(state_dir / "audit.jsonl")
+    store = store or PluginStateStore(state_dir / "plugin_state.json")
+    audit = audit or AuditLog(state_dir / "audit.jsonl")
     audit.record(
         "install", manifest.name, version=manifest.version, sha256=report.sha256,
         path=str(target), replaced=previous, trust=report.trust,

@@ -397,6 +397,8 @@ class CallPipeline:
                 worker._on_denied(payload)
             elif kind == Wire.SEND_MIDI:
                 worker._on_send_midi(seq, payload, time.monotonic() + 1.0, "execute")
+            elif kind == Wire.SET_LED:
+                worker._on_set_led(seq, payload, time.monotonic() + 1.0, "execute")
             else:
                 return f"unexpected message type 0x{kind:x} #{seq} between calls"
         except ProtocolViolation as exc:

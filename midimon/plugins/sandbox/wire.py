@@ -112,13 +112,16 @@ class Wire:
     LOG = 0x0106
     LOG_FIXED = 4
     SEND_MIDI = 0x0107
-    EVENT = 0x0109
+    EVENT = 0x010A
     EVENT_FIXED = 24
-    EVENTS_DROPPED = 0x010A
+    EVENTS_DROPPED = 0x010B
     EVENTS_DROPPED_SIZE = 4
     DROP_REPORT_NS = 100000000
     DENIED = 0x0108
     DENIED_FIXED = 36
+    SET_LED = 0x0109
+    SET_LED_FIXED = 4
+    MAX_LED_COLOR = 63
     MAX_DENIED_NAME = 64
     DENY_EXEC = 1
     DENY_FORK = 2
@@ -162,6 +165,7 @@ MESSAGE_NAMES = {
         "LOG",
         "SEND_MIDI",
         "DENIED",
+        "SET_LED",
         "EVENT",
         "EVENTS_DROPPED",
     )
@@ -331,6 +335,15 @@ def midi_status_message(seq: int, status: int) -> bytes:
 
 
 # -- worker to host ------------------------------------------------------------------------------
+
+
+def decode_set_led(payload: bytes) -> tuple[int, str]:
+    """(pad, colour name) of a SET_LED; ProtocolViolation when malformed."""
+    size = len(payload) - Wire.SET_LED_FIXED
+    if not 1 <= size <= Wire.MAX_LED_COLOR:
+        raise ProtocolViolation(f"SET_LED carries a colour of {size} bytes")
+    (pad,) = struct.unpack_from("<I", payload)
+    return pad, bytes(payload[Wire.SET_LED_FIXED :]).decode("utf-8", errors="replace")
 
 
 def decode_hello(payload: bytes) -> tuple[int, int]:

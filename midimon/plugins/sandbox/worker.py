@@ -35,6 +35,7 @@ from midimon.plugins.errors import (
     WorkerTimeout,
 )
 from midimon.plugins.loading.context import TriggerContext
+from midimon.plugins.loading.loader import call_set_led
 from midimon.plugins.sandbox.denials import Denial, describe_denial
 from midimon.plugins.sandbox.enforcement import Enforcement, WorkerLoadInfo
 from midimon.plugins.sandbox.spec import SandboxSpec
@@ -51,6 +52,7 @@ from midimon.plugins.sandbox.wire import (
     decode_log,
     decode_result,
     decode_sandboxed,
+    decode_set_led,
     decode_status,
     execute_messages,
     load_payload,
@@ -341,6 +343,8 @@ class WorkerProcess(WorkerChild):
                     self._on_denied(payload)
                 elif kind == Wire.SEND_MIDI:
                     self._on_send_midi(rseq, payload, deadline, call)
+                elif kind == Wire.SET_LED:
+                    self._on_set_led(rseq, payload, deadline, call)
                 elif kind in wanted and rseq == seq:
                     return kind, payload
                 else:
@@ -380,6 +384,28 @@ class WorkerProcess(WorkerChild):
                 log.exception("%s: host send_midi service failed", self.plugin_name)
                 status = STATUS_FAILED
             if not -(2**31) <= status < 2**31:
+                status = STATUS_FAILED
+        self._send(midi_status_message(seq, status), deadline, call)
+
+    def _on_set_led(self, seq: int, payload: bytes, deadline: float, call: str) -> None:
+        """A set_pad() of the "midimon.leds/1" extension: brokered by the Midi grant like
+        send_midi, answered with MIDI_STATUS."""
+        pad, color = decode_set_led(payload)
+        if Capability.MIDI not in self.spec.granted:
+            self._record_denial(
+                Denial(
+                    "set_pad",
+                    Capability.MIDI,
+                    "tried set_pad without the MIDI capability (a forged request)",
+                    fatal=False,
+                )
+            )
+            status = STATUS_DENIED
+        else:
+            try:
+                status = call_set_led(self._host, self.plugin_name, pad, color)
+            except Exception:
+                log.exception("%s: host set_led service failed", self.plugin_name)
                 status = STATUS_FAILED
         self._send(midi_status_message(seq, status), deadline, call)
 

@@ -32,12 +32,17 @@ class Recorder:
     def __init__(self) -> None:
         self.logs: list[tuple[int, str]] = []
         self.midi: list[bytes] = []
+        self.leds: list[tuple[int, str]] = []
 
     def log(self, plugin: str, level: int, message: str) -> None:
         self.logs.append((level, message))
 
     def send_midi(self, plugin: str, data: bytes) -> int:
         self.midi.append(data)
+        return 0
+
+    def set_led(self, plugin: str, pad: int, color: str) -> int:
+        self.leds.append((pad, color))
         return 0
 
 
@@ -93,6 +98,29 @@ def test_send_midi_is_brokered_by_grant(make_plugin: MakePlugin) -> None:
     assert info.value.status == abi_mod.constant("MIDIMON_ERR_DENIED")
     assert denied_host.midi == []
     assert any("not granted" in message for _, message in denied_host.logs)
+
+
+def test_the_leds_extension_is_brokered_by_grant(make_plugin: MakePlugin) -> None:
+    """get_extension("midimon.leds/1") gives set_pad: it reaches the host's set_led with Midi
+    granted and is refused (DENIED) without it."""
+    folder = make_plugin(
+        "led_in",
+        defines={"P_SET_LED": '"red"', "P_CAPS": "MIDIMON_CAP_MIDI"},
+        manifest={"capabilities": {"midi": True}},
+    )
+    host = Recorder()
+    plugin = load(folder, host)
+    plugin.initialize()
+    plugin.execute({}, TriggerContext(number=60, velocity=90))
+    assert host.leds == [(60, "red")]
+
+    denied_host = Recorder()
+    denied = load(folder, denied_host, granted=frozenset())
+    denied.initialize()
+    with pytest.raises(PluginCallError) as info:
+        denied.execute({}, TriggerContext(number=60))
+    assert info.value.status == abi_mod.constant("MIDIMON_ERR_DENIED")
+    assert denied_host.leds == []
 
 
 BROKEN = [

@@ -71,6 +71,33 @@ def test_grants_follow_settings_replaced_by_a_reload(
     assert manager.execute("midi_reload", {}, CTX).ok
 
 
+def test_an_isolated_plugin_sets_a_pad_led(
+    make_plugin: MakePlugin, make_manager, recording_host: RecordingHost
+) -> None:
+    """In the sandboxed worker, the "midimon.leds/1" extension's set_pad travels to the host's
+    set_led (Midi granted); the host's refusal comes back as the plugin's status; without the
+    grant the worker refuses it and the host hears nothing."""
+    make_plugin(
+        "led_iso",
+        defines={"P_CAPS": "MIDIMON_CAP_MIDI", "P_SET_LED": '"red"'},
+        manifest={"capabilities": {"midi": True}},
+    )
+    make_plugin(
+        "led_nope",
+        defines={"P_CAPS": "MIDIMON_CAP_MIDI", "P_SET_LED": '"nope"'},
+        manifest={"capabilities": {"midi": True}},
+    )
+    manager = make_manager()  # dev mode: low-risk Midi is granted automatically
+    assert manager.execute("led_iso", {}, CTX).ok
+    assert recording_host.leds == [("led_iso", 36, "red")]
+    refused = manager.execute("led_nope", {}, CTX)
+    assert not refused.ok and "set_pad refused: 2" in refused.message
+    ungranted = make_manager(auto_grant=[])
+    result = ungranted.execute("led_iso", {}, CTX)
+    assert not result.ok
+    assert recording_host.leds == [("led_iso", 36, "red"), ("led_nope", 36, "nope")]
+
+
 def test_disable_enable_persist(make_plugin: MakePlugin, make_manager) -> None:
     """A disabled plugin does not run, across restarts, until enabled."""
     make_plugin("switch")

@@ -39,11 +39,29 @@ export async function refreshPlugins() {
   }
 }
 
+let refreshing = null;
+
+// The plugin list again, unless a refresh is already on its way (that one will do).
+function refreshPluginsSoon() {
+  if (!refreshing) refreshing = refreshPlugins().finally(() => (refreshing = null));
+}
+
+// Grant request events seen so far: a list read before the latest of them must not replace
+// what the event brought (the dialog would vanish), so it is read again instead.
+let requestEvents = 0;
+
 export async function refreshRequests() {
-  try {
-    panel.requests = await get('/api/requests?all=1');
-  } catch {
-    panel.requests = [];
+  for (let tries = 0; tries < 5; tries++) {
+    const seen = requestEvents;
+    let rows = [];
+    try {
+      rows = await get('/api/requests?all=1');
+    } catch {
+      rows = null;
+    }
+    if (seen !== requestEvents) continue; // an event came meanwhile: this answer may be older
+    if (rows !== null) panel.requests = rows;
+    return;
   }
 }
 
@@ -69,13 +87,20 @@ export function onEvent(event) {
     case 'stats':
       panel.stats = event;
       panel.history = [...panel.history.slice(-(HISTORY - 1)), event];
+      // a plugin loaded by a press (or stopped) since the list was read: read it again, so
+      // its card says loaded, with its worker, within a second
+      if (panel.plugins.some((p) => event.plugins?.[p.name] && event.plugins[p.name].loaded !== p.loaded)) {
+        refreshPluginsSoon();
+      }
       break;
     case 'grant_request': {
+      requestEvents += 1;
       const others = panel.requests.filter((r) => requestKey(r) !== requestKey(event.request || event));
       panel.requests = [...others, event.request || event];
       break;
     }
     case 'grant_request_cleared':
+      requestEvents += 1;
       refreshRequests();
       refreshPlugins();
       break;
