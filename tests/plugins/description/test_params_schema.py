@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import BUNDLED, REPO
+from helpers import BUNDLED_ACTIONS, REPO
 
 from midimon.paths import bundled_plugins_dir
 from midimon.plugins.description.manifest import load_manifest, parse_manifest
@@ -269,7 +269,7 @@ def test_as_dict_is_json_friendly(tmp_path: Path) -> None:
 # -- the real manifests ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(BUNDLED))
+@pytest.mark.parametrize("name", sorted(BUNDLED_ACTIONS))
 def test_the_bundled_plugins_declare_their_params(name: str) -> None:
     """Each bundled plugin.toml (the source's and the installed copy) has a valid schema with
     every param documented, and no warnings."""
@@ -286,7 +286,7 @@ def test_the_bundled_schemas_say_what_the_plugins_read() -> None:
     required ones are exactly file_log's path and http_request's url."""
     schemas = {
         name: load_manifest(REPO / "native_plugins" / name / "plugin.toml").params
-        for name in BUNDLED
+        for name in BUNDLED_ACTIONS
     }
     assert schemas["http_request"] is not None and schemas["http_request"].names == (
         "url", "method", "headers", "body", "timeout_ms"
