@@ -34,9 +34,6 @@ BUNDLED_KIND = {name: ("action", "1.0") for name in BUNDLED} | {
     "osc_in": ("trigger", "1.1"),
     "gamepad": ("trigger", "1.1"),
 }
-#: The bundled action plugins: each declares its [plugin.params] (trigger plugins take
-#: [plugins.settings.NAME] instead).
-BUNDLED_ACTIONS = {n: cap for n, cap in BUNDLED.items() if BUNDLED_KIND[n][0] == "action"}
 
 
 #: The ``run_midimon`` fixture: ``run_midimon(*args, timeout=, input=, cwd=)`` runs the CLI.

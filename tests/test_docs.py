@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from helpers import ABI_DIR, BUNDLED_ACTIONS, IN_CI, REPO, require_tool
+from helpers import ABI_DIR, BUNDLED, IN_CI, REPO, require_tool
 
 from midimon.cli import build_parser
 from midimon.engine.config import parse_config
@@ -152,7 +152,7 @@ def bundled_params_schemas() -> dict[str, ParamsSchema]:
     """The [plugin.params] of the bundled plugins, as installed: what a doc's config is
     checked against (validate does the same with the plugins it finds)."""
     found = discover([bundled_plugins_dir()]).params_schemas()
-    assert set(found) == set(BUNDLED_ACTIONS), found  # each bundled action declares its params
+    assert set(found) == set(BUNDLED), found  # each bundled plugin declares its params
     return found
 
 

@@ -83,7 +83,7 @@ from midimon.engine.config_check import Checker, is_table
 from midimon.engine.errors import ConfigError, InvalidConfig
 from midimon.engine.trigger_schema import TimingDefaults, int_in, parse_trigger
 from midimon.engine.trigger_specs import DEFAULT_VELOCITY_LEVELS, PluginTrigger, TriggerSpec
-from midimon.plugins.description.params_schema import ParamsSchema
+from midimon.plugins.description.params_schema import ParamsSchema, check_params
 from midimon.plugins.errors import SettingsError
 from midimon.plugins.settings import PluginSettings, parse_plugin_settings
 
@@ -436,6 +436,18 @@ def parse_config(
         if isinstance(m.trigger, PluginTrigger)
     }
     where = f"{path}: " if path else ""
+    for name in sorted(triggered):  # a trigger plugin's [plugin.params] declare its settings
+        schema = (params_schemas or {}).get(name)
+        if schema is None:
+            continue
+        errors, unknown = check_params(schema, plugins.plugin_settings.get(name, {}))
+        for issue in errors:
+            check.error("plugins", f"settings.{name}.{issue.param}", issue.message(name))
+        for issue in unknown:
+            check.warnings.append(
+                f"{where}plugins.settings.{name}.{issue.param}: {issue.message(name)}; it is "
+                "passed on, but the plugin may ignore or refuse it"
+            )
     for name in plugins.plugin_settings:
         if name not in triggered:
             check.warnings.append(

@@ -421,9 +421,9 @@ def test_params_are_checked_only_when_schemas_are_given() -> None:
     with pytest.raises(InvalidConfig) as caught:
         parse_config(NESTED, "pads.toml", bundled_schemas())
     assert [str(e) for e in caught.value.errors] == [
-        "pads.toml: modes[0] \"Default\" mappings[0]: action.then.action.params.velocity: must be "
+        'pads.toml: modes[0] "Default" mappings[0]: action.then.action.params.velocity: must be '
         "an integer in 1..127 for midi_transpose, got 0",
-        "pads.toml: modes[0] \"Default\" mappings[0]: action.else.params.url: must be a string "
+        'pads.toml: modes[0] "Default" mappings[0]: action.else.params.url: must be a string '
         "for http_request, got 5 (an integer)",
     ]
 
@@ -431,8 +431,10 @@ def test_params_are_checked_only_when_schemas_are_given() -> None:
 def test_params_errors_are_listed_with_the_other_errors() -> None:
     """A params error does not hide a trigger error: both are in one InvalidConfig, and an
     unknown param's warning comes along."""
-    text = HEAD + mapping('{ type = "Note", note = 300 }',
-                          '{ type = "Plugin", plugin = "file_log", params = { pat = "/x" } }')
+    text = HEAD + mapping(
+        '{ type = "Note", note = 300 }',
+        '{ type = "Plugin", plugin = "file_log", params = { pat = "/x" } }',
+    )
     with pytest.raises(InvalidConfig) as caught:
         parse_config(text, None, bundled_schemas())
     fields = [e.field for e in caught.value.errors]
@@ -461,6 +463,7 @@ def test_the_bundled_config_fits_the_bundled_schemas() -> None:
     config = load_config(default_config_path(), bundled_schemas())
     assert config.warnings == ()
 
+
 def test_feedback_led_and_apps_are_read_and_checked() -> None:
     """[feedback], a mapping's led = "toggle" and a mode's apps load; bad values are errors
     naming the field."""
@@ -486,3 +489,28 @@ def test_feedback_led_and_apps_are_read_and_checked() -> None:
     assert "feedback: enabled: must be true or false" in text
     assert 'modes[0] "A": apps: must be a list' in text
     assert "led: must be one of 'toggle'" in text
+
+
+def test_trigger_plugin_settings_are_checked_against_its_declared_params(tmp_path: Path) -> None:
+    """With the discovered schemas, [plugins.settings.NAME] of a trigger plugin the config
+    uses is checked like a Plugin action's params: a bad port is an error, a typo a warning."""
+    schemas = bundled_schemas()
+    head = '[[modes]]\nname = "A"\n[[modes.mappings]]\n'
+    mapping = (
+        'trigger = { type = "Plugin", plugin = "osc_in", event = "/x" }\n'
+        'action = { type = "ModeChange", mode = "A" }\n'
+    )
+    good = parse_config(
+        f"[plugins.settings.osc_in]\nport = 9001\n{head}{mapping}", tmp_path / "c.toml", schemas
+    )
+    assert not good.warnings
+    with pytest.raises(InvalidConfig, match=r"settings\.osc_in\.port"):
+        parse_config(
+            f"[plugins.settings.osc_in]\nport = 70000\n{head}{mapping}",
+            tmp_path / "c.toml",
+            schemas,
+        )
+    typo = parse_config(
+        f"[plugins.settings.osc_in]\nprot = 1\n{head}{mapping}", tmp_path / "c.toml", schemas
+    )
+    assert any("plugins.settings.osc_in.prot" in w and "port" in w for w in typo.warnings)

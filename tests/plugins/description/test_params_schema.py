@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import BUNDLED_ACTIONS, REPO
+from helpers import BUNDLED, REPO
 
 from midimon.paths import bundled_plugins_dir
 from midimon.plugins.description.manifest import load_manifest, parse_manifest
@@ -269,7 +269,7 @@ def test_as_dict_is_json_friendly(tmp_path: Path) -> None:
 # -- the real manifests ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(BUNDLED_ACTIONS))
+@pytest.mark.parametrize("name", sorted(BUNDLED))
 def test_the_bundled_plugins_declare_their_params(name: str) -> None:
     """Each bundled plugin.toml (the source's and the installed copy) has a valid schema with
     every param documented, and no warnings."""
@@ -286,7 +286,7 @@ def test_the_bundled_schemas_say_what_the_plugins_read() -> None:
     required ones are exactly file_log's path and http_request's url."""
     schemas = {
         name: load_manifest(REPO / "native_plugins" / name / "plugin.toml").params
-        for name in BUNDLED_ACTIONS
+        for name in BUNDLED
     }
     assert schemas["http_request"] is not None and schemas["http_request"].names == (
         "url", "method", "headers", "body", "timeout_ms"
@@ -296,7 +296,13 @@ def test_the_bundled_schemas_say_what_the_plugins_read() -> None:
     )
     assert schemas["file_log"] is not None and schemas["file_log"].additional
     required = {n: [p.name for p in s.params if p.required] for n, s in schemas.items() if s}
-    assert required == {"http_request": ["url"], "file_log": ["path"], "midi_transpose": []}
+    assert required == {
+        "http_request": ["url"],
+        "file_log": ["path"],
+        "midi_transpose": [],
+        "osc_in": [],  # a trigger plugin's params are its settings
+        "gamepad": ["device"],
+    }
 
 
 def test_parse_manifest_reads_params_from_bytes(tmp_path: Path) -> None:
