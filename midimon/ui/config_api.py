@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import re
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +23,12 @@ from midimon.engine.config import default_config_path
 from midimon.fsutil import atomic_write
 from midimon.paths import config_dir
 from midimon.plugins.settings import CONFIG_NAME
-from midimon.ui.api import LINK
+from midimon.ui.api import LINK, PLUGIN_NAME
 from midimon.ui.config_file import diff, merged_text, parse, read, version
 from midimon.ui.daemon_link import DaemonLink
 from midimon.ui.errors import ConfigEditError
+
+TEST_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -209,6 +214,73 @@ async def undo_save(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "version": restored, "reload": reload})
 
 
+def _field(spec: Any) -> dict[str, Any]:
+    """A trigger field for the page's generic form: its range or choices are read from the
+    words its check gives for a value it refuses (the schema is checks, not declarations)."""
+    from midimon.engine.trigger_schema import REQUIRED
+
+    words = spec.check(object()) or ""
+    out: dict[str, Any] = {"name": spec.name, "required": spec.default is REQUIRED,
+                           "expected": words.removeprefix("must be ")}  # fmt: skip
+    if isinstance(spec.default, (int, str)) and spec.default is not REQUIRED:
+        out["default"] = spec.default
+    found = re.search(r"integer in (-?\d+)\.\.(-?\d+)", words)
+    if found:
+        out.update(kind="integer", min=int(found.group(1)), max=int(found.group(2)))
+    elif "one of: " in words:
+        out.update(kind="enum", choices=words.split("one of: ", 1)[1].split(", "))
+    elif "list" in words:
+        out["kind"] = "integers"
+    else:
+        out["kind"] = "string"
+    return out
+
+
+async def editor_schema(request: web.Request) -> web.Response:
+    """Every trigger type with its fields, for the trigger editor's generic form."""
+    from midimon.engine.trigger_schema import TRIGGER_TYPES
+
+    return web.json_response(
+        {name: [_field(f) for f in kind.fields] for name, kind in TRIGGER_TYPES.items()}
+    )
+
+
+async def test_action(request: web.Request) -> web.Response:
+    """Run a plugin's action once as `midimon plugins exec NAME --params ... --json` does (the
+    saved grants, the sandboxed worker), with the page's params and note; its JSON result."""
+    name = request.match_info["name"]
+    if not PLUGIN_NAME.fullmatch(name):
+        raise web.HTTPBadRequest(text=f"{name!r} is not a plugin name")
+    body = await _body(request)
+    params = body.get("params", {})
+    if not isinstance(params, dict):
+        raise web.HTTPBadRequest(text="params must be a JSON object")
+    command = [sys.executable, "-m", "midimon", "plugins", "exec", name, "--json",
+               "--params", json.dumps(params)]  # fmt: skip
+    for key in ("note", "velocity", "channel", "value"):
+        if isinstance(body.get(key), int):
+            command += [f"--{key}", str(body[key])]
+    if isinstance(body.get("mode"), str):
+        command += ["--mode", body["mode"]]
+    proc = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), TEST_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return _status({"ok": False, "error": f"no answer within {TEST_TIMEOUT_S:g} s"}, 504)
+    try:
+        result: Any = json.loads(out)
+    except ValueError:
+        result = out.decode(errors="replace")
+    return web.json_response(
+        {"ok": proc.returncode == 0, "exit": proc.returncode, "result": result,
+         "stderr": err.decode(errors="replace")[-4000:]}
+    )  # fmt: skip
+
+
 def add_config_routes(app: web.Application) -> None:
     """The editor's routes (POSTs pass the guard's Origin and key checks like every other)."""
     app[EDITOR] = EditorState(asyncio.Lock())
@@ -216,3 +288,5 @@ def add_config_routes(app: web.Application) -> None:
     app.router.add_post("/api/config/check", check_config)
     app.router.add_post("/api/config/save", save_config)
     app.router.add_post("/api/config/undo", undo_save)
+    app.router.add_get("/api/editor/schema", editor_schema)
+    app.router.add_post("/api/editor/test/{name}", test_action)

@@ -173,3 +173,32 @@ def test_the_save_road_needs_the_origin_and_the_key(api: Http, daemon: Daemon) -
         status, _, _ = api.call("POST", "/api/config/save", headers=headers, body=body)
         assert status == 403, drop
     assert path.read_bytes() == before
+
+
+def test_the_trigger_schema_for_the_generic_form(api: Http) -> None:
+    """/api/editor/schema: every trigger type with its fields, ranges and choices."""
+    status, schema = api.get("/api/editor/schema")
+    assert status == 200
+    assert {"Note", "CC", "LongPress", "EncoderTurn", "NoteChord"} <= set(schema)
+    note = {f["name"]: f for f in schema["Note"]}
+    assert note["note"]["required"] and (note["note"]["min"], note["note"]["max"]) == (0, 127)
+    assert note["velocity_min"]["default"] == 1 and not note["velocity_min"]["required"]
+    encoder = {f["name"]: f for f in schema["EncoderTurn"]}
+    assert encoder["direction"]["kind"] == "enum" and "cw" in encoder["direction"]["choices"]
+
+
+def test_the_test_button_runs_the_action_once_with_the_saved_grants(
+    api: Http, daemon: Daemon
+) -> None:
+    """/api/editor/test/file_log runs the action as `midimon plugins exec` does: the line lands
+    in the granted folder; a path outside it is refused by the sandbox and reported."""
+    target = Path(daemon.env["HOME"]) / "logs" / "tested.log"
+    status, answer = api.post(
+        "/api/editor/test/file_log", {"params": {"path": str(target)}, "note": 45}
+    )
+    assert status == 200 and answer["ok"], answer
+    assert json.loads(target.read_text().splitlines()[-1])["context"]["note"] == 45
+    outside = Path(daemon.env["HOME"]) / "outside.log"
+    status, answer = api.post("/api/editor/test/file_log", {"params": {"path": str(outside)}})
+    assert status == 200 and not answer["ok"] and not outside.exists(), answer
+    assert api.post("/api/editor/test/..%2Fx", {})[0] in (400, 404)
