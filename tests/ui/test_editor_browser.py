@@ -1,7 +1,7 @@
 """The Mappings page in Debian's chromium against a real daemon on a private JACK dummy server:
 a plugin's params edited through the form generated from its schema are saved, the file keeps
 every comment, and the daemon runs the new mapping on the next JACK press (seen in the file
-the plugin writes); a params error is shown inline and blocks Save, an error only the daemon
+the plugin writes), and the Test button runs it once more; a params error is shown inline and blocks Save, an error only the daemon
 sees is refused with nothing written; a change made on disk while the page is open is shown as
 a difference. Each state is screenshotted (tests/panel_harness.py)."""
 
@@ -112,6 +112,12 @@ def test_edit_params_save_and_the_pad_runs_it(page: Any, daemon: Daemon) -> None
     finally:
         out.delete()
     assert json.loads(new_log.read_text().splitlines()[-1])["context"]["note"] == 38
+    lines = len(new_log.read_text().splitlines())
+    editor.get_by_role("button", name="Test", exact=True).click()
+    result = editor.get_by_label("Test result")
+    result.wait_for(timeout=30000)
+    assert result.inner_text().startswith("ok"), result.inner_text()
+    assert len(new_log.read_text().splitlines()) == lines + 1  # the Test ran it once
     shot(page, "editor-saved")
 
 
