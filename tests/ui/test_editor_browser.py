@@ -1,9 +1,10 @@
 """The Mappings page in Debian's chromium against a real daemon on a private JACK dummy server:
 a plugin's params edited through the form generated from its schema are saved, the file keeps
 every comment, and the daemon runs the new mapping on the next JACK press (seen in the file
-the plugin writes), and the Test button runs it once more; a params error is shown inline and blocks Save, an error only the daemon
-sees is refused with nothing written; a change made on disk while the page is open is shown as
-a difference. Each state is screenshotted (tests/panel_harness.py)."""
+the plugin writes), and the Test button runs it once more; a params error is shown inline
+and blocks Save, an error only the daemon sees is refused with nothing written; a change made
+on disk while the page is open is shown as a difference. Each state is screenshotted
+(tests/panel_harness.py)."""
 
 from __future__ import annotations
 
