@@ -9,6 +9,7 @@ on disk while the page is open is shown as a difference. Each state is screensho
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,19 @@ def panel(daemon: Daemon) -> Iterator[Panel]:
     stop(running.proc)
 
 
+@pytest.fixture(scope="module")
+def pads(daemon: Daemon) -> Iterator[Any]:
+    """``pads(note)``: one press of a pad, from a JACK output into the daemon."""
+    out = open_jack_output("midimon:midimon-editor", client="editor-test-pads")
+
+    def press(note: int) -> None:
+        out.send_message([0x90, note, 100])
+        out.send_message([0x80, note, 0])
+
+    yield press
+    out.delete()
+
+
 @pytest.fixture
 def page(chromium: Any, panel: Panel) -> Iterator[Any]:
     """A logged-in tab on the Mappings page, the plugins' details (params schemas) loaded."""
@@ -87,7 +101,7 @@ def comments(text: str) -> list[str]:
     return [line.split("#", 1)[1] for line in text.splitlines() if "#" in line]
 
 
-def test_edit_params_save_and_the_pad_runs_it(page: Any, daemon: Daemon) -> None:
+def test_edit_params_save_and_the_pad_runs_it(page: Any, daemon: Daemon, pads: Any) -> None:
     """The log pad's path changed in the generated form and saved: one line of the file
     changes, the comments stay, and the next press over JACK writes the new file."""
     path = daemon.root / "config.toml"
@@ -105,13 +119,8 @@ def test_edit_params_save_and_the_pad_runs_it(page: Any, daemon: Daemon) -> None
     after = path.read_text()
     assert comments(after) == comments(before)
     assert after == before.replace(str(new_log.with_name("first.log")), str(new_log))
-    out = open_jack_output("midimon:midimon-editor", client="editor-test-pads")
-    try:
-        out.send_message([0x90, 38, 100])
-        out.send_message([0x80, 38, 0])
-        assert wait_for(lambda: new_log.exists() and new_log.read_text().strip() != "", 10)
-    finally:
-        out.delete()
+    pads(38)
+    assert wait_for(lambda: new_log.exists() and new_log.read_text().strip() != "", 10)
     assert json.loads(new_log.read_text().splitlines()[-1])["context"]["note"] == 38
     lines = len(new_log.read_text().splitlines())
     editor.get_by_role("button", name="Test", exact=True).click()
@@ -163,3 +172,38 @@ def test_a_change_on_disk_is_shown_as_a_difference(page: Any, daemon: Daemon) ->
     assert page.locator("div.conflict").count() == 0
     rows = page.locator("table[aria-label='Mappings of Default'] tbody tr")
     wait_until(lambda: rows.count() == 2)  # the duplicate was dropped with the page's edits
+
+
+def test_learn_fills_the_trigger_and_the_console_shows_the_press(
+    page: Any, panel: Any, pads: Any
+) -> None:
+    """Learn, then a note over JACK: the trigger form shows it. On the Console page a press
+    of the log pad shows as its MIDI in, trigger and action rows; the current mode is shown."""
+    open_mapping(page, 2)
+    editor = page.locator("section[aria-label='Mapping editor']")
+    editor.get_by_role("button", name="Learn", exact=True).click()
+    note = editor.locator("[data-field=note] input")
+    deadline = time.monotonic() + 20
+    while note.input_value() != "45" and time.monotonic() < deadline:
+        pads(45)  # Learn's own `midimon learn` may not be listening yet: press until seen
+        time.sleep(0.3)
+    assert note.input_value() == "45"
+    assert editor.locator("[data-field=channel] input").input_value() == "0"
+    shot(page, "editor-learned")
+
+    page.get_by_role("link", name="Console").click()
+    page.wait_for_url(f"{panel.base}/#/console")
+    page.wait_for_selector("text=streaming")
+    wait_until(lambda: page.get_by_label("Current mode").input_value() == "Default")
+    time.sleep(0.3)  # the daemon takes the console's subscription
+    pads(38)
+    table = page.get_by_label("Console", exact=True)
+    table.locator("tr.t-action").first.wait_for()
+    text = table.inner_text()
+    assert "note_on ch 0 #38" in text and "NoteTrigger #38" in text, text
+    assert "ok" in table.locator("tr.t-action").first.inner_text()
+    shot(page, "console")
+    page.get_by_role("checkbox", name="midi").uncheck()
+    assert "note_on" not in table.inner_text()
+    page.get_by_role("button", name="Clear").click()
+    assert table.locator("tbody tr").count() == 0

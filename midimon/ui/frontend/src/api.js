@@ -68,8 +68,8 @@ export async function upload(path, file, options = {}) {
   );
 }
 
-export function listen(onEvent, onState) {
-  const source = new EventSource(`/api/events?key=${encodeURIComponent(csrf)}`);
+export function listen(onEvent, onState, path = '/api/events') {
+  const source = new EventSource(`${path}?key=${encodeURIComponent(csrf)}`);
   source.onmessage = (message) => onEvent(JSON.parse(message.data));
   source.onopen = () => onState(true);
   source.onerror = () => onState(false);
