@@ -103,6 +103,11 @@ def register_commands(daemon: Daemon, request_stop: Callable[[], None]) -> None:
             )
         )
 
+    def trigger_schema(args: dict[str, Any], ctx: RequestContext) -> Any:
+        from midimon.engine.trigger_schema import describe_trigger_types
+
+        return describe_trigger_types()
+
     def set_mode(args: dict[str, Any], ctx: RequestContext) -> Any:
         mode = args.get("mode")
         if not isinstance(mode, str):
@@ -128,6 +133,7 @@ def register_commands(daemon: Daemon, request_stop: Callable[[], None]) -> None:
 
     reg.register("STATUS", status, description="what the daemon is doing")
     reg.register("SET_LED", set_led, description="light a pad until the next LED frame")
+    reg.register("TRIGGER_SCHEMA", trigger_schema, description="each trigger type's fields")
     reg.register("SET_MODE", set_mode, description="switch to a mode (as a ModeChange action)")
     reg.register("RELOAD", reload, description="reload the config (the old one stays on error)")
     reg.register("STOP", stop, description="shut the daemon down cleanly")

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from typing import Any
 from aiohttp import web
 
 from midimon.daemon.errors import IpcError
-from midimon.engine.config import default_config_path
 from midimon.fsutil import atomic_write
 from midimon.paths import config_dir
 from midimon.plugins.settings import CONFIG_NAME
@@ -68,8 +66,9 @@ def _status(answer: dict[str, Any], status: int) -> web.Response:
 async def _paths(link: DaemonLink) -> tuple[Path, Path]:
     """(the file the daemon runs, the file a save writes): the bundled default config is
     never written; its first save goes to the user's config.toml."""
-    running = Path((await link.request("STATUS"))["config"])
-    if running.resolve() == default_config_path():
+    status = await link.request("STATUS")
+    running = Path(status["config"])
+    if status.get("config_is_default"):
         return running, config_dir() / CONFIG_NAME
     return running, running
 
@@ -214,35 +213,13 @@ async def undo_save(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "version": restored, "reload": reload})
 
 
-def _field(spec: Any) -> dict[str, Any]:
-    """A trigger field for the page's generic form: its range or choices are read from the
-    words its check gives for a value it refuses (the schema is checks, not declarations)."""
-    from midimon.engine.trigger_schema import REQUIRED
-
-    words = spec.check(object()) or ""
-    out: dict[str, Any] = {"name": spec.name, "required": spec.default is REQUIRED,
-                           "expected": words.removeprefix("must be ")}  # fmt: skip
-    if isinstance(spec.default, (int, str)) and spec.default is not REQUIRED:
-        out["default"] = spec.default
-    found = re.search(r"integer in (-?\d+)\.\.(-?\d+)", words)
-    if found:
-        out.update(kind="integer", min=int(found.group(1)), max=int(found.group(2)))
-    elif "one of: " in words:
-        out.update(kind="enum", choices=words.split("one of: ", 1)[1].split(", "))
-    elif "list" in words:
-        out["kind"] = "integers"
-    else:
-        out["kind"] = "string"
-    return out
-
-
 async def editor_schema(request: web.Request) -> web.Response:
-    """Every trigger type with its fields, for the trigger editor's generic form."""
-    from midimon.engine.trigger_schema import TRIGGER_TYPES
-
-    return web.json_response(
-        {name: [_field(f) for f in kind.fields] for name, kind in TRIGGER_TYPES.items()}
-    )
+    """Every trigger type with its fields (the daemon's TRIGGER_SCHEMA), for the trigger
+    editor's generic form."""
+    try:
+        return web.json_response(await request.app[LINK].request("TRIGGER_SCHEMA"))
+    except IpcError as exc:
+        return _status({"error": exc.message}, 503)
 
 
 async def test_action(request: web.Request) -> web.Response:
