@@ -207,3 +207,5 @@ def test_learn_fills_the_trigger_and_the_console_shows_the_press(
     assert "note_on" not in table.inner_text()
     page.get_by_role("button", name="Clear").click()
     assert table.locator("tbody tr").count() == 0
+    page.get_by_role("link", name="Statistics").click()
+    page.wait_for_selector("#chart-calls", state="attached")  # leaving the console is clean
