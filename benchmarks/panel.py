@@ -7,8 +7,8 @@ run: the daemon's dispatch (its MIDI callback -> execute() entry) with no panel,
 action events flowing), with the panel's event stream read by a plain HTTP client and no
 browser, and again once the panel stopped (the run's own noise); the time from
 opening the panel's URL to the plugin list painted; the latency from a JACK note to its row in
-the page's Recent calls (a MutationObserver stamps each row as it is inserted); and the panel
-process's RSS.
+the page's Recent calls (a MutationObserver stamps each row as it is inserted), and to its
+MIDI-in row in the Console page; and the panel process's RSS.
 
 Not part of ``python -m benchmarks`` (it needs chromium and Playwright, which the suite's CI
 smoke run does not); figures go to benchmarks/README.md.
@@ -46,13 +46,12 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 NOTE = 36
-ROW_OBSERVER = """() => {
+ROW_OBSERVER = """(sel) => {
   window.__rows = [];
   new MutationObserver((records) => {
     const now = Date.now();
     for (const r of records) for (const n of r.addedNodes) {
       if (n.nodeType !== 1) continue;
-      const sel = 'tr[data-received]';
       const rows = n.matches(sel) ? [n] : [...n.querySelectorAll(sel)];
       for (const row of rows) window.__rows.push(now);
     }
@@ -132,6 +131,21 @@ def _start_panel() -> tuple[subprocess.Popen[str], str]:
     return proc, found.group(1)
 
 
+def _rows(page: Any, out: Any, listener: StampListener, notes: int) -> list[float]:
+    """ms from each JACK note sent to the page's first row for it (ROW_OBSERVER's stamps)."""
+    row_ms = []
+    for index in range(notes):
+        time.sleep(0.1)
+        before = page.evaluate("() => window.__rows.length")
+        sent = time.time() * 1000
+        out.send_message([0x90, NOTE, 1 + index % 126])
+        listener.get()
+        # a function, not an expression string: the panel's CSP forbids eval
+        page.wait_for_function("(n) => window.__rows.length > n", arg=before)
+        row_ms.append(page.evaluate("(n) => window.__rows[n]", before) - sent)
+    return row_ms
+
+
 def run(report: Report, quick: bool) -> None:
     """Measure the panel's figures into ``report``."""
     from playwright.sync_api import sync_playwright
@@ -163,22 +177,26 @@ def run(report: Report, quick: bool) -> None:
                         paint.append((time.perf_counter() - started) * 1000)
                         context.close()
                     page = browser.new_page()
+                    page.on("pageerror", lambda exc: progress(f"the page failed: {exc}"))
                     page.goto(url)
                     page.wait_for_selector("article.card")
                     page.get_by_role("link", name="Statistics").click()
                     page.wait_for_selector("#chart-calls")
-                    page.evaluate(ROW_OBSERVER)
+                    page.evaluate(ROW_OBSERVER, "tr[data-received]")
                     progress(f"panel: note -> row in the page, {notes} notes")
-                    row_ms = []
-                    for index in range(notes):
-                        time.sleep(0.1)
-                        before = page.evaluate("() => window.__rows.length")
-                        sent = time.time() * 1000
-                        out.send_message([0x90, NOTE, 1 + index % 126])
-                        listener.get()
-                        # a function, not an expression string: the panel's CSP forbids eval
-                        page.wait_for_function("(n) => window.__rows.length > n", arg=before)
-                        row_ms.append(page.evaluate("() => window.__rows.at(-1)") - sent)
+                    row_ms = _rows(page, out, listener, notes)
+                    progress(f"panel: note -> console row, {notes} notes")
+                    page.get_by_role("link", name="Console").click()
+                    page.wait_for_selector("text=streaming")
+                    time.sleep(0.5)  # the daemon takes the console's subscription
+                    page.evaluate(ROW_OBSERVER, "tr.t-midi")
+                    console_ms = _rows(page, out, listener, notes)
+                    progress(f"panel: dispatch with the console page open, {rounds} notes")
+                    with_console = _dispatch(out, listener, rounds)
+                    page.get_by_role("link", name="Statistics").click()  # the console closes
+                    page.wait_for_url("**/#/statistics")
+                    page.wait_for_selector("#chart-calls", state="attached")
+                    time.sleep(0.5)  # the daemon drops the console's subscription
                     progress(f"panel: dispatch with the panel open, {rounds} notes")
                     opened = _dispatch(out, listener, rounds)
                     panel_rss = rss_kib(panel.pid) / 1024
@@ -220,6 +238,17 @@ def run(report: Report, quick: bool) -> None:
         report.add(Figure(f"panel.note_to_row.{stat}", row_s[stat], "ms",
                           note=f"JACK note sent -> its Recent calls row inserted in the page "
                                f"(MutationObserver, Date.now()), {notes} notes"))  # fmt: skip
+    console_s, with_console_s = summarize(console_ms), summarize(with_console)
+    for stat in ("p50", "p99"):
+        report.add(Figure(
+            f"panel.dispatch_console_open.{stat}", with_console_s[stat], "us",
+            floor=closed_s[stat], floor_name=f"panel closed before, {stat}",
+            note="the Console page open: the daemon builds a MIDI-in and a trigger event per "
+                 "note and the page paints three rows per note",
+        ))  # fmt: skip
+        report.add(Figure(f"panel.note_to_console_row.{stat}", console_s[stat], "ms",
+                          note=f"JACK note sent -> its MIDI-in row inserted in the Console "
+                               f"page (MutationObserver, Date.now()), {notes} notes"))  # fmt: skip
     report.add(Figure("panel.rss", panel_rss, "MiB",
                       note="VmRSS of the `midimon ui` process with one page open"))  # fmt: skip
 

@@ -103,6 +103,21 @@ def register_commands(daemon: Daemon, request_stop: Callable[[], None]) -> None:
             )
         )
 
+    def trigger_schema(args: dict[str, Any], ctx: RequestContext) -> Any:
+        from midimon.engine.trigger_schema import describe_trigger_types
+
+        return describe_trigger_types()
+
+    def set_mode(args: dict[str, Any], ctx: RequestContext) -> Any:
+        mode = args.get("mode")
+        if not isinstance(mode, str):
+            raise CommandError(ErrorCode.BAD_ARGS, "SET_MODE needs mode (a mode name)")
+        try:
+            daemon.set_mode(mode)
+        except KeyError as exc:
+            raise _failed(str(exc.args[0]) if exc.args else f"no mode {mode!r}") from None
+        return {"mode": daemon.mapper.mode}
+
     def set_led(args: dict[str, Any], ctx: RequestContext) -> Any:
         sender = daemon.feedback
         if sender is None or sender.template is None:
@@ -118,6 +133,8 @@ def register_commands(daemon: Daemon, request_stop: Callable[[], None]) -> None:
 
     reg.register("STATUS", status, description="what the daemon is doing")
     reg.register("SET_LED", set_led, description="light a pad until the next LED frame")
+    reg.register("TRIGGER_SCHEMA", trigger_schema, description="each trigger type's fields")
+    reg.register("SET_MODE", set_mode, description="switch to a mode (as a ModeChange action)")
     reg.register("RELOAD", reload, description="reload the config (the old one stays on error)")
     reg.register("STOP", stop, description="shut the daemon down cleanly")
     reg.register("VALIDATE_CONFIG", validate, description="check a config file")

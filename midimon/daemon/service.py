@@ -439,6 +439,7 @@ class Daemon:
         return {
             "version": __version__,
             "config": str(self.config_path),
+            "config_is_default": self.config_path.resolve() == default_config_path(),
             "mode": self.mapper.mode,
             "modes": list(self.mapper.mode_names),
             "uptime_s": round(time.time() - counters.started, 3),

@@ -359,3 +359,30 @@ def parse_trigger(table: Any, timing: TimingDefaults | None = None) -> TriggerPa
 
 def _required_names(ttype: TriggerType) -> str:
     return ", ".join(f.name for f in ttype.fields if f.default is REQUIRED)
+
+
+def describe_trigger_types() -> dict[str, list[dict[str, Any]]]:
+    """Each trigger type's fields for a generic form (the panel's trigger editor): name,
+    whether required, the default when it is a plain value, and the accepted form in words,
+    with a range (``kind`` integer, ``min``, ``max``) or ``choices`` when the check has one
+    (read from the words its check gives for a value it refuses)."""
+    import re
+
+    def field_info(spec: FieldSpec) -> dict[str, Any]:
+        words = spec.check(object()) or ""
+        out: dict[str, Any] = {"name": spec.name, "required": spec.default is REQUIRED,
+                               "expected": words.removeprefix("must be ")}  # fmt: skip
+        if spec.default is not REQUIRED and isinstance(spec.default, (int, str)):
+            out["default"] = spec.default
+        found = re.search(r"integer in (-?\d+)\.\.(-?\d+)", words)
+        if found:
+            out.update(kind="integer", min=int(found.group(1)), max=int(found.group(2)))
+        elif "one of: " in words:
+            out.update(kind="enum", choices=words.split("one of: ", 1)[1].split(", "))
+        elif "list" in words:
+            out["kind"] = "integers"
+        else:
+            out["kind"] = "string"
+        return out
+
+    return {name: [field_info(f) for f in kind.fields] for name, kind in TRIGGER_TYPES.items()}

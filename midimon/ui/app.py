@@ -9,6 +9,8 @@ from pathlib import Path
 from aiohttp import web
 
 from midimon.ui.api import LINK, add_routes
+from midimon.ui.config_api import add_config_routes
+from midimon.ui.console import add_console_routes
 from midimon.ui.daemon_link import DaemonLink
 from midimon.ui.security import Guard
 
@@ -43,6 +45,8 @@ def make_app(
     app[LINK] = link
     app[GUARD] = guard
     add_routes(app)
+    add_config_routes(app)
+    add_console_routes(app)
     table = _asset_table(static_dir())
 
     async def asset(request: web.Request) -> web.StreamResponse:

@@ -60,6 +60,16 @@ class DaemonLink:
         """A state-changing command, marked ``source: "ui"`` for the audit log."""
         return await self.request(command, {**args, **SOURCE})
 
+    def open_stream(self, types: tuple[str, ...]) -> tuple[ControlClient, Any]:
+        """A connection of its own and its EVENTS stream of ``types`` (the console's, which
+        asks for per-note events only while a console page is open); raises IpcError."""
+        client = ControlClient(self._socket_path, timeout=self._timeout)
+        try:
+            return client, client.stream("EVENTS", {"types": list(types)})
+        except BaseException:
+            client.close()
+            raise
+
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the thread that reads EVENTS and hands each event to ``loop``."""
         self._loop = loop

@@ -1,4 +1,4 @@
-"""The control panel's one exception; ``midimon.ui.server`` re-exports it."""
+"""The control panel's exceptions; ``midimon.ui.server`` re-exports PanelError."""
 
 from __future__ import annotations
 
@@ -7,3 +7,7 @@ from midimon.errors import MidimonError
 
 class PanelError(MidimonError):
     """The panel could not start (its port, its runtime folder)."""
+
+
+class ConfigEditError(MidimonError):
+    """The editor cannot turn the page's config into the file (not TOML, not a table)."""

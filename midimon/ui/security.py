@@ -24,6 +24,7 @@ from aiohttp import web
 COOKIE_PREFIX = "midimon_panel_"  # + the port: two panels' cookies do not overwrite each other
 CSRF_HEADER = "X-CSRF-Token"
 EVENTS_PATH = "/api/events"  # EventSource cannot send headers: the key comes as ?key= there
+STREAM_PATHS = frozenset({EVENTS_PATH, "/api/console"})  # every EventSource the page opens
 LOGIN_PATH = "/login"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOPBACK_NAMES = ("127.0.0.1", "[::1]", "localhost")
@@ -121,7 +122,7 @@ class Guard:
             return _refuse(403, "cross-origin request refused")
         if request.path.startswith("/api/"):
             offered = request.headers.get(CSRF_HEADER, "")
-            if request.path == EVENTS_PATH and request.method == "GET":
+            if request.path in STREAM_PATHS and request.method == "GET":
                 offered = offered or request.query.get("key", "")
             if not offered or not hmac.compare_digest(offered.encode(), session.csrf.encode()):
                 return _refuse(403, f"missing or wrong {CSRF_HEADER} header (the session "

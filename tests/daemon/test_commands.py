@@ -58,6 +58,16 @@ def test_every_command(control, tmp_path: Path) -> None:
     assert client.request("PING")["protocol"] == PROTOCOL_VERSION
     status = client.request("STATUS")
     assert status["mode"] == "Default" and status["modes"] == ["Default", "Other"]
+    assert status["config_is_default"] is False
+    note = client.request("TRIGGER_SCHEMA")["Note"][0]
+    assert note == {"name": "note", "required": True, "expected": "an integer in 0..127",
+                    "kind": "integer", "min": 0, "max": 127}  # fmt: skip
+    assert client.request("SET_MODE", {"mode": "Other"}) == {"mode": "Other"}
+    assert client.request("STATUS")["mode"] == "Other"
+    with pytest.raises(IpcError) as no_mode:
+        client.request("SET_MODE", {"mode": "Nope"})
+    assert "no mode 'Nope'; modes: Default, Other" in no_mode.value.message
+    assert client.request("SET_MODE", {"mode": "Default"}) == {"mode": "Default"}
 
     valid = client.request("VALIDATE_CONFIG")
     assert valid["ok"] and valid["mappings"] == 1

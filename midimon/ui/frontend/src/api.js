@@ -47,6 +47,18 @@ export async function post(path, body = {}) {
   );
 }
 
+// A POST whose refusals the page reads itself (a 409's diff, a 422's errors): {status, body}.
+export async function postAnswer(path, body = {}) {
+  const response = await fetch(path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+    body: JSON.stringify(body),
+  });
+  const type = response.headers.get('Content-Type') || '';
+  const parsed = type.includes('json') ? await response.json() : { error: (await response.text()).trim() };
+  return { status: response.status, body: parsed };
+}
+
 export async function upload(path, file, options = {}) {
   const form = new FormData();
   form.append('file', file, file.name);
@@ -56,8 +68,8 @@ export async function upload(path, file, options = {}) {
   );
 }
 
-export function listen(onEvent, onState) {
-  const source = new EventSource(`/api/events?key=${encodeURIComponent(csrf)}`);
+export function listen(onEvent, onState, path = '/api/events') {
+  const source = new EventSource(`${path}?key=${encodeURIComponent(csrf)}`);
   source.onmessage = (message) => onEvent(JSON.parse(message.data));
   source.onopen = () => onState(true);
   source.onerror = () => onState(false);

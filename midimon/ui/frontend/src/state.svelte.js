@@ -49,6 +49,7 @@ function refreshPluginsSoon() {
 // Grant request events seen so far: a list read before the latest of them must not replace
 // what the event brought (the dialog would vanish), so it is read again instead.
 let requestEvents = 0;
+let callSeq = 0;
 
 export async function refreshRequests() {
   for (let tries = 0; tries < 5; tries++) {
@@ -106,7 +107,8 @@ export function onEvent(event) {
       break;
     case 'action':
       panel.calls = [
-        { ...event, received: performance.timeOrigin + performance.now() },
+        // seq keys the row: several events of one burst can share a clamped timestamp
+        { ...event, received: performance.timeOrigin + performance.now(), seq: ++callSeq },
         ...panel.calls,
       ].slice(0, 50);
       break;

@@ -1,0 +1,243 @@
+"""The editor's config file: the page's edited config (plain JSON) merged into the file's TOML
+document so the user's comments, key order and layout stay, its version (a SHA-256 of the
+bytes), and the difference shown when the file changed on disk meanwhile.
+
+tomlkit is imported here and nowhere else; its errors become ``ConfigEditError``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+import tomlkit.exceptions
+from tomlkit.container import Container
+from tomlkit.items import AoT, Array, InlineTable, Item, Table
+
+from midimon._toml import TOMLDecodeError, loads
+from midimon.ui.errors import ConfigEditError
+
+__all__ = ["diff", "merged_text", "parse", "version"]
+
+
+def version(data: bytes) -> str:
+    """The version token of a file's bytes (what the page must name to save over it)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def parse(text: str) -> dict[str, Any]:
+    """The config's values as midimon reads them (plain dicts and lists)."""
+    try:
+        return loads(text)
+    except TOMLDecodeError as exc:
+        raise ConfigEditError(f"the file on disk is not valid TOML: {exc}") from None
+
+
+def diff(before: str, after: str, *, label_before: str, label_after: str) -> str:
+    """A unified diff of two texts (empty when they are the same)."""
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True), after.splitlines(keepends=True),
+            fromfile=label_before, tofile=label_after,
+        )
+    )  # fmt: skip
+
+
+def merged_text(original: str, edited: dict[str, Any]) -> str:
+    """``original`` changed into ``edited`` with as little rewriting as possible: a value equal
+    to the one in the file keeps its item (comments and layout included); an array of tables
+    (modes, mappings) keeps each unchanged entry wherever it moved, an edited one keeps its
+    place's layout; new keys are appended. Equal values give back ``original`` byte for byte."""
+    if not isinstance(edited, dict):
+        raise ConfigEditError("the edited config must be a table (a JSON object)")
+    if parse(original) == edited:
+        return original
+    try:
+        document = tomlkit.parse(original)
+        _merge_table(document, edited)
+        return document.as_string()
+    except (tomlkit.exceptions.TOMLKitError, TypeError, ValueError) as exc:
+        raise ConfigEditError(f"the edited config cannot be written as TOML: {exc}") from None
+
+
+def _plain(item: Any) -> Any:
+    """A tomlkit item as plain Python values."""
+    return item.unwrap() if hasattr(item, "unwrap") else item
+
+
+def _merge_table(table: Container | Table | InlineTable, edited: dict[str, Any]) -> None:
+    for key in [k for k in table if k not in edited]:
+        del table[key]
+    for key, value in edited.items():
+        if key not in table:
+            table[key] = _new_item(value, where=_where(table))
+            continue
+        current = table[key]
+        if _plain(current) == value:
+            continue
+        if isinstance(current, (Table, InlineTable)) and isinstance(value, dict):
+            _merge_table(current, value)
+        elif isinstance(current, AoT) and _tables(value):
+            _merged_aot(current, value)
+        elif isinstance(current, Array) and isinstance(value, list) and not _tables(value):
+            _merge_array(current, value)
+        else:
+            table[key] = _new_item(value, where=_where(table))
+
+
+def _where(parent: Any) -> str:
+    if isinstance(parent, InlineTable):
+        return "inline"
+    return "table" if isinstance(parent, Table) else "root"
+
+
+def _tables(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _identity(value: Any) -> Any:
+    """What names an entry across edits: a mode's name, a mapping's description or trigger."""
+    if not isinstance(value, dict):
+        return None
+    if "name" in value:
+        return ("name", value["name"])
+    return ("mapping", value.get("description"), repr(value.get("trigger")))
+
+
+def _merged_aot(current: AoT, edited: list[dict[str, Any]]) -> AoT:
+    """Entries equal to an old one reuse it wherever they moved; an edited one is merged into
+    the unused old entry of the same identity (mode name; mapping description or trigger),
+    else into the first unused old one, else is new. The AoT is changed in place: rebuilding
+    one makes tomlkit add blank lines."""
+    old = list(current.body)
+    old_plain = [_plain(t) for t in old]
+    unused = list(range(len(old)))
+    chosen: list[int | None] = [None] * len(edited)
+    for index, value in enumerate(edited):
+        match = next((i for i in unused if old_plain[i] == value), None)
+        if match is not None:
+            unused.remove(match)
+            chosen[index] = match
+    for index, value in enumerate(edited):
+        if chosen[index] is None:
+            match = next((i for i in unused if _identity(old_plain[i]) == _identity(value)), None)
+            if match is not None:
+                unused.remove(match)
+                chosen[index] = match
+    tables: list[Table] = []
+    for index, value in enumerate(edited):
+        found = chosen[index]
+        if found is None and unused:
+            found = unused.pop(0)
+        if found is None:
+            tables.append(_new_section(value))
+        else:
+            if old_plain[found] != value:
+                _merge_table(old[found], value)
+            tables.append(old[found])
+    # Blank lines between entries: a new entry ends with one, and so does an old one that is
+    # now followed by a new one or is no longer last; the others keep their text.
+    fresh = [not any(t is o for o in old) for t in tables]
+    last_blank = bool(old) and old[-1].as_string().endswith("\n\n")
+    for position, table in enumerate(tables):
+        last = position == len(tables) - 1
+        moved_up = bool(old) and table is old[-1] and not last
+        next_fresh = not last and fresh[position + 1]
+        if (fresh[position] and (not last or last_blank or not old)) or moved_up or next_fresh:
+            _end_with_blank(table)
+    current._body[:] = tables
+    list.__delitem__(current, slice(None))
+    list.extend(current, tables)
+    return current
+
+
+def _end_with_blank(table: Table) -> None:
+    """Make ``table``'s text end with a blank line (the layout between two ``[[...]]``)."""
+    text = table.as_string()
+    if text.endswith("\n\n") or text.rstrip("\n").rsplit("\n", 1)[-1].lstrip().startswith("#"):
+        return  # a blank line already, or a comment that introduces the next entry
+    nested = [v for _, v in table.value.body if isinstance(v, AoT) and v.body]
+    if nested and table.value.body[-1][1] is nested[-1]:
+        _end_with_blank(nested[-1].body[-1])
+    else:
+        table.add(tomlkit.nl())
+
+
+def _new_section(value: dict[str, Any]) -> Table:
+    """A new ``[[...]]`` entry: scalars and inline tables, then its own arrays of tables."""
+    section = tomlkit.table()
+    for key, inner in value.items():
+        if not _tables(inner):
+            section[key] = _new_item(inner, where="table")
+    for key, inner in value.items():
+        if _tables(inner):
+            section[key] = _new_item(inner, where="table")
+    for _, item in section.value.body:
+        if not isinstance(item, AoT) and item.trivia.trail == "":
+            item.trivia.trail = "\n"  # a detached table's last line has none yet
+    return section
+
+
+def _merge_array(current: Array, edited: list[Any]) -> None:
+    """A plain array: same-length arrays change in place (keeping their layout), others are
+    rebuilt with the same multiline-ness."""
+    if len(current) == len(edited):
+        for index, value in enumerate(edited):
+            if _plain(current[index]) != value:
+                current[index] = _new_item(value, where="inline")
+        return
+    current.clear()
+    for value in edited:
+        current.append(_new_item(value, where="inline"))
+
+
+def _new_item(value: Any, *, where: str) -> Item:
+    """A new item for ``value`` placed under the document (``root``), a ``table`` or an
+    ``inline`` table: tables are sections at the root and inline below it, written as the
+    config's own ``trigger = { type = "Note", note = 36 }`` lines; arrays of tables are
+    ``[[...]]`` sections unless inside an inline table."""
+    if isinstance(value, dict) and where == "root":
+        table = tomlkit.table()
+        for key, inner in value.items():
+            table[key] = _new_item(inner, where="table")
+        return table
+    if _tables(value) and where != "inline":
+        aot = tomlkit.aot()
+        for entry in value:
+            aot.append(_new_section(entry))
+        sections = list(aot.body)
+        for table in sections:
+            _end_with_blank(table)
+        return aot
+    if isinstance(value, (dict, list)):
+        item: Item = tomlkit.parse("x = " + _inline_text(value))["x"]
+        return item
+    scalar: Item = tomlkit.item(value)
+    return scalar
+
+
+def _inline_text(value: Any) -> str:
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        pairs = ", ".join(
+            f"{tomlkit.items.SingleKey(str(k)).as_string()} = {_inline_text(v)}"
+            for k, v in value.items()
+        )
+        return "{ " + pairs + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(_inline_text(v) for v in value) + "]"
+    text: str = tomlkit.item(value).as_string()
+    return text
+
+
+def read(path: Path) -> tuple[str, str]:
+    """The file's text and version."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8"), version(data)
+    except UnicodeDecodeError:
+        raise ConfigEditError(f"{path} is not UTF-8 text") from None
