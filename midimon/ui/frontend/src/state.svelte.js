@@ -49,11 +49,16 @@ function refreshPluginsSoon() {
 // Grant request events seen so far: a list read before the latest of them must not replace
 // what the event brought (the dialog would vanish), so it is read again instead.
 let requestEvents = 0;
+// Each read of the list takes a ticket; an answer older than one already applied is dropped
+// (two reads overlap when the page loads and the daemon connects at once).
+let requestTickets = 0;
+let appliedTicket = 0;
 let callSeq = 0;
 
 export async function refreshRequests() {
   for (let tries = 0; tries < 5; tries++) {
     const seen = requestEvents;
+    const ticket = ++requestTickets;
     let rows = [];
     try {
       rows = await get('/api/requests?all=1');
@@ -61,7 +66,11 @@ export async function refreshRequests() {
       rows = null;
     }
     if (seen !== requestEvents) continue; // an event came meanwhile: this answer may be older
-    if (rows !== null) panel.requests = rows;
+    if (ticket < appliedTicket) return; // a later read already answered
+    if (rows !== null) {
+      panel.requests = rows;
+      appliedTicket = ticket;
+    }
     return;
   }
 }
