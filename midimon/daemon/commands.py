@@ -76,6 +76,7 @@ def register_commands(daemon: Daemon, request_stop: Callable[[], None]) -> None:
         return {
             "apis": ports_by_api(device),
             "device": device.status() if device is not None else None,
+            "feedback": daemon.feedback.status() if daemon.feedback is not None else None,
             "config": str(daemon.config_path),
         }
 
