@@ -5,9 +5,13 @@ configured, connected and own ports."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from typing import Any
 
+import pytest
 from helpers import SETTLE, device_out, recorder, wait_for
 
 from midimon.daemon.midi_device import MidiDevice, is_own_port, ports_by_api
@@ -106,3 +110,63 @@ def test_own_ports_are_those_of_midimon_clients() -> None:
     """Clients "midimon" and "midimon-*" are midimon's; "midimonster" is not."""
     assert is_own_port("midimon:midimon") and is_own_port("midimon-feedback:x")
     assert not is_own_port("midimonster:out") and not is_own_port("padsA:out")
+
+
+FEEDBACK_CONFIG = """
+[device]
+name = "{name}"
+virtual_port = "midimon-fb"
+
+[feedback]
+enabled = true
+
+[[modes]]
+name = "Play"
+color = "red"
+[[modes.mappings]]
+trigger = {{ type = "Note", note = 0 }}
+action = {{ type = "Delay", ms = 0 }}
+"""
+
+
+@pytest.mark.slow
+def test_led_feedback_follows_the_switch(
+    cleanup: list[Any], jack_server: Any, start_daemon: Any, midimon_env: dict[str, str]
+) -> None:
+    """A running daemon switched from a controller no template knows to an APC mini mk2 (by
+    its port name): LED feedback starts on the APC's own output, every pad lit."""
+    import rtmidi
+
+    env = {**midimon_env, **jack_server.env}
+    device_out(cleanup, "out", client="padsA")
+    apc_pads = device_out(cleanup, "out", client="APC mini mk2 Control")
+    leds: list[list[int]] = []
+    apc_leds = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="APC mini mk2 Control")
+    apc_leds.open_virtual_port("leds")
+    apc_leds.set_callback(lambda event, _: leds.append(event[0]))
+    cleanup.append(apc_leds.delete)
+    proc, config = start_daemon(FEEDBACK_CONFIG.format(name="padsA:out"), env)
+    before = daemon_status(env, config.parent)
+    assert before["device"]["port"] == "padsA:out" and before["feedback"]["template"] is None
+
+    config.write_text(FEEDBACK_CONFIG.format(name="APC mini mk2 Control:out"))
+    reloaded = subprocess.run([sys.executable, "-m", "midimon", "reload"], env=env,
+                              cwd=config.parent, capture_output=True, text=True)  # fmt: skip
+    assert reloaded.returncode == 0, reloaded.stderr
+    assert wait_for(lambda: daemon_status(env, config.parent)["feedback"]["connected"], 15)
+    after = daemon_status(env, config.parent)
+    assert after["device"]["port"] == "APC mini mk2 Control:out"
+    assert after["feedback"]["template"] == "apc-mini-mk2"
+    assert after["feedback"]["output"].startswith("APC mini mk2 Control")
+    assert wait_for(lambda: len({m[1] for m in leds}) == 64, 15)  # every pad of the 8x8 grid
+    time.sleep(SETTLE)
+    apc_pads.send_message([0x90, 0, 127])  # a press on the new controller lights its pad
+    assert wait_for(lambda: [0x96, 0, 3] in leds, 5), leds[-3:]  # white: a hard press
+    assert proc.poll() is None
+
+
+def daemon_status(env: dict[str, str], cwd: Any) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-m", "midimon", "status", "--json"], env=env,
+                          cwd=cwd, capture_output=True, text=True)  # fmt: skip
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
