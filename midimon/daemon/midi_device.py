@@ -231,9 +231,9 @@ class MidiDevice:
 
 def ports_by_api(device: MidiDevice | None) -> list[dict[str, Any]]:
     """Every compiled MIDI API's inputs and outputs (or why it could not start); each port
-    says whether it is one of midimon's own, whether ``[device] name`` matches it (inputs) and
-    whether the daemon's input reads it now."""
-    from midimon.midi import compiled_apis, list_ports, match_port
+    says whether it is one of midimon's own, and each input whether ``[device] name`` matches
+    it, whether the daemon's input reads it now, and the name choosing it writes."""
+    from midimon.midi import compiled_apis, list_ports, match_port, stable_port_name
 
     name = device.settings.name if device is not None else None
     current = device.status() if device is not None else {}
@@ -248,6 +248,7 @@ def ports_by_api(device: MidiDevice | None) -> list[dict[str, Any]]:
         chosen = match_port(name, [p["name"] for p in inputs]) if name else None
         for port in inputs:
             port["own"] = is_own_port(port["name"])
+            port["choose"] = stable_port_name(port["name"])  # what choosing it writes
             port["configured"] = port["index"] == chosen
             port["connected"] = bool(
                 current.get("connected") and current.get("api") == api

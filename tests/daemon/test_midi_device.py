@@ -104,6 +104,7 @@ def test_the_listing_marks_configured_connected_and_own_ports(cleanup: list[Any]
     assert rows["padsB:out"]["configured"] and rows["padsB:out"]["connected"]
     assert not rows["padsA:out"]["configured"] and not rows["padsA:out"]["connected"]
     assert rows["midimon-out:midimon out"]["own"] and not rows["padsA:out"]["own"]
+    assert rows["padsA:out"]["choose"] == "padsA:out"  # JACK names have no ALSA numbers
 
 
 def test_own_ports_are_those_of_midimon_clients() -> None:
