@@ -53,6 +53,7 @@ __all__ = [
     "list_ports",
     "match_port",
     "port_lister",
+    "stable_port_name",
 ]
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,12 @@ def _create(
 def _stable(name: str) -> str:
     """A port name without ALSA's client:port numbers."""
     return _ALSA_SUFFIX.sub("", name)
+
+
+def stable_port_name(name: str) -> str:
+    """``name`` as ``[device] name`` should hold it: without ALSA's trailing client:port
+    numbers, which change when the device is plugged in again (exact matching ignores them)."""
+    return _stable(name)
 
 
 def match_port(pattern: str, names: Sequence[str]) -> int | None:

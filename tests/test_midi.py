@@ -23,6 +23,7 @@ from midimon.midi import (
     compiled_apis,
     list_ports,
     match_port,
+    stable_port_name,
 )
 
 Received = list[tuple[bytes, int]]
@@ -54,6 +55,15 @@ def test_match_port_order() -> None:
     assert match_port("kontrol[", names) is None  # a bad regex is no match, not an error
     assert match_port("Launchpad", names) is None
     assert match_port("Port", ["Port 2", "Port"]) == 1  # exact beats an earlier substring
+
+
+def test_stable_port_name_drops_alsa_numbers_only() -> None:
+    """What [device] name keeps of a port: ALSA's changing client:port numbers go, a JACK
+    "client:port" name stays whole."""
+    assert stable_port_name("nanoPAD2:nanoPAD2 nanoPAD2 _ CTRL 20:0") == (
+        "nanoPAD2:nanoPAD2 nanoPAD2 _ CTRL"
+    )
+    assert stable_port_name("padsA:out") == "padsA:out"
 
 
 def test_list_ports_sees_jack_ports(cleanup) -> None:

@@ -102,6 +102,9 @@ def cmd_control(args: argparse.Namespace) -> int:
             print(f"{key:<16} {for_people(value)}")
     elif args.command_name == "RELOAD":
         print(f"reloaded in {data['ms']} ms")
+        device = data.get("device")  # [device] changed: the input switched
+        if device and device.get("connected"):
+            print(f"MIDI input switched to {device['port']} ({device['api']})")
         for warning in data.get("warnings", []):
             print(f"warning: {warning}")
     else:

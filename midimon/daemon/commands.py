@@ -69,6 +69,17 @@ def register_commands(daemon: Daemon, request_stop: Callable[[], None]) -> None:
         except MidiError as exc:
             raise _failed(str(exc)) from None
 
+    def midi_ports(args: dict[str, Any], ctx: RequestContext) -> Any:
+        from midimon.daemon.midi_device import ports_by_api
+
+        device = daemon.midi_device
+        return {
+            "apis": ports_by_api(device),
+            "device": device.status() if device is not None else None,
+            "feedback": daemon.feedback.status() if daemon.feedback is not None else None,
+            "config": str(daemon.config_path),
+        }
+
     def plugins(args: dict[str, Any], ctx: RequestContext) -> Any:
         manager = daemon.manager
         manager.discover()
@@ -139,6 +150,7 @@ def register_commands(daemon: Daemon, request_stop: Callable[[], None]) -> None:
     reg.register("STOP", stop, description="shut the daemon down cleanly")
     reg.register("VALIDATE_CONFIG", validate, description="check a config file")
     reg.register("LIST_DEVICES", devices, description="MIDI input and output ports")
+    reg.register("MIDI_PORTS", midi_ports, description="each MIDI API's ports; the input's")
     reg.register("PLUGINS", plugins, description="discovered plugins and their state")
     register_plugin_commands(daemon)
     register_package_commands(daemon)

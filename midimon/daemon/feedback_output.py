@@ -68,8 +68,10 @@ class FeedbackSender:
 
     # -- any thread: queue a request -------------------------------------------------------------
     def midi_in(self, data: bytes) -> None:
-        """A message from the device (the input path calls this: one queue put, no wait)."""
-        self._queue.put(("in", data))
+        """A message from the device (the input path calls this: one queue put, no wait);
+        dropped while no sender thread runs (no template: nothing would ever read it)."""
+        if self._thread is not None:
+            self._queue.put(("in", data))
 
     def mode_changed(self, mode: str) -> None:
         """The daemon's mode changed: light the new mode."""
@@ -119,14 +121,18 @@ class FeedbackSender:
         self.resend()
 
     def stop(self) -> None:
-        """Stop the thread and the watcher, and close the port."""
-        self._queue.put(_STOP)
-        if self._thread is not None:
+        """Stop the thread and the watcher, and close the port; :meth:`start` may follow (the
+        input switched to another controller)."""
+        if self._thread is not None:  # no stop request left queued for a later start's thread
+            self._queue.put(_STOP)
             self._thread.join(5)
+            self._thread = None
         if self._watcher is not None:
             self._watcher.stop()
+            self._watcher = None
         if self._port is not None:
             self._port.close()
+            self._port = None
 
     def status(self) -> dict[str, Any]:
         """What `midimon status` shows."""

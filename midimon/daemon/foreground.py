@@ -96,36 +96,32 @@ def _demo_http_sink() -> Any:
     return sink
 
 
-def _open_midi(daemon: Daemon) -> tuple[Any, Any, Any]:
-    """Input, output and watcher, or Nones with a warning when no MIDI system is reachable."""
+def _open_midi(daemon: Daemon) -> Any:
+    """The daemon's MIDI ports from [device] (see midimon.daemon.midi_device); None when
+    python-rtmidi cannot be imported."""
     try:
-        from midimon.errors import MidiError
-        from midimon.midi import MidiInput, MidiOutput
-        from midimon.midi_watch import PortWatcher
+        from midimon.daemon.midi_device import MidiDevice
     except ImportError as exc:  # pragma: no cover - python-rtmidi is a dependency
         log.warning("MIDI unavailable: %s", exc)
-        return None, None, None
-    device = daemon.config.device
-    try:
-        midi_in = MidiInput(
-            device.name,
-            virtual_name=device.virtual_port or None,
-            callback=daemon.feed,
-            missing_ok=device.virtual_port is None,
-        )
-        midi_out = MidiOutput(None, virtual_name=f"{device.virtual_port or 'midimon'} out")
-    except (MidiError, ValueError) as exc:
-        log.warning("no MIDI input/output (%s); the daemon runs without MIDI ports", exc)
-        return None, None, None
-    watcher = None
-    if device.auto_reconnect and device.name:
-        watcher = PortWatcher(
-            [midi_in],
-            on_connect=lambda n: log.info("MIDI connected: %s", n),
-            on_disconnect=lambda n: log.warning("MIDI lost: %s", n),
-        )
-        watcher.start()
-    return midi_in, midi_out, watcher
+        return None
+    device = MidiDevice(
+        daemon.feed, daemon.config.device, publish=daemon.publish,
+        on_switch=lambda port: _restart_feedback(daemon, port),
+    ).open()  # fmt: skip
+    daemon.midi_device = device
+    daemon.input_counters = device.input_counters  # STATUS shows the ring's drops
+    return device
+
+
+def _restart_feedback(daemon: Daemon, midi_in: Any) -> None:
+    """The input switched to another controller: LED feedback follows it (its template and
+    output port are chosen again)."""
+    sender = daemon.feedback
+    if sender is None:
+        return
+    sender.stop()
+    sender.template = None
+    _start_feedback(daemon, midi_in)
 
 
 def _start_feedback(daemon: Daemon, midi_in: Any) -> None:
@@ -137,7 +133,8 @@ def _start_feedback(daemon: Daemon, midi_in: Any) -> None:
         return
     from midimon.daemon.feedback_output import FEEDBACK_CLIENT, choose_template
 
-    template = choose_template(daemon.config.feedback, midi_in.port_name if midi_in else None)
+    port = (midi_in.port_name or midi_in.pattern) if midi_in is not None else None  # or awaited
+    template = choose_template(daemon.config.feedback, port)
     if template is None:
         return
     from midimon.midi import MidiOutput
@@ -257,10 +254,9 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
 
     server = ControlServer(socket_path(), daemon.registry, on_refused=audit_refusal)
     server.start()
-    midi_in, midi_out, watcher = _open_midi(daemon)
-    if midi_in is not None:
-        daemon.input_counters = midi_in.input_counters  # STATUS shows the ring's drops
-    midi_out_ref[0] = midi_out
+    device = _open_midi(daemon)
+    midi_in = device.input if device is not None else None
+    midi_out_ref[0] = device.output if device is not None else None
     _start_feedback(daemon, midi_in)
     focus = _start_app_focus(daemon)
     daemon.start()
@@ -285,13 +281,12 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
     finally:
         print("midimon stopping", flush=True)
         server.stop()
-        if watcher is not None:
-            watcher.stop()
         if focus is not None:
             focus.stop()
-        for port_obj in (midi_in, midi_out, *named_outputs.values()):
-            if port_obj is not None:
-                port_obj.close()
+        if device is not None:
+            device.close()
+        for port_obj in named_outputs.values():
+            port_obj.close()
         daemon.stop()
         if sink is not None:
             sink.shutdown()

@@ -119,6 +119,7 @@ class Daemon:
         self.counters = Counters()
         # The MIDI input's own counters (its ring's drops), set by whoever opened the input.
         self.input_counters: Callable[[], dict[str, int] | None] | None = None
+        self.midi_device: Any = None  # its MidiDevice: a reload switches the controller
         self.manager = PluginManager(
             self.config.plugins, host=host or DaemonHost(self), session_grants=session_grants
         )
@@ -238,6 +239,7 @@ class Daemon:
         if self.feedback is not None:
             self.feedback.reconfigure(config, self.mapper.mode)
         self.plugin_events.sync()
+        device = self.midi_device.follow(config.device) if self.midi_device is not None else None
         problems = startup_report.check_plugins(self)
         elapsed = (time.perf_counter() - started) * 1000
         self.counters.reloads += 1
@@ -247,8 +249,10 @@ class Daemon:
         return {
             "ok": True,
             "errors": [],
-            "warnings": [*config.warnings, *plugin_check.warnings(problems)],
+            "warnings": [*config.warnings, *plugin_check.warnings(problems)]
+            + ([device["warning"]] if device and device.get("warning") else []),
             "ms": round(elapsed, 3),
+            "device": device,  # None: [device] unchanged, else the switched input's state
         }
 
     # -- MIDI -------------------------------------------------------------------------------------
@@ -446,6 +450,7 @@ class Daemon:
             "midi_in": counters.midi_in,
             "dropped": counters.dropped,
             "midi_input": self.input_counters() if self.input_counters is not None else None,
+            "device": self.midi_device.status() if self.midi_device is not None else None,
             "triggers": counters.triggers,
             "actions_ok": counters.actions_ok,
             "actions_failed": counters.actions_failed,

@@ -227,6 +227,15 @@ async def audit(request: web.Request) -> web.Response:
     return web.json_response(entries[-200:])
 
 
+async def devices(request: web.Request) -> web.Response:
+    """The Device page: every MIDI API's inputs and outputs as the daemon sees them (the
+    configured, connected and midimon's own ports marked), and the input's state."""
+    try:
+        return web.json_response(await _link(request).request("MIDI_PORTS"))
+    except IpcError as exc:
+        return _error(exc)
+
+
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: every daemon event, as it happens."""
     return await event_stream(request, _link(request))
@@ -243,4 +252,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/packages/install", install_package)
     app.router.add_get("/api/stats", stats)
     app.router.add_get("/api/audit", audit)
+    app.router.add_get("/api/devices", devices)
     app.router.add_get("/api/events", events)

@@ -32,6 +32,7 @@ EVENT_TYPES = (
     "grant_request_cleared",
     "reload",
     "plugin_check",
+    "device",
 )
 
 

@@ -53,7 +53,8 @@ def control(tmp_path: Path, isolated_dirs, make_plugin: MakePlugin, jack_server)
 
 
 def test_every_command(control, tmp_path: Path) -> None:
-    """PING, STATUS, VALIDATE_CONFIG, RELOAD, LIST_DEVICES, EVENTS, plugin commands, AUDIT, STOP."""
+    """PING, STATUS, VALIDATE_CONFIG, RELOAD, LIST_DEVICES, MIDI_PORTS, EVENTS, plugin commands,
+    AUDIT, STOP."""
     daemon, client, stop_requested = control
     assert client.request("PING")["protocol"] == PROTOCOL_VERSION
     status = client.request("STATUS")
@@ -98,6 +99,8 @@ def test_every_command(control, tmp_path: Path) -> None:
 
     devices = client.request("LIST_DEVICES")
     assert "jack" in str(devices).lower()
+    ports = client.request("MIDI_PORTS")  # every API; no MidiDevice in this in-process daemon
+    assert ports["device"] is None and "jack" in [entry["api"] for entry in ports["apis"]]
 
     names = {p["name"] for p in client.request("PLUGINS")}
     assert "cmd_probe" in names

@@ -15,6 +15,7 @@ export const panel = $state({
   history: [],
   calls: [],
   snoozed: {},
+  deviceEvents: 0, // device events seen: the Device page reads the ports again on each
 });
 
 export function requestKey(r) {
@@ -120,6 +121,9 @@ export function onEvent(event) {
         { ...event, received: performance.timeOrigin + performance.now(), seq: ++callSeq },
         ...panel.calls,
       ].slice(0, 50);
+      break;
+    case 'device':
+      panel.deviceEvents += 1;
       break;
     case 'reload':
     case 'plugin_check':
