@@ -1,13 +1,12 @@
 """The bundled Rust trigger plugin gamepad in a real sandboxed worker, fed real ``struct
 input_event`` records through a FIFO standing in for the device node: buttons, axes with a dead
-zone, reconnection, and the per-device grant; and, where /dev/uinput exists, through a virtual
-gamepad the kernel makes (ioctl UI_DEV_SETUP / UI_DEV_CREATE), read from its real
-/dev/input/eventN node."""
+zone, reconnection (the same node, a node made again, one plugged in after the start), and the
+per-device grant; and, where /dev/uinput exists, through a virtual gamepad the kernel makes
+(ioctl UI_DEV_SETUP / UI_DEV_CREATE), read from its real /dev/input/eventN node."""
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
@@ -17,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import IN_CI, RecordingHost, wait_for
@@ -25,6 +25,8 @@ from midimon.paths import bundled_plugins_dir
 from midimon.plugins.description.capabilities import Capability
 from midimon.plugins.errors import PluginCallError, WorkerError
 from midimon.plugins.loading.image import sealed_image_fd
+from midimon.plugins.manager.plugin_manager import PluginManager
+from midimon.plugins.manager.trigger_plugins import TriggerPlugins
 from midimon.plugins.sandbox.spec import SandboxSpec
 from midimon.plugins.sandbox.trigger_worker import PluginEvent, TriggerWorker
 from midimon.plugins.sandbox.worker import WorkerProcess, worker_executable
@@ -129,61 +131,121 @@ def test_buttons_axes_dead_zone_and_reconnection(tmp_path: Path, rigs: list[Rig]
     assert rig.seen()[-1] == ("BTN_START", 1.0)
 
 
-def _landlock(rig: Rig) -> bool:
-    """Whether the rig's worker runs under Landlock file rules."""
-    info = rig.trigger.worker.load_info
-    return info is not None and any("Landlock ABI" in line for line in info.enforcement.describe())
+class Supervised:
+    """The gamepad as the daemon runs it: TriggerPlugins over a real PluginManager (grants,
+    sandboxed worker, restarts), granted read access to one device path; its events."""
+
+    def __init__(self, manager: PluginManager) -> None:
+        self.manager = manager
+        self.events: list[tuple[str, float]] = []
+        self.lock = threading.Lock()
+        self.triggers = TriggerPlugins(manager, self._on_event, watch_interval=0.1)
+
+    def _on_event(self, event: PluginEvent) -> None:
+        with self.lock:
+            self.events.append((event.name, event.value))
+
+    def seen(self) -> list[tuple[str, float]]:
+        with self.lock:
+            return list(self.events)
+
+    def stats(self) -> dict[str, Any]:
+        return self.triggers.stats().get("gamepad", {})
+
+    def pressed_until_seen(self, press: Callable[[], bool]) -> bool:
+        """Press BTN_START (``press()`` False while the device cannot take it yet) until the
+        plugin reports it: events sent before it (re)opened the node are not its to see."""
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if press() and wait_for(lambda: ("BTN_START", 1.0) in self.seen(), 0.3):
+                return True
+            time.sleep(0.05)
+        return False
 
 
-def _seen_again(rig: Rig, replug: str, press: Callable[[], bool]) -> None:
-    """After ``replug`` (a new inode at the granted path), presses of BTN_START (``press()``
-    False while the device cannot take them yet) must reach the plugin once it reopened the
-    node. Under Landlock they do not yet: a Landlock rule for a file holds the inode it was
-    made for, so a node made again (devtmpfs does that when a gamepad comes back) is refused
-    until the worker restarts; that is an expected failure (xfail) with the reason, anything
-    else a failure."""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if press() and wait_for(lambda: ("BTN_START", 1.0) in rig.seen(), 0.3):
-            return
-        time.sleep(0.1)
-    logs = [text for _, _, text in rig.host.logs]
-    if _landlock(rig) and any("Permission denied" in t for t in logs):
-        pytest.xfail(
-            f"{replug}: the gamepad cannot reopen its node in the same worker (the Landlock "
-            "rule holds the old inode); it reads it again only after a worker restart"
-        )
-    pytest.fail(f"{replug}: no BTN_START after the device came back; seen {rig.seen()}, {logs}")
+@pytest.fixture
+def supervise(make_manager: Callable[..., PluginManager]) -> Iterator[Callable[..., Supervised]]:
+    """``supervise(device, present=True)``: the gamepad granted ``device`` and started; with
+    ``present=False`` the device is removed after the grant (not plugged in at the start)."""
+    made: list[Supervised] = []
+
+    def start(device: Path, present: bool = True) -> Supervised:
+        manager = make_manager(settings={"gamepad": {"device": str(device)}})
+        manager.grant("gamepad", Capability.FILESYSTEM, read_paths=[device])
+        if not present:
+            device.unlink()
+        supervised = Supervised(manager)
+        made.append(supervised)
+        supervised.triggers.sync(["gamepad"])
+        return supervised
+
+    yield start
+    for supervised in made:
+        supervised.triggers.stop_all()
 
 
-def test_a_device_node_made_again_at_the_granted_path(tmp_path: Path, rigs: list[Rig]) -> None:
-    """A device unplugged and plugged back gets a new node (a new inode) at the same path: the
-    plugin reads it again (without Landlock), or the known Landlock limit is reported (xfail)."""
-    device = tmp_path / "event-joystick"
-    os.mkfifo(device)
-    rig = Rig(device, (device,))
-    rigs.append(rig)
-    rig.start()
-    with open(device, "wb", buffering=0) as pad:
-        pad.write(record(EV_KEY, BTN_SOUTH, 1))
-        assert wait_for(lambda: rig.seen() == [("BTN_SOUTH", 1.0)])
-    device.unlink()
-    os.mkfifo(device)
+def _fifo_press(device: Path) -> Callable[[], bool]:
+    """Writes a BTN_START press into the FIFO ``device`` once the plugin opens it for reading
+    (it holds a FIFO without a writer open only briefly, every 200 ms: a blocking open waits
+    for that); False when it does not within 2 s."""
 
     def press() -> bool:
-        try:  # a FIFO opens for writing only once the plugin holds it open for reading
-            fd = os.open(device, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError as exc:
-            if exc.errno == errno.ENXIO:
-                return False
-            raise
-        try:
-            os.write(fd, record(EV_KEY, BTN_START, 1))
-        finally:
-            os.close(fd)
-        return True
+        def write() -> None:
+            with contextlib.suppress(FileNotFoundError):
+                fd = os.open(device, os.O_WRONLY)  # blocks until a reader has it open
+                try:
+                    os.write(fd, record(EV_KEY, BTN_START, 1))
+                finally:
+                    os.close(fd)
 
-    _seen_again(rig, "a FIFO made again", press)
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        writer.join(2)
+        if not writer.is_alive():
+            return True
+        fd = os.open(device, os.O_RDONLY | os.O_NONBLOCK)  # release the waiting writer
+        writer.join(2)
+        os.close(fd)
+        return False
+
+    return press
+
+
+def test_a_device_plugged_back_in_is_read_by_a_new_worker(
+    tmp_path: Path, supervise: Callable[..., Supervised]
+) -> None:
+    """A device plugged back in gets a new node at the same path (the kernel makes it anew),
+    which the running worker's Landlock rule (it holds the old inode) does not cover: the
+    plugin is restarted in a new worker that reads it; audited unload with the path, no crash."""
+    device = tmp_path / "event-joystick"
+    os.mkfifo(device)
+    pad = supervise(device)
+    pid = pad.stats()["worker_pid"]
+    assert pad.stats()["running"] and pid
+    with open(device, "wb", buffering=0) as fifo:
+        fifo.write(record(EV_KEY, BTN_SOUTH, 1))
+        assert wait_for(lambda: pad.seen() == [("BTN_SOUTH", 1.0)])
+    device.unlink()
+    os.mkfifo(device)  # plugged back in
+    assert wait_for(lambda: pad.stats().get("worker_pid") not in (None, pid)), pad.stats()
+    assert pad.pressed_until_seen(_fifo_press(device)), pad.seen()
+    assert pad.stats()["crashes_recent"] == 0, pad.stats()
+    unloads = list(pad.manager.audit.read(plugin="gamepad", event="unload"))
+    assert unloads and unloads[-1]["made_again"] == [str(device)], unloads
+
+
+def test_a_device_plugged_in_after_the_start(
+    tmp_path: Path, supervise: Callable[..., Supervised]
+) -> None:
+    """The only granted device is absent at the start: the plugin is refused (its grant gives
+    nothing yet), and started when the device appears."""
+    device = tmp_path / "event-joystick"
+    os.mkfifo(device)
+    pad = supervise(device, present=False)
+    assert not pad.stats()["running"], pad.stats()
+    os.mkfifo(device)  # plugged in
+    assert wait_for(lambda: pad.stats()["running"]), pad.stats()
+    assert pad.pressed_until_seen(_fifo_press(device)), pad.seen()
 
 
 def test_a_device_not_granted_is_refused(tmp_path: Path, rigs: list[Rig]) -> None:
@@ -331,28 +393,29 @@ def test_a_uinput_gamepad(rigs: list[Rig], gamepads: list[VirtualGamepad]) -> No
 
 @needs_uinput
 def test_a_uinput_gamepad_unplugged_and_back(
-    rigs: list[Rig], gamepads: list[VirtualGamepad]
+    supervise: Callable[..., Supervised], gamepads: list[VirtualGamepad]
 ) -> None:
-    """The kernel-made gamepad goes away (UI_DEV_DESTROY) and comes back at the same node: the
-    plugin reads it again, or the known Landlock limit is reported (xfail)."""
+    """The kernel-made gamepad goes away (UI_DEV_DESTROY) and comes back at the same node (a new
+    inode): the plugin, run as the daemon runs it, reads it again from a new worker."""
     pad = VirtualGamepad()
     gamepads.append(pad)
     node = _readable(pad.node)
-    rig = Rig(node, (node,))
-    rigs.append(rig)
-    rig.start()
+    supervised = supervise(node)
+    pid = supervised.stats()["worker_pid"]
+    assert supervised.stats()["running"] and pid, supervised.stats()
     pad.send((EV_KEY, BTN_SOUTH, 1))
-    assert wait_for(lambda: rig.seen() == [("BTN_SOUTH", 1.0)]), rig.seen()
+    assert wait_for(lambda: supervised.seen() == [("BTN_SOUTH", 1.0)]), supervised.seen()
     pad.close()
     assert wait_for(lambda: not node.exists(), 5), f"{node} is still there after UI_DEV_DESTROY"
     again = VirtualGamepad()
     gamepads.append(again)
     if again.node != node:
         pytest.skip(f"the device came back as {again.node}, not {node}: a grant names one node")
+    assert wait_for(lambda: supervised.stats().get("worker_pid") not in (None, pid))
 
     def press() -> bool:
         again.send((EV_KEY, BTN_START, 1))
         again.send((EV_KEY, BTN_START, 0))
         return True
 
-    _seen_again(rig, "a uinput gamepad made again", press)
+    assert supervised.pressed_until_seen(press), supervised.seen()

@@ -1,0 +1,47 @@
+"""granted_nodes: a path made again (a device node plugged back in), or made since, is named;
+one left alone, or gone, is not."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from midimon.plugins.manager.granted_nodes import identities, identity, made_again
+
+
+def test_a_path_left_alone_is_not_named(tmp_path: Path) -> None:
+    """Unchanged files, and a folder written into, name the same file as before."""
+    node, folder = tmp_path / "event0", tmp_path / "logs"
+    node.touch()
+    folder.mkdir()
+    before = identities([node, folder])
+    (folder / "x.log").write_text("x")
+    node.write_text("written, not made again")
+    assert made_again(before) == []
+
+
+def test_a_path_made_again_or_made_since_is_named(tmp_path: Path) -> None:
+    """A node removed and made again at the same path (a new inode), and a path absent before
+    that exists now, are named; one that is gone now is not (nothing to read there yet)."""
+    replugged, plugged_later, unplugged = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    os.mkfifo(replugged)
+    unplugged.touch()
+    keep = tmp_path / "keep"  # holds the old inode, so the new file cannot reuse its number
+    os.link(replugged, keep)
+    before = identities([replugged, plugged_later, unplugged])
+    assert before[plugged_later] is None
+    replugged.unlink()
+    os.mkfifo(replugged)
+    plugged_later.touch()
+    unplugged.unlink()
+    assert made_again(before) == [replugged, plugged_later]
+
+
+def test_identity_follows_links(tmp_path: Path) -> None:
+    """A /dev/input/by-id style link names the node it points to, as the worker's open does."""
+    node = tmp_path / "event3"
+    node.touch()
+    link = tmp_path / "usb-Pad-event-joystick"
+    link.symlink_to(node)
+    assert identity(link) == identity(node) is not None
+    assert identity(tmp_path / "nothing") is None
