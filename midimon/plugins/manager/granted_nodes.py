@@ -1,16 +1,18 @@
-"""Which granted paths of a running worker were made again since it started.
+"""Which granted device nodes of a running worker were made again since it started.
 
 A Landlock rule holds the file (inode) its path named when the worker started, not the path:
 a device node that comes back (a gamepad plugged in again: the kernel makes its node anew,
 even under the same name), or that was absent then, stays unreadable to that worker. Only a
 new worker, whose rules are made from the paths as they are now, can read it. TriggerPlugins
 takes each worker's :func:`identities` before it starts and restarts it when
-:func:`made_again` names a path.
+:func:`made_again` names a path. Only device nodes and FIFOs count as made again: a regular
+file or folder replaced (an editor's save, a plugin's own atomic rewrite) restarts nothing.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -34,11 +36,20 @@ def identities(paths: Iterable[Path]) -> dict[Path, NodeId]:
 
 
 def made_again(before: Mapping[Path, NodeId]) -> list[Path]:
-    """The paths that name another file now than in ``before``: made again, or made since
-    (a path that is gone now is not listed: nothing new to read there yet)."""
+    """The paths that name a file now where ``before`` had none (made since), or another
+    device node or FIFO than then (made again). A path that is gone now is not listed:
+    nothing new to read there yet."""
     changed = []
     for path, then in before.items():
-        now = identity(path)
-        if now is not None and now != then:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        now = (st.st_dev, st.st_ino)
+        if then is None or (now != then and _is_node(st.st_mode)):
             changed.append(path)
     return changed
+
+
+def _is_node(mode: int) -> bool:
+    return stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode)

@@ -9,10 +9,10 @@ the worker's reader thread, already capped (``event_rate_limit`` per second, in 
 its override); drops are counted and audited at most once a second per plugin.
 
 A worker reads a granted file by the inode its path named when it started (Landlock), so when
-a granted path is made again (a device plugged back in, or plugged in after the start) the
-plugin is restarted in a new worker that can read it: audited ``unload`` with the paths, then
-``load``; not a crash. A plugin refused because its only granted path was absent (a gamepad
-not plugged in) is started when the path appears.
+a granted device node is made again (a device plugged back in, or plugged in after the start)
+the plugin is restarted in a new worker that can read it (granted_nodes.py): audited
+``unload`` with the paths, then ``load``; not a crash. A plugin refused because its only
+granted path was absent (a gamepad not plugged in) is started when the path appears.
 """
 
 from __future__ import annotations

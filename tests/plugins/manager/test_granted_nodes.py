@@ -1,5 +1,5 @@
-"""granted_nodes: a path made again (a device node plugged back in), or made since, is named;
-one left alone, or gone, is not."""
+"""granted_nodes: a device node or FIFO made again (plugged back in), or any path made since,
+is named; one left alone, a regular file or folder replaced, or a path gone, is not."""
 
 from __future__ import annotations
 
@@ -9,14 +9,20 @@ from pathlib import Path
 from midimon.plugins.manager.granted_nodes import identities, identity, made_again
 
 
-def test_a_path_left_alone_is_not_named(tmp_path: Path) -> None:
-    """Unchanged files, and a folder written into, name the same file as before."""
-    node, folder = tmp_path / "event0", tmp_path / "logs"
-    node.touch()
+def test_a_path_left_alone_or_a_file_replaced_is_not_named(tmp_path: Path) -> None:
+    """Unchanged nodes, a folder written into, and a regular file or folder replaced (an
+    editor's save: the worker need not restart for it) are not named."""
+    node, folder, config = tmp_path / "event0", tmp_path / "logs", tmp_path / "pad.json"
+    os.mkfifo(node)
     folder.mkdir()
-    before = identities([node, folder])
+    config.write_text("{}")
+    keep = tmp_path / "keep"  # holds the old inode, so the new file cannot reuse its number
+    os.link(config, keep)
+    before = identities([node, folder, config])
     (folder / "x.log").write_text("x")
-    node.write_text("written, not made again")
+    config.unlink()
+    config.write_text('{"saved": true}')
+    assert identity(config) != before[config]
     assert made_again(before) == []
 
 
