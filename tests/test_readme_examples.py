@@ -50,7 +50,7 @@ def test_readme_plugins_block_lists_every_key() -> None:
     assert set(table) == set(_PLUGINS_KEYS)
     defaults = PluginSettings()
     for key, value in table.items():
-        if key in ("dirs", "auto_grant", "overrides", "settings"):
+        if key in ("dirs", "auto_grant", "overrides"):
             continue
         default = getattr(defaults.policy, key, getattr(defaults.execution, key, None))
         assert value == (sorted(default) if isinstance(default, frozenset) else default), key
