@@ -29,12 +29,18 @@ class Language:
 
     key: str
     title: str
-    files: tuple[str, ...]  # template paths under templates/<key>/
+    files: tuple[str, ...]  # template paths under templates/<key>/ (or templates/<shared>/)
     needs_header: bool  # copy HEADERS (midimon_plugin.h, midimon_params.h) into include/
     build: str
     binary_linux: str  # with __name__
     binary_macos: str
     cap_prefix: str  # how the source spells MIDIMON_CAP_* constants
+    shared: str = ""  # a trigger template takes the files it lacks from this action template
+
+    def template(self, root: Path, rel: str) -> Path:
+        """Where the template of ``rel`` is: this language's folder, else the shared one."""
+        own = root / self.key / rel
+        return own if own.is_file() or not self.shared else root / self.shared / rel
 
 
 LANGUAGES: dict[str, Language] = {
@@ -70,7 +76,8 @@ LANGUAGES: dict[str, Language] = {
     ),
 }
 
-#: ``new-plugin --type trigger``: the languages with a trigger template so far.
+#: ``new-plugin --type trigger``: the trigger templates, each beside its action template
+#: (Cargo.toml and build.sh are shared with it).
 TRIGGER_LANGUAGES: dict[str, Language] = {
     "c": Language(
         "c_trigger",
@@ -81,6 +88,28 @@ TRIGGER_LANGUAGES: dict[str, Language] = {
         "build/__name__.so",
         "build/__name__.dylib",
         "",
+    ),
+    "rust": Language(
+        "rust_trigger",
+        "Rust cdylib, built with cargo, no crates",
+        ("Cargo.toml", "src/lib.rs"),
+        False,
+        "cargo build --release",
+        "target/release/lib__name__.so",
+        "target/release/lib__name__.dylib",
+        "",
+        shared="rust",
+    ),
+    "zig": Language(
+        "zig_trigger",
+        "Zig, built with the ziglang PyPI package",
+        ("build.sh", "src/__name__.zig"),
+        True,
+        "sh build.sh",
+        "build/lib__name__.so",
+        "build/lib__name__.dylib",
+        "c.",
+        shared="zig",
     ),
 }
 PLUGIN_TYPES = ("action", "trigger")
@@ -142,17 +171,12 @@ def create_plugin(
     plugin_type: str = "action",
 ) -> Scaffold:
     """Create the plugin folder (``directory``, default ``./name``); refuses a non-empty one.
-    ``plugin_type``: ``action`` (any language) or ``trigger`` (C so far)."""
+    ``plugin_type``: ``action`` or ``trigger``, in any of the three languages."""
     check_name(name)
     if plugin_type not in PLUGIN_TYPES:
         raise ScaffoldError(f"unknown plugin type {plugin_type!r}; expected action or trigger")
     trigger = plugin_type == "trigger"
     lang = (TRIGGER_LANGUAGES if trigger else LANGUAGES).get(language)
-    if lang is None and trigger and language in LANGUAGES:
-        raise ScaffoldError(
-            f"no trigger plugin template for {language} yet; use --lang c (the ABI itself "
-            "serves Rust and Zig: see docs/abi-reference.md, Trigger plugins)"
-        )
     if lang is None:
         raise ScaffoldError(f"unknown language {language!r}; expected one of: c, rust, zig")
     caps = parse_capabilities(capabilities)
@@ -209,14 +233,14 @@ def create_plugin(
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for rel in ("plugin.toml", "README.md"):
-        template = "TRIGGER_README.md" if trigger and rel == "README.md" else rel
+        template = f"TRIGGER_{rel}" if trigger else rel
         (folder / rel).write_text(render(source / "common" / template), encoding="utf-8")
         written.append(rel)
     for rel in lang.files:
         out_rel = rel.replace("__name__", name)
         out = folder / out_rel
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(render(source / lang.key / rel), encoding="utf-8")
+        out.write_text(render(lang.template(source, rel)), encoding="utf-8")
         if out.suffix == ".sh":
             out.chmod(0o755)
         written.append(out_rel)

@@ -16,9 +16,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "new-plugin",
         help="create a plugin folder (C, Rust or Zig) that builds with one command",
         description=(
-            "Create DIR (default ./NAME) with a working action plugin: plugin.toml, README.md "
-            "and sources for the chosen language. Prints the command that builds it and the "
-            "one that runs it. Refuses an existing non-empty DIR (exit 2)."
+            "Create DIR (default ./NAME) with a working action plugin (or, with --type "
+            "trigger, a trigger plugin that emits /tick): plugin.toml, README.md and sources "
+            "for the chosen language. Prints the command that builds it and the one that runs "
+            "it (or the trigger that maps its events). Refuses an existing non-empty DIR "
+            "(exit 2)."
         ),
     )
     parser.add_argument("name", help="plugin name: lowercase letters, digits, underscores")
@@ -40,7 +42,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         choices=PLUGIN_TYPES,
         default="action",
         help="action (runs when a mapping fires; the default) or trigger (feeds events in, "
-        "like a controller; C only so far)",
+        "like a controller)",
     )
     add_json_option(parser)
     parser.set_defaults(handler=cmd_new_plugin)

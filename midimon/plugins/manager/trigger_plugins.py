@@ -7,6 +7,12 @@ integrity check and grants); a capability it declares and was not granted refuse
 is stopped by the worker's sandbox (audited ``deny`` too). Its events reach ``on_event`` on
 the worker's reader thread, already capped (``event_rate_limit`` per second, in [plugins] or
 its override); drops are counted and audited at most once a second per plugin.
+
+A worker reads a granted file by the inode its path named when it started (Landlock), so when
+a granted device node is made again (a device plugged back in, or plugged in after the start)
+the plugin is restarted in a new worker that can read it (granted_nodes.py): audited
+``unload`` with the paths, then ``load``; not a crash. A plugin refused because its only
+granted path was absent (a gamepad not plugged in) is started when the path appears.
 """
 
 from __future__ import annotations
@@ -18,12 +24,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from midimon.plugins.description.capabilities import sorted_caps
 from midimon.plugins.errors import PluginCallError, PluginError, WorkerCrashed, WorkerError
 from midimon.plugins.loading.image import sealed_image_fd
 from midimon.plugins.manager.calls import FIRST_BACKOFF, MAX_BACKOFF
+from midimon.plugins.manager.granted_nodes import NodeId, identities, made_again
 from midimon.plugins.manager.plugin_manager import PluginManager
 from midimon.plugins.sandbox.runners import sandbox_spec, start_worker
 from midimon.plugins.sandbox.trigger_worker import PluginEvent, TriggerCounters, TriggerWorker
@@ -32,6 +40,7 @@ from midimon.plugins.settings import settings_json
 log = logging.getLogger("midimon.plugins")
 
 DROP_AUDIT_INTERVAL = 1.0  # seconds between two "trigger_rate_limited" records of one plugin
+WATCH_INTERVAL = 0.5  # seconds between two looks at the granted paths of the running workers
 
 
 @dataclass
@@ -49,6 +58,8 @@ class _Slot:
     drops_unaudited: int = 0
     last_drop_audit: float = float("-inf")
     started_with: tuple[bytes, Any] = (b"", None)  # (settings JSON, execution settings)
+    nodes: dict[Path, NodeId] = field(default_factory=dict)  # granted paths at worker start
+    starting: bool = False  # _start() runs for it (on one thread at a time)
 
 
 class TriggerPlugins:
@@ -59,12 +70,15 @@ class TriggerPlugins:
         manager: PluginManager,
         on_event: Callable[[PluginEvent], None],
         clock: Callable[[], float] = time.monotonic,
+        watch_interval: float = WATCH_INTERVAL,
     ) -> None:
         self.manager = manager
         self._on_event = on_event
         self._clock = clock
         self._lock = threading.RLock()
         self._slots: dict[str, _Slot] = {}
+        self._watch_interval = watch_interval
+        self._watch: threading.Thread | None = None
 
     def sync(self, names: Iterable[str]) -> None:
         """Run exactly the trigger plugins ``names`` (start new ones, stop the others, and
@@ -125,8 +139,23 @@ class TriggerPlugins:
 
     # -- starting and stopping -------------------------------------------------------------------
     def _start(self, slot: _Slot) -> None:
+        """Start ``slot``'s worker, unless a start of it runs already (on another thread)."""
+        with self._lock:
+            if slot.starting:
+                return
+            slot.starting = True
+        try:
+            self._start_worker(slot)
+        finally:
+            with self._lock:
+                slot.starting = False
+        if slot.nodes:
+            self._watch_nodes()
+
+    def _start_worker(self, slot: _Slot) -> None:
         name = slot.name
         manager = self.manager
+        slot.nodes = {}
         try:
             manifest = manager.get_metadata(name)
             if manifest.plugin_type != "trigger":
@@ -140,6 +169,10 @@ class TriggerPlugins:
         except (PluginError, OSError) as exc:
             self._refuse(slot, str(exc))
             return
+        # What the granted paths name before the worker makes its rules from them (a change in
+        # between costs one needless restart, never a missed one); absent ones too.
+        access = loaded.access
+        slot.nodes = identities([*access.read_paths, *access.write_paths, *access.missing])
         refusal = manager.grants.refuse_ungranted(loaded, {})  # audited: deny
         if refusal is not None:
             self._refuse(slot, refusal)
@@ -262,6 +295,52 @@ class TriggerPlugins:
         with self._lock:  # _stop_slot cancels it; a timer that fires anyway finds wanted False
             slot.timer = timer
         timer.start()
+
+    # -- granted paths made again ----------------------------------------------------------------
+    def _watch_nodes(self) -> None:
+        """Start the thread that looks at the running workers' granted paths (one for all)."""
+        with self._lock:
+            if self._watch is None or not self._watch.is_alive():
+                self._watch = threading.Thread(
+                    target=self._watch_loop, name="midimon-trigger-nodes", daemon=True
+                )
+                self._watch.start()
+
+    def _watch_loop(self) -> None:
+        while True:
+            time.sleep(self._watch_interval)
+            with self._lock:
+                # not while starting or backing off after a crash (the timer starts it)
+                watched = [
+                    s
+                    for s in self._slots.values()
+                    if s.nodes and not s.starting and s.timer is None and s.wanted
+                ]
+                if not self._slots:
+                    self._watch = None
+                    return
+            for slot in watched:
+                paths = made_again(slot.nodes)
+                if paths:
+                    try:
+                        self._renew(slot, paths)
+                    except Exception:  # never end the watch for all plugins
+                        log.exception("trigger plugin %s: restart failed", slot.name)
+
+    def _renew(self, slot: _Slot, paths: list[Path]) -> None:
+        """Restart ``slot``'s worker so its sandbox reads ``paths`` as they are now (or start
+        it, when it was refused or disabled: the start says whether it may run now)."""
+        with self._lock:
+            if not slot.wanted or slot.starting or self._slots.get(slot.name) is not slot:
+                return
+            trigger, slot.trigger = slot.trigger, None
+        shown = [str(p) for p in paths]
+        if trigger is not None:
+            trigger.stop()
+            self._fold(slot, trigger)
+            self.manager.audit.record("unload", slot.name, mode="trigger", made_again=shown)
+        log.info("trigger plugin %s: %s made again; (re)starting it", slot.name, ", ".join(shown))
+        self._start(slot)
 
     def _restart(self, slot: _Slot) -> None:
         with self._lock:

@@ -235,6 +235,7 @@ class FilesystemAccess:
     read_paths: tuple[Path, ...] = ()
     write_paths: tuple[Path, ...] = ()
     refused: tuple[RefusedPath, ...] = ()
+    missing: tuple[Path, ...] = ()  # granted, safe, but absent now (a device not plugged in)
 
     @property
     def any_path(self) -> bool:
@@ -252,11 +253,12 @@ def apply_filesystem_grants(
     read: Iterable[str], write: Iterable[str], protected: list[ProtectedPath]
 ) -> FilesystemAccess:
     """Resolve each granted path again (a symlink may have been swapped in since the grant)
-    and keep only those still safe; a missing path is skipped silently (Landlock would skip
-    it too), an unsafe one is returned in ``refused``."""
+    and keep only those still safe; a missing path is not applied (Landlock would skip it
+    too) but listed in ``missing``, an unsafe one is returned in ``refused``."""
     reads: list[Path] = []
     writes: list[Path] = []
     refused: list[RefusedPath] = []
+    missing: list[Path] = []
     for mode, given, into in (
         *(("read", p, reads) for p in read),
         *(("write", p, writes) for p in write),
@@ -268,6 +270,11 @@ def apply_filesystem_grants(
             refused.append(RefusedPath(given, mode, reason + shown))
         elif resolved.exists():
             into.append(resolved)
+        else:
+            missing.append(resolved)
     return FilesystemAccess(
-        tuple(dict.fromkeys(reads)), tuple(dict.fromkeys(writes)), tuple(refused)
+        tuple(dict.fromkeys(reads)),
+        tuple(dict.fromkeys(writes)),
+        tuple(refused),
+        tuple(dict.fromkeys(missing)),
     )

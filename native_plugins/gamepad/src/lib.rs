@@ -214,22 +214,24 @@ impl Reader {
     fn run(mut self, mut file: Option<File>) {
         let mut buf = [0u8; RECORD * 64];
         let mut have = 0usize;
-        let mut missing_logged = false;
+        // Why the device cannot be opened, as last logged: each new reason is logged once
+        // (gone, then back but refused, say), not every 200 ms.
+        let mut logged: Option<ErrorKind> = None;
         while RUNNING.load(Ordering::Acquire) {
             let Some(f) = file.as_mut() else {
                 thread::sleep(Duration::from_millis(200));
                 match self.open() {
                     Ok(f) => {
-                        if missing_logged {
+                        if logged.is_some() {
                             log(MIDIMON_LOG_INFO, &format!("gamepad: {} is back", self.device));
                         }
-                        missing_logged = false;
+                        logged = None;
                         file = Some(f);
                         have = 0;
                     }
-                    Err(err) if !missing_logged => {
+                    Err(err) if logged != Some(err.kind()) => {
                         log(MIDIMON_LOG_WARN, &format!("gamepad: {}: {err}; waiting for it", self.device));
-                        missing_logged = true;
+                        logged = Some(err.kind());
                     }
                     Err(_) => {}
                 }

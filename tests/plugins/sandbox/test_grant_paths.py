@@ -402,3 +402,15 @@ def test_info_warns_about_sensitive_folders(
     done = run_cli(env, probe.parent, "plugins", "info", "fs_probe", "--plugins-dir", ".")
     assert "warning: " in done.stdout and "log in to every server" in done.stdout
     assert f"files read:       {ssh}" in done.stdout
+
+
+def test_a_granted_path_absent_now_is_listed_as_missing(tmp_path: Path) -> None:
+    """A granted path that is gone when a worker starts is not applied (Landlock would skip it)
+    but listed in ``missing``: a trigger plugin is started again when it appears."""
+    from midimon.plugins.sandbox.grant_paths import apply_filesystem_grants
+
+    here, gone = tmp_path / "event-here", tmp_path / "event-gone"
+    here.touch()
+    access = apply_filesystem_grants([str(here), str(gone)], [str(gone)], [])
+    assert (access.read_paths, access.write_paths, access.missing) == ((here,), (), (gone,))
+    assert access.any_path
