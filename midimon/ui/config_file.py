@@ -50,7 +50,8 @@ def merged_text(original: str, edited: dict[str, Any]) -> str:
     """``original`` changed into ``edited`` with as little rewriting as possible: a value equal
     to the one in the file keeps its item (comments and layout included); an array of tables
     (modes, mappings) keeps each unchanged entry wherever it moved, an edited one keeps its
-    place's layout; new keys are appended. Equal values give back ``original`` byte for byte."""
+    place's layout; new keys are appended; the comment paragraph above an entry moves with it.
+    Equal values give back ``original`` byte for byte."""
     if not isinstance(edited, dict):
         raise ConfigEditError("the edited config must be a table (a JSON object)")
     if parse(original) == edited:
@@ -58,9 +59,12 @@ def merged_text(original: str, edited: dict[str, Any]) -> str:
     try:
         document = tomlkit.parse(original)
         _merge_table(document, edited)
-        return document.as_string()
+        text = document.as_string()
     except (tomlkit.exceptions.TOMLKitError, TypeError, ValueError) as exc:
         raise ConfigEditError(f"the edited config cannot be written as TOML: {exc}") from None
+    if original.endswith("\n") and not original.endswith("\n\n"):
+        text = text.rstrip("\n") + "\n"  # moved entries leave no blank line at the end
+    return text
 
 
 def _plain(item: Any) -> Any:
@@ -145,12 +149,14 @@ def _merged_aot(current: AoT, edited: list[dict[str, Any]], parent: Any = None) 
     for index in range(len(edited)):
         if chosen[index] is None and unused:
             chosen[index] = unused.pop(0)
-    kept = [c for c in chosen if c is not None]
-    moved = kept != sorted(kept)
+    changed = chosen != list(range(len(old)))  # an entry moved, came or went
     last_blank = bool(old) and old[-1].as_string().endswith("\n\n")
-    # A comment block just above an entry's header ends the entry before it: it moves too.
-    leads = [_take_lead(old[i - 1]) if i else [] for i in range(len(old))] if moved else []
-    after = _take_lead(old[-1]) if moved else []
+    # The comment paragraph just above an entry's header ends the entry before it (in the
+    # TOML document): when entries move, come or go, it goes with the entry it introduces.
+    leads = [
+        _take_lead(old[i - 1]) if changed and i and i in chosen else [] for i in range(len(old))
+    ]
+    after = _take_lead(old[-1]) if changed and old else []
     tables: list[Table] = []
     for index, value in enumerate(edited):
         found = chosen[index]
@@ -160,28 +166,17 @@ def _merged_aot(current: AoT, edited: list[dict[str, Any]], parent: Any = None) 
             if old_plain[found] != value:
                 _merge_table(old[found], value)
             tables.append(old[found])
-    if moved:
+    if changed and tables:
         if old and tables[0] is not old[0] and parent is not None:
-            # The first entry's comment block stands before the array: it moves too, and the
-            # new first entry's own block takes its place.
+            # The first entry's paragraph stands before the array: it goes with its entry,
+            # and the new first entry's own paragraph takes its place.
             leads[0] = _outer_lead(parent, current, take=True)
             first = leads[chosen[0]] if chosen[0] is not None else []
             _outer_lead(parent, current, take=False, put=first)
             chosen[0] = None
         _reorder_layout(tables, [leads[c] if c is not None else [] for c in chosen], after)
-        if last_blank:
+        if last_blank or not old:
             _end_with_blank(tables[-1])
-        _replace_aot(current, tables)
-        return current
-    # Blank lines between entries: a new entry ends with one, and so does an old one that is
-    # now followed by a new one or is no longer last; the others keep their text.
-    fresh = [not any(t is o for o in old) for t in tables]
-    for position, table in enumerate(tables):
-        last = position == len(tables) - 1
-        moved_up = bool(old) and table is old[-1] and not last
-        next_fresh = not last and fresh[position + 1]
-        if (fresh[position] and (not last or last_blank or not old)) or moved_up or next_fresh:
-            _end_with_blank(table)
     _replace_aot(current, tables)
     return current
 
@@ -205,9 +200,8 @@ def _take_lead(table: Table) -> list[tuple[Any, Item]]:
     ``table``'s text: they introduce what follows it. Empty when no comment ends it."""
     body = _deep_last(table).value.body
     start = _paragraph(body, len(body))
-    tail = [(k, v) for k, v in body[start:] if isinstance(v, Comment)]
-    if tail:
-        del body[start:]
+    tail: list[tuple[Any, Item]] = [(k, v) for k, v in body[start:] if isinstance(v, Comment)]
+    body[start:] = [(k, v) for k, v in body[start:] if not isinstance(v, Comment)]
     return tail
 
 
@@ -263,16 +257,17 @@ def _outer_lead(
     if index is None:
         return []
     start = _paragraph(body, index)
-    if start == index and index and isinstance(body[index - 1][1], Table):
+    before = body[index - 1][1] if index else None
+    if start == index and isinstance(before, Table):
         if take:
-            return _take_lead(body[index - 1][1])
+            return _take_lead(before)
         if put:
-            _end_with_blank(body[index - 1][1], force=True)
-            _deep_last(body[index - 1][1]).value.body.extend(put)
+            _end_with_blank(before, force=True)
+            _deep_last(before).value.body.extend(put)
         return []
     while take and start < index and not isinstance(body[start][1], Comment):
         start += 1  # the blank line before the paragraph stays
-    block = (
+    block: list[tuple[Any, Item]] = (
         [(k, v) for k, v in body[start:index] if isinstance(v, Comment)]
         if take
         else list(put or [])
