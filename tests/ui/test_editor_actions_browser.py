@@ -2,15 +2,15 @@
 private JACK dummy server: a Sequence holding a Plugin action and a Delay is built through the
 forms generated from the daemon's action schema (the nested actions by the same form), saved
 with every comment of the file kept, and run by the next pad press over JACK; modes moved and
-coloured are saved in their new order, each with the comment above it. Each state is
-screenshotted (tests/panel_harness.py)."""
+coloured are saved in their new order, each with the comment above it; a Conditional with a
+Days condition, a Repeat and an else branch is built and saved. Each state is screenshotted
+(tests/panel_harness.py)."""
 
 from __future__ import annotations
 
 import json
 import re
 import time
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from helpers import open_jack_output, wait_for
 from panel_harness import Daemon, Panel, control, midimon, shot, start_daemon, start_panel, stop
+
+from midimon import _toml
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +85,7 @@ def page(chromium: Any, panel: Panel) -> Iterator[Any]:
     tab.wait_for_selector("article.card")
     tab.get_by_role("link", name="Mappings").click()
     tab.wait_for_url(f"{panel.base}/#/mappings")
-    tab.wait_for_selector("table[aria-label='Mappings of Play'] tbody tr")
+    tab.wait_for_selector("table[aria-label^='Mappings of'] tbody tr")
     yield tab
     context.close()
     assert not errors, errors
@@ -133,7 +135,7 @@ def test_a_sequence_of_a_plugin_and_a_delay_built_in_forms_runs_on_the_pad(
     after = path.read_text()
     assert comments(after) == comments(before)
     assert after.startswith(before.split("# Editing")[0])  # the first mode's lines unchanged
-    mapping = tomllib.loads(after)["modes"][0]["mappings"][1]
+    mapping = _toml.loads(after)["modes"][0]["mappings"][1]
     steps = [{"type": "Plugin", "plugin": "file_log", "params": {"path": str(log)}},
              {"type": "Delay", "ms": 400},
              {"type": "Plugin", "plugin": "file_log", "params": {"path": str(later)}}]  # fmt: skip
@@ -185,3 +187,40 @@ def test_modes_moved_and_coloured_are_saved_with_their_comments(
     assert after.index('name = "Edit"') < after.index('name = "Play"')
     assert "\n\n\n" not in after
     assert control(daemon.env, "STATUS")["modes"] == ["Edit", "Play"]
+
+
+def test_a_conditional_with_a_repeat_and_an_else_branch(page: Any, daemon: Daemon) -> None:
+    """Edit's mapping becomes a Conditional: Days (sat, sun; none ticked is flagged and blocks
+    Save), then a Repeat of a ModeChange, else a Text. The file holds exactly that table and
+    keeps every comment."""
+    path = daemon.root / "config.toml"
+    before = path.read_text()
+    page.get_by_role("navigation", name="Modes").locator("button[data-mode=Edit]").click()
+    page.get_by_role("button", name="Edit mapping 1", exact=True).click()
+    editor = page.locator("section[aria-label='Mapping editor']")
+    editor.get_by_label("Action type", exact=True).select_option("Conditional")
+    editor.get_by_label("Action condition type").select_option("Days")
+    save_button = page.get_by_role("button", name="Save", exact=True)
+    assert "pick at least one" in editor.locator("[data-key=days]").inner_text()
+    assert save_button.is_disabled()
+    days = editor.get_by_role("group", name="Action condition days")
+    days.get_by_role("checkbox", name="sat", exact=True).check()
+    days.get_by_role("checkbox", name="sun", exact=True).check()
+    editor.get_by_label("Action then type").select_option("Repeat")
+    editor.get_by_label("Action then action type").select_option("ModeChange")
+    editor.get_by_label("Action then action mode").select_option("Play")
+    editor.get_by_label("Action then count").fill("2")
+    editor.get_by_role("button", name="Add Action else").click()
+    editor.get_by_label("Action else type").select_option("Text")
+    editor.get_by_label("Action else text").fill("weekday")
+    shot(page, "editor-conditional")
+    save(page)
+    after = path.read_text()
+    assert comments(after) == comments(before)
+    mapping = _toml.loads(after)["modes"][0]["mappings"][0]
+    assert mapping["action"] == {
+        "type": "Conditional",
+        "condition": {"type": "Days", "days": ["sat", "sun"]},
+        "then": {"type": "Repeat", "action": {"type": "ModeChange", "mode": "Play"}, "count": 2},
+        "else": {"type": "Text", "text": "weekday"},
+    }

@@ -6,15 +6,13 @@ import { paramProblems } from './params.js';
 // A new table of `type`: its required fields with a first value (the minimum, the first
 // choice, a nested table); the optional ones stay unset (their defaults show as placeholders).
 export function newNode(schema, family, type, ctx) {
+  // The two types whose tables need one field of a pair get the first of it.
+  const pick = family === 'action' && { Conditional: 'condition', Shell: 'argv' }[type];
   const table = { type };
   for (const field of schema[family]?.[type] || []) {
-    if (field.required) table[field.name] = firstValue(schema, field, ctx);
+    if (field.name === pick && type === 'Shell') table.argv = ['true'];
+    else if (field.required || field.name === pick) table[field.name] = firstValue(schema, field, ctx);
   }
-  // The two types whose tables need one field of a pair: give the first of each.
-  if (family === 'action' && type === 'Conditional') {
-    table.condition = newNode(schema, 'condition', 'Mode', ctx);
-  }
-  if (family === 'action' && type === 'Shell') table.argv = ['true'];
   return table;
 }
 
@@ -28,8 +26,6 @@ function firstValue(schema, field, ctx) {
     case 'integer': return field.default ?? field.min;
     case 'boolean': return field.default ?? false;
     case 'enum': return field.choices[0];
-    case 'strings':
-      return value.every((v) => typeof v === 'string' && v.trim()) ? '' : 'has an empty entry';
     case 'set': return [];
     case 'strings': return [];
     case 'mode': return ctx.modes[0] ?? '';
@@ -52,6 +48,9 @@ export function fieldProblem(field, value, ctx) {
     case 'string':
       if (typeof value !== 'string') return 'must be text';
       return field.pattern && !new RegExp(`^(?:${field.pattern})$`).test(value) ? `must look like ${field.example ?? field.pattern}` : '';
+    case 'strings':
+      if (typeof value === 'string') return ''; // keys = "c" is one key
+      return value.every((v) => typeof v === 'string' && v.trim()) ? '' : 'has an empty entry';
     case 'set':
       if (field.required && !value.length) return 'pick at least one';
       return value.every((v) => field.choices.includes(v)) ? '' : `must be among: ${field.choices.join(', ')}`;
