@@ -122,10 +122,10 @@ def test_a_sequence_of_a_plugin_and_a_delay_built_in_forms_runs_on_the_pad(
     first.get_by_role("radio", name="file_log").check()
     first.locator("[data-param=path] input").fill(str(log))
     shot(page, "editor-plugin-selector")
-    editor.get_by_role("button", name="Add to Action actions").click()
+    editor.get_by_role("button", name="Add to Action actions", exact=True).click()
     editor.get_by_label("Action actions 2 type").select_option("Delay")
     editor.get_by_label("Action actions 2 ms").fill("400")
-    editor.get_by_role("button", name="Add to Action actions").click()
+    editor.get_by_role("button", name="Add to Action actions", exact=True).click()
     third = editor.locator("[data-family=action][data-type=Plugin]").nth(1)
     third.get_by_role("radio", name="file_log").check()
     third.locator("[data-param=path] input").fill(str(later))
@@ -224,3 +224,33 @@ def test_a_conditional_with_a_repeat_and_an_else_branch(page: Any, daemon: Daemo
         "then": {"type": "Repeat", "action": {"type": "ModeChange", "mode": "Play"}, "count": 2},
         "else": {"type": "Text", "text": "weekday"},
     }
+
+
+def test_send_midi_keystroke_and_shell_forms(page: Any, daemon: Daemon) -> None:
+    """The other forms: a Sequence of a SendMidi (a cc message), a Keystroke (keys one per
+    line, modifiers ticked) and a Shell (argv one per line) saves as exactly those tables."""
+    path = daemon.root / "config.toml"
+    page.get_by_role("navigation", name="Modes").locator("button[data-mode=Play]").click()
+    page.get_by_role("button", name="Edit mapping 1", exact=True).click()
+    editor = page.locator("section[aria-label='Mapping editor']")
+    editor.get_by_label("Action type", exact=True).select_option("Sequence")
+    editor.get_by_label("Action actions 1 type").select_option("SendMidi")
+    editor.get_by_label("Action actions 1 messages 1 type").select_option("cc")
+    editor.get_by_label("Action actions 1 messages 1 controller").fill("7")
+    editor.get_by_label("Action actions 1 messages 1 value").fill("64")
+    editor.get_by_role("button", name="Add to Action actions", exact=True).click()
+    editor.get_by_label("Action actions 2 type").select_option("Keystroke")
+    editor.get_by_label("Action actions 2 keys").fill("c")
+    modifiers = editor.get_by_role("group", name="Action actions 2 modifiers")
+    modifiers.get_by_role("checkbox", name="ctrl", exact=True).check()
+    editor.get_by_role("button", name="Add to Action actions", exact=True).click()
+    editor.get_by_label("Action actions 3 type").select_option("Shell")
+    editor.get_by_label("Action actions 3 argv").fill("notify-send\nmidimon")
+    shot(page, "editor-other-actions")
+    save(page)
+    mapping = _toml.loads(path.read_text())["modes"][1]["mappings"][0]
+    assert mapping["action"] == {"type": "Sequence", "actions": [
+        {"type": "SendMidi", "messages": [{"type": "cc", "controller": 7, "value": 64}]},
+        {"type": "Keystroke", "keys": ["c"], "modifiers": ["ctrl"]},
+        {"type": "Shell", "argv": ["notify-send", "midimon"]},
+    ]}  # fmt: skip
