@@ -119,6 +119,15 @@ def register_commands(daemon: Daemon, request_stop: Callable[[], None]) -> None:
 
         return describe_trigger_types()
 
+    def action_schema(args: dict[str, Any], ctx: RequestContext) -> Any:
+        from midimon.engine.action_schema import describe_action_types
+        from midimon.engine.device_templates import shipped_templates
+
+        template = daemon.feedback.template if daemon.feedback else None
+        chosen = [template] if template is not None else shipped_templates()
+        names = {c for t in chosen for c in t.leds.colors}
+        return describe_action_types(sorted(names))
+
     def set_mode(args: dict[str, Any], ctx: RequestContext) -> Any:
         mode = args.get("mode")
         if not isinstance(mode, str):
@@ -145,6 +154,9 @@ def register_commands(daemon: Daemon, request_stop: Callable[[], None]) -> None:
     reg.register("STATUS", status, description="what the daemon is doing")
     reg.register("SET_LED", set_led, description="light a pad until the next LED frame")
     reg.register("TRIGGER_SCHEMA", trigger_schema, description="each trigger type's fields")
+    reg.register(
+        "ACTION_SCHEMA", action_schema, description="each action, condition and mode field"
+    )
     reg.register("SET_MODE", set_mode, description="switch to a mode (as a ModeChange action)")
     reg.register("RELOAD", reload, description="reload the config (the old one stays on error)")
     reg.register("STOP", stop, description="shut the daemon down cleanly")

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from midimon.engine.action_schema import MAX_MS, MAX_REPEAT, MODIFIERS
 from midimon.engine.action_specs import (
     DAY_NAMES,
     MIDI_MESSAGE_TYPES,
@@ -211,8 +212,8 @@ class ActionParser:
         self, t: dict[str, Any], key: str, loc: str, fld: str, default: int | None = None
     ) -> int | None:
         value = t.get(key, default)
-        if not (is_int(value) and 0 <= value <= 3_600_000):
-            self.check.error(loc, f"{fld}.{key}", f"{key} must be an integer in 0..3600000 (ms)")
+        if not (is_int(value) and 0 <= value <= MAX_MS):
+            self.check.error(loc, f"{fld}.{key}", f"{key} must be an integer in 0..{MAX_MS} (ms)")
             return None
         return value
 
@@ -222,8 +223,8 @@ class ActionParser:
 
     def _repeat(self, t: dict[str, Any], loc: str, fld: str) -> Action | None:
         count = t.get("count")
-        if not (is_int(count) and 1 <= count <= 1000):
-            self.check.error(loc, f"{fld}.count", "count must be an integer in 1..1000")
+        if not (is_int(count) and 1 <= count <= MAX_REPEAT):
+            self.check.error(loc, f"{fld}.count", f"count must be an integer in 1..{MAX_REPEAT}")
         delay = self._ms(t, "delay_ms", loc, fld, 0)
         action = self.parse(t.get("action"), loc, f"{fld}.action")
         if action is None or delay is None or not is_int(count):
@@ -322,7 +323,6 @@ class ActionParser:
         return TextAction(text)
 
 
-MODIFIERS = ("ctrl", "control", "shift", "alt", "option", "super", "cmd", "command", "meta")
 _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 

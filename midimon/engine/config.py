@@ -55,7 +55,8 @@ from pathlib import Path
 from typing import Any
 
 from midimon import _toml
-from midimon.engine.action_parser import MODIFIERS, ActionParser
+from midimon.engine.action_parser import ActionParser
+from midimon.engine.action_schema import COLOR_PATTERN, MODIFIERS
 from midimon.engine.action_specs import (
     DAY_NAMES,
     MIDI_MESSAGE_TYPES,
@@ -408,8 +409,10 @@ def parse_config(
         loc = f'modes[{i}] "{name}"' if name else f"modes[{i}]"
         check.unknown(loc, "", table, {"name", "color", "mappings", "apps"})
         color = table.get("color")
-        if color is not None and not isinstance(color, str):
-            check.error(loc, "color", "must be a string")
+        named = isinstance(color, str) and re.fullmatch(COLOR_PATTERN, color)
+        if color is not None and not named:
+            check.error(loc, "color", 'must be a colour name ("blue") or "#rrggbb"')
+            color = None
         apps = table.get("apps", [])
         if not isinstance(apps, list) or not all(isinstance(a, str) and a for a in apps):
             check.error(loc, "apps", 'must be a list of names, e.g. ["firefox", "Code"]')

@@ -222,6 +222,15 @@ async def editor_schema(request: web.Request) -> web.Response:
         return _status({"error": exc.message}, 503)
 
 
+async def action_schema(request: web.Request) -> web.Response:
+    """Every action type, condition, MIDI message and mode field (the daemon's ACTION_SCHEMA),
+    for the action editor's generated forms."""
+    try:
+        return web.json_response(await request.app[LINK].request("ACTION_SCHEMA"))
+    except IpcError as exc:
+        return _status({"error": exc.message}, 503)
+
+
 async def test_action(request: web.Request) -> web.Response:
     """Run a plugin's action once as `midimon plugins exec NAME --params ... --json` does (the
     saved grants, the sandboxed worker), with the page's params and note; its JSON result."""
@@ -266,4 +275,5 @@ def add_config_routes(app: web.Application) -> None:
     app.router.add_post("/api/config/save", save_config)
     app.router.add_post("/api/config/undo", undo_save)
     app.router.add_get("/api/editor/schema", editor_schema)
+    app.router.add_get("/api/editor/actions", action_schema)
     app.router.add_post("/api/editor/test/{name}", test_action)

@@ -63,6 +63,11 @@ def test_every_command(control, tmp_path: Path) -> None:
     note = client.request("TRIGGER_SCHEMA")["Note"][0]
     assert note == {"name": "note", "required": True, "expected": "an integer in 0..127",
                     "kind": "integer", "min": 0, "max": 127}  # fmt: skip
+    forms = client.request("ACTION_SCHEMA")
+    count = forms["action"]["Repeat"][1]
+    assert count == {"name": "count", "kind": "integer", "required": True,
+                     "help": "how many times", "min": 1, "max": 1000}  # fmt: skip
+    assert "blue" in forms["mode"][0]["choices"]  # the shipped templates' LED colours
     assert client.request("SET_MODE", {"mode": "Other"}) == {"mode": "Other"}
     assert client.request("STATUS")["mode"] == "Other"
     with pytest.raises(IpcError) as no_mode:

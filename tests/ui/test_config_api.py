@@ -187,6 +187,22 @@ def test_the_trigger_schema_for_the_generic_form(api: Http) -> None:
     assert encoder["direction"]["kind"] == "enum" and "cw" in encoder["direction"]["choices"]
 
 
+def test_the_action_schema_for_the_action_editor(api: Http) -> None:
+    """/api/editor/actions: every action type's fields (nested ones name their family), the
+    conditions, the SendMidi messages, and a mode's colour with the templates' colour names."""
+    status, schema = api.get("/api/editor/actions")
+    assert status == 200
+    assert set(schema) == {"action", "condition", "midi_message", "mode"}
+    assert {"Plugin", "Sequence", "Delay", "Repeat", "Conditional"} <= set(schema["action"])
+    sequence = schema["action"]["Sequence"][0]
+    assert (sequence["kind"], sequence["family"], sequence["required"]) == ("nodes", "action", True)
+    delay = schema["action"]["Delay"][0]
+    assert (delay["name"], delay["min"], delay["max"]) == ("ms", 0, 3_600_000)
+    assert schema["condition"]["Days"][0]["choices"][0] == "mon"
+    color = next(f for f in schema["mode"] if f["name"] == "color")
+    assert color["kind"] == "color" and {"red", "blue"} <= set(color["choices"])
+
+
 def test_the_test_button_runs_the_action_once_with_the_saved_grants(
     api: Http, daemon: Daemon
 ) -> None:

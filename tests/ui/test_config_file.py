@@ -142,3 +142,70 @@ def test_random_configs_open_save_and_edit(first: dict[str, Any], second: dict[s
     out = merged_text(text, second)
     assert parse(out) == second
     assert out.startswith("# my controller\n")
+
+
+MODES = '''# my pads
+# about mode A
+[[modes]]
+name = "A"
+
+# a1
+[[modes.mappings]]
+trigger = { type = "Note", note = 1 }
+action = { type = "Delay", ms = 1 }
+
+# a2
+[[modes.mappings]]
+trigger = { type = "Note", note = 2 }
+action = { type = "Delay", ms = 2 }
+
+# about mode B
+[[modes]]
+name = "B"  # second
+
+# about mode C
+[[modes]]
+name = "C"
+
+# globals
+[[global_mappings]]
+trigger = { type = "Note", note = 9 }
+action = { type = "Delay", ms = 9 }
+'''
+
+
+def test_moved_modes_take_their_comments_and_a_colour_goes_under_the_name() -> None:
+    """Modes in a new order: the comment above each [[modes]] (and each mapping) moves with
+    it, the comments after the last stay last; a new colour goes after the mode's keys."""
+    edited = parse(MODES)
+    a, b, c = edited["modes"]
+    edited["modes"] = [c, a, b]
+    a["mappings"].reverse()
+    a["color"] = "#00aa55"
+    out = merged_text(MODES, edited)
+    assert parse(out) == edited
+    assert sorted(comments(out)) == sorted(comments(MODES))
+    assert out.startswith('# about mode C\n[[modes]]\nname = "C"\n\n# my pads\n# about mode A\n')
+    assert '[[modes]]\nname = "A"\ncolor = "#00aa55"\n\n# a2\n[[modes.mappings]]\n' in out
+    assert '# a1\n[[modes.mappings]]\ntrigger = { type = "Note", note = 1 }' in out
+    assert '# about mode B\n[[modes]]\nname = "B"  # second\n\n# globals\n' in out
+    assert "\n\n\n" not in out
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.permutations(range(4)), st.booleans())
+def test_any_order_of_modes_keeps_each_comment_above_its_mode(order: list[int], head: bool) -> None:
+    """Four modes, each with its comment (after a [device] table or at the top of the file),
+    in any order: each comment still stands right above its mode's header."""
+    text = '[device]\nname = "X"\n\n' if head else ""
+    for i in range(4):
+        text += f'# mode {i}\n[[modes]]\nname = "m{i}"\n\n[[modes.mappings]]\n'
+        text += f'trigger = {{ type = "Note", note = {i} }}\n'
+        text += 'action = { type = "Delay", ms = 1 }\n\n'
+    edited = parse(text)
+    edited["modes"] = [edited["modes"][i] for i in order]
+    out = merged_text(text, edited)
+    assert parse(out) == edited
+    for i in range(4):
+        assert f'# mode {i}\n[[modes]]\nname = "m{i}"\n' in out
+    assert "\n\n\n" not in out and out.endswith("\n")
