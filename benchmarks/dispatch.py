@@ -23,6 +23,7 @@ an action that waits for its plugin.
 from __future__ import annotations
 
 import gc
+import os
 import time
 from pathlib import Path
 
@@ -36,11 +37,14 @@ QUICK_EVENTS = 2_000
 SPACED_GAP = 0.002
 SPACED_EVENTS = 2_000
 QUICK_SPACED_EVENTS = 300
-# (figure key, isolation, inline): inline runs the plugin on the input thread itself.
+# (figure key, isolation, inline, MIDIMON_DISPATCH): inline runs the plugin on the input thread
+# itself; on the native path (the default) the C walk calls it. The compiled path, which the
+# native one stands in front of, is measured beside it in the same run.
 VARIANTS = (
-    ("in_process", "in-process", False),
-    ("in_process_inline", "in-process", True),
-    ("isolated", "isolated", False),
+    ("in_process", "in-process", False, "native"),
+    ("in_process_inline", "in-process", True, "native"),
+    ("in_process_inline_compiled", "in-process", True, "compiled"),
+    ("isolated", "isolated", False, "native"),
 )
 
 
@@ -91,13 +95,24 @@ def raw_cffi(folder: Path, calls: int, gap: float = 0.0) -> list[float]:
     return samples
 
 
-def through_daemon(config: Path, events: int, gap: float = 0.0) -> tuple[list[float], list[float]]:
+def through_daemon(
+    config: Path, events: int, gap: float = 0.0, dispatch: str = "native"
+) -> tuple[list[float], list[float]]:
     """(callback -> execute entry, manager.execute round trip) in microseconds, per event;
-    ``gap`` seconds between events (then no round-trip figures are taken)."""
+    ``gap`` seconds between events (then no round-trip figures are taken); ``dispatch``: the
+    MIDIMON_DISPATCH path."""
     from midimon.daemon.service import Daemon
     from midimon.plugins.loading.context import TriggerContext, TriggerKind
 
-    daemon = Daemon(config)
+    saved = os.environ.get("MIDIMON_DISPATCH")
+    os.environ["MIDIMON_DISPATCH"] = dispatch
+    try:
+        daemon = Daemon(config)
+    finally:
+        if saved is None:
+            del os.environ["MIDIMON_DISPATCH"]
+        else:
+            os.environ["MIDIMON_DISPATCH"] = saved
     stream = daemon.registry.events.subscribe(["action"])  # woken by nothing else
     daemon.start()
     note_on = bytes([0x90, 36, 100])
@@ -172,17 +187,22 @@ def run(report: Report, quick: bool) -> None:
         spaced_floor = summarize(raw_cffi(folder, spaced, SPACED_GAP))
         results = {}
         spaced_results = {}
-        for variant, isolation, inline in VARIANTS:
+        forced = os.environ.get("MIDIMON_DISPATCH")  # one path for every variant
+        for variant, isolation, inline, path in VARIANTS:
+            dispatch = forced or path
             progress(f"dispatch: {variant}, {events} events through the daemon")
             config = tmp / f"{variant}.toml"
             config.write_text(config_text(tmp / "plugins", isolation, inline))
             gc.collect()
-            results[variant] = [summarize(s) for s in through_daemon(config, events)]
+            results[variant] = [summarize(s) for s in through_daemon(config, events, 0, dispatch)]
             progress(f"dispatch: {variant}, {spaced} events {SPACED_GAP * 1000:g} ms apart")
-            spaced_results[variant] = summarize(through_daemon(config, spaced, SPACED_GAP)[0])
+            spaced_results[variant] = summarize(
+                through_daemon(config, spaced, SPACED_GAP, dispatch)[0]
+            )
         progress(f"dispatch: bare thread hand-over x{events}")
         handover = summarize(thread_handover(events))
     targets = {"in_process": (30, 150, None), "in_process_inline": (30, 150, None),
+               "in_process_inline_compiled": (30, 150, None),
                "isolated": (80, 300, None)}  # fmt: skip
     for stat in ("p50", "p99", "max"):
         report.add(Figure(f"dispatch.raw_cffi.{stat}", floor[stat], "us",

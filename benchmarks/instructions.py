@@ -8,7 +8,7 @@ difference in events: start-up, plugin loading and the interpreter's own set-up 
 ``--cprofile`` instead profiles the same loop with cProfile (the feeding thread only: exact
 for ``in_process_inline``, where the plugin runs on that thread) and prints the call chain.
 
-    python -m benchmarks.instructions                       # both dispatch paths, inline
+    python -m benchmarks.instructions                       # all three dispatch paths, inline
     python -m benchmarks.instructions --variant in_process --dispatch reference
     python -m benchmarks.instructions --cprofile --dispatch compiled
 
@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.instructions")
     parser.add_argument("--variant", default="in_process_inline",
                         choices=[v[0] for v in VARIANTS])  # fmt: skip
-    parser.add_argument("--dispatch", default="both", choices=("both", "reference", "compiled"))
+    parser.add_argument("--dispatch", default="all",
+                        choices=("all", "reference", "compiled", "native"))  # fmt: skip
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--cprofile", action="store_true")
     parser.add_argument("--no-monitor", dest="monitor", action="store_false",
@@ -125,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.cprofile and shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 1
-    paths = ("reference", "compiled") if args.dispatch == "both" else (args.dispatch,)
-    _, isolation, inline = next(v for v in VARIANTS if v[0] == args.variant)
+    paths = ("reference", "compiled", "native") if args.dispatch == "all" else (args.dispatch,)
+    _, isolation, inline, _path = next(v for v in VARIANTS if v[0] == args.variant)
     with isolated_home("instructions") as tmp:
         folder = build_plugin(tmp / "plugins" / "bench_stamp")
         Signer().sign(folder)

@@ -49,8 +49,17 @@ _BATCH = 256  # events per drain call
 CDEF_BEGIN = "/* MIDIMON_JACKIN_CDEF_BEGIN */"
 CDEF_END = "/* MIDIMON_JACKIN_CDEF_END */"
 HEADER_NAME = "jackin.h"
+#: The same library's native dispatch (midimon/daemon/native_dispatch.py): its header's region
+#: follows jackin.h's in the declarations.
+FASTPATH_BEGIN = "/* MIDIMON_FASTPATH_CDEF_BEGIN */"
+FASTPATH_END = "/* MIDIMON_FASTPATH_CDEF_END */"
+FASTPATH_HEADER_NAME = "fastpath.h"
 
 NativeCallback = Callable[[bytes, int], None]
+BatchCallback = Callable[[Any, Any, Any, int, int, Any], None]
+"""``batch(data, sizes, stamps, count, width, view)``: ``count`` events drained at once, event i
+``sizes[i]`` bytes at ``data + i * width`` (also ``view[i * width:]``), received at
+``stamps[i]``; the arrays are reused after the call returns."""
 
 
 def library_path() -> Path:
@@ -72,21 +81,26 @@ def library_path() -> Path:
     return candidate
 
 
-def header_path() -> Path:
-    """jackin.h: installed with the package (``midimon/include/``), else in a source checkout's
-    ``midimon/_native/jackin/``."""
+def header_path(name: str = HEADER_NAME) -> Path:
+    """jackin.h (or the library's other header ``name``): installed with the package
+    (``midimon/include/``), else in a source checkout's ``midimon/_native/jackin/``."""
     package = Path(__file__).resolve().parent
-    installed = package / "include" / HEADER_NAME
+    installed = package / "include" / name
     if installed.is_file():
         return installed
-    return package / "_native" / "jackin" / HEADER_NAME
+    return package / "_native" / "jackin" / name
 
 
 @cache
 def cdef() -> str:
-    """The declarations cffi gets: jackin.h's marked region, comments stripped."""
+    """The declarations cffi gets: jackin.h's marked region then fastpath.h's, comments
+    stripped."""
     text = header_path().read_text(encoding="utf-8")
-    return strip_comments(marked_region(text, CDEF_BEGIN, CDEF_END)[0])
+    fastpath = header_path(FASTPATH_HEADER_NAME).read_text(encoding="utf-8")
+    return strip_comments(
+        marked_region(text, CDEF_BEGIN, CDEF_END)[0]
+        + marked_region(fastpath, FASTPATH_BEGIN, FASTPATH_END)[0]
+    )
 
 
 def _ffi() -> Any:
@@ -109,6 +123,12 @@ def _ffi_lib(library: str) -> tuple[Any, Any]:
             f"cannot load midimon's native JACK input {library}: {exc}; rebuild midimon "
             "(bash ci/setup.sh) on Linux to get it"
         ) from exc
+
+
+def native_library() -> tuple[Any, Any]:
+    """(ffi, lib) of ``libmidimon-jackin.so``: the JACK input and the native dispatch
+    (fastpath.h); JackUnavailableError when it is not built or cannot load."""
+    return _ffi_lib(str(library_path()))
 
 
 def generated_source() -> str:
@@ -149,6 +169,7 @@ class JackMidiIn:
             raise JackUnavailableError(ffi.string(err).decode(errors="replace"))
         self._handle = handle
         self._callback = callback
+        self._batch: BatchCallback | None = None
         self._lock = threading.Lock()  # owner calls (port changes, close)
         self._port_name: str | None = None
         self._closed = False
@@ -183,8 +204,14 @@ class JackMidiIn:
         lib, handle, width = self._lib, self._handle, self._max
         while True:
             count = lib.mj_drain(handle, data, sizes, stamps, _BATCH)
+            batch = self._batch
             callback = self._callback
-            if callback is not None:
+            if batch is not None and count:
+                try:
+                    batch(data, sizes, stamps, count, width, view)
+                except Exception:
+                    log.exception("JACK MIDI input batch callback failed (%s)", self._port_name)
+            elif callback is not None:
                 for i in range(count):
                     start = i * width
                     try:
@@ -259,11 +286,19 @@ class JackMidiIn:
 
     def set_callback(self, callback: NativeCallback) -> None:
         """Call ``callback(data, timestamp_ns)`` for each event from now on."""
+        self._batch = None
         self._callback = callback
+
+    def set_batch_callback(self, batch: BatchCallback) -> None:
+        """Hand every drained batch to ``batch`` (see BatchCallback) instead of calling a
+        callback per event: the daemon's native dispatch walks it in C."""
+        self._callback = None
+        self._batch = batch
 
     def cancel_callback(self) -> None:
         """Stop calling the callback (events are still drained)."""
         self._callback = None
+        self._batch = None
 
     @property
     def port_name(self) -> str | None:

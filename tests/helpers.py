@@ -296,6 +296,24 @@ class TcpListener:
         self.sock.close()
 
 
+def signed_plugin(make_plugin: MakePlugin, name: str, source: str) -> Path:
+    """Build plugin ``name`` from ``source`` with make_plugin, sign it with a new key trusted in
+    this test's config dir (what in-process mode needs); returns its plugins folder."""
+    from midimon.paths import config_dir
+    from midimon.plugins.description.manifest import load_manifest
+    from midimon.plugins.integrity.minisign_keys import generate_keypair
+    from midimon.plugins.integrity.signing import sign_plugin
+    from midimon.plugins.integrity.trust import TrustStore
+
+    folder = make_plugin(name, source=source)
+    public, secret = generate_keypair()
+    TrustStore(config_dir() / "trusted_keys").add(public, "tests")
+    manifest = load_manifest(folder)
+    assert manifest.binary is not None
+    sign_plugin(manifest, manifest.binary.read_bytes(), secret)
+    return folder.parent
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:
     """Poll ``predicate`` until it is true or ``timeout`` seconds pass; its last answer."""
     deadline = time.monotonic() + timeout

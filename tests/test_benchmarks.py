@@ -24,6 +24,7 @@ EXPECTED = {
     "dispatch.raw_cffi.p50": False,
     "dispatch.in_process.p50": True,
     "dispatch.in_process_inline.p50": True,
+    "dispatch.in_process_inline_compiled.p50": True,
     "dispatch.thread_handover.p50": False,
     "dispatch.in_process.p99": True,
     "dispatch.isolated.p50": True,

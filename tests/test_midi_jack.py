@@ -60,13 +60,16 @@ def _sender(target: JackMidiIn):
 
 
 def test_the_declarations_are_the_headers_and_the_library_defines_them() -> None:
-    """cffi gets jackin.h's marked region without its comments (the installed header is the
-    checkout's), and the built library exports every function declared there."""
+    """cffi gets jackin.h's and fastpath.h's marked regions without their comments (the
+    installed headers are the checkout's), and the built library exports every function
+    declared there."""
     assert midi_jack.header_path().read_text() == HEADER.read_text()
+    fastpath = HEADER.with_name("fastpath.h")
+    assert midi_jack.header_path("fastpath.h").read_text() == fastpath.read_text()
     declarations = midi_jack.cdef()
     assert "/*" not in declarations and "typedef struct mj_stats" in declarations
-    declared = re.findall(r"\b(mj_[a-z_]+)\s*\(", declarations)
-    assert {"mj_open", "mj_drain", "mj_free"} <= set(declared), declared
+    declared = re.findall(r"\b((?:mj|fp)_[a-z_]+)\s*\(", declarations)
+    assert {"mj_open", "mj_drain", "mj_free", "fp_dispatch", "fp_gate_enter"} <= set(declared)
     lib = midi_jack._ffi().dlopen(str(_native_library()))
     missing = []
     for name in declared:
@@ -74,7 +77,7 @@ def test_the_declarations_are_the_headers_and_the_library_defines_them() -> None
             getattr(lib, name)
         except AttributeError:
             missing.append(name)
-    assert not missing, f"declared in jackin.h but not exported by the library: {missing}"
+    assert not missing, f"declared in the headers but not exported by the library: {missing}"
 
 
 def test_events_arrive_in_order_with_bytes_and_monotonic_stamps(jack_server) -> None:

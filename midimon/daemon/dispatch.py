@@ -1,15 +1,19 @@
 """The compiled dispatch: raw MIDI bytes -> compiled trigger table -> prepared plugin call.
 
-``Daemon.feed`` is one of two paths, chosen once per daemon by ``MIDIMON_DISPATCH``:
+``Daemon.feed`` is one of three paths, chosen once per daemon by ``MIDIMON_DISPATCH``:
 
-- ``compiled`` (the default): the bytes index the table compiled at load/reload
+- ``native`` (the default where midimon's native library is built): the compiled path's common
+  case (stateless triggers whose actions are all in-process ``inline`` plugin calls) walked in C,
+  in front of the compiled path, which takes every other message
+  (``midimon.daemon.native_dispatch``);
+- ``compiled``: the bytes index the table compiled at load/reload
   (``midimon.engine.dispatch_table``), with no MidiEvent built and no trigger spec hashed;
   a stateless trigger fires straight into its actions for the current mode, and a Plugin
   action of an ``inline`` in-process plugin goes through its PreparedCall. A message no
   mapping listens to only counts.
 - ``reference``: today's engine, step by step (decode -> EventProcessor -> Mapper -> action
   executor -> PluginManager.execute). It is the specification the compiled path is tested
-  against (tests/daemon/test_dispatch_differential.py) and stays selectable while it is.
+  against (tests/daemon/test_dispatch.py, the native path too) and stays selectable while it is.
 
 The compiled path hands an event to the reference path whenever that path's state matters:
 a stateful trigger (LongPress, DoubleTap, NoteChord) listens to it, a long press is held (it
@@ -43,7 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("midimon.engine.actions")  # where the reference logs a failing action
 
 DISPATCH_VARIABLE: Final = "MIDIMON_DISPATCH"
-DISPATCH_PATHS: Final = ("compiled", "reference")
+DISPATCH_PATHS: Final = ("native", "compiled", "reference")
 
 
 class Feed(Protocol):
@@ -86,69 +90,75 @@ def feed_compiled(self: Daemon, data: bytes, timestamp_ns: int | None = None) ->
     if self._stopping:
         return
     with self._engine_lock:
-        self.counters.midi_in += 1
-        if (
-            type(data) is not bytes
-            or len(data) < 2
-            or self.processor.pending_holds
-            or self.registry.events.wants("midi")
-        ):
+        feed_compiled_locked(self, data, stamp)
+
+
+def feed_compiled_locked(self: Daemon, data: bytes, stamp: int) -> None:
+    """``feed_compiled``'s work, the engine lock held (the native dispatch hands it each message
+    it leaves to Python)."""
+    self.counters.midi_in += 1
+    if (
+        type(data) is not bytes
+        or len(data) < 2
+        or self.processor.pending_holds
+        or self.registry.events.wants("midi")
+    ):
+        self._process_reference(data, stamp)
+        return
+    status = data[0]
+    row: Any = self._table.rows[status]
+    if row is None:  # nothing listens to this status (or it is not one)
+        return
+    kind = status & 0xF0
+    if kind == 0xD0:  # channel aftertouch: status, pressure
+        if len(data) != 2 or data[1] > 0x7F:
             self._process_reference(data, stamp)
             return
-        status = data[0]
-        row: Any = self._table.rows[status]
-        if row is None:  # nothing listens to this status (or it is not one)
+        entry: Any = row[0]
+        number = velocity = 0
+        checked = data[1]
+    else:
+        if len(data) != 3 or data[1] > 0x7F or data[2] > 0x7F:
+            self._process_reference(data, stamp)
             return
-        kind = status & 0xF0
-        if kind == 0xD0:  # channel aftertouch: status, pressure
-            if len(data) != 2 or data[1] > 0x7F:
-                self._process_reference(data, stamp)
+        number = data[1]
+        checked = data[2]
+        if kind == 0x90:
+            if not checked:  # a note-on with velocity 0 is a note-off
+                off = self._table.rows[status - 0x10]
+                if off is not None and off[number] is not None:
+                    self._process_reference(data, stamp)
                 return
-            entry: Any = row[0]
+            velocity = checked
+            entry = row[number]
+        elif kind == 0xE0:  # pitch bend: LSB, MSB
+            checked = ((checked << 7) | number) - 8192
             number = velocity = 0
-            checked = data[1]
-        else:
-            if len(data) != 3 or data[1] > 0x7F or data[2] > 0x7F:
-                self._process_reference(data, stamp)
-                return
-            number = data[1]
-            checked = data[2]
-            if kind == 0x90:
-                if not checked:  # a note-on with velocity 0 is a note-off
-                    off = self._table.rows[status - 0x10]
-                    if off is not None and off[number] is not None:
-                        self._process_reference(data, stamp)
-                    return
-                velocity = checked
-                entry = row[number]
-            elif kind == 0xE0:  # pitch bend: LSB, MSB
-                checked = ((checked << 7) | number) - 8192
-                number = velocity = 0
-                entry = row[0]
-            else:  # poly aftertouch, CC (and note-off, whose listeners are all stateful)
-                velocity = checked if kind == 0x80 else 0
-                entry = row[number]
-        if entry is None:
-            return
-        if entry is FALLBACK:
-            self._process_reference(data, stamp)
-            return
-        channel = status & 0x0F
-        for spec, low, high, how, values, by_mode in entry:
-            if low <= checked <= high:
-                if how == VALUE_ZERO:
-                    value = 0
-                elif how == VALUE_SAME:
-                    value = checked
-                else:
-                    found: int | None = values[checked]
-                    if found is None:
-                        continue
-                    value = found
-                self.counters.triggers += 1
-                steps = by_mode.get(self.mapper.mode)
-                if steps:  # else: a trigger of a mode that is not active
-                    _fire_compiled(self, spec, channel, number, velocity, value, stamp, steps)
+            entry = row[0]
+        else:  # poly aftertouch, CC (and note-off, whose listeners are all stateful)
+            velocity = checked if kind == 0x80 else 0
+            entry = row[number]
+    if entry is None:
+        return
+    if entry is FALLBACK:
+        self._process_reference(data, stamp)
+        return
+    channel = status & 0x0F
+    for spec, low, high, how, values, by_mode in entry:
+        if low <= checked <= high:
+            if how == VALUE_ZERO:
+                value = 0
+            elif how == VALUE_SAME:
+                value = checked
+            else:
+                found: int | None = values[checked]
+                if found is None:
+                    continue
+                value = found
+            self.counters.triggers += 1
+            steps = by_mode.get(self.mapper.mode)
+            if steps:  # else: a trigger of a mode that is not active
+                _fire_compiled(self, spec, channel, number, velocity, value, stamp, steps)
 
 
 def _fire_compiled(

@@ -35,6 +35,7 @@ from midimon.daemon.dispatch import Feed, dispatch_path, feed_compiled, preparer
 from midimon.daemon.feedback_output import FeedbackSender
 from midimon.daemon.grant_requests import GrantRequests
 from midimon.daemon.host_services import DaemonHost, feeding_feedback
+from midimon.daemon.native_dispatch import NativeFeed, native_dispatch
 from midimon.daemon.plugin_events import PluginEvents
 from midimon.daemon.request_origin import CallOrigin, mapping_locations
 from midimon.daemon.stats_feed import StatsFeed
@@ -93,8 +94,9 @@ def user_or_default_config() -> Path:
 class Daemon:
     """One midimon daemon. ``start()``, then ``feed()`` MIDI (or let the port do it), ``stop()``.
 
-    ``feed`` is the compiled dispatch or the reference one, as ``MIDIMON_DISPATCH`` says when
-    the daemon is made (see ``midimon.daemon.dispatch``). ``clock`` is the trigger state
+    ``feed`` is the native dispatch, the compiled one or the reference one, as
+    ``MIDIMON_DISPATCH`` says when the daemon is made (see ``midimon.daemon.dispatch`` and
+    ``midimon.daemon.native_dispatch``). ``clock`` is the trigger state
     machine's clock for long presses (tests inject one and call :meth:`tick`).
     """
 
@@ -110,7 +112,7 @@ class Daemon:
         clock: Callable[[], int] = time.monotonic_ns,
     ) -> None:
         self.dispatch = dispatch_path()
-        compiled = self.dispatch == "compiled"
+        compiled = self.dispatch != "reference"  # native: in front of the compiled path
         self.feed = MethodType(feed_compiled, self) if compiled else self.feed_reference
         self._clock = clock
         self.config_path = Path(config_path) if config_path else user_or_default_config()
@@ -126,6 +128,11 @@ class Daemon:
         if plugin_check.plugin_uses(self.config):  # now the params too, as a reload checks
             self.config = self.load_checked(self.config_path)
         self.readiness = ReadinessChecker(self.manager)
+        native = native_dispatch(self) if self.dispatch == "native" else None
+        if native is not None:
+            self.feed = NativeFeed(self, native)
+        elif self.dispatch == "native":  # not built here: the compiled path alone
+            self.dispatch = "compiled"
         # Calls refused for a missing grant become requests the user can allow or deny.
         self.origin = CallOrigin()  # the action each thread carries out: the request's mapping
         self._mapping_locations: dict[int, str] = {}
@@ -163,7 +170,7 @@ class Daemon:
         processor = EventProcessor(mapper.trigger_set(), now_ns=self._clock)
         table = (  # the reference path never reads it: no need to compile
             compile_table(processor.routes, *mapper.tables, preparer(self, executor))
-            if self.dispatch == "compiled"
+            if self.dispatch != "reference"
             else NOTHING_COMPILED
         )
         return config, mapper, processor, executor, table

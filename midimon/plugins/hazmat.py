@@ -147,6 +147,11 @@ class InProcessRunner:
         """Call execute in this thread."""
         return self._plugin.execute_encoded(payload, context)
 
+    def native_entry(self) -> tuple[int, int, Any] | None:
+        """What the daemon's native dispatch calls (NativePlugin.native_entry); HAZARD: through
+        it the plugin runs with none of the manager's checks, which the caller makes."""
+        return self._plugin.native_entry()
+
     @property
     def usable(self) -> bool:
         """Always: the plugin lives as long as this process."""

@@ -15,19 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import MakePlugin
+from helpers import MakePlugin, signed_plugin
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from midimon.daemon.control_streams import EMPTY
 from midimon.daemon.dispatch import DISPATCH_VARIABLE, dispatch_path, feed_compiled
+from midimon.daemon.native_dispatch import NativeFeed
 from midimon.daemon.service import Daemon
 from midimon.engine.errors import ConfigError
-from midimon.paths import config_dir
-from midimon.plugins.description.manifest import load_manifest
-from midimon.plugins.integrity.minisign_keys import generate_keypair
-from midimon.plugins.integrity.signing import sign_plugin
-from midimon.plugins.integrity.trust import TrustStore
 from midimon.plugins.sandbox.trigger_worker import PluginEvent
 
 ECHO_SOURCE = r"""
@@ -80,7 +76,7 @@ def _fields(**values: Any) -> str:
     return ", ".join(parts)
 
 
-triggers = st.one_of(
+TRIGGERS = (
     st.builds(lambda n, v, c: _fields(type="Note", note=n, velocity_min=max(1, v[0]),
                                       velocity_max=max(1, v[1]), channel=c),
               notes, levels, channels),
@@ -116,6 +112,11 @@ triggers = st.one_of(
               st.sampled_from(PLUGIN_EVENTS), st.one_of(st.none(), st.sampled_from((0.5, 1))),
               channels),
 )  # fmt: skip
+triggers = st.one_of(*TRIGGERS)
+# For the native dispatch: mostly the stateless triggers it walks in C (Note, VelocityRange, CC,
+# Aftertouch, PitchBend), the others among them so that the hand-over to Python is exercised.
+stateless_triggers = st.one_of(*(TRIGGERS[i] for i in (0, 1, 5, 7, 8)))
+walked_triggers = st.one_of(*(TRIGGERS[i] for i in (0, 1, 5, 7, 8) * 4), *TRIGGERS)
 
 
 def _echo(key: str, number: int) -> str:
@@ -123,15 +124,18 @@ def _echo(key: str, number: int) -> str:
 
 
 @st.composite
-def configs(draw: st.DrawFn) -> tuple[str, int]:
-    """(config text, number of modes): every mapping's action echoes its own id."""
+def configs(
+    draw: st.DrawFn, listeners: st.SearchStrategy[str] = triggers, most: int = 6
+) -> tuple[str, int]:
+    """(config text, number of modes): every mapping's action echoes its own id; at most
+    ``most`` mappings per mode, their triggers drawn from ``listeners``."""
     lines = ['[plugins]', 'dirs = ["PLUGINS"]', "rate_limit = 1000000.0", "rate_burst = 1000000",
              "[plugins.overrides.echo]", 'isolation = "in-process"', "inline = true"]  # fmt: skip
     ids = iter(range(1000))
     modes = draw(st.integers(1, 3))
     for mode in range(modes):
         lines += ["[[modes]]", f'name = "M{mode}"']
-        for trigger in draw(st.lists(triggers, min_size=0, max_size=6)):
+        for trigger in draw(st.lists(listeners, min_size=0, max_size=most)):
             lines += ["[[modes.mappings]]", f"trigger = {{ {trigger} }}", _echo("m", next(ids))]
     for trigger in draw(st.lists(triggers, min_size=0, max_size=3)):
         lines += ["[[global_mappings]]", f"trigger = {{ {trigger} }}", _echo("g", next(ids))]
@@ -169,18 +173,24 @@ steps = st.one_of(
                         st.one_of(st.none(), st.sampled_from((0, 1))))),
 )  # fmt: skip
 
+# For the native dispatch: mostly messages its tables listen to, with the rest mixed in.
+walked_steps = st.one_of(
+    *(st.tuples(st.just("midi"), st.integers(0, 400), _three(status))
+      for status in (0x90, 0x90, 0x90, 0x90, 0xB0, 0xB0)),
+    st.tuples(st.just("midi"), st.integers(0, 400),
+              st.builds(lambda c, v: bytes([0xD0 | c, v]), channel_of_event, data)),
+    st.tuples(st.just("midi"), st.integers(0, 400),
+              st.builds(lambda c, v: bytes([0xE0 | c, (v + 8192) & 0x7F, (v + 8192) >> 7]),
+                        channel_of_event, bends)),
+    steps,
+)  # fmt: skip
+
 
 # -- the daemons -------------------------------------------------------------------------------
 
 
-def _signed_echo(make_plugin: MakePlugin) -> Path:
-    folder = make_plugin("echo", source=ECHO_SOURCE)
-    public, secret = generate_keypair()
-    TrustStore(config_dir() / "trusted_keys").add(public, "tests")
-    manifest = load_manifest(folder)
-    assert manifest.binary is not None
-    sign_plugin(manifest, manifest.binary.read_bytes(), secret)
-    return folder.parent
+def _signed_echo(make_plugin: MakePlugin, name: str = "echo", source: str = ECHO_SOURCE) -> Path:
+    return signed_plugin(make_plugin, name, source)
 
 
 class Side:
@@ -288,23 +298,26 @@ def test_the_variable_selects_the_path(
         'action = { type = "ModeChange", mode = "Default" }\n'
     )
     monkeypatch.delenv(DISPATCH_VARIABLE, raising=False)
-    assert dispatch_path() == "compiled"
-    for value, expected in (("", "compiled"), ("compiled", "compiled"),
+    assert dispatch_path() == "native"
+    for value, expected in (("", "native"), ("native", "native"), ("compiled", "compiled"),
                             ("reference", "reference"), (" Reference ", "reference")):  # fmt: skip
         monkeypatch.setenv(DISPATCH_VARIABLE, value)
         daemon = Daemon(config)
         try:
             assert daemon.dispatch == expected
             feed = daemon.feed
-            assert getattr(feed, "__func__", None) is (
-                feed_compiled if expected == "compiled" else Daemon.feed_reference
-            )
+            if expected == "native":
+                assert isinstance(feed, NativeFeed)
+            else:
+                assert getattr(feed, "__func__", None) is (
+                    feed_compiled if expected == "compiled" else Daemon.feed_reference
+                )
             daemon.feed(bytes([0x90, 36, 100]))
             assert daemon.counters.triggers == 1
         finally:
             daemon.stop()
     monkeypatch.setenv(DISPATCH_VARIABLE, "fast")
-    with pytest.raises(ConfigError, match=f"{DISPATCH_VARIABLE}.*'fast'.*compiled, reference"):
+    with pytest.raises(ConfigError, match=f"{DISPATCH_VARIABLE}.*'fast'.*native, compiled, ref"):
         Daemon(config)
 
 
@@ -334,3 +347,203 @@ def test_a_reload_swaps_the_compiled_table_with_the_config(
         assert daemon.counters.triggers == 3
     finally:
         daemon.stop()
+
+
+# -- the native dispatch (C) against the reference --------------------------------------------
+
+# The same echo, but into a file (ECHO_LOG when it is initialized): the native dispatch runs
+# only while nobody watches events, so what it called is read from the plugin's own record.
+ECHO_LOG_SOURCE = r"""
+#include "midimon_plugin.h"
+#include <stdio.h>
+#include <stdlib.h>
+
+static FILE *out;
+
+static int32_t p_init(const midimon_plugin_t *self, const midimon_host_t *host) {
+    (void)self; (void)host;
+    out = fopen(getenv("ECHO_LOG"), "a");
+    return out ? MIDIMON_OK : MIDIMON_ERR_FAILED;
+}
+
+static int32_t p_exec(const midimon_plugin_t *self, const char *params, size_t len,
+                      const midimon_trigger_context_t *ctx, char *msg, size_t cap) {
+    (void)self; (void)msg; (void)cap;
+    fprintf(out, "%.*s vel=%u ch=%u num=%u val=%d kind=%u mode=%s ts=%lld src=%s ev=%s "
+            "ev_val=%g size=%u\n", (int)len, params, ctx->velocity, ctx->channel, ctx->number,
+            (int)ctx->value, (unsigned)ctx->trigger_kind, ctx->mode,
+            (long long)ctx->timestamp_ns, ctx->source, ctx->event_name, ctx->event_value,
+            ctx->struct_size);
+    fflush(out);
+    return MIDIMON_OK;
+}
+
+static const midimon_plugin_t plugin = {
+    MIDIMON_ABI_MAJOR, MIDIMON_ABI_MINOR, sizeof(midimon_plugin_t), 0,
+    "echo_log", "1.0.0", "writes its trigger context to ECHO_LOG", NULL,
+    p_init, p_exec, NULL, NULL, NULL, NULL, NULL,
+};
+
+MIDIMON_EXPORT const midimon_plugin_t *_create_plugin(void) { return &plugin; }
+"""
+
+
+class LoggingSide(Side):
+    """A daemon whose echo_log writes to its own file, with nobody watching its events."""
+
+    def __init__(
+        self, path: str, config: Path, log: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        self.now = START_NS
+        self.log = log
+        monkeypatch.setenv(DISPATCH_VARIABLE, path)
+        monkeypatch.setenv("ECHO_LOG", str(log))
+        self.daemon = Daemon(config, clock=lambda: self.now)
+        self.daemon.manager.load("echo_log")  # opens ECHO_LOG now
+        monkeypatch.delenv(DISPATCH_VARIABLE)
+        assert self.daemon.dispatch == path
+        assert self.daemon.manager.runs_inline("echo_log")
+        self.seen = []
+
+    def drain(self) -> None:
+        """Nothing is subscribed: what ran is in the log."""
+
+    def calls(self) -> list[str]:
+        return self.log.read_text().splitlines()
+
+    def tally(self) -> dict[str, Any]:
+        counters = self.daemon.counters
+        stats = self.daemon.manager.stats("echo_log")
+        return {
+            "midi_in": counters.midi_in,
+            "triggers": counters.triggers,
+            "actions_ok": counters.actions_ok,
+            "actions_failed": counters.actions_failed,
+            "dropped": counters.dropped,
+            "counts": dict(self.daemon.executor.counts),
+            "executions": stats["executions"],
+            "successes": stats["successes"],
+            "failures": stats["failures"],
+        }
+
+
+def test_native_dispatch_calls_exactly_what_the_reference_calls(
+    isolated_dirs: dict[str, str],
+    make_plugin: MakePlugin,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every call the C walk makes, with its context (all of it, timestamps too), in order, and
+    every counter, as the reference makes them; and the walk does take most of the calls."""
+    plugins = _signed_echo(make_plugin, "echo_log", ECHO_LOG_SOURCE)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[plugins]\ndirs = ["{plugins}"]\n[plugins.overrides.echo_log]\n'
+        'isolation = "in-process"\ninline = true\n[[modes]]\nname = "M0"\n'
+    )
+    reference = LoggingSide("reference", config, tmp_path / "reference.log", monkeypatch)
+    native = LoggingSide("native", config, tmp_path / "native.log", monkeypatch)
+    walked = {"events": 0, "calls": 0, "fired": 0, "reference_calls": 0}
+    dispatch = native.daemon.feed.native
+    original_walk = dispatch.walk
+
+    def counting_walk(table: Any, *args: Any) -> int:
+        done = original_walk(table, *args)
+        walked["events"] += done
+        walked["calls"] += dispatch.last_counts()[2]
+        return done
+
+    native.daemon.feed.native.walk = counting_walk
+
+    @settings(max_examples=250, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+    @given(
+        st.one_of(configs(stateless_triggers, 10), configs(walked_triggers, 10)),
+        st.lists(walked_steps, min_size=30, max_size=120),
+    )
+    def check(case: tuple[str, int], stream: list[tuple[str, int, Any]]) -> None:
+        text, modes = case
+        text = text.replace("PLUGINS", str(plugins)).replace('"echo"', '"echo_log"')
+        config.write_text(text.replace("overrides.echo]", "overrides.echo_log]"))
+        tallies = []
+        for side in (reference, native):
+            answer = side.daemon.reload(config)
+            assert answer["ok"], answer["errors"]
+            side.daemon.mapper.set_mode("M0")
+            side.log.write_text("")
+            before = side.tally()
+            side.run(stream, modes)
+            after = side.tally()
+            tallies.append({k: (before[k], after[k]) for k in before})
+        assert native.calls() == reference.calls()
+        assert tallies[1] == tallies[0]
+        walked["fired"] += bool(reference.calls())
+        walked["reference_calls"] += len(reference.calls())
+
+    try:
+        check()
+    finally:
+        for side in (reference, native):
+            side.daemon.stop()
+    assert walked["fired"] > 50
+    assert walked["events"] > 1000  # most messages were walked in C, not handed to Python
+    assert walked["calls"] > 500  # and C called the plugin itself
+
+
+def test_native_dispatch_calls_plain_plugin_mappings_from_c(
+    isolated_dirs: dict[str, str],
+    make_plugin: MakePlugin,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Note, VelocityRange, CC, Aftertouch and PitchBend mappings calling an inline plugin are
+    walked in C: every message handled there, the calls' contexts those of the reference."""
+    plugins = _signed_echo(make_plugin, "echo_log", ECHO_LOG_SOURCE)
+    config = tmp_path / "config.toml"
+    mappings = [
+        '{ type = "Note", note = 36, velocity_min = 40 }',
+        '{ type = "VelocityRange", note = 37, min = 1, max = 64 }',
+        '{ type = "CC", controller = 7, value_min = 10, value_max = 20, channel = 1 }',
+        '{ type = "Aftertouch", source = "channel", pressure_min = 5 }',
+        '{ type = "PitchBend", min = -100, max = 100 }',
+    ]
+    lines = [f'[plugins]\ndirs = ["{plugins}"]\n[plugins.overrides.echo_log]\n'
+             'isolation = "in-process"\ninline = true\n[[modes]]\nname = "M0"\n']  # fmt: skip
+    for number, trigger in enumerate(mappings):
+        lines.append(f"[[modes.mappings]]\ntrigger = {trigger}\n{_echo('m', number)}\n")
+    config.write_text("".join(lines).replace('"echo"', '"echo_log"'))
+    sides = [
+        LoggingSide(path, config, tmp_path / f"{path}.log", monkeypatch)
+        for path in ("reference", "native")
+    ]
+    messages = [
+        bytes([0x90, 36, 39]), bytes([0x90, 36, 40]), bytes([0x90, 36, 127]),
+        bytes([0x90, 37, 64]), bytes([0x90, 37, 65]), bytes([0x91, 36, 100]),
+        bytes([0xB1, 7, 9]), bytes([0xB1, 7, 10]), bytes([0xB1, 7, 20]), bytes([0xB0, 7, 15]),
+        bytes([0xD3, 4]), bytes([0xD3, 5]), bytes([0xE0, 0x00, 0x40]), bytes([0xE5, 0x65, 0x40]),
+        bytes([0xE5, 0x1B, 0x3F]), bytes([0xE5, 0x1C, 0x3F]), bytes([0x90, 36, 0]),
+        bytes([0x80, 36, 0]), bytes([0xC0, 5]), bytes([0xF8, 0]),
+    ]  # fmt: skip
+    walked = []
+    dispatch = sides[1].daemon.feed.native
+    original_walk = dispatch.walk
+
+    def counting_walk(table: Any, *args: Any) -> int:
+        done = original_walk(table, *args)
+        walked.append((done, dispatch.last_counts()))
+        return done
+
+    dispatch.walk = counting_walk
+    try:
+        for side in sides:
+            for offset, message in enumerate(messages):
+                side.daemon.feed(message, START_NS + offset * MS)
+        assert sides[1].calls() == sides[0].calls()
+        assert len(sides[0].calls()) == 9
+        assert sides[1].tally() == sides[0].tally()
+        assert walked == [(1, (1, *counts)) for counts in [
+            (0, 0), (1, 1), (1, 1), (1, 1), (0, 0), (1, 1), (0, 0), (1, 1), (1, 1), (0, 0),
+            (0, 0), (1, 1), (1, 1), (0, 0), (0, 0), (1, 1), (0, 0), (0, 0), (0, 0), (0, 0)]]
+    finally:
+        for side in sides:
+            side.daemon.stop()

@@ -10,7 +10,6 @@ so that nothing loads plugin code without going through the integrity check by a
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 from collections.abc import Mapping
@@ -35,6 +34,7 @@ from midimon.plugins.errors import (
 )
 from midimon.plugins.loading import abi as abi_mod
 from midimon.plugins.loading.context import TriggerContext
+from midimon.plugins.loading.encoded_params import EncodedParams, encode_params
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +204,20 @@ def read_binary(manifest: PluginManifest) -> tuple[bytes, str]:
     return data, digest
 
 
+def _new_call_gate() -> tuple[Any, Any]:
+    """(lib, gate) of fastpath.h: every call of the plugin then passes its gate, so that the
+    daemon's native dispatch may call it too; (None, None) where that library is not built."""
+    from midimon.errors import MidimonError
+
+    try:
+        from midimon.midi_jack import native_library
+
+        ffi, lib = native_library()
+    except (ImportError, OSError, MidimonError):
+        return None, None
+    return lib, ffi.gc(lib.fp_gate_new(), lib.fp_gate_free)
+
+
 class NativePlugin:
     """A loaded native plugin, satisfying the ActionPlugin protocol.
 
@@ -240,6 +254,8 @@ class NativePlugin:
         self._context.source = self._context.event_name = self._c_text("")
         self._named_context = False  # source and event_name hold a plugin event's names
         self._host_struct = self._build_host_struct()
+        self._gate: Any = None  # fastpath.h's call gate (made by initialize)
+        self._gate_lib: Any = None
 
     # -- ActionPlugin protocol -------------------------------------------------------------
     @property
@@ -284,6 +300,7 @@ class NativePlugin:
                 status = self._view.initialize(self._raw, self._host_struct)
                 if status != 0:
                     raise PluginCallError(self.name, "initialize", status, "")
+            self._gate_lib, self._gate = _new_call_gate()  # before any call
             self._state = "initialized"
 
     def execute(self, params: Mapping[str, Any] | str, context: TriggerContext) -> str:
@@ -335,7 +352,17 @@ class NativePlugin:
                 return 3, "this trigger plugin runs no actions (its execute is NULL)"
             # A bytes object is NUL-terminated in memory, and cffi hands a char * parameter a
             # pointer to it as is: no copy of the params.
-            status = self._execute(self._raw, payload, len(payload), ctx, message, MESSAGE_CAPACITY)
+            gate = self._gate
+            if gate is None:
+                status = self._execute(self._raw, payload, len(payload), ctx, message,
+                                       MESSAGE_CAPACITY)  # fmt: skip
+            else:  # the native dispatch calls this plugin too: one call at a time
+                self._gate_lib.fp_gate_enter(gate)
+                try:
+                    status = self._execute(self._raw, payload, len(payload), ctx, message,
+                                           MESSAGE_CAPACITY)  # fmt: skip
+                finally:
+                    self._gate_lib.fp_gate_leave(gate)
             message[MESSAGE_CAPACITY - 1] = b"\0"  # a plugin that forgot the NUL
             return status, self._ffi.string(message).decode("utf-8", errors="replace")
 
@@ -354,11 +381,25 @@ class NativePlugin:
         """Call shutdown() then destroy(); the library itself stays mapped."""
         ffi = abi_mod.ffi()
         with self._lock:
+            gate = self._gate
+            if gate is not None:  # wait for a native call in progress; none after this
+                self._gate_lib.fp_gate_enter(gate)
+                self._gate_lib.fp_gate_close(gate)
+                self._gate_lib.fp_gate_leave(gate)
             if self._state == "initialized" and self._view.shutdown != ffi.NULL:
                 self._view.shutdown(self._raw)
             if self._state in ("created", "initialized") and self._view.destroy != ffi.NULL:
                 self._view.destroy(self._raw)
             self._state = "destroyed"
+
+    def native_entry(self) -> tuple[int, int, Any] | None:
+        """(execute() and the plugin's own pointer as integers, its call gate) for the daemon's
+        native dispatch; None unless initialized with an execute() and a gate. Never waits for
+        a call in progress (a call the gate lets in after a shutdown is refused by the gate)."""
+        if self._state != "initialized" or self._execute == self._ffi.NULL or self._gate is None:
+            return None
+        execute = int(self._ffi.cast("uintptr_t", self._execute))
+        return execute, int(self._ffi.cast("uintptr_t", self._raw)), self._gate
 
     def get_extension(self, extension_id: str) -> Any:
         """The plugin's extension pointer for ``extension_id``, or None."""
@@ -438,34 +479,6 @@ class NativePlugin:
         # A plugin thread may outlive destroy() and still call in: keep all of it alive.
         _KEEP_ALIVE.append((struct, callbacks, host_name, host_version, leds, set_pad))
         return struct
-
-
-class EncodedParams(bytes):
-    """Params JSON that :func:`encode_params` already checked and encoded.
-
-    Passing one to ``encode_params`` (or ``PluginManager.execute``) skips the work: the action
-    executor encodes each configured action's params once, not on every call.
-    """
-
-    __slots__ = ()
-
-
-def encode_params(params: Mapping[str, Any] | str | EncodedParams) -> EncodedParams:
-    """Params as compact UTF-8 JSON object text; ValueError when they are not an object."""
-    if type(params) is EncodedParams:
-        return params
-    if isinstance(params, str):
-        try:
-            decoded = json.loads(params)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"params are not valid JSON: {exc}") from None
-    else:
-        decoded = params
-    if not isinstance(decoded, Mapping):
-        raise ValueError(f"params must be a JSON object, got {type(decoded).__name__}")
-    return EncodedParams(
-        json.dumps(decoded, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    )
 
 
 __all__ = [

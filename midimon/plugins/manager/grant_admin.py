@@ -53,6 +53,9 @@ class GrantHost(Protocol):
     def loaded_plugin(self, name: str) -> LoadedPlugin | None:
         """The loaded plugin ``name``, or None."""
 
+    def note_change(self) -> None:
+        """A plugin's grants or restart state changed (PluginManager.note_change)."""
+
 
 class GrantAdmin:
     """The grants of one PluginManager: saved ones (``state``), this process's session grants,
@@ -105,6 +108,7 @@ class GrantAdmin:
         loaded.granted, loaded.access = self.granted_to(
             loaded.manifest, report.sha256, report.signer_id, audit=audit
         )
+        self.plugins.note_change()
 
     def unsafe_stored_grants(self) -> list[tuple[str, RefusedPath]]:
         """Saved Filesystem grants (of any binary) that are not applied: ``/``, midimon's own
@@ -258,3 +262,4 @@ class GrantAdmin:
         loaded = self.plugins.loaded_plugin(name)
         if loaded is not None:
             loaded.needs_restart = True
+            self.plugins.note_change()

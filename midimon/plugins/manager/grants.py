@@ -8,6 +8,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ class PluginStateStore:
         # disabled flag on every call, and a stat is far cheaper than a read and a parse.
         self._cache: tuple[tuple[int, int, int], dict[str, Any]] | None = None
         self._checked_at = 0.0
+        self.on_change: Callable[[], None] | None = None  # after each write (the manager's)
 
     def _parsed(self) -> dict[str, Any]:
         """The parsed file, shared with the cache: callers must not modify it.
@@ -107,6 +109,8 @@ class PluginStateStore:
         text = json.dumps(data, indent=2, sort_keys=True) + "\n"
         atomic_write(self.path, text.encode("utf-8"), 0o600)
         self._checked_at = 0.0  # re-stat on the next read: it picks up what we just wrote
+        if self.on_change is not None:
+            self.on_change()
 
     @staticmethod
     def _owned_by(entry: dict[str, Any], sha256: str, signer: str | None) -> bool:

@@ -46,6 +46,10 @@ from midimon.plugins.sandbox.runners import IsolatedRunner, Runner, sandbox_spec
 from midimon.plugins.settings import PluginSettings
 
 
+def _nothing() -> None:
+    """``PluginManager.changed`` until someone listens."""
+
+
 class PluginManager(CallPath, StartedCalls):
     """Owns every plugin of one daemon or CLI command (thread-safe); grants: ``grants``;
     execute() and its steps: CallPath; start_call / finish_call (pipelined isolated calls):
@@ -74,6 +78,10 @@ class PluginManager(CallPath, StartedCalls):
         self.checker = checker or IntegrityChecker.for_user()
         self.state = state or PluginStateStore(state_dir() / "plugin_state.json")
         self.audit = audit or AuditLog(state_dir() / "audit.jsonl")
+        # Called whenever a plugin is loaded, unloaded, restarted, disabled or enabled, or its
+        # grants change (the daemon's native dispatch rebuilds what it calls directly).
+        self.changed: Callable[[], None] = _nothing
+        self.state.on_change = self.note_change
         self.grants = GrantAdmin(self, session_grants)  # after the state, audit and checker
         # manager.grant(name, capability, write_paths, read_paths=...) and manager.revoke(name,
         # capability), as the CLI and the daemon call them: GrantAdmin's own methods.
@@ -134,6 +142,10 @@ class PluginManager(CallPath, StartedCalls):
             raise PluginNotFound(name, self.search_dirs)
         return found.manifest
 
+    def note_change(self) -> None:
+        """Tell ``changed`` that what a call may reach has changed (see __init__)."""
+        self.changed()
+
     # -- enable / disable ----------------------------------------------------------------------
     def enable(self, name: str) -> None:
         """Enable a plugin (also clears an automatic disable and its crash history)."""
@@ -168,6 +180,7 @@ class PluginManager(CallPath, StartedCalls):
             self._start(loaded)
             with self._lock:
                 self._loaded[name] = loaded
+            self.note_change()
             return manifest
 
     def _verify(self, manifest: PluginManifest) -> LoadedPlugin:
@@ -223,6 +236,7 @@ class PluginManager(CallPath, StartedCalls):
             raise LoadError(manifest.path, f"{name} failed to start: {exc}") from None
         loaded.runner = runner
         loaded.needs_restart = False
+        self.note_change()
         self.checker.record_accepted(loaded.report)
         self.audit.record(
             "load",
@@ -241,6 +255,7 @@ class PluginManager(CallPath, StartedCalls):
             loaded = self._loaded.pop(name, None)
         if loaded is None:
             return False
+        self.note_change()
         with loaded.lock:
             if loaded.runner is not None:
                 try:

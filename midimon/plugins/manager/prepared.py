@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from midimon.plugins.errors import WorkerCrashed, WorkerTimeout
 from midimon.plugins.loading.loader import EncodedParams
@@ -28,6 +28,16 @@ if TYPE_CHECKING:
     from midimon.plugins.manager.results import LoadedPlugin
     from midimon.plugins.sandbox.runners import Runner
     from midimon.plugins.settings import PluginSettings
+
+
+class NativeCall(NamedTuple):
+    """A call the native dispatch may make: the plugin, its encoded params, the plugin's token
+    bucket and the call lock's timeout (seconds)."""
+
+    loaded: LoadedPlugin
+    payload: EncodedParams
+    bucket: TokenBucket
+    timeout: float
 
 
 class PreparedCall:
@@ -92,6 +102,22 @@ class PreparedCall:
         :meth:`run` it), else None (then ask :meth:`runs_inline` and call as usual)."""
         loaded = self._current()
         return loaded if self._inline else None
+
+    def native_call(self) -> NativeCall | None:
+        """What the native dispatch needs to make this call itself, when the prepared path
+        applies now to an inline plugin that is enabled, needs no restart and has valid params;
+        else None (the call stays Python's)."""
+        loaded = self.inline_loaded()
+        if loaded is None or loaded.needs_restart or loaded.runner is None:
+            return None
+        if self._manager.state.disabled_reason(self.name) is not None:
+            return None
+        payload = self.payload
+        if payload is None:
+            payload = self.payload = self._params()
+        if type(payload) is not EncodedParams or self._bucket is None:
+            return None
+        return NativeCall(loaded, payload, self._bucket, self._timeout)
 
     def __call__(self, context: TriggerContext) -> ExecutionResult:
         """``PluginManager.execute(name, payload, context)``: the same result and effects."""

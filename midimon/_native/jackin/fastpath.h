@@ -1,0 +1,119 @@
+/* midimon's native dispatch: raw MIDI bytes -> trigger table -> in-process plugin call, in C.
+ *
+ * The daemon compiles, for the current mode, the part of its trigger table whose every action is
+ * a call to an in-process `inline` plugin (midimon/daemon/native_dispatch.py builds it from the
+ * compiled table of midimon/engine/dispatch_table.py). fp_dispatch walks a batch of raw messages
+ * through it and calls the plugins' execute() directly: no interpreter runs between the bytes
+ * and the plugin. Whatever else an event needs (a stateful trigger, another action type, an
+ * isolated plugin, a message not in canonical form, a plugin whose state changed) stops the walk
+ * at that event, which the caller then hands to the Python path; order is kept because both run
+ * on the caller's one thread. What happened is written to records the caller turns into stats,
+ * counters and audit entries after the walk.
+ *
+ * Threads: every function here is for the daemon's Python side, which calls fp_dispatch from one
+ * thread at a time (it holds its engine lock) with the GIL released by cffi; fp_gate_* and
+ * fp_bucket_take are [any-thread]; fp_counter_bump is [any-thread]. Ownership is said per call.
+ * The declarations between the markers are handed to cffi by midimon/midi_jack.py, after
+ * jackin.h's (the two are one library, libmidimon-jackin.so).
+ */
+#ifndef MIDIMON_FASTPATH_H
+#define MIDIMON_FASTPATH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* MIDIMON_FASTPATH_CDEF_BEGIN */
+/* One in-process plugin's call gate: a mutex every call to the plugin takes (the Python path
+ * too, around execute/shutdown), and whether the plugin may still be called. Owned by the
+ * Python NativePlugin that made it (fp_gate_new), freed by it (fp_gate_free) only after no table
+ * can reach it. [any-thread] */
+typedef struct fp_gate fp_gate;
+fp_gate *fp_gate_new(void);
+void fp_gate_enter(fp_gate *gate);        /* blocks until the gate is free */
+void fp_gate_leave(fp_gate *gate);
+void fp_gate_close(fp_gate *gate);        /* caller holds the gate: no fast call after this */
+void fp_gate_free(fp_gate *gate);
+
+/* A plugin's token bucket (rate tokens/s, up to burst saved), shared by the Python path and the
+ * native one so the rate limit counts both. Owned by the Python TokenBucket that made it.
+ * fp_bucket_take: 1 when a token was taken at time `now` (CLOCK_MONOTONIC seconds), else 0.
+ * [any-thread] */
+typedef struct fp_bucket fp_bucket;
+fp_bucket *fp_bucket_new(double rate, double burst, double tokens, double now);
+int fp_bucket_take(fp_bucket *bucket, double now);
+void fp_bucket_free(fp_bucket *bucket);
+
+/* A change counter: the plugin manager bumps it whenever a plugin is loaded, unloaded,
+ * restarted, disabled or its grants change; a table built at one count refuses to run at
+ * another (the walk stops before the event). Owned by the daemon. [any-thread] */
+typedef struct fp_counter fp_counter;
+fp_counter *fp_counter_new(void);
+uint64_t fp_counter_bump(fp_counter *counter);
+uint64_t fp_counter_get(fp_counter *counter);
+void fp_counter_free(fp_counter *counter);
+
+/* One plugin call a table can make: the plugin's own struct and execute(), its encoded params
+ * (JSON, NUL-terminated, `params_len` bytes), its gate and bucket, and how long a call waits
+ * for a busy gate. Every pointer is owned by the Python side, which keeps it alive as long as
+ * the table (the table copies none of them). */
+typedef struct fp_target {
+    uintptr_t execute;          /* midimon_plugin_t.execute of the plugin */
+    uintptr_t self;             /* the plugin's own midimon_plugin_t pointer */
+    fp_gate *gate;
+    fp_bucket *bucket;
+    const char *params;
+    size_t params_len;
+    int64_t timeout_ns;
+} fp_target;
+
+/* The table for one config, one mode and one change count. Built by the caller:
+ * fp_table_new, then fp_table_set_* and fp_table_add_*, then used by fp_dispatch; freed with
+ * fp_table_free when no fp_dispatch can still run on it. `mode` is copied. */
+typedef struct fp_table fp_table;
+fp_table *fp_table_new(const char *mode, uint32_t n_targets, fp_counter *changes,
+                       uint64_t expected_changes);
+void fp_table_set_target(fp_table *table, uint32_t index, const fp_target *target);
+/* Entry of (status, number): 0 nothing listens, 1 the Python path must take it, else
+ * 2 + the index fp_table_add_entry returned. */
+int fp_table_set_cell(fp_table *table, uint8_t status, uint8_t number, uint32_t entry);
+/* A new entry (returns its index, or -1 without memory); then its routes in order, each with
+ * its value range, how its value is made (0: 0, 1: the value checked), the trigger kind the
+ * context reports (MIDIMON_TRIGGER_*) and its calls (indices of targets; copied). Returns 0, or
+ * -1 without memory or with no entry yet. */
+int64_t fp_table_add_entry(fp_table *table);
+int fp_table_add_route(fp_table *table, int32_t low, int32_t high, int how,
+                       uint32_t trigger_kind, const uint32_t *targets, uint32_t n_targets);
+void fp_table_free(fp_table *table);
+
+/* What fp_dispatch did for one call. `kind`: FP_CALLED (status: execute()'s return value),
+ * FP_RATE_LIMITED, FP_BUSY (the gate stayed busy past the target's timeout), FP_GONE (the plugin
+ * was shut down meanwhile). `message` holds what execute() wrote (FP_CALLED only). */
+typedef struct fp_record {
+    uint32_t target;
+    int32_t kind;
+    int32_t status;
+    int32_t reserved0;
+    int64_t elapsed_ns;          /* execute()'s own time (FP_CALLED) */
+    char message[4096];
+} fp_record;
+
+enum { FP_CALLED = 0, FP_RATE_LIMITED = 1, FP_BUSY = 2, FP_GONE = 3 };
+
+/* Counts of one walk, added to by fp_dispatch. */
+typedef struct fp_counts {
+    uint64_t events;             /* messages handled (all of them count as MIDI in) */
+    uint64_t triggers;           /* triggers fired */
+    uint64_t calls;              /* records written */
+} fp_counts;
+
+/* Walk `count` messages (message i: `sizes[i]` bytes at data + i * stride, received at
+ * stamps[i], CLOCK_MONOTONIC ns) through `table`, from the first. Returns how many were
+ * handled: the index of the first one the Python path must take (== count when none). Stops
+ * also before a message whose calls might not fit in the records left (max_records - counts->
+ * calls). `records` and `counts` are the caller's. Blocking: as long as the plugins' execute(). */
+size_t fp_dispatch(fp_table *table, const uint8_t *data, const uint32_t *sizes,
+                   const int64_t *stamps, size_t stride, size_t count, fp_record *records,
+                   size_t max_records, fp_counts *counts);
+/* MIDIMON_FASTPATH_CDEF_END */
+
+#endif

@@ -1,0 +1,365 @@
+"""The native dispatch: the compiled dispatch's common case walked in C, no Python per event.
+
+``MIDIMON_DISPATCH=native`` (the default where ``libmidimon-jackin.so`` is built) puts this in
+front of the compiled path (``midimon.daemon.dispatch``). For the current mode it turns the
+daemon's compiled table into a C table (``midimon/_native/jackin/fastpath.h``) holding every
+(status, number) whose listeners are stateless triggers with only Plugin actions of in-process
+``inline`` plugins, each call with what ``PreparedCall`` looked up (the plugin's execute(), its
+encoded params, its token bucket, its call lock's timeout). ``fp_dispatch`` then decodes, matches
+and calls those plugins itself: on the JACK input's dispatcher thread it walks whole batches
+drained from the ring, so the first instruction run after the wake-up on the way to a plugin is
+C. Any message it cannot decide exactly as the compiled path would (another action type, an
+isolated plugin, a stateful trigger, a message not in canonical form) stops the walk; that
+message goes to the compiled path and the walk resumes after it, so messages keep their order.
+
+Python keeps what does not have to be in the event's way: after each walk it turns the C
+records into the same stats, counters, audit entries and failure logs the compiled path makes.
+
+The table is rebuilt (lazily, before the next walk) when the config, the mode or any plugin's
+state changes: ``PluginManager.changed`` bumps a C counter the walk compares before each message,
+so a plugin disabled, revoked, restarted or unloaded on another thread is never called from a
+stale table; a call already under way when a plugin is shut down is waited for (the plugin's
+call gate), and a call that finds it shut down fails as the Python path's would. While someone
+watches MIDI or trigger events (``midimon monitor``, the console), a long press is held, or the
+daemon stops, the walk is not used at all; action events are published from the records.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from midimon.daemon.dispatch import feed_compiled_locked
+from midimon.engine.dispatch_table import FALLBACK, VALUE_TABLE
+from midimon.plugins.manager.grants import RECHECK_SECONDS
+from midimon.plugins.manager.prepared import PreparedCall
+
+if TYPE_CHECKING:
+    from midimon.daemon.service import Daemon
+    from midimon.engine.dispatch_table import DispatchTable, Route
+    from midimon.plugins.manager.prepared import NativeCall
+
+log = logging.getLogger("midimon.engine.actions")  # where the compiled path logs failures
+
+MAX_RECORDS: Final = 64  # calls one walk reports before Python accounts for them
+CELL_NONE: Final = 0
+CELL_PYTHON: Final = 1
+CELL_FIRST_ENTRY: Final = 2
+_HOW = {0: 0, 1: 1}  # VALUE_ZERO, VALUE_SAME: the same numbers in fastpath.c
+
+
+class NativeTable:
+    """One built C table and everything it points into (kept alive as long as it is)."""
+
+    __slots__ = ("built_for", "calls", "keep", "names", "pointer", "stats")
+
+    def __init__(self, pointer: Any, built_for: tuple[Any, ...]) -> None:
+        self.pointer = pointer
+        self.built_for = built_for
+        self.calls: list[NativeCall] = []  # by target index
+        self.names: list[str] = []
+        self.stats: list[Any] = []
+        self.keep: list[Any] = []  # cdata the C table points into
+
+
+class NativeDispatch:
+    """The daemon's native dispatch (one per daemon; used under its engine lock)."""
+
+    def __init__(self, daemon: Daemon, ffi: Any, lib: Any) -> None:
+        self._daemon = daemon
+        self._manager = daemon.manager
+        self._ffi = ffi
+        self._lib = lib
+        self._changes = ffi.gc(lib.fp_counter_new(), lib.fp_counter_free)
+        daemon.manager.changed = self.plugins_changed
+        self._records = ffi.new("fp_record[]", MAX_RECORDS)
+        self._counts = ffi.new("fp_counts *")
+        self._one = ffi.new("uint8_t[]", 4)  # feed(): one message at a time
+        self._one_size = ffi.new("uint32_t[1]")
+        self._one_stamp = ffi.new("int64_t[1]")
+        self._table: NativeTable | None = None
+        self._checked_at = 0.0
+
+    def plugins_changed(self) -> None:
+        """PluginManager.changed: every table built before is stale from now on. [any-thread]"""
+        self._lib.fp_counter_bump(self._changes)
+
+    # -- the table --------------------------------------------------------------------------
+    def table(self, compiled: DispatchTable, mode: str) -> NativeTable:
+        """The C table for ``compiled`` in ``mode`` now, rebuilt when stale. Engine lock held."""
+        changes = self._lib.fp_counter_get(self._changes)
+        table = self._table
+        key = (compiled, mode, changes)
+        if table is not None and table.built_for == key:
+            now = time.monotonic()
+            if now - self._checked_at < RECHECK_SECONDS:
+                return table
+            # another process may have disabled a plugin in the state file (seen by the Python
+            # path within RECHECK_SECONDS): look again, as often
+            self._checked_at = now
+            state = self._manager.state
+            if not any(state.disabled_reason(name) is not None for name in table.names):
+                return table
+            self.plugins_changed()
+            key = (compiled, mode, self._lib.fp_counter_get(self._changes))
+        self._table = table = self._build(compiled, mode, key)
+        self._checked_at = time.monotonic()
+        return table
+
+    def _build(self, compiled: DispatchTable, mode: str, key: tuple[Any, ...]) -> NativeTable:
+        ffi, lib = self._ffi, self._lib
+        targets: dict[int, int] = {}  # id(PreparedCall) -> target index, or -1: not native
+        calls: list[tuple[NativeCall, Any]] = []
+
+        def target(prepared: Any) -> int:
+            found = targets.get(id(prepared))
+            if found is not None:
+                return found
+            index = -1
+            if type(prepared) is PreparedCall:
+                call = prepared.native_call()
+                runner = call.loaded.runner if call is not None else None
+                entry = getattr(runner, "native_entry", None)
+                made = entry() if call is not None and entry is not None else None
+                bucket = call.bucket.native(ffi, lib) if made is not None and call else None
+                if call is not None and made is not None and bucket is not None:
+                    index = len(calls)
+                    calls.append((call, (prepared.name, made, bucket)))
+            targets[id(prepared)] = index
+            return index
+
+        entries: dict[int, int] = {}  # id(Python entry) -> cell value
+        plan: list[tuple[int, int, int]] = []  # (status, number, cell)
+        routes_of: list[list[tuple[Route, list[int]]]] = []
+        for status, row in enumerate(compiled.rows):
+            if row is None:
+                continue
+            plan.append((status, 0, CELL_NONE))  # the row exists
+            for number, entry in enumerate(row):
+                if entry is None:
+                    continue
+                cell = entries.get(id(entry))
+                if cell is None:
+                    cell = entries[id(entry)] = self._plan_entry(entry, mode, target, routes_of)
+                plan.append((status, number, cell))
+        pointer = lib.fp_table_new(mode.encode("utf-8"), len(calls), self._changes, key[2])
+        if pointer == ffi.NULL:
+            raise MemoryError("fp_table_new")
+        table = NativeTable(ffi.gc(pointer, lib.fp_table_free), key)
+        record = ffi.new("fp_target *")
+        for index, (call, (name, made, bucket)) in enumerate(calls):
+            params = ffi.new("char[]", bytes(call.payload))
+            table.keep += [params, made[2], bucket]
+            record.execute, record.self = made[0], made[1]
+            record.gate, record.bucket = made[2], bucket
+            record.params, record.params_len = params, len(call.payload)
+            record.timeout_ns = int(call.timeout * 1e9)
+            lib.fp_table_set_target(pointer, index, record)
+            table.calls.append(call)
+            table.names.append(name)
+            table.stats.append(self._manager.counters(name))
+        for routes in routes_of:
+            if lib.fp_table_add_entry(pointer) < 0:
+                raise MemoryError("fp_table_add_entry")
+            for route, indices in routes:
+                array = ffi.new("uint32_t[]", indices or [0])
+                kind = int(route.spec.KIND)
+                if lib.fp_table_add_route(
+                    pointer, route.low, route.high, _HOW[route.how], kind, array, len(indices)
+                ) != 0:  # fmt: skip
+                    raise MemoryError("fp_table_add_route")
+        for status, number, cell in plan:
+            lib.fp_table_set_cell(pointer, status, number, cell)
+        return table
+
+    @staticmethod
+    def _plan_entry(
+        entry: Any, mode: str, target: Any, routes_of: list[list[tuple[Route, list[int]]]]
+    ) -> int:
+        """The cell for a Python table entry: CELL_PYTHON unless every route of it in ``mode``
+        is one the walk can make (a new C entry, its index + CELL_FIRST_ENTRY)."""
+        if entry is FALLBACK:
+            return CELL_PYTHON
+        planned: list[tuple[Route, list[int]]] = []
+        total = 0
+        for route in entry:
+            if route.how == VALUE_TABLE:  # EncoderTurn: left to Python
+                return CELL_PYTHON
+            indices = []
+            for _action, prepared in route.by_mode.get(mode, ()):
+                index = target(prepared)
+                if index < 0:
+                    return CELL_PYTHON
+                indices.append(index)
+            total += len(indices)
+            planned.append((route, indices))
+        if total > MAX_RECORDS:
+            return CELL_PYTHON
+        routes_of.append(planned)
+        return CELL_FIRST_ENTRY + len(routes_of) - 1
+
+    # -- the walk ---------------------------------------------------------------------------
+    def walk(
+        self, table: NativeTable, data: Any, sizes: Any, stamps: Any, stride: int, count: int
+    ) -> int:
+        """Walk ``count`` messages through ``table`` in C and account for what it did; how many
+        were handled (the next one, if any, is the compiled path's). Engine lock held."""
+        counts = self._counts
+        counts.events = counts.triggers = counts.calls = 0
+        done = self._lib.fp_dispatch(
+            table.pointer, data, sizes, stamps, stride, count, self._records, MAX_RECORDS, counts
+        )
+        self._account(table, counts)
+        return int(done)
+
+    def last_counts(self) -> tuple[int, int, int]:
+        """(messages, triggers, calls) of the last walk."""
+        counts = self._counts
+        return int(counts.events), int(counts.triggers), int(counts.calls)
+
+    def walk_one(self, table: NativeTable, data: bytes, stamp: int) -> bool:
+        """``walk`` for one message (``Daemon.feed``); True when it was handled."""
+        if len(data) > 3:
+            return False
+        self._ffi.memmove(self._one, data, len(data))
+        self._one_size[0] = len(data)
+        self._one_stamp[0] = stamp
+        return self.walk(table, self._one, self._one_size, self._one_stamp, 4, 1) == 1
+
+    def _account(self, table: NativeTable, counts: Any) -> None:
+        """The compiled path's bookkeeping for what a walk did."""
+        daemon = self._daemon
+        counters = daemon.counters
+        counters.midi_in += counts.events
+        counters.triggers += counts.triggers
+        calls = counts.calls
+        if not calls:
+            return
+        ffi = self._ffi
+        audit = self._manager.audit
+        executor = daemon.executor
+        events = daemon.registry.events
+        publish = events.wants("action")  # `midimon monitor --type action`, the console
+        wall = time.time()
+        for record in self._records[0:calls]:
+            index = record.target
+            name = table.names[index]
+            stats = table.stats[index]
+            kind = record.kind
+            detail: str | None = None
+            if kind == 0:  # FP_CALLED
+                stats.executions += 1
+                stats.last_execution = wall
+                stats.add_latency(record.elapsed_ns / 1e9)
+                if record.status == 0:
+                    stats.successes += 1
+                else:
+                    stats.failures += 1
+                    message = ffi.string(record.message).decode("utf-8", errors="replace")
+                    audit.record(
+                        "execute_failed", name, status=record.status, message=message[:500]
+                    )
+                    detail = f"{name}: failed: {message}"
+            elif kind == 1:  # FP_RATE_LIMITED
+                stats.rate_limited += 1
+                audit.record("rate_limit", name)
+                detail = f"{name}: rate_limited: {name}: rate limit reached; call refused"
+            elif kind == 2:  # FP_BUSY
+                stats.timeouts += 1
+                detail = f"{name}: timeout: {name} is busy with another call past its timeout"
+            else:  # FP_GONE: shut down while the call waited; what execute_encoded raises
+                stats.executions += 1
+                stats.last_execution = wall
+                detail = f"RuntimeError: {name}: execute() called when destroyed"
+                log.error("%s action failed: %s", "Plugin", detail)
+            if detail is None:
+                counters.actions_ok += 1
+                executor.plugin_done(True, None)
+            else:
+                counters.actions_failed += 1
+                executor.plugin_done(False, detail)
+            if publish:
+                if detail is None:
+                    message = ffi.string(record.message).decode("utf-8", errors="replace")
+                    detail = f"{name}: ok: {message}"
+                events.publish({
+                    "type": "action", "action": "Plugin", "ok": kind == 0 and not record.status,
+                    "detail": detail, "ms": round(record.elapsed_ns / 1e6, 3),
+                })  # fmt: skip
+
+
+def native_dispatch(daemon: Daemon) -> NativeDispatch | None:
+    """The daemon's NativeDispatch, or None (logged) when the native library is not built."""
+    from midimon.errors import JackUnavailableError
+    from midimon.midi_jack import native_library
+
+    try:
+        ffi, lib = native_library()
+    except JackUnavailableError as exc:
+        log.warning("native dispatch unavailable, using the compiled one: %s", exc)
+        return None
+    return NativeDispatch(daemon, ffi, lib)
+
+
+class NativeFeed:
+    """``Daemon.feed`` on the native path; a JACK input hands its batches to ``feed_batch``."""
+
+    __slots__ = ("_daemon", "native")
+
+    def __init__(self, daemon: Daemon, native: NativeDispatch) -> None:
+        self._daemon = daemon
+        self.native = native
+
+    def __call__(self, data: bytes, timestamp_ns: int | None = None) -> None:
+        """One message: walked in C when it can be, else the compiled path's."""
+        daemon = self._daemon
+        stamp = timestamp_ns or time.monotonic_ns()
+        if daemon._stopping:
+            return
+        with daemon._engine_lock:
+            table = _usable_table(daemon, self.native)
+            if table is None or type(data) is not bytes or not self.native.walk_one(
+                table, data, stamp
+            ):  # fmt: skip
+                feed_compiled_locked(daemon, data, stamp)
+
+    def feed_batch(
+        self, data: Any, sizes: Any, stamps: Any, count: int, width: int, view: Any
+    ) -> None:
+        """A batch the JACK input drained (midi_jack.BatchCallback): walked in C up to each
+        message the compiled path must take, which it then takes, in order."""
+        daemon = self._daemon
+        native = self.native
+        with daemon._engine_lock:
+            index = 0
+            while index < count:
+                if daemon._stopping:
+                    return
+                table = _usable_table(daemon, native)
+                if table is not None:
+                    index += native.walk(
+                        table, data + index * width, sizes + index, stamps + index, width,
+                        count - index,
+                    )  # fmt: skip
+                    if index >= count:
+                        return
+                start = index * width
+                feed_compiled_locked(daemon, view[start : start + sizes[index]], stamps[index])
+                index += 1
+
+
+def _usable_table(daemon: Daemon, native: NativeDispatch) -> NativeTable | None:
+    """The C table to walk now, or None when the walk must not run: someone watches MIDI or
+    trigger events (built along the Python path; action events are built from the records),
+    a long press is held (it may fall due before the message), or
+    the daemon stops. Engine lock held."""
+    events = daemon.registry.events
+    if (
+        daemon._stopping
+        or daemon.processor.pending_holds
+        or events.wants("midi")
+        or events.wants("trigger")
+    ):
+        return None
+    return native.table(daemon._table, daemon.mapper.mode)
