@@ -29,6 +29,7 @@ from pathlib import Path
 
 from benchmarks.harness import Figure, Report, isolated_home, progress, summarize
 from benchmarks.plugins import Signer, build_plugin, parse_stamp
+from midimon.daemon.dispatch import DISPATCH_VARIABLE
 
 EVENTS = 20_000
 QUICK_EVENTS = 2_000
@@ -104,15 +105,15 @@ def through_daemon(
     from midimon.daemon.service import Daemon
     from midimon.plugins.loading.context import TriggerContext, TriggerKind
 
-    saved = os.environ.get("MIDIMON_DISPATCH")
-    os.environ["MIDIMON_DISPATCH"] = dispatch
+    saved = os.environ.get(DISPATCH_VARIABLE)
+    os.environ[DISPATCH_VARIABLE] = dispatch
     try:
         daemon = Daemon(config)
     finally:
         if saved is None:
-            del os.environ["MIDIMON_DISPATCH"]
+            del os.environ[DISPATCH_VARIABLE]
         else:
-            os.environ["MIDIMON_DISPATCH"] = saved
+            os.environ[DISPATCH_VARIABLE] = saved
     stream = daemon.registry.events.subscribe(["action"])  # woken by nothing else
     daemon.start()
     note_on = bytes([0x90, 36, 100])
@@ -187,7 +188,7 @@ def run(report: Report, quick: bool) -> None:
         spaced_floor = summarize(raw_cffi(folder, spaced, SPACED_GAP))
         results = {}
         spaced_results = {}
-        forced = os.environ.get("MIDIMON_DISPATCH")  # one path for every variant
+        forced = os.environ.get(DISPATCH_VARIABLE)  # one path for every variant
         for variant, isolation, inline, path in VARIANTS:
             dispatch = forced or path
             progress(f"dispatch: {variant}, {events} events through the daemon")

@@ -31,6 +31,7 @@ from pathlib import Path
 from benchmarks.dispatch import VARIANTS, _wait_for_stamp, config_text
 from benchmarks.harness import isolated_home
 from benchmarks.plugins import Signer, build_plugin
+from midimon.daemon.dispatch import DISPATCH_VARIABLE
 
 WARMUP = 50
 NOTE_ON = bytes([0x90, 36, 100])
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
-        os.environ["MIDIMON_DISPATCH"] = args.dispatch
+        os.environ[DISPATCH_VARIABLE] = args.dispatch
         _feed_loop(args.child, args.events, profile=False, monitor=args.monitor)
         return 0
     if not args.cprofile and shutil.which("valgrind") is None:
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         config.write_text(config_text(tmp / "plugins", isolation, inline))
         for dispatch in paths:
             if args.cprofile:
-                os.environ["MIDIMON_DISPATCH"] = dispatch
+                os.environ[DISPATCH_VARIABLE] = dispatch
                 _feed_loop(config, args.events, profile=True, monitor=args.monitor)
                 continue
             env = dict(os.environ)

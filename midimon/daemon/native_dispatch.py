@@ -107,6 +107,20 @@ class NativeDispatch:
         self._checked_at = time.monotonic()
         return table
 
+    def prebuild(self, compiled: DispatchTable, mode: str) -> NativeTable:
+        """A C table for ``compiled`` in ``mode``, built now for :meth:`install` to put in place
+        later: a reload builds it before its swap, outside the engine lock, so the first event
+        after the swap finds it ready. [any-thread]"""
+        key = (compiled, mode, self._lib.fp_counter_get(self._changes))
+        return self._build(compiled, mode, key)
+
+    def install(self, table: NativeTable) -> None:
+        """Make ``table`` (from :meth:`prebuild`) the current one. Engine lock held. A table
+        that no longer fits (the mode changed or a plugin's state did since it was built) is
+        never walked: :meth:`table` compares what it was built for and rebuilds."""
+        self._table = table
+        self._checked_at = time.monotonic()
+
     def _build(self, compiled: DispatchTable, mode: str, key: tuple[Any, ...]) -> NativeTable:
         ffi, lib = self._ffi, self._lib
         targets: dict[int, int] = {}  # id(PreparedCall) -> target index, or -1: not native

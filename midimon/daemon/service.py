@@ -35,7 +35,7 @@ from midimon.daemon.dispatch import Feed, dispatch_path, feed_compiled, preparer
 from midimon.daemon.feedback_output import FeedbackSender
 from midimon.daemon.grant_requests import GrantRequests
 from midimon.daemon.host_services import DaemonHost, feeding_feedback
-from midimon.daemon.native_dispatch import NativeFeed, native_dispatch
+from midimon.daemon.native_dispatch import NativeDispatch, NativeFeed, native_dispatch
 from midimon.daemon.plugin_events import PluginEvents
 from midimon.daemon.request_origin import CallOrigin, mapping_locations
 from midimon.daemon.stats_feed import StatsFeed
@@ -129,6 +129,7 @@ class Daemon:
             self.config = self.load_checked(self.config_path)
         self.readiness = ReadinessChecker(self.manager)
         native = native_dispatch(self) if self.dispatch == "native" else None
+        self.native: NativeDispatch | None = native  # its C table is built before a reload's swap
         if native is not None:
             self.feed = NativeFeed(self, native)
         elif self.dispatch == "native":  # not built here: the compiled path alone
@@ -236,12 +237,18 @@ class Daemon:
             log.error("config reload failed, keeping the running config:\n%s", "\n".join(errors))
             return {"ok": False, "errors": errors, "warnings": [], "ms": None}
         built = self._build(config, self.mapper.mode)
+        # The native dispatch's C table for the new config, built here rather than by the first
+        # event after the swap (milliseconds for hundreds of mappings, on the event's way).
+        native = self.native
+        ready = native.prebuild(built[4], built[1].mode) if native is not None else None
         with self._engine_lock:
             mode = self.mapper.mode  # a ModeChange may have run meanwhile
             if mode in config.mode_names and built[1].mode != mode:
                 built[1].set_mode(mode)
             self._swap(*built)
             self.config_path = target
+            if native is not None and ready is not None:
+                native.install(ready)  # unused (rebuilt lazily) if the mode or plugins changed
         self.manager.settings = config.plugins
         if self.feedback is not None:
             self.feedback.reconfigure(config, self.mapper.mode)
@@ -316,6 +323,10 @@ class Daemon:
         startup_report.report_plugin_copies(self.manager)
         startup_report.check_plugins(self)
         self.plugin_events.start()
+        if self.native is not None:  # the first event should not build the C table either
+            ready = self.native.prebuild(self._table, self.mapper.mode)
+            with self._engine_lock:
+                self.native.install(ready)
 
 
     def _tick_loop(self) -> None:

@@ -307,3 +307,44 @@ def test_midi_over_jack_is_walked_in_c(jack_daemon: Daemon) -> None:
         assert jack_daemon.counters.midi_in == 40
     finally:
         controller.close_port()
+
+
+def test_a_reload_builds_the_table_before_the_swap(
+    plugins: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The C table for a reloaded config is built by the reload, before the swap: the first note
+    after it is walked in C without building anything on the event's way (milliseconds for
+    hundreds of mappings), and it calls the new config's plugins with the new params."""
+    config = _write(tmp_path / "config.toml", plugins)
+    daemon = _daemon("native", config, monkeypatch)
+    walked = WalkCounter(daemon)
+    native = walked.native
+    builds: list[str] = []
+    original = native._build
+
+    def counting_build(*args: Any) -> Any:
+        builds.append(threading.current_thread().name)
+        return original(*args)
+
+    native._build = counting_build  # type: ignore[method-assign]
+    try:
+        daemon.feed(NOTE_ON)
+        assert len(builds) == 1 and walked.calls == 1  # the first table: built by the note
+        text = config.read_text().replace('note = 36 }', 'note = 37 }')
+        config.write_text(text)
+        reloader = threading.Thread(target=daemon.reload, name="reloader")
+        reloader.start()
+        reloader.join(10)
+        assert builds == [builds[0], "reloader"]  # the reload built it, on its own thread
+        assert daemon.counters.reloads == 1
+        daemon.feed(NOTE_ON)  # note 36: mapped no more
+        daemon.feed(bytes([0x90, 37, 100]))
+        assert len(builds) == 2  # nothing built on the event path after the reload
+        assert walked.calls == 2 and daemon.manager.stats("guarded")["successes"] == 2
+        # a plugin state change after the build: the table no longer fits and is rebuilt
+        table = native._table
+        native.plugins_changed()
+        daemon.feed(bytes([0x90, 37, 100]))
+        assert len(builds) == 3 and native._table is not table and walked.calls == 3
+    finally:
+        daemon.stop()
