@@ -26,11 +26,14 @@ import threading
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from midimon.cdef import ffi_for, marked_region, strip_comments
 from midimon.cdef import generated_source as generated_source_for
 from midimon.errors import JackUnavailableError  # importable from here as before
+
+if TYPE_CHECKING:
+    from midimon.daemon.native_dispatch import NativeServer
 
 __all__ = ["DEFAULT_CAPACITY", "DEFAULT_MAX_EVENT_BYTES", "JackMidiIn", "JackUnavailableError"]
 
@@ -170,6 +173,7 @@ class JackMidiIn:
         self._handle = handle
         self._callback = callback
         self._batch: BatchCallback | None = None
+        self._server: NativeServer | None = None  # the daemon's C dispatcher loop, if set
         self._lock = threading.Lock()  # owner calls (port changes, close)
         self._port_name: str | None = None
         self._closed = False
@@ -192,6 +196,10 @@ class JackMidiIn:
         poller = select.poll()
         poller.register(self._fd, select.POLLIN)
         while not self._closed:
+            server = self._server
+            if server is not None:
+                self._serve(server, data, sizes, stamps, view)
+                continue
             poller.poll()  # sleeps without the GIL until the process callback writes
             with contextlib.suppress(BlockingIOError):
                 os.read(self._fd, 8)  # reset the eventfd's counter
@@ -199,6 +207,21 @@ class JackMidiIn:
         self._drain_all(data, sizes, stamps, view)  # JACK stopped: deliver what is left
         if self._free_on_exit:  # delete() was called from the callback: free here
             self._lib.mj_free(handle)
+
+    def _serve(self, server: NativeServer, data: Any, sizes: Any, stamps: Any, view: Any) -> None:
+        """The daemon's C dispatcher loop (fastpath.h's fp_serve) until the input closes or
+        the server changes: the wait, the drain and the walk run without the GIL; Python runs
+        only for what ``server.handle`` does with each return."""
+        lib, handle, width = self._lib, self._handle, self._max
+        serve, state = lib.fp_serve, server.new_state()
+        slot, records, max_records = server.slot, server.records, server.max_records
+        while not self._closed and self._server is server:
+            result = serve(handle, slot, data, sizes, stamps, _BATCH, records, max_records, state)
+            try:
+                server.handle(result, state, view, sizes, stamps, width)
+            except Exception:
+                log.exception("JACK MIDI input native dispatch failed (%s)", self._port_name)
+        server.finish(state, view, sizes, stamps, width)
 
     def _drain_all(self, data: Any, sizes: Any, stamps: Any, view: Any) -> None:
         lib, handle, width = self._lib, self._handle, self._max
@@ -288,17 +311,39 @@ class JackMidiIn:
         """Call ``callback(data, timestamp_ns)`` for each event from now on."""
         self._batch = None
         self._callback = callback
+        self._leave_server()
+
+    def set_native_server(self, server: NativeServer) -> bool:
+        """Let the dispatcher thread run the daemon's C dispatcher loop with ``server`` (its
+        slot and records must come from this input's library); False, and nothing changed,
+        when they do not."""
+        if server.lib is not self._lib:
+            return False
+        self._server = server
+        self._callback = None
+        self._batch = None
+        os.write(self._fd, (1).to_bytes(8, "little"))  # a poll under way looks again
+        return True
 
     def set_batch_callback(self, batch: BatchCallback) -> None:
         """Hand every drained batch to ``batch`` (see BatchCallback) instead of calling a
         callback per event: the daemon's native dispatch walks it in C."""
         self._callback = None
         self._batch = batch
+        self._leave_server()
 
     def cancel_callback(self) -> None:
         """Stop calling the callback (events are still drained)."""
         self._callback = None
         self._batch = None
+        self._leave_server()
+
+    def _leave_server(self) -> None:
+        """The dispatcher thread leaves the C loop (woken if it sleeps there)."""
+        if self._server is not None:
+            self._server = None
+            if not self._closed:
+                os.write(self._fd, (1).to_bytes(8, "little"))
 
     @property
     def port_name(self) -> str | None:

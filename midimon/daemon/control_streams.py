@@ -141,6 +141,9 @@ class EventHub:
         self._subscribers: list[tuple[Stream, frozenset[str] | None]] = []
         self._wanted: frozenset[str] | None = frozenset()  # None: some subscriber wants all
         self._named: frozenset[str] = frozenset()  # the types some subscriber named
+        # Called (any thread) when what is wanted changed: the native dispatch walks MIDI in C
+        # only while nobody watches MIDI or trigger events, and must look again.
+        self.on_change: Callable[[], None] | None = None
 
     def subscribe(self, types: Iterable[str] | None = None) -> Stream:
         """A new queue-backed stream receiving every event published from now on (of
@@ -169,6 +172,8 @@ class EventHub:
                 union |= types
         self._named = frozenset(union)
         self._wanted = None if every else self._named
+        if self.on_change is not None:
+            self.on_change()
 
     def wants(self, event_type: str) -> bool:
         """Whether any subscriber would receive an event of this type (lock-free, may be

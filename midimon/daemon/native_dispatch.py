@@ -27,6 +27,7 @@ daemon stops, the walk is not used at all; action events are published from the 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -46,6 +47,8 @@ MAX_RECORDS: Final = 64  # calls one walk reports before Python accounts for the
 CELL_NONE: Final = 0
 CELL_PYTHON: Final = 1
 CELL_FIRST_ENTRY: Final = 2
+FP_SERVE_ACCOUNT: Final = 0  # fp_serve's returns (fastpath.h)
+FP_SERVE_PYTHON: Final = 1
 _HOW = {0: 0, 1: 1}  # VALUE_ZERO, VALUE_SAME: the same numbers in fastpath.c
 
 
@@ -80,10 +83,64 @@ class NativeDispatch:
         self._one_stamp = ffi.new("int64_t[1]")
         self._table: NativeTable | None = None
         self._checked_at = 0.0
+        # The C dispatcher loop's view (fastpath.h, "The serve loop"): the slot it walks the
+        # published table from, and every table published since the loop last accounted for
+        # its walks (by address: its records name their table).
+        self.slot = ffi.gc(lib.fp_slot_new(), lib.fp_slot_free)
+        if self.slot == ffi.NULL:
+            raise MemoryError("fp_slot_new")
+        self._published: NativeTable | None = None
+        self._walkable: dict[int, NativeTable] = {}
+        self._server: NativeServer | None = None
+        self.calls_walked = 0  # plugin calls made in C (the walk's records), for tests and stats
 
     def plugins_changed(self) -> None:
         """PluginManager.changed: every table built before is stale from now on. [any-thread]"""
         self._lib.fp_counter_bump(self._changes)
+
+    invalidate = plugins_changed  # the mode or the watched event types changed: the same
+
+    # -- the serve loop's table --------------------------------------------------------------
+    def publish(self) -> None:
+        """Tell the C dispatcher loop which table to walk from now on, or none; the engine lock,
+        and so the walk lock, held (EngineLock calls this before letting go of both)."""
+        ffi, lib = self._ffi, self._lib
+        try:
+            table = _usable_table(self._daemon, self)
+        except Exception:  # the walk stops; the Python path takes every message
+            log.exception("native dispatch: building the table failed")
+            table = None
+        self._published = table
+        if table is None:
+            lib.fp_slot_publish(self.slot, ffi.NULL, 0)
+            return
+        key = int(ffi.cast("uintptr_t", table.pointer))
+        if self._server is None:  # no loop walks: none to account for later
+            self._walkable = {key: table}
+        else:
+            self._walkable[key] = table
+        valid_until = int((self._checked_at + RECHECK_SECONDS) * 1e9)
+        lib.fp_slot_publish(self.slot, table.pointer, valid_until)
+
+    def server(self) -> NativeServer:
+        """The C dispatcher loop's side of this dispatch (made once)."""
+        if self._server is None:
+            self._server = NativeServer(self._daemon, self)
+        return self._server
+
+    def account_served(self, walked: Any, counts: Any, records: Any) -> None:
+        """The serve loop's walks since it last reported, on ``walked`` (a table published
+        since); then only the table published now can be walked next. Engine lock held."""
+        table = self._walkable.get(int(self._ffi.cast("uintptr_t", walked)))
+        if table is None:  # cannot happen: every published table stays until accounted for
+            log.error("native dispatch: %d calls on an unknown table not counted", counts.calls)
+            self._daemon.counters.midi_in += counts.events
+        else:
+            self._account(table, counts, records)
+        published = self._published
+        self._walkable = (
+            {int(self._ffi.cast("uintptr_t", published.pointer)): published} if published else {}
+        )
 
     # -- the table --------------------------------------------------------------------------
     def table(self, compiled: DispatchTable, mode: str) -> NativeTable:
@@ -224,7 +281,7 @@ class NativeDispatch:
         done = self._lib.fp_dispatch(
             table.pointer, data, sizes, stamps, stride, count, self._records, MAX_RECORDS, counts
         )
-        self._account(table, counts)
+        self._account(table, counts, self._records)
         return int(done)
 
     def last_counts(self) -> tuple[int, int, int]:
@@ -241,13 +298,14 @@ class NativeDispatch:
         self._one_stamp[0] = stamp
         return self.walk(table, self._one, self._one_size, self._one_stamp, 4, 1) == 1
 
-    def _account(self, table: NativeTable, counts: Any) -> None:
+    def _account(self, table: NativeTable, counts: Any, records: Any) -> None:
         """The compiled path's bookkeeping for what a walk did."""
         daemon = self._daemon
         counters = daemon.counters
         counters.midi_in += counts.events
         counters.triggers += counts.triggers
         calls = counts.calls
+        self.calls_walked += calls
         if not calls:
             return
         ffi = self._ffi
@@ -256,7 +314,7 @@ class NativeDispatch:
         events = daemon.registry.events
         publish = events.wants("action")  # `midimon monitor --type action`, the console
         wall = time.time()
-        for record in self._records[0:calls]:
+        for record in records[0:calls]:
             index = record.target
             name = table.names[index]
             stats = table.stats[index]
@@ -303,6 +361,87 @@ class NativeDispatch:
                 })  # fmt: skip
 
 
+class EngineLock:
+    """The daemon's engine lock on the native path: a ``threading.Lock`` and the C walk lock
+    (the slot's mutex) taken together, and the table to walk published again before both are
+    let go. The C dispatcher loop walks only under the walk lock, so it never runs beside the
+    Python path, and whatever the Python side changed under the engine lock (the config, the
+    mode, a long press held, the daemon stopping) is published before the next walk. What
+    changes without the engine lock (a plugin's state, the mode from an action thread, who
+    watches) bumps the change counter, which stops the walk before the next message."""
+
+    __slots__ = ("_lock", "_native", "_slot", "_slot_lock", "_slot_unlock")
+
+    def __init__(self, native: NativeDispatch) -> None:
+        self._lock = threading.Lock()
+        self._native = native
+        self._slot = native.slot
+        self._slot_lock = native._lib.fp_slot_lock
+        self._slot_unlock = native._lib.fp_slot_unlock
+
+    def __enter__(self) -> bool:
+        self._lock.acquire()
+        self._slot_lock(self._slot)  # cffi lets go of the GIL while it waits for a walk
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._native.publish()
+        finally:
+            self._slot_unlock(self._slot)
+            self._lock.release()
+
+    def locked(self) -> bool:
+        """Whether some thread holds it (threading.Lock.locked)."""
+        return self._lock.locked()
+
+
+class NativeServer:
+    """The JACK input's side of the C dispatcher loop (``JackMidiIn.set_native_server``): the
+    slot and records ``fp_serve`` uses, and :meth:`handle` for each of its returns, which does
+    on the dispatcher thread what only Python can: the stats, counters and audit of the walks,
+    and the messages the walk left to the compiled path."""
+
+    def __init__(self, daemon: Daemon, native: NativeDispatch) -> None:
+        self.lib = native._lib
+        self.slot = native.slot
+        self.records = native._ffi.new("fp_record[]", MAX_RECORDS)
+        self.max_records = MAX_RECORDS
+        self._ffi = native._ffi
+        self._daemon = daemon
+        self._native = native
+
+    def new_state(self) -> Any:
+        """A dispatcher thread's ``fp_serve_state``."""
+        return self._ffi.new("fp_serve_state *")
+
+    def handle(self, result: int, state: Any, view: Any, sizes: Any, stamps: Any,
+               width: int) -> None:  # fmt: skip
+        """After ``fp_serve`` returned ``result``: account for its walks, take the message it
+        left to Python (if it left one); the engine lock's release publishes the table again
+        (a STALE return needs nothing more)."""
+        daemon = self._daemon
+        with daemon._engine_lock:
+            counts = state.counts
+            if counts.events:
+                self._native.account_served(state.walked, counts, self.records)
+                counts.events = counts.triggers = counts.calls = 0
+                state.walked = self._ffi.NULL
+            index = state.next
+            if result == FP_SERVE_PYTHON and index < state.have:
+                state.next = index + 1
+                if not daemon._stopping:
+                    start = index * width
+                    feed_compiled_locked(daemon, view[start : start + sizes[index]], stamps[index])
+
+    def finish(self, state: Any, view: Any, sizes: Any, stamps: Any, width: int) -> None:
+        """The loop ended (the input closed): account, and let the compiled path take what is
+        still buffered."""
+        self.handle(FP_SERVE_ACCOUNT, state, view, sizes, stamps, width)
+        while state.next < state.have:
+            self.handle(FP_SERVE_PYTHON, state, view, sizes, stamps, width)
+
+
 def native_dispatch(daemon: Daemon) -> NativeDispatch | None:
     """The daemon's NativeDispatch, or None (logged) when the native library is not built."""
     from midimon.errors import JackUnavailableError
@@ -324,6 +463,11 @@ class NativeFeed:
     def __init__(self, daemon: Daemon, native: NativeDispatch) -> None:
         self._daemon = daemon
         self.native = native
+
+    @property
+    def native_server(self) -> NativeServer:
+        """For a JACK input: its dispatcher thread runs the C loop (fp_serve) with this."""
+        return self.native.server()
 
     def __call__(self, data: bytes, timestamp_ns: int | None = None) -> None:
         """One message: walked in C when it can be, else the compiled path's."""

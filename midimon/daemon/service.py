@@ -35,7 +35,12 @@ from midimon.daemon.dispatch import Feed, dispatch_path, feed_compiled, preparer
 from midimon.daemon.feedback_output import FeedbackSender
 from midimon.daemon.grant_requests import GrantRequests
 from midimon.daemon.host_services import DaemonHost, feeding_feedback
-from midimon.daemon.native_dispatch import NativeDispatch, NativeFeed, native_dispatch
+from midimon.daemon.native_dispatch import (
+    EngineLock,
+    NativeDispatch,
+    NativeFeed,
+    native_dispatch,
+)
 from midimon.daemon.plugin_events import PluginEvents
 from midimon.daemon.request_origin import CallOrigin, mapping_locations
 from midimon.daemon.stats_feed import StatsFeed
@@ -145,7 +150,10 @@ class Daemon:
         self._send_midi_hook = send_midi
         self._actions = ActionPool(ACTION_THREADS, self._run_action, "midimon-action")
         self._lanes: dict[str, ActionPool] = {}  # plugin name -> its own action thread
-        self._engine_lock = threading.Lock()  # processor + mapper: MIDI thread vs timer thread
+        # processor + mapper: MIDI thread vs timer thread (on the native path, also the C walk's)
+        self._engine_lock: Any = EngineLock(native) if native is not None else threading.Lock()
+        if native is not None:  # the walk stops at once when someone starts watching MIDI
+            self.registry.events.on_change = native.invalidate
         self._wake_timer = threading.Event()  # a long press started: the timer has a deadline
         self._stop = threading.Event()
         self._stopping = False  # _stop is set: a plain attribute, read once per MIDI message
@@ -202,6 +210,8 @@ class Daemon:
         `midimon monitor`. Runs on the thread that changed it; only queues."""
         if self.feedback is not None:
             self.feedback.mode_changed(mode)
+        if self.native is not None:  # maybe not under the engine lock: stop the C walk's table
+            self.native.invalidate()
         self.publish({"type": "mode", "mode": mode})
 
     def set_mode(self, mode: str) -> None:
@@ -489,6 +499,9 @@ class Daemon:
     def stop(self) -> None:
         """Stop processing, finish running actions (briefly), and stop every plugin worker."""
         self._stopping = True
+        if self.native is not None:
+            with self._engine_lock:  # publishes no table: the C walk stops too
+                pass
         self._stop.set()
         self._wake_timer.set()
         if self._thread is not None:

@@ -130,21 +130,18 @@ def _tally(daemon: Daemon) -> dict[str, Any]:
 
 
 class WalkCounter:
-    """Counts the plugin calls the C walk made on one daemon."""
+    """Counts the plugin calls the C walk made on one daemon (by feed, or by the JACK input's
+    C dispatcher loop)."""
 
     def __init__(self, daemon: Daemon) -> None:
         feed = daemon.feed
         assert isinstance(feed, NativeFeed)
         self.native = feed.native
-        self.calls = 0
-        original = self.native.walk
+        self._start = self.native.calls_walked
 
-        def walk(table: Any, *args: Any) -> int:
-            done = original(table, *args)
-            self.calls += self.native.last_counts()[2]
-            return done
-
-        self.native.walk = walk  # type: ignore[method-assign]
+    @property
+    def calls(self) -> int:
+        return self.native.calls_walked - self._start
 
 
 def test_disable_revoke_unload_and_rate_limit_as_the_reference(
@@ -294,16 +291,26 @@ def jack_daemon(
 
 
 def test_midi_over_jack_is_walked_in_c(jack_daemon: Daemon) -> None:
-    """Notes sent over a private JACK server reach the plugin through the JACK input's batches,
-    walked in C (the input hands whole batches to the daemon's feed_batch)."""
+    """Notes sent over a private JACK server reach the plugin through the JACK input's C
+    dispatcher loop (fp_serve): waited for, drained and walked without Python, which only
+    accounts for the calls afterwards."""
     walked = WalkCounter(jack_daemon)
+    native = walked.native
+    served: list[int] = []
+    account_served = native.account_served
+
+    def counting(walked_table: Any, counts: Any, records: Any) -> None:
+        served.append(counts.calls)
+        account_served(walked_table, counts, records)
+
+    native.account_served = counting  # type: ignore[method-assign]
     controller = open_jack_output("native-in")
     try:
         for velocity in range(1, 41):
             controller.send_message([0x90, 36, velocity])
             time.sleep(0.003)
         assert wait_for(lambda: jack_daemon.manager.stats("guarded")["successes"] == 40, 10)
-        assert walked.calls == 40
+        assert walked.calls == 40 and sum(served) == 40  # every one by the C loop
         assert jack_daemon.counters.midi_in == 40
     finally:
         controller.close_port()

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct mj_input;  /* jackin.h's input, which fp_serve drains (declared there for cffi) */
+
 /* MIDIMON_FASTPATH_CDEF_BEGIN */
 /* One in-process plugin's call gate: a mutex every call to the plugin takes (the Python path
  * too, around execute/shutdown), and whether the plugin may still be called. Owned by the
@@ -114,6 +116,45 @@ typedef struct fp_counts {
 size_t fp_dispatch(fp_table *table, const uint8_t *data, const uint32_t *sizes,
                    const int64_t *stamps, size_t stride, size_t count, fp_record *records,
                    size_t max_records, fp_counts *counts);
+
+/* -- The serve loop (serve.c) -------------------------------------------------------------------
+ * The JACK input's dispatcher thread runs fp_serve with the GIL released: it waits for the ring,
+ * drains it and walks each message through the table published in the slot, and returns to
+ * Python only for what Python must do. The slot's mutex is the walk lock: the daemon holds it
+ * whenever it holds its engine lock (so a walk never runs beside the Python path, and a table is
+ * never freed or replaced under a walk), and publishes the table to walk, or none, before it lets
+ * go. Owned by the daemon's NativeDispatch. fp_slot_lock/unlock/publish: [any-thread];
+ * fp_slot_publish with the slot locked; `table` must stay alive until the next publish. */
+typedef struct fp_slot fp_slot;
+fp_slot *fp_slot_new(void);
+void fp_slot_lock(fp_slot *slot);
+void fp_slot_unlock(fp_slot *slot);
+void fp_slot_publish(fp_slot *slot, fp_table *table, int64_t valid_until_ns);
+void fp_slot_free(fp_slot *slot);
+
+/* What fp_serve has buffered and done since Python last accounted for it. Owned by the caller
+ * (one per dispatcher thread); Python resets `counts` and `walked` after accounting and advances
+ * `next` past a message it took. */
+typedef struct fp_serve_state {
+    uint32_t have;               /* messages in the caller's buffers */
+    uint32_t next;               /* the first of them not handled yet */
+    fp_table *walked;            /* the table the records and counts are from */
+    fp_counts counts;            /* the walks' counts since the last accounting */
+} fp_serve_state;
+
+/* Why fp_serve returned. ACCOUNT: turn `counts` and the records into stats, then call again.
+ * PYTHON: message `next` is the Python path's (no table published, or the walk cannot decide
+ * it). STALE: the table's time is up (the daemon re-checks the plugins' state file): publish
+ * again. WOKE: woken with nothing to do (the input was closed, or JACK went away). */
+enum { FP_SERVE_ACCOUNT = 0, FP_SERVE_PYTHON = 1, FP_SERVE_STALE = 2, FP_SERVE_WOKE = 3 };
+
+/* The dispatcher thread's loop: walk what is buffered, drain more, sleep on the input's eventfd
+ * when there is none. `data`, `sizes` and `stamps` hold `max_events` messages of
+ * mj_max_event_bytes(in) bytes each. Blocking: until a return reason; as long as plugins'
+ * execute() inside. The dispatcher thread only (the input's one consumer). */
+int fp_serve(struct mj_input *in, fp_slot *slot, uint8_t *data, uint32_t *sizes,
+             int64_t *stamps, uint32_t max_events, fp_record *records, size_t max_records,
+             fp_serve_state *state);
 /* MIDIMON_FASTPATH_CDEF_END */
 
 #endif
