@@ -218,10 +218,10 @@ class JackMidiIn:
         while not self._closed and self._server is server:
             result = serve(handle, slot, data, sizes, stamps, _BATCH, records, max_records, state)
             try:
-                server.handle(result, state, view, sizes, stamps, width)
+                server.handle(result, state, data, sizes, stamps, width, view)
             except Exception:
                 log.exception("JACK MIDI input native dispatch failed (%s)", self._port_name)
-        server.finish(state, view, sizes, stamps, width)
+        server.finish(state, data, sizes, stamps, width, view)
 
     def _drain_all(self, data: Any, sizes: Any, stamps: Any, view: Any) -> None:
         lib, handle, width = self._lib, self._handle, self._max

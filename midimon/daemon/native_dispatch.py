@@ -47,8 +47,7 @@ MAX_RECORDS: Final = 64  # calls one walk reports before Python accounts for the
 CELL_NONE: Final = 0
 CELL_PYTHON: Final = 1
 CELL_FIRST_ENTRY: Final = 2
-FP_SERVE_ACCOUNT: Final = 0  # fp_serve's returns (fastpath.h)
-FP_SERVE_PYTHON: Final = 1
+FP_SERVE_PYTHON: Final = 1  # fp_serve's return: a message is left to Python (fastpath.h)
 _HOW = {0: 0, 1: 1}  # VALUE_ZERO, VALUE_SAME: the same numbers in fastpath.c
 
 
@@ -415,11 +414,13 @@ class NativeServer:
         """A dispatcher thread's ``fp_serve_state``."""
         return self._ffi.new("fp_serve_state *")
 
-    def handle(self, result: int, state: Any, view: Any, sizes: Any, stamps: Any,
-               width: int) -> None:  # fmt: skip
-        """After ``fp_serve`` returned ``result``: account for its walks, take the message it
-        left to Python (if it left one); the engine lock's release publishes the table again
-        (a STALE return needs nothing more)."""
+    def handle(
+        self, result: int, state: Any, data: Any, sizes: Any, stamps: Any, width: int, view: Any
+    ) -> None:
+        """After ``fp_serve`` returned ``result``: account for its walks; when it left a
+        message to Python, take the rest of the batch as ``feed_batch`` would (the compiled path
+        for that message, walks in C from Python for the next ones: one lock for the batch).
+        The engine lock's release publishes the table again (all a STALE return needs)."""
         daemon = self._daemon
         with daemon._engine_lock:
             counts = state.counts
@@ -427,19 +428,17 @@ class NativeServer:
                 self._native.account_served(state.walked, counts, self.records)
                 counts.events = counts.triggers = counts.calls = 0
                 state.walked = self._ffi.NULL
-            index = state.next
-            if result == FP_SERVE_PYTHON and index < state.have:
-                state.next = index + 1
-                if not daemon._stopping:
-                    start = index * width
-                    feed_compiled_locked(daemon, view[start : start + sizes[index]], stamps[index])
+            index, count = state.next, state.have
+            if result == FP_SERVE_PYTHON and index < count:
+                state.next = count
+                feed_locked(daemon, self._native, data, sizes, stamps, width, view, index, count)
 
-    def finish(self, state: Any, view: Any, sizes: Any, stamps: Any, width: int) -> None:
-        """The loop ended (the input closed): account, and let the compiled path take what is
+    def finish(
+        self, state: Any, data: Any, sizes: Any, stamps: Any, width: int, view: Any
+    ) -> None:
+        """The loop ended (the input closed): account, and let the Python side take what is
         still buffered."""
-        self.handle(FP_SERVE_ACCOUNT, state, view, sizes, stamps, width)
-        while state.next < state.have:
-            self.handle(FP_SERVE_PYTHON, state, view, sizes, stamps, width)
+        self.handle(FP_SERVE_PYTHON, state, data, sizes, stamps, width, view)
 
 
 def native_dispatch(daemon: Daemon) -> NativeDispatch | None:
@@ -487,24 +486,29 @@ class NativeFeed:
     ) -> None:
         """A batch the JACK input drained (midi_jack.BatchCallback): walked in C up to each
         message the compiled path must take, which it then takes, in order."""
-        daemon = self._daemon
-        native = self.native
-        with daemon._engine_lock:
-            index = 0
-            while index < count:
-                if daemon._stopping:
-                    return
-                table = _usable_table(daemon, native)
-                if table is not None:
-                    index += native.walk(
-                        table, data + index * width, sizes + index, stamps + index, width,
-                        count - index,
-                    )  # fmt: skip
-                    if index >= count:
-                        return
-                start = index * width
-                feed_compiled_locked(daemon, view[start : start + sizes[index]], stamps[index])
-                index += 1
+        with self._daemon._engine_lock:
+            feed_locked(self._daemon, self.native, data, sizes, stamps, width, view, 0, count)
+
+
+def feed_locked(
+    daemon: Daemon, native: NativeDispatch, data: Any, sizes: Any, stamps: Any, width: int,
+    view: Any, index: int, count: int,
+) -> None:  # fmt: skip
+    """Messages ``index`` to ``count`` of a drained batch, the engine lock held: walked in C up
+    to each message the compiled path must take, which it then takes, in order."""
+    while index < count:
+        if daemon._stopping:
+            return
+        table = _usable_table(daemon, native)
+        if table is not None:
+            index += native.walk(
+                table, data + index * width, sizes + index, stamps + index, width, count - index
+            )
+            if index >= count:
+                return
+        start = index * width
+        feed_compiled_locked(daemon, view[start : start + sizes[index]], stamps[index])
+        index += 1
 
 
 def _usable_table(daemon: Daemon, native: NativeDispatch) -> NativeTable | None:
