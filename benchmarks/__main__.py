@@ -28,6 +28,7 @@ BENCHMARKS = {
     "dispatch": "benchmarks.dispatch",
     "discovery": "benchmarks.discovery",
     "reload": "benchmarks.reload",
+    "reload_jack": "benchmarks.reload_jack",
     "verify": "benchmarks.verify",
     "memory": "benchmarks.memory",
     "jack": "benchmarks.end_to_end",

@@ -47,6 +47,10 @@ EXPECTED = {
     "discovery.load_first_execute.isolated": True,
     "discovery.load_first_execute.in_process": True,
     "reload.500_mappings": True,
+    "reload_jack.delay.p50": True,
+    "reload_jack.delay.max": True,
+    "reload_jack.added_max": True,
+    "reload_jack.lost": False,
     "memory.daemon_idle": True,
     "memory.daemon_idle_vs_python": True,
     "memory.daemon_10_plugins": True,
@@ -128,7 +132,7 @@ def test_quick_run_produces_every_figure(tmp_path: Path) -> None:
     assert any(line.startswith("| `reload.500_mappings` |") for line in table)
     # Every benchmark printed progress lines.
     benchmarks = ("dispatch", "discovery", "reload", "verify", "memory", "jack", "throughput")
-    for name in (*benchmarks, "rt_cycles", "peer"):
+    for name in (*benchmarks, "reload_jack", "rt_cycles", "peer"):
         assert f"{name} done in" in done.stderr
 
 
