@@ -2,8 +2,9 @@
 
 Issue 14 asks that a reload of 500 mappings lose no event and delay none past one JACK period.
 A real ``midimon run`` (benchmarks.live: a private JACK dummy server, 64-frame periods at 48 kHz,
-so 1.33 ms) runs figure 6's 500 mappings plus one more: note 38 on channel 16 (no other mapping
-uses channel 16) calls ``bench_stamp`` in-process and ``inline``. The same notes, 3 ms apart,
+so 1.33 ms) runs figure 6's 500 mappings plus two more on channel 15 (the 16th, which no other
+mapping uses): note 38 calls a stamp plugin in-process and ``inline`` (walked in C), note 39 one
+isolated (the default; the Python path). The same notes, alternating, 3 ms apart,
 are sent twice: once with nothing else going on, once while a client sends ``RELOAD`` back to
 back (each a full reload: read, parse, validate, compile, swap, holding the GIL as a config save
 does). Each note's delay is what the plugin measures itself: execute() entry minus the input's
@@ -16,10 +17,9 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.end_to_end import StampListener
 from benchmarks.harness import Figure, Report, isolated_home, progress, summarize
 from benchmarks.live import PORT, LiveDaemon
-from benchmarks.plugins import Signer, build_plugin
+from benchmarks.plugins import Signer, build_plugin, parse_stamp
 from benchmarks.reload import MAPPINGS
 from benchmarks.reload import config_text as mappings_text
 
@@ -27,48 +27,90 @@ NOTES = 2_000
 QUICK_NOTES = 300
 SPACING_S = 0.003
 PERIOD_US = 64 / 48_000 * 1e6  # the JACK period of benchmarks.live's server
-STAMP = "bench_stamp_inline"
+# receiver -> (note on channel 16, plugin): in-process inline (walked in C), isolated (Python)
+RECEIVERS = {"inline": (38, "bench_stamp_inline"), "isolated": (39, "bench_stamp")}
 
 
 def config_text(plugins_dir: Path) -> str:
-    """Figure 6's mappings, and note 38 on channel 16 first in the first mode."""
+    """Figure 6's mappings, and notes 38 and 39 on channel 15 (status 0x9F) first."""
     body = mappings_text().split('name = "Default"\n', 1)[1]
+    stamps = "".join(
+        f"""
+[[modes.mappings]]
+description = "{receiver}"
+trigger = {{ type = "Note", note = {note}, channel = 15 }}
+action = {{ type = "Plugin", plugin = "{plugin}" }}
+"""
+        for receiver, (note, plugin) in RECEIVERS.items()
+    )
     return f"""[device]
 virtual_port = "{PORT}"
 [plugins]
 dirs = ["{plugins_dir}"]
 rate_limit = 1000000.0
 rate_burst = 1000000
-[plugins.overrides.{STAMP}]
+[plugins.overrides.bench_stamp_inline]
 isolation = "in-process"
 inline = true
 
 [[modes]]
 name = "Default"
-
-[[modes.mappings]]
-description = "the stamp"
-trigger = {{ type = "Note", note = 38, channel = 16 }}
-action = {{ type = "Plugin", plugin = "{STAMP}" }}
-{body}"""
+{stamps}{body}"""
 
 
-def _play(out: object, listener: StampListener, notes: int) -> tuple[list[float], int]:
-    """Send ``notes`` note-ons 3 ms apart; (each delay in us, how many never reached the
-    plugin)."""
+class Stamps:
+    """The daemon's action events, as each receiver's delays (us) in arrival order."""
+
+    def __init__(self) -> None:
+        self.delays: dict[str, list[float]] = {receiver: [] for receiver in RECEIVERS}
+        self.errors: list[str] = []
+        self.ready = threading.Event()
+        self._names = {plugin: receiver for receiver, (_, plugin) in RECEIVERS.items()}
+        threading.Thread(target=self._listen, daemon=True).start()
+
+    def _listen(self) -> None:
+        from midimon.daemon.client import ControlClient, IpcError
+
+        with ControlClient() as client:
+            stream = client.stream("EVENTS", {"types": ["action"]})
+            self.ready.set()
+            try:
+                for event in stream:
+                    stamp = parse_stamp(event)
+                    name = event.get("detail", "").split(":", 1)[0]
+                    if stamp is None or name not in self._names:
+                        self.errors.append(event.get("detail", ""))
+                        continue
+                    self.delays[self._names[name]].append(stamp[1] / 1000)
+            except IpcError as exc:  # the daemon stopping at the end of the run
+                self.errors.append(str(exc))
+
+    def take(self, expected: int, timeout: float = 10) -> dict[str, list[float]]:
+        """Each receiver's delays once ``expected`` arrived each (or ``timeout`` s passed
+        without one more), and start over."""
+        last, seen_at = -1, time.monotonic()
+        while True:
+            count = sum(len(v) for v in self.delays.values())
+            if count >= expected * len(RECEIVERS):
+                break
+            if count != last:
+                last, seen_at = count, time.monotonic()
+            elif time.monotonic() - seen_at > timeout:
+                break
+            time.sleep(0.01)
+        taken, self.delays = self.delays, {receiver: [] for receiver in RECEIVERS}
+        return taken
+
+
+def _play(out: object, notes: int) -> None:
+    """Send ``notes`` note-ons to each receiver, alternating, 3 ms apart."""
     start = time.monotonic()
-    for index in range(notes):
+    order = [note for note, _ in RECEIVERS.values()]
+    for index in range(notes * len(order)):
         pause = start + index * SPACING_S - time.monotonic()
         if pause > 0:
             time.sleep(pause)
-        out.send_message([0x9F, 38, 1 + index % 126])  # type: ignore[attr-defined]
-    delays: list[float] = []
-    for _ in range(notes):
-        try:
-            delays.append(listener.get()[1] / 1000)
-        except RuntimeError:  # nothing for 10 s: the rest never came
-            break
-    return delays, notes - len(delays)
+        out.send_message([0x9F, order[index % len(order)], 1 + index % 126])  # type: ignore[attr-defined]
 
 
 def run(report: Report, quick: bool) -> None:
@@ -77,51 +119,58 @@ def run(report: Report, quick: bool) -> None:
 
     notes = QUICK_NOTES if quick else NOTES
     with isolated_home("reload_jack") as tmp:
-        Signer().sign(build_plugin(tmp / "plugins" / STAMP, STAMP))
+        signer = Signer()
+        for _, plugin in RECEIVERS.values():
+            signer.sign(build_plugin(tmp / "plugins" / plugin, plugin))
         progress("reload_jack: starting jackd and midimon run")
         with LiveDaemon(config_text(tmp / "plugins"), tmp) as live:
-            listener = StampListener()
-            listener.ready.wait(10)
+            stamps = Stamps()
+            stamps.ready.wait(10)
             out = live.output()
-            for _ in range(50):  # warm up
-                out.send_message([0x9F, 38, 1])
-                listener.get()
-            progress(f"reload_jack: {notes} notes {SPACING_S * 1000:g} ms apart, quiet")
-            quiet, quiet_lost = _play(out, listener, notes)
+            _play(out, 30)  # warm up: the worker's first call, the first walk
+            stamps.take(30)
+            progress(f"reload_jack: {notes} notes each {SPACING_S * 1000:g} ms apart, quiet")
+            _play(out, notes)
+            quiet = stamps.take(notes)
             stop = threading.Event()
             reloads: list[float] = []
+            failed: list[str] = []
 
             def reload_loop() -> None:
                 with ControlClient() as client:
                     while not stop.is_set():
                         answer = client.request("RELOAD")
                         if not answer.get("ok"):
-                            raise RuntimeError(f"reload failed: {answer}")
+                            failed.append(str(answer))
+                            return
                         reloads.append(answer["ms"])
 
             thread = threading.Thread(target=reload_loop, daemon=True)
             thread.start()
-            progress(f"reload_jack: {notes} notes while the config reloads")
-            busy, busy_lost = _play(out, listener, notes)
+            progress(f"reload_jack: {notes} notes each while the config reloads")
+            _play(out, notes)
+            busy = stamps.take(notes)
             stop.set()
             thread.join(30)
-    if not reloads:
-        raise RuntimeError("no reload completed while the notes were sent")
-    calm, loaded = summarize(quiet), summarize(busy)
+    if failed or not reloads:
+        raise RuntimeError(f"the reloads failed: {failed[:1]}")
     reload_ms = sorted(reloads)[len(reloads) // 2]
     note = (
-        f"{notes} notes 3 ms apart over JACK to an inline plugin while {len(reloads)} "
-        f"reloads of {MAPPINGS} mappings ran back to back (median {reload_ms:.1f} ms)"
+        f"{notes} notes 3 ms apart over JACK while {len(reloads)} reloads of {MAPPINGS} "
+        f"mappings ran back to back (median {reload_ms:.1f} ms)"
     )
-    for stat in ("p50", "p99", "max"):
+    for receiver in RECEIVERS:
+        calm, loaded = summarize(quiet[receiver]), summarize(busy[receiver])
+        for stat in ("p50", "p99", "max"):
+            report.add(Figure(
+                f"reload_jack.{receiver}.delay.{stat}", loaded[stat], "us", floor=calm[stat],
+                floor_name=f"the same notes, no reload, {stat}",
+                note=note if stat == "p50" else "",
+            ))  # fmt: skip
         report.add(Figure(
-            f"reload_jack.delay.{stat}", loaded[stat], "us", floor=calm[stat],
-            floor_name=f"the same notes, no reload, {stat}",
-            target=PERIOD_US if stat == "max" else None, note=note if stat == "p50" else "",
+            f"reload_jack.{receiver}.added_max", loaded["max"] - calm["p50"], "us",
+            floor=PERIOD_US, floor_name="one JACK period", target=PERIOD_US,
+            note="the longest delay while reloading, less the quiet median",
         ))  # fmt: skip
-    report.add(Figure(
-        "reload_jack.added_max", loaded["max"] - calm["p50"], "us", floor=PERIOD_US,
-        floor_name="one JACK period", target=PERIOD_US,
-        note="the longest delay while reloading, less the quiet median",
-    ))  # fmt: skip
-    report.add(Figure("reload_jack.lost", busy_lost + quiet_lost, "events", target=0))
+        lost = 2 * notes - len(quiet[receiver]) - len(busy[receiver])
+        report.add(Figure(f"reload_jack.{receiver}.lost", lost, "events", target=0))

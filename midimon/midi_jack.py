@@ -33,7 +33,7 @@ from midimon.cdef import generated_source as generated_source_for
 from midimon.errors import JackUnavailableError  # importable from here as before
 
 if TYPE_CHECKING:
-    from midimon.daemon.native_dispatch import NativeServer
+    from midimon.daemon.native_feed import NativeServer
 
 __all__ = ["DEFAULT_CAPACITY", "DEFAULT_MAX_EVENT_BYTES", "JackMidiIn", "JackUnavailableError"]
 

@@ -6,9 +6,15 @@ daemon's compiled table into a C table (``midimon/_native/jackin/fastpath.h``) h
 (status, number) whose listeners are stateless triggers with only Plugin actions of in-process
 ``inline`` plugins, each call with what ``PreparedCall`` looked up (the plugin's execute(), its
 encoded params, its token bucket, its call lock's timeout). ``fp_dispatch`` then decodes, matches
-and calls those plugins itself: on the JACK input's dispatcher thread it walks whole batches
-drained from the ring, so the first instruction run after the wake-up on the way to a plugin is
-C. Any message it cannot decide exactly as the compiled path would (another action type, an
+and calls those plugins itself. On a JACK input the dispatcher thread runs a C loop
+(``fp_serve``, serve.c): it sleeps on the input's eventfd, drains the ring and walks each batch
+through the table published in a slot, without the GIL, so no interpreter runs between JACK's
+hand-over and the plugin, and a reload holding the GIL does not hold up walked events. The
+loop returns to Python (``NativeServer.handle``) to account for its calls and for the messages
+the walk leaves to Python. The engine lock (``EngineLock``) takes the C walk lock with it and
+publishes the table to walk, or none, before letting go.
+
+Any message the walk cannot decide exactly as the compiled path would (another action type, an
 isolated plugin, a stateful trigger, a message not in canonical form) stops the walk; that
 message goes to the compiled path and the walk resumes after it, so messages keep their order.
 
@@ -16,8 +22,9 @@ Python keeps what does not have to be in the event's way: after each walk it tur
 records into the same stats, counters, audit entries and failure logs the compiled path makes.
 
 The table is rebuilt (lazily, before the next walk) when the config, the mode or any plugin's
-state changes: ``PluginManager.changed`` bumps a C counter the walk compares before each message,
-so a plugin disabled, revoked, restarted or unloaded on another thread is never called from a
+state changes: ``PluginManager.changed`` bumps a C counter the walk compares before each message
+(so do a mode change and a change of who watches events, which may happen without the engine
+lock), so a plugin disabled, revoked, restarted or unloaded on another thread is never called from a
 stale table; a call already under way when a plugin is shut down is waited for (the plugin's
 call gate), and a call that finds it shut down fails as the Python path's would. While someone
 watches MIDI or trigger events (``midimon monitor``, the console), a long press is held, or the
@@ -27,11 +34,9 @@ daemon stops, the walk is not used at all; action events are published from the 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from midimon.daemon.dispatch import feed_compiled_locked
 from midimon.engine.dispatch_table import FALLBACK, VALUE_TABLE
 from midimon.plugins.manager.grants import RECHECK_SECONDS
 from midimon.plugins.manager.prepared import PreparedCall
@@ -47,7 +52,6 @@ MAX_RECORDS: Final = 64  # calls one walk reports before Python accounts for the
 CELL_NONE: Final = 0
 CELL_PYTHON: Final = 1
 CELL_FIRST_ENTRY: Final = 2
-FP_SERVE_PYTHON: Final = 1  # fp_serve's return: a message is left to Python (fastpath.h)
 _HOW = {0: 0, 1: 1}  # VALUE_ZERO, VALUE_SAME: the same numbers in fastpath.c
 
 
@@ -90,7 +94,7 @@ class NativeDispatch:
             raise MemoryError("fp_slot_new")
         self._published: NativeTable | None = None
         self._walkable: dict[int, NativeTable] = {}
-        self._server: NativeServer | None = None
+        self._server: Any = None  # the NativeServer of the C dispatcher loop, once one runs
         self.calls_walked = 0  # plugin calls made in C (the walk's records), for tests and stats
 
     def plugins_changed(self) -> None:
@@ -105,7 +109,7 @@ class NativeDispatch:
         and so the walk lock, held (EngineLock calls this before letting go of both)."""
         ffi, lib = self._ffi, self._lib
         try:
-            table = _usable_table(self._daemon, self)
+            table = usable_table(self._daemon, self)
         except Exception:  # the walk stops; the Python path takes every message
             log.exception("native dispatch: building the table failed")
             table = None
@@ -121,11 +125,10 @@ class NativeDispatch:
         valid_until = int((self._checked_at + RECHECK_SECONDS) * 1e9)
         lib.fp_slot_publish(self.slot, table.pointer, valid_until)
 
-    def server(self) -> NativeServer:
-        """The C dispatcher loop's side of this dispatch (made once)."""
-        if self._server is None:
-            self._server = NativeServer(self._daemon, self)
-        return self._server
+    def attach(self, server: Any) -> None:
+        """A C dispatcher loop now walks this dispatch's published tables (``NativeServer``):
+        keep every table published until it has accounted for its walks."""
+        self._server = server
 
     def account_served(self, walked: Any, counts: Any, records: Any) -> None:
         """The serve loop's walks since it last reported, on ``walked`` (a table published
@@ -360,158 +363,7 @@ class NativeDispatch:
                 })  # fmt: skip
 
 
-class EngineLock:
-    """The daemon's engine lock on the native path: a ``threading.Lock`` and the C walk lock
-    (the slot's mutex) taken together, and the table to walk published again before both are
-    let go. The C dispatcher loop walks only under the walk lock, so it never runs beside the
-    Python path, and whatever the Python side changed under the engine lock (the config, the
-    mode, a long press held, the daemon stopping) is published before the next walk. What
-    changes without the engine lock (a plugin's state, the mode from an action thread, who
-    watches) bumps the change counter, which stops the walk before the next message."""
-
-    __slots__ = ("_lock", "_native", "_slot", "_slot_lock", "_slot_unlock")
-
-    def __init__(self, native: NativeDispatch) -> None:
-        self._lock = threading.Lock()
-        self._native = native
-        self._slot = native.slot
-        self._slot_lock = native._lib.fp_slot_lock
-        self._slot_unlock = native._lib.fp_slot_unlock
-
-    def __enter__(self) -> bool:
-        self._lock.acquire()
-        self._slot_lock(self._slot)  # cffi lets go of the GIL while it waits for a walk
-        return True
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self._native.publish()
-        finally:
-            self._slot_unlock(self._slot)
-            self._lock.release()
-
-    def locked(self) -> bool:
-        """Whether some thread holds it (threading.Lock.locked)."""
-        return self._lock.locked()
-
-
-class NativeServer:
-    """The JACK input's side of the C dispatcher loop (``JackMidiIn.set_native_server``): the
-    slot and records ``fp_serve`` uses, and :meth:`handle` for each of its returns, which does
-    on the dispatcher thread what only Python can: the stats, counters and audit of the walks,
-    and the messages the walk left to the compiled path."""
-
-    def __init__(self, daemon: Daemon, native: NativeDispatch) -> None:
-        self.lib = native._lib
-        self.slot = native.slot
-        self.records = native._ffi.new("fp_record[]", MAX_RECORDS)
-        self.max_records = MAX_RECORDS
-        self._ffi = native._ffi
-        self._daemon = daemon
-        self._native = native
-
-    def new_state(self) -> Any:
-        """A dispatcher thread's ``fp_serve_state``."""
-        return self._ffi.new("fp_serve_state *")
-
-    def handle(
-        self, result: int, state: Any, data: Any, sizes: Any, stamps: Any, width: int, view: Any
-    ) -> None:
-        """After ``fp_serve`` returned ``result``: account for its walks; when it left a
-        message to Python, take the rest of the batch as ``feed_batch`` would (the compiled path
-        for that message, walks in C from Python for the next ones: one lock for the batch).
-        The engine lock's release publishes the table again (all a STALE return needs)."""
-        daemon = self._daemon
-        with daemon._engine_lock:
-            counts = state.counts
-            if counts.events:
-                self._native.account_served(state.walked, counts, self.records)
-                counts.events = counts.triggers = counts.calls = 0
-                state.walked = self._ffi.NULL
-            index, count = state.next, state.have
-            if result == FP_SERVE_PYTHON and index < count:
-                state.next = count
-                feed_locked(daemon, self._native, data, sizes, stamps, width, view, index, count)
-
-    def finish(
-        self, state: Any, data: Any, sizes: Any, stamps: Any, width: int, view: Any
-    ) -> None:
-        """The loop ended (the input closed): account, and let the Python side take what is
-        still buffered."""
-        self.handle(FP_SERVE_PYTHON, state, data, sizes, stamps, width, view)
-
-
-def native_dispatch(daemon: Daemon) -> NativeDispatch | None:
-    """The daemon's NativeDispatch, or None (logged) when the native library is not built."""
-    from midimon.errors import JackUnavailableError
-    from midimon.midi_jack import native_library
-
-    try:
-        ffi, lib = native_library()
-    except JackUnavailableError as exc:
-        log.warning("native dispatch unavailable, using the compiled one: %s", exc)
-        return None
-    return NativeDispatch(daemon, ffi, lib)
-
-
-class NativeFeed:
-    """``Daemon.feed`` on the native path; a JACK input hands its batches to ``feed_batch``."""
-
-    __slots__ = ("_daemon", "native")
-
-    def __init__(self, daemon: Daemon, native: NativeDispatch) -> None:
-        self._daemon = daemon
-        self.native = native
-
-    @property
-    def native_server(self) -> NativeServer:
-        """For a JACK input: its dispatcher thread runs the C loop (fp_serve) with this."""
-        return self.native.server()
-
-    def __call__(self, data: bytes, timestamp_ns: int | None = None) -> None:
-        """One message: walked in C when it can be, else the compiled path's."""
-        daemon = self._daemon
-        stamp = timestamp_ns or time.monotonic_ns()
-        if daemon._stopping:
-            return
-        with daemon._engine_lock:
-            table = _usable_table(daemon, self.native)
-            if table is None or type(data) is not bytes or not self.native.walk_one(
-                table, data, stamp
-            ):  # fmt: skip
-                feed_compiled_locked(daemon, data, stamp)
-
-    def feed_batch(
-        self, data: Any, sizes: Any, stamps: Any, count: int, width: int, view: Any
-    ) -> None:
-        """A batch the JACK input drained (midi_jack.BatchCallback): walked in C up to each
-        message the compiled path must take, which it then takes, in order."""
-        with self._daemon._engine_lock:
-            feed_locked(self._daemon, self.native, data, sizes, stamps, width, view, 0, count)
-
-
-def feed_locked(
-    daemon: Daemon, native: NativeDispatch, data: Any, sizes: Any, stamps: Any, width: int,
-    view: Any, index: int, count: int,
-) -> None:  # fmt: skip
-    """Messages ``index`` to ``count`` of a drained batch, the engine lock held: walked in C up
-    to each message the compiled path must take, which it then takes, in order."""
-    while index < count:
-        if daemon._stopping:
-            return
-        table = _usable_table(daemon, native)
-        if table is not None:
-            index += native.walk(
-                table, data + index * width, sizes + index, stamps + index, width, count - index
-            )
-            if index >= count:
-                return
-        start = index * width
-        feed_compiled_locked(daemon, view[start : start + sizes[index]], stamps[index])
-        index += 1
-
-
-def _usable_table(daemon: Daemon, native: NativeDispatch) -> NativeTable | None:
+def usable_table(daemon: Daemon, native: NativeDispatch) -> NativeTable | None:
     """The C table to walk now, or None when the walk must not run: someone watches MIDI or
     trigger events (built along the Python path; action events are built from the records),
     a long press is held (it may fall due before the message), or

@@ -29,21 +29,17 @@ from typing import Any
 from midimon import __version__
 from midimon.daemon import plugin_check, startup_report
 from midimon.daemon.action_pool import ActionPool
-from midimon.daemon.app_focus import session_support
 from midimon.daemon.command_registry import CommandRegistry
 from midimon.daemon.dispatch import Feed, dispatch_path, feed_compiled, preparer
 from midimon.daemon.feedback_output import FeedbackSender
 from midimon.daemon.grant_requests import GrantRequests
 from midimon.daemon.host_services import DaemonHost, feeding_feedback
-from midimon.daemon.native_dispatch import (
-    EngineLock,
-    NativeDispatch,
-    NativeFeed,
-    native_dispatch,
-)
+from midimon.daemon.native_dispatch import NativeDispatch
+from midimon.daemon.native_feed import EngineLock, NativeFeed, native_dispatch
 from midimon.daemon.plugin_events import PluginEvents
 from midimon.daemon.request_origin import CallOrigin, mapping_locations
 from midimon.daemon.stats_feed import StatsFeed
+from midimon.daemon.status_report import daemon_status
 from midimon.engine.action_specs import Action
 from midimon.engine.actions import ActionExecutor, ActionOutcome
 from midimon.engine.app_profiles import AppProfiles
@@ -466,35 +462,8 @@ class Daemon:
 
     # -- status / stop -------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        """What STATUS reports."""
-        counters = self.counters
-        return {
-            "version": __version__,
-            "config": str(self.config_path),
-            "config_is_default": self.config_path.resolve() == default_config_path(),
-            "mode": self.mapper.mode,
-            "modes": list(self.mapper.mode_names),
-            "uptime_s": round(time.time() - counters.started, 3),
-            "midi_in": counters.midi_in,
-            "dropped": counters.dropped,
-            "midi_input": self.input_counters() if self.input_counters is not None else None,
-            "device": self.midi_device.status() if self.midi_device is not None else None,
-            "triggers": counters.triggers,
-            "actions_ok": counters.actions_ok,
-            "actions_failed": counters.actions_failed,
-            "reloads": counters.reloads,
-            "reload_failures": counters.reload_failures,
-            "last_reload_ms": counters.last_reload_ms,
-            "plugins_loaded": self.manager.list_loaded(),
-            "plugin_events": self.plugin_events.status(),
-            "feedback": self.feedback.status() if self.feedback is not None else None,
-            "app_profiles": {
-                **(self.focus_support or {**session_support(), "watching": False}),
-                "focused": list(self.profiles.focused),
-                "switches": self.profiles.switches,
-                "last_switch_monotonic_ns": self._profile_switch_ns,
-            },
-        }
+        """What STATUS reports (midimon.daemon.status_report)."""
+        return daemon_status(self)
 
     def stop(self) -> None:
         """Stop processing, finish running actions (briefly), and stop every plugin worker."""

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from midimon.daemon.control_streams import EMPTY
 from midimon.daemon.dispatch import DISPATCH_VARIABLE, dispatch_path, feed_compiled
-from midimon.daemon.native_dispatch import NativeFeed
+from midimon.daemon.native_feed import NativeFeed
 from midimon.daemon.service import Daemon
 from midimon.engine.errors import ConfigError
 from midimon.plugins.sandbox.trigger_worker import PluginEvent
