@@ -213,15 +213,19 @@ class JackMidiIn:
         the server changes: the wait, the drain and the walk run without the GIL; Python runs
         only for what ``server.handle`` does with each return."""
         lib, handle, width = self._lib, self._handle, self._max
-        serve, state = lib.fp_serve, server.new_state()
-        slot, records, max_records = server.slot, server.records, server.max_records
-        while not self._closed and self._server is server:
-            result = serve(handle, slot, data, sizes, stamps, _BATCH, records, max_records, state)
-            try:
-                server.handle(result, state, data, sizes, stamps, width, view)
-            except Exception:
-                log.exception("JACK MIDI input native dispatch failed (%s)", self._port_name)
-        server.finish(state, data, sizes, stamps, width, view)
+        serve, slot, loop = lib.fp_serve, server.slot, server.start_loop()
+        state = loop.state
+        server.enter_thread()
+        try:
+            while not self._closed and self._server is server:
+                result = serve(handle, slot, data, sizes, stamps, _BATCH, state)
+                try:
+                    server.handle(result, loop, data, sizes, stamps, width, view)
+                except Exception:
+                    log.exception("JACK MIDI input native dispatch failed (%s)", self._port_name)
+            server.finish(loop, data, sizes, stamps, width, view)
+        finally:
+            server.leave_thread()
 
     def _drain_all(self, data: Any, sizes: Any, stamps: Any, view: Any) -> None:
         lib, handle, width = self._lib, self._handle, self._max

@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -33,6 +34,11 @@ DEMO_SEQUENCE = [  # (seconds after start, raw MIDI)
     (0.4, [0x90, 38, 80]), (0.55, [0x80, 38, 0]),
     (0.8, [0x90, 40, 127]), (0.95, [0x80, 40, 0]),
 ]  # fmt: skip
+# How long a thread holding the GIL keeps it while another waits (CPython's default: 5 ms). The
+# MIDI dispatcher thread waits for it with each message the C walk leaves to Python; a config
+# reload holding it 5 ms at a time delayed those (and every message queued behind them) by
+# several JACK periods (benchmarks/README.md, reload_jack).
+GIL_SWITCH_INTERVAL_S = 0.0005
 DEMO_HTTP_PORT = 8080  # the default config's http_request pad posts here
 DEMO_NEXT = """demo: done; the daemon keeps running on the demo config. Try, in another terminal:
   midimon status            # what it is doing
@@ -243,6 +249,7 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
             raise RuntimeError("no MIDI output is open")
         midi_out_ref[0].send(data)
 
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     daemon = Daemon(config, session_grants=grants, send_midi=send_midi)
     stop = threading.Event()
     register_commands(daemon, stop.set)

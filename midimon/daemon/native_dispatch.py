@@ -10,9 +10,9 @@ and calls those plugins itself. On a JACK input the dispatcher thread runs a C l
 (``fp_serve``, serve.c): it sleeps on the input's eventfd, drains the ring and walks each batch
 through the table published in a slot, without the GIL, so no interpreter runs between JACK's
 hand-over and the plugin, and a reload holding the GIL does not hold up walked events. The
-loop returns to Python (``NativeServer.handle``) to account for its calls and for the messages
-the walk leaves to Python. The engine lock (``EngineLock``) takes the C walk lock with it and
-publishes the table to walk, or none, before letting go.
+loop returns to Python (``NativeServer.handle``) only for the messages the walk leaves to
+Python; another thread accounts for its calls (the ledger). The engine lock (``EngineLock``)
+publishes the table to walk, or none, before letting go (see native_feed.py).
 
 Any message the walk cannot decide exactly as the compiled path would (another action type, an
 isolated plugin, a stateful trigger, a message not in canonical form) stops the walk; that
@@ -93,8 +93,13 @@ class NativeDispatch:
         if self.slot == ffi.NULL:
             raise MemoryError("fp_slot_new")
         self._published: NativeTable | None = None
+        # every table the loop may have walked and not yet accounted for, by address (records
+        # name their table): the published one, and each one retired from it, with the number
+        # of the ledger batch after whose accounting it can go
         self._walkable: dict[int, NativeTable] = {}
+        self._retired: list[tuple[int, int]] = []  # (batch number, address)
         self._server: Any = None  # the NativeServer of the C dispatcher loop, once one runs
+        self.priority = 0  # the JACK input's dispatcher thread's real-time priority (native_feed)
         self.calls_walked = 0  # plugin calls made in C (the walk's records), for tests and stats
 
     def plugins_changed(self) -> None:
@@ -105,44 +110,64 @@ class NativeDispatch:
 
     # -- the serve loop's table --------------------------------------------------------------
     def publish(self) -> None:
-        """Tell the C dispatcher loop which table to walk from now on, or none; the engine lock,
-        and so the walk lock, held (EngineLock calls this before letting go of both)."""
+        """Tell the C dispatcher loop which table to walk from now on, or none; the engine lock
+        held (EngineLock calls this before letting go of it)."""
         ffi, lib = self._ffi, self._lib
         try:
             table = usable_table(self._daemon, self)
         except Exception:  # the walk stops; the Python path takes every message
             log.exception("native dispatch: building the table failed")
             table = None
-        self._published = table
         if table is None:
             lib.fp_slot_publish(self.slot, ffi.NULL, 0)
-            return
-        key = int(ffi.cast("uintptr_t", table.pointer))
-        if self._server is None:  # no loop walks: none to account for later
-            self._walkable = {key: table}
         else:
-            self._walkable[key] = table
-        valid_until = int((self._checked_at + RECHECK_SECONDS) * 1e9)
-        lib.fp_slot_publish(self.slot, table.pointer, valid_until)
+            valid_until = int((self._checked_at + RECHECK_SECONDS) * 1e9)
+            lib.fp_slot_publish(self.slot, table.pointer, valid_until)
+        self._retire(table)  # after: fp_slot_publish returned once no walk uses the old one
+
+    def recheck_soon(self) -> None:
+        """Look at the plugins' state again at the next publish (the engine lock's release),
+        which then gives the published table RECHECK_SECONDS more. Engine lock held."""
+        self._checked_at = float("-inf")
+
+    def _retire(self, table: NativeTable | None) -> None:
+        """``table`` is published from now on: keep the one it replaces until the batch being
+        filled (the loop may have walked it into that one) is accounted for."""
+        previous = self._published
+        self._published = table
+        if table is not None:
+            self._walkable[self._address(table.pointer)] = table
+        if previous is None or previous is table:
+            return
+        server = self._server
+        batch = server.next_batch_number() if server is not None else None
+        if batch is None:  # no loop running: nothing left to account for
+            self._walkable.pop(self._address(previous.pointer), None)
+        else:
+            self._retired.append((batch, self._address(previous.pointer)))
+
+    def _address(self, pointer: Any) -> int:
+        return int(self._ffi.cast("uintptr_t", pointer))
 
     def attach(self, server: Any) -> None:
         """A C dispatcher loop now walks this dispatch's published tables (``NativeServer``):
         keep every table published until it has accounted for its walks."""
         self._server = server
 
-    def account_served(self, walked: Any, counts: Any, records: Any) -> None:
-        """The serve loop's walks since it last reported, on ``walked`` (a table published
-        since); then only the table published now can be walked next. Engine lock held."""
-        table = self._walkable.get(int(self._ffi.cast("uintptr_t", walked)))
-        if table is None:  # cannot happen: every published table stays until accounted for
-            log.error("native dispatch: %d calls on an unknown table not counted", counts.calls)
-            self._daemon.counters.midi_in += counts.events
-        else:
-            self._account(table, counts, records)
+    def account_batch(self, batch: Any) -> None:
+        """One ledger batch of the serve loop's walks (fastpath.h's fp_batch), then let go of
+        the tables no batch still to come can hold. The Python half of the engine lock held."""
+        table_of = self._walkable
+        self._account(None, batch.counts, batch.records, table_of)
+        number = batch.number
+        keep = []
         published = self._published
-        self._walkable = (
-            {int(self._ffi.cast("uintptr_t", published.pointer)): published} if published else {}
-        )
+        for until, address in self._retired:
+            if until > number:
+                keep.append((until, address))
+            elif published is None or address != self._address(published.pointer):
+                table_of.pop(address, None)
+        self._retired = keep
 
     # -- the table --------------------------------------------------------------------------
     def table(self, compiled: DispatchTable, mode: str) -> NativeTable:
@@ -279,10 +304,11 @@ class NativeDispatch:
         """Walk ``count`` messages through ``table`` in C and account for what it did; how many
         were handled (the next one, if any, is the compiled path's). Engine lock held."""
         counts = self._counts
-        counts.events = counts.triggers = counts.calls = 0
-        done = self._lib.fp_dispatch(
-            table.pointer, data, sizes, stamps, stride, count, self._records, MAX_RECORDS, counts
-        )
+        counts.events = counts.triggers = counts.calls = counts.out_of_records = 0
+        done = self._lib.fp_slot_dispatch(
+            self.slot, table.pointer, data, sizes, stamps, stride, count, self._records,
+            MAX_RECORDS, counts,
+        )  # fmt: skip
         self._account(table, counts, self._records)
         return int(done)
 
@@ -300,8 +326,12 @@ class NativeDispatch:
         self._one_stamp[0] = stamp
         return self.walk(table, self._one, self._one_size, self._one_stamp, 4, 1) == 1
 
-    def _account(self, table: NativeTable, counts: Any, records: Any) -> None:
-        """The compiled path's bookkeeping for what a walk did."""
+    def _account(
+        self, table: NativeTable | None, counts: Any, records: Any,
+        table_of: dict[int, NativeTable] | None = None,
+    ) -> None:  # fmt: skip
+        """The compiled path's bookkeeping for what a walk did: on ``table``, or (None) on the
+        table each record names, found in ``table_of``."""
         daemon = self._daemon
         counters = daemon.counters
         counters.midi_in += counts.events
@@ -318,6 +348,9 @@ class NativeDispatch:
         wall = time.time()
         for record in records[0:calls]:
             index = record.target
+            if table_of is not None:
+                table = table_of[int(ffi.cast("uintptr_t", record.table))]
+            assert table is not None
             name = table.names[index]
             stats = table.stats[index]
             kind = record.kind

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from types import MethodType
-from typing import Any
+from typing import Any, NamedTuple
 
 from midimon import __version__
 from midimon.daemon import plugin_check, startup_report
@@ -90,6 +90,18 @@ def user_or_default_config() -> Path:
     """The user's config.toml when it exists, else the config bundled with midimon."""
     user = config_dir() / CONFIG_NAME
     return user if user.is_file() else default_config_path()
+
+
+class Built(NamedTuple):
+    """A config and everything the daemon runs it with, built before the swap."""
+
+    config: Config
+    mapper: Mapper
+    processor: EventProcessor
+    executor: ActionExecutor
+    table: DispatchTable
+    locations: dict[int, str]  # request_origin.mapping_locations
+    matcher: PluginTriggerMatcher
 
 
 class Daemon:
@@ -163,12 +175,10 @@ class Daemon:
         self.profiles = AppProfiles()  # per-application modes (midimon.daemon.app_focus)
         self.focus_support: dict[str, Any] | None = None  # set when a focus watcher starts
         self._profile_switch_ns: int | None = None
-        self._swap(*self._build(self.config, None))
+        self._swap(self._build(self.config, None))
 
     # -- configuration -------------------------------------------------------------------------
-    def _build(
-        self, config: Config, mode: str | None
-    ) -> tuple[Config, Mapper, EventProcessor, ActionExecutor, DispatchTable]:
+    def _build(self, config: Config, mode: str | None) -> Built:
         mapper = Mapper(config, mode if mode in config.mode_names else None)
         mapper.on_change = self._mode_changed
         executor = ActionExecutor(mapper, self.manager, self.send_midi)
@@ -178,23 +188,19 @@ class Daemon:
             if self.dispatch != "reference"
             else NOTHING_COMPILED
         )
-        return config, mapper, processor, executor, table
+        matcher = PluginTriggerMatcher(mapper.trigger_set())
+        return Built(config, mapper, processor, executor, table, mapping_locations(config), matcher)
 
-    def _swap(
-        self,
-        config: Config,
-        mapper: Mapper,
-        processor: EventProcessor,
-        executor: ActionExecutor,
-        table: DispatchTable,
-    ) -> None:
-        self._mapping_locations = mapping_locations(config)
-        self.processor = processor
-        self.mapper = mapper
-        self.executor = executor
-        self._table = table  # the compiled path's view of the same config: swapped with it
-        self.plugin_events.use(PluginTriggerMatcher(mapper.trigger_set()))
-        self.config = config
+    def _swap(self, built: Built) -> None:
+        """Put ``built`` in place: assignments only (under the engine lock, which the native
+        dispatch's C walk waits for)."""
+        self._mapping_locations = built.locations
+        self.processor = built.processor
+        self.mapper = built.mapper
+        self.executor = built.executor
+        self._table = built.table  # the compiled path's view of the same config
+        self.plugin_events.use(built.matcher)
+        self.config = built.config
 
     def load_checked(self, path: Path) -> Config:
         """Load the config at ``path`` with every Plugin action's params checked against the
@@ -246,12 +252,12 @@ class Daemon:
         # The native dispatch's C table for the new config, built here rather than by the first
         # event after the swap (milliseconds for hundreds of mappings, on the event's way).
         native = self.native
-        ready = native.prebuild(built[4], built[1].mode) if native is not None else None
+        ready = native.prebuild(built.table, built.mapper.mode) if native is not None else None
         with self._engine_lock:
             mode = self.mapper.mode  # a ModeChange may have run meanwhile
-            if mode in config.mode_names and built[1].mode != mode:
-                built[1].set_mode(mode)
-            self._swap(*built)
+            if mode in config.mode_names and built.mapper.mode != mode:
+                built.mapper.set_mode(mode)
+            self._swap(built)
             self.config_path = target
             if native is not None and ready is not None:
                 native.install(ready)  # unused (rebuilt lazily) if the mode or plugins changed

@@ -31,6 +31,7 @@ def daemon_status(daemon: Daemon) -> dict[str, Any]:
         # which dispatch path runs, and how many plugin calls it made in C (native only)
         "dispatch": daemon.dispatch,
         "calls_in_c": daemon.native.calls_walked if daemon.native is not None else None,
+        "dispatcher": dispatcher_status(daemon),
         "actions_ok": counters.actions_ok,
         "actions_failed": counters.actions_failed,
         "reloads": counters.reloads,
@@ -46,3 +47,10 @@ def daemon_status(daemon: Daemon) -> dict[str, Any]:
             "last_switch_monotonic_ns": daemon._profile_switch_ns,
         },
     }
+
+
+def dispatcher_status(daemon: Daemon) -> dict[str, Any] | None:
+    """The JACK input's C dispatcher loop: its real-time priority asked for, whether it was
+    granted (and the errno when not); None when no such loop runs."""
+    server = daemon.native._server if daemon.native is not None else None
+    return None if server is None else server.realtime

@@ -230,6 +230,7 @@ typedef int32_t (*execute_fn)(const midimon_plugin_t *, const char *, size_t,
  * plugin's gate) with the call's timeout, then execute(). */
 static void call(fp_table *table, const fp_target *target, uint32_t index, fp_record *record) {
     record->target = index;
+    record->table = table;
     record->status = 0;
     record->elapsed_ns = 0;
     record->message[0] = '\0';
@@ -308,7 +309,10 @@ size_t fp_dispatch(fp_table *table, const uint8_t *data, const uint32_t *sizes,
         }
         if (cell == CELL_PYTHON) return i;
         const fp_entry *entry = &table->entries[cell - CELL_FIRST_ENTRY];
-        if (counts->calls + entry->calls > max_records) return i;
+        if (counts->calls + entry->calls > max_records) {
+            counts->out_of_records = 1;
+            return i;
+        }
         counts->events++;
         for (uint32_t r = 0; r < entry->n_routes; r++) {
             const fp_route *route = &table->routes[entry->first_route + r];

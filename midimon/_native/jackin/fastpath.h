@@ -91,11 +91,12 @@ void fp_table_free(fp_table *table);
  * FP_RATE_LIMITED, FP_BUSY (the gate stayed busy past the target's timeout), FP_GONE (the plugin
  * was shut down meanwhile). `message` holds what execute() wrote (FP_CALLED only). */
 typedef struct fp_record {
-    uint32_t target;
+    uint32_t target;             /* the index of the call in `table` */
     int32_t kind;
     int32_t status;
     int32_t reserved0;
     int64_t elapsed_ns;          /* execute()'s own time (FP_CALLED) */
+    const fp_table *table;       /* the table walked (borrowed: the caller keeps it alive) */
     char message[4096];
 } fp_record;
 
@@ -106,6 +107,7 @@ typedef struct fp_counts {
     uint64_t events;             /* messages handled (all of them count as MIDI in) */
     uint64_t triggers;           /* triggers fired */
     uint64_t calls;              /* records written */
+    uint64_t out_of_records;     /* set to 1 when a walk stopped for want of records */
 } fp_counts;
 
 /* Walk `count` messages (message i: `sizes[i]` bytes at data + i * stride, received at
@@ -120,41 +122,72 @@ size_t fp_dispatch(fp_table *table, const uint8_t *data, const uint32_t *sizes,
 /* -- The serve loop (serve.c) -------------------------------------------------------------------
  * The JACK input's dispatcher thread runs fp_serve with the GIL released: it waits for the ring,
  * drains it and walks each message through the table published in the slot, and returns to
- * Python only for what Python must do. The slot's mutex is the walk lock: the daemon holds it
- * whenever it holds its engine lock (so a walk never runs beside the Python path, and a table is
- * never freed or replaced under a walk), and publishes the table to walk, or none, before it lets
- * go. Owned by the daemon's NativeDispatch. fp_slot_lock/unlock/publish: [any-thread];
- * fp_slot_publish with the slot locked; `table` must stay alive until the next publish. */
+ * Python only for what Python must do. The slot's mutex is held only inside these C calls, never
+ * across Python code (a Python thread holding it while it waits for the GIL would stall the
+ * walk): by a walk (fp_serve's, or fp_slot_dispatch's for Python's own walks, so walks on one
+ * table never overlap), and by fp_slot_publish, which therefore returns only once no walk uses
+ * the table published before. Owned by the daemon's NativeDispatch. [any-thread]; `table` must
+ * stay alive until another is published. */
 typedef struct fp_slot fp_slot;
 fp_slot *fp_slot_new(void);
-void fp_slot_lock(fp_slot *slot);
-void fp_slot_unlock(fp_slot *slot);
 void fp_slot_publish(fp_slot *slot, fp_table *table, int64_t valid_until_ns);
+/* fp_dispatch with the slot's mutex held. */
+size_t fp_slot_dispatch(fp_slot *slot, fp_table *table, const uint8_t *data,
+                        const uint32_t *sizes, const int64_t *stamps, size_t stride,
+                        size_t count, fp_record *records, size_t max_records, fp_counts *counts);
 void fp_slot_free(fp_slot *slot);
 
-/* What fp_serve has buffered and done since Python last accounted for it. Owned by the caller
- * (one per dispatcher thread); Python resets `counts` and `walked` after accounting and advances
- * `next` past a message it took. */
+/* One batch of walks for Python to account for: the counts and the records (64 at most, each
+ * naming its table), and which hand-over gave it to Python (1, 2, ...). */
+typedef struct fp_batch {
+    uint64_t number;
+    fp_counts counts;
+    fp_record records[64];       /* FP_LEDGER_RECORDS */
+} fp_batch;
+
+/* Two batches handed between the serve loop, which fills one while Python accounts for the
+ * other on its own thread (so the loop never waits for the GIL), and their hand-off. Owned by
+ * the caller of fp_serve (one per loop). fp_ledger_take, fp_ledger_done: the accounting thread;
+ * fp_ledger_handed: [any-thread]; the rest by the loop's owner. A table published is walked
+ * into the batch being filled, which is handed over as number fp_ledger_handed() + 1: the
+ * caller keeps a table it no longer publishes until that batch is accounted for. */
+typedef struct fp_ledger fp_ledger;
+fp_ledger *fp_ledger_new(void);
+/* A full batch to account for, or NULL after `timeout_ns` or once closed with none full. */
+fp_batch *fp_ledger_take(fp_ledger *ledger, int64_t timeout_ns);
+void fp_ledger_done(fp_ledger *ledger, fp_batch *batch);   /* accounted: the loop may refill it */
+uint64_t fp_ledger_handed(fp_ledger *ledger);              /* batches handed over so far */
+void fp_ledger_close(fp_ledger *ledger);   /* take() returns the full batch left, then NULL */
+/* After the loop ended: the batch it was filling (number: the next hand-over's). */
+fp_batch *fp_ledger_filling(fp_ledger *ledger);
+void fp_ledger_free(fp_ledger *ledger);
+
+/* What the serve loop has buffered: `have` messages, of which `next` is the first not handled.
+ * Owned by the caller; Python advances `next` past the messages it takes. */
 typedef struct fp_serve_state {
-    uint32_t have;               /* messages in the caller's buffers */
-    uint32_t next;               /* the first of them not handled yet */
-    fp_table *walked;            /* the table the records and counts are from */
-    fp_counts counts;            /* the walks' counts since the last accounting */
+    uint32_t have;
+    uint32_t next;
+    fp_ledger *ledger;
 } fp_serve_state;
 
-/* Why fp_serve returned. ACCOUNT: turn `counts` and the records into stats, then call again.
- * PYTHON: message `next` is the Python path's (no table published, or the walk cannot decide
- * it). STALE: the table's time is up (the daemon re-checks the plugins' state file): publish
- * again. WOKE: woken with nothing to do (the input was closed, or JACK went away). */
-enum { FP_SERVE_ACCOUNT = 0, FP_SERVE_PYTHON = 1, FP_SERVE_STALE = 2, FP_SERVE_WOKE = 3 };
+/* Why fp_serve returned. PYTHON: message `next` is the Python path's (no table published, or
+ * the walk cannot decide it). STALE: the table's time is up (the daemon re-checks the plugins'
+ * state file): publish again. WOKE: woken with nothing to do (the input was closed, or JACK went
+ * away). */
+enum { FP_SERVE_PYTHON = 1, FP_SERVE_STALE = 2, FP_SERVE_WOKE = 3 };
 
-/* The dispatcher thread's loop: walk what is buffered, drain more, sleep on the input's eventfd
- * when there is none. `data`, `sizes` and `stamps` hold `max_events` messages of
- * mj_max_event_bytes(in) bytes each. Blocking: until a return reason; as long as plugins'
- * execute() inside. The dispatcher thread only (the input's one consumer). */
+/* Schedule the calling thread real-time (SCHED_FIFO at `priority`, 1..99), or normally again
+ * (0). Returns 0, or the errno (EPERM: no rtprio rights). The serve loop's thread, for itself:
+ * on a loaded machine a normal thread waits milliseconds for a CPU after its wake-up. */
+int fp_thread_priority(int priority);
+
+/* The dispatcher thread's loop: walk what is buffered into the ledger's batches, drain more,
+ * sleep on the input's eventfd when there is none. `data`, `sizes` and `stamps` hold
+ * `max_events` messages of mj_max_event_bytes(in) bytes each. Blocking: until a return reason;
+ * as long as plugins' execute() inside; while both batches wait to be accounted for and the
+ * one being filled can take no more. The dispatcher thread only (the input's one consumer). */
 int fp_serve(struct mj_input *in, fp_slot *slot, uint8_t *data, uint32_t *sizes,
-             int64_t *stamps, uint32_t max_events, fp_record *records, size_t max_records,
-             fp_serve_state *state);
+             int64_t *stamps, uint32_t max_events, fp_serve_state *state);
 /* MIDIMON_FASTPATH_CDEF_END */
 
 #endif

@@ -1,13 +1,15 @@
 /* The native dispatcher loop (see fastpath.h, "The serve loop"): the JACK input's dispatcher
  * thread waits for the ring, drains it and walks the messages through the published table
- * without taking the GIL; it returns to Python only for what Python must do (account for the
- * calls made, take a message the walk cannot, publish another table). */
+ * without taking the GIL, into the ledger's batches, which Python accounts for on another thread;
+ * it returns to Python only to hand it a message the walk cannot decide or to have it publish the
+ * table again. */
 #define _GNU_SOURCE
 #include "fastpath.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,7 +17,7 @@
 #include "jackin.h"
 
 struct fp_slot {
-    pthread_mutex_t mutex;      /* the walk lock: the daemon holds it with its engine lock */
+    pthread_mutex_t mutex;      /* held by a walk or a publish, inside C only */
     fp_table *table;            /* with the mutex held; NULL: no walk */
     int64_t valid_until_ns;     /* with the mutex held; CLOCK_MONOTONIC */
 };
@@ -27,12 +29,21 @@ fp_slot *fp_slot_new(void) {
     return slot;
 }
 
-void fp_slot_lock(fp_slot *slot) { pthread_mutex_lock(&slot->mutex); }
-void fp_slot_unlock(fp_slot *slot) { pthread_mutex_unlock(&slot->mutex); }
-
 void fp_slot_publish(fp_slot *slot, fp_table *table, int64_t valid_until_ns) {
+    pthread_mutex_lock(&slot->mutex);
     slot->table = table;
     slot->valid_until_ns = valid_until_ns;
+    pthread_mutex_unlock(&slot->mutex);
+}
+
+size_t fp_slot_dispatch(fp_slot *slot, fp_table *table, const uint8_t *data,
+                        const uint32_t *sizes, const int64_t *stamps, size_t stride,
+                        size_t count, fp_record *records, size_t max_records, fp_counts *counts) {
+    pthread_mutex_lock(&slot->mutex);
+    size_t done = fp_dispatch(table, data, sizes, stamps, stride, count, records, max_records,
+                              counts);
+    pthread_mutex_unlock(&slot->mutex);
+    return done;
 }
 
 void fp_slot_free(fp_slot *slot) {
@@ -47,51 +58,162 @@ static int64_t monotonic_now(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Walk what is buffered from state->next with the slot's table. Returns -1 to go on (all
- * walked), else what fp_serve returns. */
+/* -- the ledger ------------------------------------------------------------------------------- */
+enum { FP_LEDGER_RECORDS = 64, HANDOFF_RETRY_MS = 2 };
+
+struct fp_ledger {
+    pthread_mutex_t mutex;
+    pthread_cond_t changed;     /* a batch was handed over or accounted for, or closed */
+    fp_batch batches[2];
+    int filling;                /* the loop's: the batch it walks into (the mutex to change) */
+    int full[2];                /* with the mutex: handed to Python, not accounted for yet */
+    int closed;                 /* with the mutex */
+    uint64_t handed;            /* with the mutex: hand-overs so far */
+};
+
+fp_ledger *fp_ledger_new(void) {
+    fp_ledger *ledger = calloc(1, sizeof *ledger);
+    if (ledger == NULL) return NULL;
+    pthread_mutex_init(&ledger->mutex, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&ledger->changed, &attr);
+    pthread_condattr_destroy(&attr);
+    return ledger;
+}
+
+static int empty(const fp_batch *batch) { return batch->counts.events == 0; }
+
+fp_batch *fp_ledger_take(fp_ledger *ledger, int64_t timeout_ns) {
+    int64_t deadline = monotonic_now() + timeout_ns;
+    struct timespec until = {deadline / 1000000000, deadline % 1000000000};
+    pthread_mutex_lock(&ledger->mutex);
+    fp_batch *found = NULL;
+    for (;;) {
+        for (int i = 0; i < 2; i++)  /* at most one is full: the loop hands over to an empty one */
+            if (ledger->full[i]) found = &ledger->batches[i];
+        if (found != NULL || ledger->closed) break;
+        if (pthread_cond_timedwait(&ledger->changed, &ledger->mutex, &until) == ETIMEDOUT) break;
+    }
+    pthread_mutex_unlock(&ledger->mutex);
+    return found;
+}
+
+void fp_ledger_done(fp_ledger *ledger, fp_batch *batch) {
+    pthread_mutex_lock(&ledger->mutex);
+    batch->counts.events = batch->counts.triggers = batch->counts.calls = 0;
+    batch->counts.out_of_records = 0;
+    ledger->full[batch - ledger->batches] = 0;
+    pthread_cond_broadcast(&ledger->changed);
+    pthread_mutex_unlock(&ledger->mutex);
+}
+
+uint64_t fp_ledger_handed(fp_ledger *ledger) {
+    pthread_mutex_lock(&ledger->mutex);
+    uint64_t handed = ledger->handed;
+    pthread_mutex_unlock(&ledger->mutex);
+    return handed;
+}
+
+void fp_ledger_close(fp_ledger *ledger) {
+    pthread_mutex_lock(&ledger->mutex);
+    ledger->closed = 1;
+    pthread_cond_broadcast(&ledger->changed);
+    pthread_mutex_unlock(&ledger->mutex);
+}
+
+fp_batch *fp_ledger_filling(fp_ledger *ledger) {
+    pthread_mutex_lock(&ledger->mutex);
+    fp_batch *batch = &ledger->batches[ledger->filling];
+    batch->number = ledger->handed + 1;
+    pthread_mutex_unlock(&ledger->mutex);
+    return batch;
+}
+
+void fp_ledger_free(fp_ledger *ledger) {
+    if (ledger == NULL) return;
+    pthread_cond_destroy(&ledger->changed);
+    pthread_mutex_destroy(&ledger->mutex);
+    free(ledger);
+}
+
+/* The loop hands its batch to Python and fills the other: at once when the other is free;
+ * else, with `wait`, once Python is done with it. 1 when handed over. */
+static int hand_over(fp_ledger *ledger, int wait) {
+    pthread_mutex_lock(&ledger->mutex);
+    int other = 1 - ledger->filling;
+    while (ledger->full[other] && wait && !ledger->closed)
+        pthread_cond_wait(&ledger->changed, &ledger->mutex);
+    int handed = !ledger->full[other];
+    if (handed) {
+        ledger->batches[ledger->filling].number = ++ledger->handed;
+        ledger->full[ledger->filling] = 1;
+        ledger->filling = other;
+        pthread_cond_broadcast(&ledger->changed);
+    }
+    pthread_mutex_unlock(&ledger->mutex);
+    return handed;
+}
+
+int fp_thread_priority(int priority) {
+    struct sched_param param = {0};
+    param.sched_priority = priority;
+    return pthread_setschedparam(pthread_self(), priority > 0 ? SCHED_FIFO : SCHED_OTHER, &param);
+}
+
+/* -- the loop --------------------------------------------------------------------------------- */
+/* Walk what is buffered from state->next with the slot's table. Returns -1 when all of it was
+ * walked, else what fp_serve returns. */
 static int walk(fp_slot *slot, const uint8_t *data, const uint32_t *sizes, const int64_t *stamps,
-                size_t stride, fp_record *records, size_t max_records, fp_serve_state *state) {
-    pthread_mutex_lock(&slot->mutex);
-    fp_table *table = slot->table;
-    if (table == NULL) {
+                size_t stride, fp_serve_state *state) {
+    fp_ledger *ledger = state->ledger;
+    for (;;) {
+        fp_batch *batch = &ledger->batches[ledger->filling];
+        pthread_mutex_lock(&slot->mutex);
+        fp_table *table = slot->table;
+        if (table == NULL) {
+            pthread_mutex_unlock(&slot->mutex);
+            return FP_SERVE_PYTHON;
+        }
+        if (monotonic_now() > slot->valid_until_ns) {
+            pthread_mutex_unlock(&slot->mutex);
+            return FP_SERVE_STALE;
+        }
+        size_t first = state->next;
+        size_t done = fp_dispatch(table, data + first * stride, sizes + first, stamps + first,
+                                  stride, state->have - first, batch->records, FP_LEDGER_RECORDS,
+                                  &batch->counts);
         pthread_mutex_unlock(&slot->mutex);
-        return state->counts.events ? FP_SERVE_ACCOUNT : FP_SERVE_PYTHON;
+        state->next = (uint32_t)(first + done);
+        if (state->next == state->have) return -1;
+        /* stopped before a message: it is Python's, or the batch had no room for its records
+         * (then hand the batch over, when Python is done with the other, and walk on) */
+        if (!batch->counts.out_of_records) return FP_SERVE_PYTHON;
+        batch->counts.out_of_records = 0;
+        hand_over(ledger, 1);
     }
-    if (monotonic_now() > slot->valid_until_ns) {
-        pthread_mutex_unlock(&slot->mutex);
-        return state->counts.events ? FP_SERVE_ACCOUNT : FP_SERVE_STALE;
-    }
-    if (state->counts.events && table != state->walked) {  /* records of another table */
-        pthread_mutex_unlock(&slot->mutex);
-        return FP_SERVE_ACCOUNT;
-    }
-    size_t first = state->next;
-    size_t done = fp_dispatch(table, data + first * stride, sizes + first, stamps + first, stride,
-                              state->have - first, records, max_records, &state->counts);
-    state->walked = table;
-    pthread_mutex_unlock(&slot->mutex);
-    state->next = (uint32_t)(first + done);
-    if (state->next == state->have) return -1;
-    /* stopped before a message: for want of records (account, then walk it), or Python's */
-    return state->counts.calls ? FP_SERVE_ACCOUNT : FP_SERVE_PYTHON;
 }
 
 int fp_serve(struct mj_input *in, fp_slot *slot, uint8_t *data, uint32_t *sizes, int64_t *stamps,
-             uint32_t max_events, fp_record *records, size_t max_records, fp_serve_state *state) {
+             uint32_t max_events, fp_serve_state *state) {
     size_t stride = mj_max_event_bytes(in);
     int fd = mj_event_fd(in);
+    fp_ledger *ledger = state->ledger;
     for (;;) {
         if (state->next < state->have) {
-            int result = walk(slot, data, sizes, stamps, stride, records, max_records, state);
+            int result = walk(slot, data, sizes, stamps, stride, state);
             if (result >= 0) return result;
         }
         /* everything buffered is handled: more without sleeping, if there is more */
         state->have = (uint32_t)mj_drain(in, data, sizes, stamps, max_events);
         state->next = 0;
         if (state->have) continue;
-        if (state->counts.events) return FP_SERVE_ACCOUNT;  /* nothing waits: account now */
+        /* nothing waits: hand what was walked to Python, or try again shortly */
+        int pending = !empty(&ledger->batches[ledger->filling]) && !hand_over(ledger, 0);
         struct pollfd wait = {fd, POLLIN, 0};
-        int ready = poll(&wait, 1, -1);
+        int ready = poll(&wait, 1, pending ? HANDOFF_RETRY_MS : -1);
+        if (ready == 0) continue;  /* the retry's time */
         if (ready < 0 && errno != EINTR) return FP_SERVE_WOKE;
         uint64_t signals;
         ssize_t unused = read(fd, &signals, sizeof signals);  /* reset the eventfd's counter */
