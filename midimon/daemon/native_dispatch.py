@@ -93,6 +93,7 @@ class NativeDispatch:
         if self.slot == ffi.NULL:
             raise MemoryError("fp_slot_new")
         self._published: NativeTable | None = None
+        self._published_until = 0
         # every table the loop may have walked and not yet accounted for, by address (records
         # name their table): the published one, and each one retired from it, with the number
         # of the ledger batch after whose accounting it can go
@@ -111,18 +112,21 @@ class NativeDispatch:
     # -- the serve loop's table --------------------------------------------------------------
     def publish(self) -> None:
         """Tell the C dispatcher loop which table to walk from now on, or none; the engine lock
-        held (EngineLock calls this before letting go of it)."""
+        held (EngineLock calls this before letting go of it). Nothing to do while no loop was
+        ever attached (no JACK input: ``feed`` walks by itself), or when nothing changed."""
+        if self._server is None:
+            return
         ffi, lib = self._ffi, self._lib
         try:
             table = usable_table(self._daemon, self)
         except Exception:  # the walk stops; the Python path takes every message
             log.exception("native dispatch: building the table failed")
             table = None
-        if table is None:
-            lib.fp_slot_publish(self.slot, ffi.NULL, 0)
-        else:
-            valid_until = int((self._checked_at + RECHECK_SECONDS) * 1e9)
-            lib.fp_slot_publish(self.slot, table.pointer, valid_until)
+        valid_until = 0 if table is None else int((self._checked_at + RECHECK_SECONDS) * 1e9)
+        if table is self._published and valid_until == self._published_until:
+            return
+        lib.fp_slot_publish(self.slot, ffi.NULL if table is None else table.pointer, valid_until)
+        self._published_until = valid_until
         self._retire(table)  # after: fp_slot_publish returned once no walk uses the old one
 
     def recheck_soon(self) -> None:

@@ -149,6 +149,8 @@ class NativeServer:
         )
         loop.thread.start()
         self._loop = loop
+        with self._daemon._engine_lock:  # publishes the table to walk now
+            pass
         return loop
 
     def next_batch_number(self) -> int | None:
