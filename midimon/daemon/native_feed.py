@@ -1,6 +1,7 @@
 """The native dispatch's feeds (see ``midimon.daemon.native_dispatch``): ``Daemon.feed`` on the
-native path, the JACK input's C dispatcher loop (``NativeServer``, fastpath.h's ``fp_serve``),
-and the engine lock that keeps that loop and the Python side apart.
+native path, the JACK input's C dispatcher loop (``NativeServer``, fastpath.h's ``fp_serve``)
+and the thread that accounts for its walks, and the engine lock that publishes what the loop
+walks.
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@
  * on the caller's one thread. What happened is written to records the caller turns into stats,
  * counters and audit entries after the walk.
  *
- * Threads: every function here is for the daemon's Python side, which calls fp_dispatch from one
- * thread at a time (it holds its engine lock) with the GIL released by cffi; fp_gate_* and
- * fp_bucket_take are [any-thread]; fp_counter_bump is [any-thread]. Ownership is said per call.
+ * Threads: fp_dispatch runs on one table from one thread at a time: the serve loop's walks and
+ * the Python side's (fp_slot_dispatch) both hold the slot's mutex; the table builders are the
+ * daemon's Python side, with the GIL released by cffi; fp_gate_*, fp_bucket_take,
+ * fp_counter_bump and fp_slot_publish are [any-thread]. Ownership is said per call.
  * The declarations between the markers are handed to cffi by midimon/midi_jack.py, after
  * jackin.h's (the two are one library, libmidimon-jackin.so).
  */
