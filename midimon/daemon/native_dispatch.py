@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
+from array import array
 from typing import TYPE_CHECKING, Any, Final
 
 from midimon.engine.dispatch_table import FALLBACK, VALUE_TABLE
@@ -232,19 +233,21 @@ class NativeDispatch:
             return index
 
         entries: dict[int, int] = {}  # id(Python entry) -> cell value
-        plan: list[tuple[int, int, int]] = []  # (status, number, cell)
+        rows = bytearray(256)  # fp_table_set_cells' arguments: rows[status], cells[status, note]
+        cells = array("I", bytes(4 * 256 * 128))  # CELL_NONE everywhere to begin with
         routes_of: list[list[tuple[Route, list[int]]]] = []
         for status, row in enumerate(compiled.rows):
             if row is None:
                 continue
-            plan.append((status, 0, CELL_NONE))  # the row exists
+            rows[status] = 1
+            base = status * 128
             for number, entry in enumerate(row):
                 if entry is None:
                     continue
                 cell = entries.get(id(entry))
                 if cell is None:
                     cell = entries[id(entry)] = self._plan_entry(entry, mode, target, routes_of)
-                plan.append((status, number, cell))
+                cells[base + number] = cell
         pointer = lib.fp_table_new(mode.encode("utf-8"), len(calls), self._changes, key[2])
         if pointer == ffi.NULL:
             raise MemoryError("fp_table_new")
@@ -265,14 +268,16 @@ class NativeDispatch:
             if lib.fp_table_add_entry(pointer) < 0:
                 raise MemoryError("fp_table_add_entry")
             for route, indices in routes:
-                array = ffi.new("uint32_t[]", indices or [0])
+                calls_of = ffi.new("uint32_t[]", indices or [0])
                 kind = int(route.spec.KIND)
                 if lib.fp_table_add_route(
-                    pointer, route.low, route.high, _HOW[route.how], kind, array, len(indices)
+                    pointer, route.low, route.high, _HOW[route.how], kind, calls_of, len(indices)
                 ) != 0:  # fmt: skip
                     raise MemoryError("fp_table_add_route")
-        for status, number, cell in plan:
-            lib.fp_table_set_cell(pointer, status, number, cell)
+        if lib.fp_table_set_cells(
+            pointer, ffi.from_buffer(rows), ffi.from_buffer("uint32_t[]", cells)
+        ) != 0:  # fmt: skip
+            raise ValueError("native dispatch: a table cell names no entry")
         return table
 
     @staticmethod

@@ -157,11 +157,16 @@ void fp_table_set_target(fp_table *table, uint32_t index, const fp_target *targe
     if (index < table->n_targets) table->targets[index] = *target;
 }
 
-int fp_table_set_cell(fp_table *table, uint8_t status, uint8_t number, uint32_t entry) {
-    if (number > 127 || (entry >= CELL_FIRST_ENTRY && entry - CELL_FIRST_ENTRY >= table->n_entries))
-        return -1;
-    table->row_exists[status] = 1;
-    table->cells[status][number] = entry;
+int fp_table_set_cells(fp_table *table, const uint8_t *rows, const uint32_t *cells) {
+    for (int status = 0; status < 256; status++) {
+        table->row_exists[status] = rows[status] != 0;
+        for (int number = 0; number < 128; number++) {
+            uint32_t entry = cells[status * 128 + number];
+            if (entry >= CELL_FIRST_ENTRY && entry - CELL_FIRST_ENTRY >= table->n_entries)
+                return -1;
+            table->cells[status][number] = entry;
+        }
+    }
     return 0;
 }
 

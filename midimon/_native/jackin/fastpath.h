@@ -76,9 +76,11 @@ typedef struct fp_table fp_table;
 fp_table *fp_table_new(const char *mode, uint32_t n_targets, fp_counter *changes,
                        uint64_t expected_changes);
 void fp_table_set_target(fp_table *table, uint32_t index, const fp_target *target);
-/* Entry of (status, number): 0 nothing listens, 1 the Python path must take it, else
- * 2 + the index fp_table_add_entry returned. */
-int fp_table_set_cell(fp_table *table, uint8_t status, uint8_t number, uint32_t entry);
+/* Every cell at once, after the entries: `rows[status]` nonzero where a row of the Python table
+ * exists; `cells[status * 128 + number]` the entry of (status, number): 0 nothing listens, 1 the
+ * Python path must take it, else 2 + the index fp_table_add_entry returned. Both copied.
+ * Returns 0, or -1 (the table must not be used) for a cell naming no entry. */
+int fp_table_set_cells(fp_table *table, const uint8_t *rows, const uint32_t *cells);
 /* A new entry (returns its index, or -1 without memory); then its routes in order, each with
  * its value range, how its value is made (0: 0, 1: the value checked), the trigger kind the
  * context reports (MIDIMON_TRIGGER_*) and its calls (indices of targets; copied). Returns 0, or
