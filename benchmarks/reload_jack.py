@@ -17,9 +17,10 @@ import threading
 import time
 from pathlib import Path
 
+from benchmarks.end_to_end import StampListener
 from benchmarks.harness import Figure, Report, isolated_home, progress, summarize
 from benchmarks.live import PORT, LiveDaemon
-from benchmarks.plugins import Signer, build_plugin, parse_stamp
+from benchmarks.plugins import Signer, build_plugin
 from benchmarks.reload import MAPPINGS
 from benchmarks.reload import config_text as mappings_text
 
@@ -58,46 +59,16 @@ name = "Default"
 {stamps}{body}"""
 
 
-class Stamps:
-    """The daemon's action events, as each receiver's delays (us) in arrival order."""
-
-    def __init__(self) -> None:
-        self.delays: dict[str, list[float]] = {receiver: [] for receiver in RECEIVERS}
-        self.errors: list[str] = []
-        self.ready = threading.Event()
-        self._names = {plugin: receiver for receiver, (_, plugin) in RECEIVERS.items()}
-        threading.Thread(target=self._listen, daemon=True).start()
-
-    def _listen(self) -> None:
-        from midimon.daemon.client import ControlClient, IpcError
-
-        with ControlClient() as client:
-            stream = client.stream("EVENTS", {"types": ["action"]})
-            self.ready.set()
-            try:
-                for event in stream:
-                    stamp = parse_stamp(event)
-                    name = event.get("detail", "").split(":", 1)[0]
-                    if stamp is None or name not in self._names:
-                        self.errors.append(event.get("detail", ""))
-                        continue
-                    self.delays[self._names[name]].append(stamp[1] / 1000)
-            except IpcError as exc:  # the daemon stopping at the end of the run
-                self.errors.append(str(exc))
-
-    def take(self, expected: int, receiver: str, timeout: float = 10) -> list[float]:
-        """``receiver``'s delays once ``expected`` arrived (or ``timeout`` s passed without one
-        more), and start it over."""
-        delays = self.delays[receiver]
-        last, seen_at = -1, time.monotonic()
-        while len(delays) < expected:
-            if len(delays) != last:
-                last, seen_at = len(delays), time.monotonic()
-            elif time.monotonic() - seen_at > timeout:
-                break
-            time.sleep(0.01)
-        self.delays[receiver] = []
-        return delays
+def _delays(listener: StampListener, expected: int) -> list[float]:
+    """The next ``expected`` notes' delays in us, fewer when the rest never reached the plugin
+    (nothing for 10 s)."""
+    delays: list[float] = []
+    for _ in range(expected):
+        try:
+            delays.append(listener.get()[1] / 1000)
+        except RuntimeError:
+            break
+    return delays
 
 
 def _play(out: object, note: int, notes: int) -> None:
@@ -151,19 +122,19 @@ def run(report: Report, quick: bool) -> None:
             signer.sign(build_plugin(tmp / "plugins" / plugin, plugin))
         progress("reload_jack: starting jackd and midimon run")
         with LiveDaemon(config_text(tmp / "plugins"), tmp) as live:
-            stamps = Stamps()
+            stamps = StampListener()
             stamps.ready.wait(10)
             out = live.output()
             for receiver, (note, _) in RECEIVERS.items():  # one receiver at a time
                 _play(out, note, 30)  # warm up: the worker's first call, the first walk
-                stamps.take(30, receiver)
+                _delays(stamps, 30)
                 progress(f"reload_jack: {receiver}, {notes} notes 3 ms apart, quiet")
                 _play(out, note, notes)
-                quiet[receiver] = stamps.take(notes, receiver)
+                quiet[receiver] = _delays(stamps, notes)
                 progress(f"reload_jack: {receiver}, {notes} notes while the config reloads")
                 with Reloader() as reloader:
                     _play(out, note, notes)
-                    busy[receiver] = stamps.take(notes, receiver)
+                    busy[receiver] = _delays(stamps, notes)
                 if reloader.failed or not reloader.times:
                     raise RuntimeError(f"the reloads failed: {reloader.failed[:1]}")
                 reloads += reloader.times

@@ -397,14 +397,15 @@ class MidiInput(_Port):
     def _configure(self) -> None:
         self.ignore_types()
         if isinstance(self._rt, JackMidiIn):  # already (bytes, timestamp_ns), on its own thread
+            # The daemon's native dispatch: the dispatcher thread walks in C (native_server),
+            # else it takes whole batches (feed_batch); anything else gets one call per event.
             server = getattr(self._callback, "native_server", None)
-            batch = getattr(self._callback, "feed_batch", None)
-            if server is not None and self._rt.set_native_server(server):
-                pass  # the daemon's native dispatch: the dispatcher thread walks in C
-            elif batch is not None:  # the daemon's native dispatch takes whole batches
-                self._rt.set_batch_callback(batch)
-            else:
-                self._rt.set_callback(self._callback)
+            if server is None or not self._rt.set_native_server(server):
+                batch = getattr(self._callback, "feed_batch", None)
+                if batch is not None:
+                    self._rt.set_batch_callback(batch)
+                else:
+                    self._rt.set_callback(self._callback)
         else:
             self._rt.set_callback(self._on_message)
 

@@ -161,7 +161,7 @@ class NativeDispatch:
 
     def account_batch(self, batch: Any) -> None:
         """One ledger batch of the serve loop's walks (fastpath.h's fp_batch), then let go of
-        the tables no batch still to come can hold. The Python half of the engine lock held."""
+        the tables no batch still to come can hold. The engine lock held (its lock alone)."""
         table_of = self._walkable
         self._account(None, batch.counts, batch.records, table_of)
         number = batch.number

@@ -55,6 +55,11 @@ class EngineLock:
         finally:
             self._lock.release()
 
+    def publish(self) -> None:
+        """Publish the table to walk now (the lock taken for it), as a release would."""
+        with self._lock:
+            self._native.publish()
+
     def locked(self) -> bool:
         """Whether some thread holds it (threading.Lock.locked)."""
         return self._lock.locked()
@@ -98,8 +103,8 @@ class NativeServer:
 
     The loop (fastpath.h's ``fp_serve``) walks into a ledger of two batches; a thread of ours
     takes each batch it hands over and turns it into the stats, counters, audit entries and
-    action events the compiled path makes, holding only the Python half of the engine lock (so
-    the walk goes on meanwhile, and a reload holding the GIL never holds up the walk).
+    action events the compiled path makes, holding the engine lock (which the walk never waits
+    for: it goes on meanwhile, and a reload holding the GIL never holds it up).
     :meth:`handle` does what else only Python can, on the dispatcher thread: the messages the
     walk leaves to the compiled path, and publishing the table again when its time is up."""
 
@@ -150,8 +155,7 @@ class NativeServer:
         )
         loop.thread.start()
         self._loop = loop
-        with self._daemon._engine_lock:  # publishes the table to walk now
-            pass
+        self._daemon._engine_lock.publish()  # the table to walk now
         return loop
 
     def next_batch_number(self) -> int | None:

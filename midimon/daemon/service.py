@@ -158,7 +158,8 @@ class Daemon:
         self._send_midi_hook = send_midi
         self._actions = ActionPool(ACTION_THREADS, self._run_action, "midimon-action")
         self._lanes: dict[str, ActionPool] = {}  # plugin name -> its own action thread
-        # processor + mapper: MIDI thread vs timer thread (on the native path, also the C walk's)
+        # processor + mapper: MIDI thread vs timer thread (on the native path its release also
+        # publishes the table the C walk uses)
         self._engine_lock: Any = EngineLock(native) if native is not None else threading.Lock()
         if native is not None:  # the walk stops at once when someone starts watching MIDI
             self.registry.events.on_change = native.invalidate
@@ -192,8 +193,8 @@ class Daemon:
         return Built(config, mapper, processor, executor, table, mapping_locations(config), matcher)
 
     def _swap(self, built: Built) -> None:
-        """Put ``built`` in place: assignments only (under the engine lock, which the native
-        dispatch's C walk waits for)."""
+        """Put ``built`` in place: assignments only (under the engine lock, held briefly: every
+        Python-path message waits for it)."""
         self._mapping_locations = built.locations
         self.processor = built.processor
         self.mapper = built.mapper
@@ -475,8 +476,7 @@ class Daemon:
         """Stop processing, finish running actions (briefly), and stop every plugin worker."""
         self._stopping = True
         if self.native is not None:
-            with self._engine_lock:  # publishes no table: the C walk stops too
-                pass
+            self._engine_lock.publish()  # no table now that it stops: the C walk stops too
         self._stop.set()
         self._wake_timer.set()
         if self._thread is not None:
