@@ -267,6 +267,7 @@ def run(config: Path | None, demo: bool = False, exit_after_demo: bool = False) 
     _start_feedback(daemon, midi_in)
     focus = _start_app_focus(daemon)
     daemon.start()
+    daemon.heap.enable()  # start-up done: keep its objects out of the collector's walks
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=daemon.reload).start())

@@ -33,6 +33,7 @@ from midimon.daemon.command_registry import CommandRegistry
 from midimon.daemon.dispatch import Feed, dispatch_path, feed_compiled, preparer
 from midimon.daemon.feedback_output import FeedbackSender
 from midimon.daemon.grant_requests import GrantRequests
+from midimon.daemon.heap import HeapKeeper
 from midimon.daemon.host_services import DaemonHost, feeding_feedback
 from midimon.daemon.native_dispatch import NativeDispatch
 from midimon.daemon.native_feed import EngineLock, NativeFeed, native_dispatch
@@ -177,6 +178,7 @@ class Daemon:
         self.focus_support: dict[str, Any] | None = None  # set when a focus watcher starts
         self._profile_switch_ns: int | None = None
         self._swap(self._build(self.config, None))
+        self.heap = HeapKeeper()  # off until `midimon run` enables it (daemon/heap.py)
 
     # -- configuration -------------------------------------------------------------------------
     def _build(self, config: Config, mode: str | None) -> Built:
@@ -262,6 +264,7 @@ class Daemon:
             self.config_path = target
             if native is not None and ready is not None:
                 native.install(ready)  # unused (rebuilt lazily) if the mode or plugins changed
+        self.heap.settle()  # the old config was freed as it was replaced: it holds no cycle
         self.manager.settings = config.plugins
         if self.feedback is not None:
             self.feedback.reconfigure(config, self.mapper.mode)
@@ -341,7 +344,6 @@ class Daemon:
             with self._engine_lock:
                 self.native.install(ready)
 
-
     def _tick_loop(self) -> None:
         while not self._stop.is_set():
             deadline = self.processor.next_deadline_ns()
@@ -349,6 +351,7 @@ class Daemon:
             self._wake_timer.wait(min(timeout, 0.5))
             self._wake_timer.clear()
             self.tick()
+            self.heap.sweep_if_quiet(self.counters.midi_in)
 
     def tick(self, now_ns: int | None = None) -> None:
         """Fire the long presses due at ``now_ns`` (default: the clock); the timer thread

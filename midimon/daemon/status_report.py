@@ -37,6 +37,7 @@ def daemon_status(daemon: Daemon) -> dict[str, Any]:
         "reloads": counters.reloads,
         "reload_failures": counters.reload_failures,
         "last_reload_ms": counters.last_reload_ms,
+        "heap": daemon.heap.status(),  # the running config kept out of full collections
         "plugins_loaded": daemon.manager.list_loaded(),
         "plugin_events": daemon.plugin_events.status(),
         "feedback": daemon.feedback.status() if daemon.feedback is not None else None,

@@ -49,22 +49,9 @@ class ActionParser:
         self.mode_names = mode_names
         # plugin name -> its declared params: each Plugin action's params are checked there
         self.params_schemas = params_schemas or {}
-        # type -> (every key its table may have, its parser)
-        self.parsers: dict[str, tuple[frozenset[str], Callable[..., Action | None]]] = {
-            "Plugin": (frozenset({"type", "plugin", "params"}), self._plugin),
-            "Shell": (frozenset({"type", "argv", "shell", "command"}), self._shell),
-            "SendMidi": (frozenset({"type", "port", "messages"}), self._send_midi),
-            "ModeChange": (frozenset({"type", "mode"}), self._mode_change),
-            "Sequence": (frozenset({"type", "actions"}), self._sequence),
-            "Delay": (frozenset({"type", "ms"}), self._delay),
-            "Repeat": (frozenset({"type", "action", "count", "delay_ms"}), self._repeat),
-            "Conditional": (
-                frozenset({"type", "condition", "conditions", "then", "else"}),
-                self._conditional,
-            ),
-            "Keystroke": (frozenset({"type", "keys", "modifiers"}), self._keystroke),
-            "Text": (frozenset({"type", "text"}), self._text),
-        }
+        # type -> (every key its table may have, its parser, called with the parser first:
+        # bound methods here would tie the parser into a reference cycle)
+        self.parsers: dict[str, tuple[frozenset[str], Callable[..., Action | None]]] = _PARSERS
 
     def parse(self, table: Any, loc: str, fld: str) -> Action | None:
         """The action spec for ``table``, or None after recording its errors."""
@@ -80,7 +67,7 @@ class ActionParser:
         if not known.issuperset(table):
             self.check.unknown(loc, f"{fld}.", table, known)
         before = len(self.check.errors)
-        action = parser(table, loc, fld)
+        action = parser(self, table, loc, fld)
         return action if len(self.check.errors) == before else None
 
     def _plugin(self, t: dict[str, Any], loc: str, fld: str) -> Action | None:
@@ -333,3 +320,21 @@ def _time_range(value: Any) -> tuple[int, int] | None:
     if not start or not end:
         return None
     return int(start[1]) * 60 + int(start[2]), int(end[1]) * 60 + int(end[2])
+
+
+# type -> (every key its table may have, its parser: ActionParser's method, unbound)
+_PARSERS: dict[str, tuple[frozenset[str], Callable[..., Action | None]]] = {
+    "Plugin": (frozenset({"type", "plugin", "params"}), ActionParser._plugin),
+    "Shell": (frozenset({"type", "argv", "shell", "command"}), ActionParser._shell),
+    "SendMidi": (frozenset({"type", "port", "messages"}), ActionParser._send_midi),
+    "ModeChange": (frozenset({"type", "mode"}), ActionParser._mode_change),
+    "Sequence": (frozenset({"type", "actions"}), ActionParser._sequence),
+    "Delay": (frozenset({"type", "ms"}), ActionParser._delay),
+    "Repeat": (frozenset({"type", "action", "count", "delay_ms"}), ActionParser._repeat),
+    "Conditional": (
+        frozenset({"type", "condition", "conditions", "then", "else"}),
+        ActionParser._conditional,
+    ),
+    "Keystroke": (frozenset({"type", "keys", "modifiers"}), ActionParser._keystroke),
+    "Text": (frozenset({"type", "text"}), ActionParser._text),
+}

@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any, NamedTuple
 
 from midimon.engine.events import MidiEvent
@@ -187,16 +188,25 @@ class EventProcessor:
         self.now_ns = now_ns
         # dict.fromkeys of a dict reuses its stored hashes (Mapper.trigger_set)
         self.triggers: tuple[TriggerSpec, ...] = tuple(dict.fromkeys(triggers))
-        self._routes: dict[tuple[str, int], list[tuple[Any, int | None, Handler]]] = {}
-        for spec in self.triggers:
-            for key, handler in self._keys(spec):
-                self._routes.setdefault(key, []).append((spec, spec.channel, handler))
         self._held: dict[LongPressTrigger, MidiEvent] = {}  # armed long presses
         #: The same dict, read-only for others: while it is not empty, every event must go
         #: through ``process`` (a long press may fall due before it).
         self.pending_holds: Mapping[LongPressTrigger, MidiEvent] = self._held
         self._last_tap: dict[DoubleTapTrigger, int] = {}
         self._chord_presses: dict[NoteChordTrigger, dict[int, MidiEvent]] = defaultdict(dict)
+        # The stateful handlers hold their state, not the processor: a bound method in the
+        # routes would make a reference cycle, and a replaced config would then wait for the
+        # cycle collector (which the daemon keeps off the running config: daemon/heap.py).
+        self._stateful: dict[str, Handler] = {
+            "down": partial(_long_press_down, self._held),
+            "up": partial(_long_press_up, self._held),
+            "tap": partial(_double_tap, self._last_tap),
+            "chord": partial(_chord, self._chord_presses),
+        }
+        self._routes: dict[tuple[str, int], list[tuple[Any, int | None, Handler]]] = {}
+        for spec in self.triggers:
+            for key, handler in self._keys(spec):
+                self._routes.setdefault(key, []).append((spec, spec.channel, handler))
 
     def _keys(self, spec: TriggerSpec) -> list[tuple[tuple[str, int], Handler]]:
         """The (event kind, number) routes of one spec, with their handlers."""
@@ -206,13 +216,13 @@ class EventProcessor:
             return [(("note_on", spec.note), self._velocity_range)]
         if isinstance(spec, LongPressTrigger):
             return [
-                (("note_on", spec.note), self._long_press_down),
-                (("note_off", spec.note), self._long_press_up),
+                (("note_on", spec.note), self._stateful["down"]),
+                (("note_off", spec.note), self._stateful["up"]),
             ]
         if isinstance(spec, DoubleTapTrigger):
-            return [(("note_on", spec.note), self._double_tap)]
+            return [(("note_on", spec.note), self._stateful["tap"])]
         if isinstance(spec, NoteChordTrigger):
-            return [(("note_on", note), self._chord) for note in spec.notes]
+            return [(("note_on", note), self._stateful["chord"]) for note in spec.notes]
         if isinstance(spec, CCTrigger):
             return [(("cc", spec.controller), self._cc)]
         if isinstance(spec, EncoderTurnTrigger):
@@ -287,43 +297,6 @@ class EventProcessor:
         if spec.min <= event.value <= spec.max:
             fired.append(_fire(spec, event))
 
-    def _long_press_down(
-        self, spec: LongPressTrigger, event: MidiEvent, fired: list[FiredTrigger]
-    ) -> None:
-        self._held[spec] = event
-
-    def _long_press_up(
-        self, spec: LongPressTrigger, event: MidiEvent, fired: list[FiredTrigger]
-    ) -> None:
-        press = self._held.pop(spec, None)
-        if press is not None:
-            held_ns = event.timestamp_ns - press.timestamp_ns
-            if held_ns >= spec.hold_ms * MS:  # due, but no tick saw it yet
-                fired.append(_fire(spec, press, held_ns // MS, event.timestamp_ns))
-
-    def _double_tap(
-        self, spec: DoubleTapTrigger, event: MidiEvent, fired: list[FiredTrigger]
-    ) -> None:
-        ts = event.timestamp_ns
-        first = self._last_tap.pop(spec, None)
-        if first is not None and ts - first <= spec.window_ms * MS:
-            fired.append(_fire(spec, event, (ts - first) // MS))
-        else:
-            self._last_tap[spec] = ts
-
-    def _chord(self, spec: NoteChordTrigger, event: MidiEvent, fired: list[FiredTrigger]) -> None:
-        ts = event.timestamp_ns
-        presses = self._chord_presses[spec]
-        presses[event.number] = event
-        window = spec.window_ms * MS
-        for note, earlier in list(presses.items()):
-            if ts - earlier.timestamp_ns > window:
-                del presses[note]
-        if len(presses) == len(spec.notes):
-            spread = ts - min(p.timestamp_ns for p in presses.values())
-            presses.clear()
-            fired.append(_fire(spec, event, spread // MS))
-
     @staticmethod
     def _cc(spec: CCTrigger, event: MidiEvent, fired: list[FiredTrigger]) -> None:
         if spec.value_min <= event.value <= spec.value_max:
@@ -344,6 +317,61 @@ class EventProcessor:
     def _pitch_bend(spec: PitchBendTrigger, event: MidiEvent, fired: list[FiredTrigger]) -> None:
         if spec.min <= event.value <= spec.max:
             fired.append(_fire(spec, event, event.value))
+
+
+def _long_press_down(
+    held: dict[LongPressTrigger, MidiEvent],
+    spec: LongPressTrigger,
+    event: MidiEvent,
+    fired: list[FiredTrigger],
+) -> None:
+    held[spec] = event
+
+
+def _long_press_up(
+    held: dict[LongPressTrigger, MidiEvent],
+    spec: LongPressTrigger,
+    event: MidiEvent,
+    fired: list[FiredTrigger],
+) -> None:
+    press = held.pop(spec, None)
+    if press is not None:
+        held_ns = event.timestamp_ns - press.timestamp_ns
+        if held_ns >= spec.hold_ms * MS:  # due, but no tick saw it yet
+            fired.append(_fire(spec, press, held_ns // MS, event.timestamp_ns))
+
+
+def _double_tap(
+    last_tap: dict[DoubleTapTrigger, int],
+    spec: DoubleTapTrigger,
+    event: MidiEvent,
+    fired: list[FiredTrigger],
+) -> None:
+    ts = event.timestamp_ns
+    first = last_tap.pop(spec, None)
+    if first is not None and ts - first <= spec.window_ms * MS:
+        fired.append(_fire(spec, event, (ts - first) // MS))
+    else:
+        last_tap[spec] = ts
+
+
+def _chord(
+    chord_presses: dict[NoteChordTrigger, dict[int, MidiEvent]],
+    spec: NoteChordTrigger,
+    event: MidiEvent,
+    fired: list[FiredTrigger],
+) -> None:
+    ts = event.timestamp_ns
+    presses = chord_presses[spec]
+    presses[event.number] = event
+    window = spec.window_ms * MS
+    for note, earlier in list(presses.items()):
+        if ts - earlier.timestamp_ns > window:
+            del presses[note]
+    if len(presses) == len(spec.notes):
+        spread = ts - min(p.timestamp_ns for p in presses.values())
+        presses.clear()
+        fired.append(_fire(spec, event, spread // MS))
 
 
 def _fire(spec: Any, event: MidiEvent, value: int = 0, at: int | None = None) -> FiredTrigger:

@@ -54,6 +54,9 @@ def test_status_validate_reload_stop(daemon, run_midimon: RunMidimon) -> None:
 
     done = run_midimon("reload")
     assert done.returncode == 0 and "reloaded in" in done.stdout
+    # `midimon run` keeps its heap out of full collections: frozen at start-up and per reload
+    heap = status(run_midimon)["heap"]
+    assert heap["enabled"] and heap["freezes"] >= 2 and heap["frozen"] > 0
     config.write_text(CONFIG.replace("note = 36", "note = 300"))
     done = run_midimon("reload")
     assert done.returncode == 1 and "trigger.note" in done.stderr
