@@ -47,6 +47,7 @@ EXPECTED = {
     "discovery.load_first_execute.isolated": True,
     "discovery.load_first_execute.in_process": True,
     "reload.500_mappings": True,
+    "reload.500_mappings.all_changed": True,
     "reload_jack.inline.delay.p50": True,
     "reload_jack.inline.delay.max": True,
     "reload_jack.inline.added_max": True,

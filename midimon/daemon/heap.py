@@ -13,16 +13,22 @@ off). Anything else that was alive at a freeze and later dies inside a cycle (a 
 connection, say) is reclaimed by a sweep once MIDI has been quiet for a while: unfreeze,
 collect, freeze again; that one pause lands where no note is waiting for it.
 
+While a reload builds the new config the collector does not run at all (``building``): what a
+reload makes holds no cycle, so the young collections it would trigger (up to 3 ms each with
+the GIL held) would find nothing; the freeze that follows takes it all out of their way.
+
 Off unless enabled (``midimon run`` enables it): a library user or a test process keeps the
 collector as Python sets it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +53,34 @@ class HeapKeeper:
         self.freezes = 0
         self.sweeps = 0
         self.swept_objects = 0  # what sweeps found unreachable (frozen, then died in a cycle)
+        self._builders = 0  # reloads building now (the collector is off while any is)
+        self._was_on = True  # whether the collector ran before the first of them
+        self._lock = threading.Lock()
 
     def enable(self) -> None:
         """Freeze from now on, and freeze what is alive now (call once started)."""
         self.enabled = True
         self.settle()
+
+    @contextlib.contextmanager
+    def building(self) -> Iterator[None]:
+        """No collection while the body runs (a reload's parse and build), when enabled and the
+        collector was on; two reloads at once turn it back on when the last one ends."""
+        if not self.enabled:
+            yield
+            return
+        with self._lock:
+            self._builders += 1
+            if self._builders == 1:
+                self._was_on = gc.isenabled()
+                gc.disable()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._builders -= 1
+                if self._builders == 0 and self._was_on:
+                    gc.enable()
 
     def settle(self) -> None:
         """Everything alive now stays: move it out of the collector's walks (after start-up

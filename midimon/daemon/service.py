@@ -54,6 +54,7 @@ from midimon.engine.config import (
 from midimon.engine.dispatch_table import NOTHING_COMPILED, DispatchTable, compile_table
 from midimon.engine.events import decode
 from midimon.engine.mapping import Mapper
+from midimon.engine.mapping_parse import MappingReuse
 from midimon.engine.plugin_triggers import PluginTriggerMatcher
 from midimon.engine.triggers import EventProcessor, FiredTrigger
 from midimon.paths import config_dir
@@ -130,6 +131,7 @@ class Daemon:
         self.feed = MethodType(feed_compiled, self) if compiled else self.feed_reference
         self._clock = clock
         self.config_path = Path(config_path) if config_path else user_or_default_config()
+        self.mapping_reuse = MappingReuse()  # a reload parses only the mappings that changed
         self.config: Config = load_config(self.config_path)  # its [plugins] make the manager
         self.registry = CommandRegistry(daemon_version=__version__)
         self.counters = Counters()
@@ -208,7 +210,7 @@ class Daemon:
     def load_checked(self, path: Path) -> Config:
         """Load the config at ``path`` with every Plugin action's params checked against the
         ``[plugin.params]`` of the plugin discovered for it; raises InvalidConfig."""
-        return load_config(path, self.manager.discover().params_schemas())
+        return load_config(path, self.manager.discover().params_schemas(), self.mapping_reuse)
 
     def _mode_changed(self, mode: str) -> None:
         """The mode changed (a ModeChange action, an application profile): tell the LEDs and
@@ -243,19 +245,20 @@ class Daemon:
         """
         started = time.perf_counter()
         target = Path(path) if path else self.config_path
-        try:
-            config = self.load_checked(target)
-        except (ConfigError, OSError) as exc:
-            self.counters.reload_failures += 1
-            errors = [str(e) for e in getattr(exc, "errors", [exc])]
-            self.publish({"type": "reload", "ok": False, "errors": errors})
-            log.error("config reload failed, keeping the running config:\n%s", "\n".join(errors))
-            return {"ok": False, "errors": errors, "warnings": [], "ms": None}
-        built = self._build(config, self.mapper.mode)
-        # The native dispatch's C table for the new config, built here rather than by the first
-        # event after the swap (milliseconds for hundreds of mappings, on the event's way).
-        native = self.native
-        ready = native.prebuild(built.table, built.mapper.mode) if native is not None else None
+        with self.heap.building():  # no collection meanwhile: it makes no cycle
+            try:
+                config = self.load_checked(target)
+            except (ConfigError, OSError) as exc:
+                self.counters.reload_failures += 1
+                errors = [str(e) for e in getattr(exc, "errors", [exc])]
+                self.publish({"type": "reload", "ok": False, "errors": errors})
+                log.error("config reload failed, keeping the running one:\n%s", "\n".join(errors))
+                return {"ok": False, "errors": errors, "warnings": [], "ms": None}
+            built = self._build(config, self.mapper.mode)
+            # The native dispatch's C table for the new config, built here rather than by the
+            # first event after the swap (milliseconds for hundreds of mappings, on its way).
+            native = self.native
+            ready = native.prebuild(built.table, built.mapper.mode) if native is not None else None
         with self._engine_lock:
             mode = self.mapper.mode  # a ModeChange may have run meanwhile
             if mode in config.mode_names and built.mapper.mode != mode:

@@ -82,7 +82,12 @@ from midimon.engine.action_specs import (
 )
 from midimon.engine.config_check import Checker, is_table
 from midimon.engine.errors import ConfigError, InvalidConfig
-from midimon.engine.trigger_schema import TimingDefaults, int_in, parse_trigger
+from midimon.engine.mapping_parse import (  # MappingSpec: importable from here as before
+    MappingReuse,
+    MappingSpec,
+    parse_mappings,
+)
+from midimon.engine.trigger_schema import TimingDefaults, int_in
 from midimon.engine.trigger_specs import DEFAULT_VELOCITY_LEVELS, PluginTrigger, TriggerSpec
 from midimon.plugins.description.params_schema import ParamsSchema, check_params
 from midimon.plugins.errors import SettingsError
@@ -155,17 +160,6 @@ class AdvancedSettings(TimingDefaults):
 
 
 @dataclass(frozen=True)
-class MappingSpec:
-    """One mapping: trigger -> action. ``location`` names it in messages."""
-
-    trigger: TriggerSpec
-    action: Action
-    description: str = ""
-    location: str = ""
-    led: str | None = None  # "toggle": the mapping's LED shows an on/off state
-
-
-@dataclass(frozen=True)
 class Mode:
     """A named set of mappings; ``apps`` names the applications it is for."""
 
@@ -206,7 +200,6 @@ class Config:
 _DEVICE_KEYS = {"name", "virtual_port", "auto_reconnect", "auto_connect"}
 _ADVANCED_MS = ("chord_timeout_ms", "double_tap_timeout_ms", "hold_threshold_ms")
 _TOP_KEYS = {"device", "advanced_settings", "modes", "global_mappings", "plugins", "feedback"}
-LED_KINDS = ("toggle",)
 
 
 def _device(doc: dict[str, Any], check: Checker) -> DeviceSettings:
@@ -303,62 +296,6 @@ def _velocity_levels(raw: Any, check: Checker) -> dict[str, tuple[int, int]] | N
     return levels
 
 
-_MAPPING_KEYS = frozenset({"description", "trigger", "action", "led"})
-
-
-def _mapping_location(prefix: str, index: int, table: Any) -> str:
-    desc = table.get("description") if is_table(table) else None
-    return f"{prefix}[{index}]" + (f' ("{desc}")' if isinstance(desc, str) and desc else "")
-
-
-def _mappings(
-    raw: Any,
-    prefix: str,
-    field_name: str,
-    check: Checker,
-    actions: ActionParser,
-    timing: TimingDefaults,
-) -> tuple[MappingSpec, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        check.error(prefix, field_name, "must be an array of tables ([[...]])")
-        return ()
-    out = []
-    base = f"{prefix} {field_name}" if prefix else field_name
-    for i, table in enumerate(raw):
-        loc = _mapping_location(base, i, table)
-        if not is_table(table):
-            check.error(loc, None, "must be a table with trigger and action")
-            continue
-        check.unknown(loc, "", table, _MAPPING_KEYS)
-        desc = table.get("description", "")
-        if not isinstance(desc, str):
-            check.error(loc, "description", "must be a string")
-        if "trigger" not in table:
-            check.error(loc, "trigger", 'is required, e.g. trigger = { type = "Note", note = 36 }')
-            trigger = None
-        else:
-            result = parse_trigger(table["trigger"], timing)
-            for key in result.unknown:
-                check.unknown_key(loc, f"trigger.{key}")
-            for fld, message in result.errors:
-                check.error(loc, f"trigger.{fld}" if fld else "trigger", message)
-            trigger = result.spec
-        if "action" not in table:
-            check.error(loc, "action", 'is required, e.g. action = { type = "Plugin", ... }')
-            action = None
-        else:
-            action = actions.parse(table["action"], loc, "action")
-        led = table.get("led")
-        if led is not None and led not in LED_KINDS:
-            check.error(loc, "led", f"must be one of {', '.join(map(repr, LED_KINDS))}")
-            led = None
-        if trigger is not None and action is not None and isinstance(desc, str):
-            out.append(MappingSpec(trigger, action, desc, loc, led))
-    return tuple(out)
-
-
 def _mode_names(raw: list[Any], check: Checker) -> list[str | None]:
     names: list[str | None] = []
     for i, table in enumerate(raw):
@@ -378,12 +315,15 @@ def parse_config(
     text: str,
     path: Path | str | None = None,
     params_schemas: Mapping[str, ParamsSchema] | None = None,
+    reuse: MappingReuse | None = None,
 ) -> Config:
     """Validate config TOML text; raises InvalidConfig listing every problem found.
 
     ``params_schemas`` (plugin name -> the params its plugin.toml declares; the caller
     discovers the plugins) checks every Plugin action's params too: a missing required param,
     a wrong type or an out-of-range value is an error, an undeclared one a warning.
+    ``reuse`` takes the mappings unchanged since its last parse from there (a daemon's reloads:
+    see midimon.engine.mapping_parse).
     """
     path = Path(path) if path is not None else None
     check = Checker(path)
@@ -404,6 +344,8 @@ def parse_config(
     if not raw_modes:
         raw_modes, names = [{"name": "Default"}], ["Default"]
     actions = ActionParser(check, [n for n in names if n], params_schemas)
+    context = (advanced, tuple(names), dict(params_schemas or {}))
+    kept = reuse.begin(context) if reuse is not None else None
     modes = []
     for i, (table, name) in enumerate(zip(raw_modes, names, strict=True)):
         loc = f'modes[{i}] "{name}"' if name else f"modes[{i}]"
@@ -417,13 +359,15 @@ def parse_config(
         if not isinstance(apps, list) or not all(isinstance(a, str) and a for a in apps):
             check.error(loc, "apps", 'must be a list of names, e.g. ["firefox", "Code"]')
             apps = []
-        mappings = _mappings(table.get("mappings"), loc, "mappings", check, actions, advanced)
+        mappings = parse_mappings(
+            table.get("mappings"), loc, "mappings", check, actions, advanced, kept
+        )
         if name:
             modes.append(
                 Mode(name, mappings, color if isinstance(color, str) else None, tuple(apps))
             )
-    global_mappings = _mappings(
-        doc.get("global_mappings"), "", "global_mappings", check, actions, advanced
+    global_mappings = parse_mappings(
+        doc.get("global_mappings"), "", "global_mappings", check, actions, advanced, kept
     )
 
     plugins = PluginSettings(source=path)
@@ -460,6 +404,8 @@ def parse_config(
 
     if check.errors:
         raise InvalidConfig(path, check.errors, check.warnings)
+    if kept is not None:
+        kept.commit()
     return Config(
         modes=tuple(modes),
         global_mappings=global_mappings,
@@ -473,7 +419,9 @@ def parse_config(
 
 
 def load_config(
-    path: Path | str, params_schemas: Mapping[str, ParamsSchema] | None = None
+    path: Path | str,
+    params_schemas: Mapping[str, ParamsSchema] | None = None,
+    reuse: MappingReuse | None = None,
 ) -> Config:
     """Read and validate a config file; raises InvalidConfig (a ConfigError). See
     :func:`parse_config` for ``params_schemas``."""
@@ -482,7 +430,7 @@ def load_config(
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidConfig(path, [ConfigError(path, None, None, f"cannot read: {exc}")]) from None
-    return parse_config(text, path, params_schemas)
+    return parse_config(text, path, params_schemas, reuse)
 
 
 def default_config_path() -> Path:

@@ -156,3 +156,19 @@ def test_a_reload_restarts_the_quiet_before_a_sweep(frozen_heap) -> None:
     assert keeper.sweep_if_quiet(0) is None  # 18 s since MIDI moved, but 9 since the reload
     now[0] += 1.0
     assert keeper.sweep_if_quiet(0) is not None
+
+
+def test_no_collection_while_a_reload_builds(frozen_heap) -> None:
+    keeper = HeapKeeper()
+    with keeper.building():
+        assert gc.isenabled()  # not enabled: the collector as Python set it
+    keeper.enable()
+    with keeper.building():
+        assert not gc.isenabled()
+        with keeper.building():  # a second reload at the same time
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the first is still building
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), keeper.building():
+        raise RuntimeError("a failed build turns the collector back on too")
+    assert gc.isenabled()
