@@ -12,7 +12,11 @@ In this process, over the same C plugin (``bench_stamp``):
   process round trip up to the plugin's first instruction. ``in_process_inline`` is the same
   plugin with ``inline = true``: it runs on the input thread, no hand-over at all.
 - ``thread_handover``: one bare Python thread hand-over (SimpleQueue put -> get in another
-  thread), the floor of every path that uses an action thread.
+  thread), the floor of every path that uses an action thread;
+- ``worker_wire``: an EXECUTE datagram written straight to a started, sandboxed worker of the
+  plugin (no daemon, no pipeline) -> execute() entry, events 2 ms apart: the least any isolated
+  call costs, whoever sends it (one write and the worker's wake-up), so what the isolated path
+  could come down to were the call written from C.
 
 Events are fed one at a time (the next after the previous action finished) so the figure is
 latency, not queueing; throughput has its own benchmark. Also reports the time of a whole
@@ -164,6 +168,42 @@ def thread_handover(count: int) -> list[float]:
     return samples
 
 
+def worker_wire(folder: Path, calls: int, gap: float) -> list[float]:
+    """Microseconds from just before an EXECUTE datagram is built and written to a started worker
+    of the plugin to its execute() entry, ``gap`` s apart (the answer read before the next)."""
+    from midimon.plugins.description.manifest import load_manifest
+    from midimon.plugins.loading.context import TriggerContext, TriggerKind
+    from midimon.plugins.loading.image import sealed_image_fd
+    from midimon.plugins.loading.loader import LoggingHost
+    from midimon.plugins.sandbox.spec import SandboxSpec
+    from midimon.plugins.sandbox.worker import WorkerProcess
+
+    manifest = load_manifest(folder)
+    assert manifest.binary is not None
+    image = sealed_image_fd(manifest.binary.read_bytes(), manifest.name)
+    try:
+        worker = WorkerProcess(image, manifest.name, SandboxSpec(granted=frozenset()),
+                               LoggingHost())  # fmt: skip
+        worker.start()
+    finally:
+        os.close(image)
+    samples = []
+    try:
+        worker.initialize(5.0)
+        for index in range(calls + 50):  # the first 50 warm up
+            time.sleep(gap)
+            context = TriggerContext(velocity=100, number=36, trigger_kind=TriggerKind.NOTE,
+                                     timestamp_ns=time.monotonic_ns())  # fmt: skip
+            status, message = worker.execute(b"{}", context, 5.0)
+            if status != 0 or " lat=" not in message:
+                raise RuntimeError(f"bench_stamp answered {status}: {message}")
+            if index >= 50:
+                samples.append(int(message.rsplit(" lat=", 1)[1]) / 1000)
+    finally:
+        worker.shutdown()
+    return samples
+
+
 def _wait_for_stamp(stream) -> int:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -202,6 +242,8 @@ def run(report: Report, quick: bool) -> None:
             )
         progress(f"dispatch: bare thread hand-over x{events}")
         handover = summarize(thread_handover(events))
+        progress(f"dispatch: EXECUTE written to a worker, {spaced} events 2 ms apart")
+        wire = summarize(worker_wire(folder, spaced, SPACED_GAP))
     targets = {"in_process": (30, 150, None), "in_process_inline": (30, 150, None),
                "in_process_inline_compiled": (30, 150, None),
                "isolated": (80, 300, None)}  # fmt: skip
@@ -212,6 +254,12 @@ def run(report: Report, quick: bool) -> None:
         report.add(Figure(f"dispatch.thread_handover.{stat}", handover[stat], "us",
                           note="one Python thread waking another through a SimpleQueue: "
                           "the floor of every action that runs on an action thread"))  # fmt: skip
+    for stat in ("p50", "p99"):
+        report.add(Figure(f"dispatch.worker_wire.spaced.{stat}", wire[stat], "us",
+                          floor=spaced_floor[stat], floor_name=f"raw cffi {stat}, spaced",
+                          note="an EXECUTE datagram written straight to a started worker -> "
+                          f"execute() entry, {SPACED_GAP * 1000:g} ms apart ({spaced} events): "
+                          "the least any isolated call costs"))  # fmt: skip
     for key, (entry, round_trip) in results.items():
         for stat, target in zip(("p50", "p99", "max"), targets[key], strict=True):
             report.add(Figure(

@@ -26,6 +26,7 @@ EXPECTED = {
     "dispatch.in_process_inline.p50": True,
     "dispatch.in_process_inline_compiled.p50": True,
     "dispatch.thread_handover.p50": False,
+    "dispatch.worker_wire.spaced.p50": True,
     "dispatch.in_process.p99": True,
     "dispatch.isolated.p50": True,
     "dispatch.isolated.p99": True,
@@ -146,9 +147,10 @@ def test_table_output_and_only(tmp_path: Path) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    header, rule, row = done.stdout.splitlines()[:3]
+    header, rule, row, cold = done.stdout.splitlines()[:4]
     assert header.split()[:2] == ["figure", "value"] and set(rule) <= {"-", " "}
-    assert row.startswith("reload.500_mappings") and "<= 20 ms" in row
+    assert row.startswith("reload.500_mappings ") and "<= 10 ms" in row
+    assert cold.startswith("reload.500_mappings.all_changed ") and "<= 10 ms" in cold
     assert "(1/1) reload" in done.stderr
 
 
