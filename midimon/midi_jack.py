@@ -40,6 +40,7 @@ __all__ = ["DEFAULT_CAPACITY", "DEFAULT_MAX_EVENT_BYTES", "JackMidiIn", "JackUna
 log = logging.getLogger(__name__)
 
 LIBRARY_NAME = "libmidimon-jackin.so"
+STOP_WAIT_S = 3.0  # how long closing the input waits for its dispatcher thread
 DEFAULT_LIBJACK = "libjack.so.0"
 DEFAULT_CAPACITY = 2048  # events the ring holds: 0.2 s at 10,000 events/s with Python stalled;
 # with 256-byte slots that is 0.55 MiB, touched before activation (no page fault in JACK's thread)
@@ -381,7 +382,14 @@ class JackMidiIn:
         if threading.current_thread() is self._thread:
             self._free_on_exit = True
             return
-        self._thread.join()
+        self._thread.join(STOP_WAIT_S)
+        if self._thread.is_alive():  # inside a plugin call that does not return: never freed
+            log.error(
+                "JACK MIDI input %s: its dispatcher thread is still inside a plugin call after "
+                "%g s; closed without it (it ends with the process)", self.client_name,
+                STOP_WAIT_S,
+            )  # fmt: skip
+            return
         self._lib.mj_free(self._handle)
 
     close = delete

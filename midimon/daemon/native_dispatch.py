@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("midimon.engine.actions")  # where the compiled path logs failures
 
 MAX_RECORDS: Final = 64  # calls one walk reports before Python accounts for them
+# How long a publish waits for the walk to leave a plugin call (inline calls are meant to take
+# microseconds; past this the call is taken for stuck, and publishing goes on without waiting).
+PUBLISH_WAIT_NS: Final = 1_000_000_000
 CELL_NONE: Final = 0
 CELL_PYTHON: Final = 1
 CELL_FIRST_ENTRY: Final = 2
@@ -103,6 +106,7 @@ class NativeDispatch:
         self._server: Any = None  # the NativeServer of the C dispatcher loop, once one runs
         self.priority = 0  # the JACK input's dispatcher thread's real-time priority (native_feed)
         self.calls_walked = 0  # plugin calls made in C (the walk's records), for tests and stats
+        self.walk_stuck = False  # the last publish found the walk inside a call past its wait
 
     def plugins_changed(self) -> None:
         """PluginManager.changed: every table built before is stale from now on. [any-thread]"""
@@ -126,7 +130,21 @@ class NativeDispatch:
         valid_until = 0 if table is None else int((self._checked_at + RECHECK_SECONDS) * 1e9)
         if table is self._published and valid_until == self._published_until:
             return
-        lib.fp_slot_publish(self.slot, ffi.NULL if table is None else table.pointer, valid_until)
+        wait = 0 if self.walk_stuck else PUBLISH_WAIT_NS  # once stuck: try, do not wait again
+        if lib.fp_slot_publish(
+            self.slot, ffi.NULL if table is None else table.pointer, valid_until, wait
+        ):  # fmt: skip
+            if not self.walk_stuck:
+                log.error(
+                    "native dispatch: the MIDI input's C loop has been inside a plugin call for "
+                    "over %g s (an inline plugin that does not return?): MIDI waits behind it; "
+                    "reloads, modes and a stop take effect without it", PUBLISH_WAIT_NS / 1e9,
+                )  # fmt: skip
+            self.walk_stuck = True  # nothing changed: the next publish tries again
+            return
+        if self.walk_stuck:
+            log.warning("native dispatch: the plugin call the MIDI input's C loop was in returned")
+            self.walk_stuck = False
         self._published_until = valid_until
         self._retire(table)  # after: fp_slot_publish returned once no walk uses the old one
 

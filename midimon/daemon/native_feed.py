@@ -55,10 +55,19 @@ class EngineLock:
         finally:
             self._lock.release()
 
-    def publish(self) -> None:
-        """Publish the table to walk now (the lock taken for it), as a release would."""
-        with self._lock:
+    def publish(self, timeout: float = -1) -> bool:
+        """Publish the table to walk now (the lock taken for it), as a release would; False
+        (logged) when the lock was not had within ``timeout`` seconds (default: no limit): a
+        thread holds it inside a plugin call that does not return."""
+        if not self._lock.acquire(timeout=timeout):
+            log.error("the engine lock is held past %g s (a plugin call on the MIDI input's "
+                      "thread that does not return?): going on without it", timeout)  # fmt: skip
+            return False
+        try:
             self._native.publish()
+        finally:
+            self._lock.release()
+        return True
 
     def locked(self) -> bool:
         """Whether some thread holds it (threading.Lock.locked)."""

@@ -482,7 +482,7 @@ class Daemon:
         """Stop processing, finish running actions (briefly), and stop every plugin worker."""
         self._stopping = True
         if self.native is not None:
-            self._engine_lock.publish()  # no table now that it stops: the C walk stops too
+            self._engine_lock.publish(timeout=1.0)  # no table now: the C walk stops too
         self._stop.set()
         self._wake_timer.set()
         if self._thread is not None:

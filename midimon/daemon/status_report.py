@@ -52,6 +52,10 @@ def daemon_status(daemon: Daemon) -> dict[str, Any]:
 
 def dispatcher_status(daemon: Daemon) -> dict[str, Any] | None:
     """The JACK input's C dispatcher loop: its real-time priority asked for, whether it was
-    granted (and the errno when not); None when no such loop runs."""
-    server = daemon.native._server if daemon.native is not None else None
-    return None if server is None else server.realtime
+    granted (and the errno when not), whether it was last found inside a plugin call that does
+    not return (``stuck_in_call``); None when no such loop runs."""
+    native = daemon.native
+    server = native._server if native is not None else None
+    if server is None or native is None:
+        return None
+    return {**server.realtime, "stuck_in_call": native.walk_stuck}

@@ -235,7 +235,9 @@ def test_priority_zero_keeps_normal_scheduling_and_a_bad_value_stops_the_start(
     try:
         _send(controller, [36])
         assert wait_for(lambda: daemon.manager.stats("guarded")["successes"] == 1, 10)
-        assert daemon.status()["dispatcher"] == {"priority": 0, "granted": False, "error": None}
+        assert daemon.status()["dispatcher"] == {
+            "priority": 0, "granted": False, "error": None, "stuck_in_call": False,
+        }  # fmt: skip
         assert os.sched_getscheduler(_dispatcher_thread_id()) == os.SCHED_OTHER
     finally:
         controller.close_port()

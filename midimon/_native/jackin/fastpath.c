@@ -78,6 +78,9 @@ void fp_gate_enter(fp_gate *gate) { pthread_mutex_lock(&gate->mutex); }
 void fp_gate_leave(fp_gate *gate) { pthread_mutex_unlock(&gate->mutex); }
 void fp_gate_close(fp_gate *gate) { gate->alive = 0; }
 
+static int gate_take(fp_gate *gate, int64_t timeout_ns);
+int fp_gate_enter_within(fp_gate *gate, int64_t timeout_ns) { return gate_take(gate, timeout_ns); }
+
 void fp_gate_free(fp_gate *gate) {
     if (gate == NULL) return;
     pthread_mutex_destroy(&gate->mutex);

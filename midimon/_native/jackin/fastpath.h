@@ -33,6 +33,9 @@ struct mj_input;  /* jackin.h's input, which fp_serve drains (declared there for
 typedef struct fp_gate fp_gate;
 fp_gate *fp_gate_new(void);
 void fp_gate_enter(fp_gate *gate);        /* blocks until the gate is free */
+/* fp_gate_enter waiting at most `timeout_ns`: 1 when entered, 0 when a call still holds it
+ * (shutting down a plugin that may never return from a call). */
+int fp_gate_enter_within(fp_gate *gate, int64_t timeout_ns);
 void fp_gate_leave(fp_gate *gate);
 void fp_gate_close(fp_gate *gate);        /* caller holds the gate: no fast call after this */
 void fp_gate_free(fp_gate *gate);
@@ -130,10 +133,12 @@ size_t fp_dispatch(fp_table *table, const uint8_t *data, const uint32_t *sizes,
  * walk): by a walk (fp_serve's, or fp_slot_dispatch's for Python's own walks, so walks on one
  * table never overlap), and by fp_slot_publish, which therefore returns only once no walk uses
  * the table published before. Owned by the daemon's NativeDispatch. [any-thread]; `table` must
- * stay alive until another is published. */
+ * stay alive until another is published. fp_slot_publish waits at most `wait_ns` for a walk
+ * (0: not at all): 0 when published, ETIMEDOUT when a walk held the slot all that time (a
+ * plugin call that does not return), and then nothing changed. */
 typedef struct fp_slot fp_slot;
 fp_slot *fp_slot_new(void);
-void fp_slot_publish(fp_slot *slot, fp_table *table, int64_t valid_until_ns);
+int fp_slot_publish(fp_slot *slot, fp_table *table, int64_t valid_until_ns, int64_t wait_ns);
 /* fp_dispatch with the slot's mutex held. */
 size_t fp_slot_dispatch(fp_slot *slot, fp_table *table, const uint8_t *data,
                         const uint32_t *sizes, const int64_t *stamps, size_t stride,

@@ -29,11 +29,22 @@ fp_slot *fp_slot_new(void) {
     return slot;
 }
 
-void fp_slot_publish(fp_slot *slot, fp_table *table, int64_t valid_until_ns) {
-    pthread_mutex_lock(&slot->mutex);
+int fp_slot_publish(fp_slot *slot, fp_table *table, int64_t valid_until_ns, int64_t wait_ns) {
+    int rc = pthread_mutex_trylock(&slot->mutex);
+    if (rc == EBUSY && wait_ns > 0) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);  /* what pthread_mutex_timedlock counts in */
+        int64_t deadline = (int64_t)until.tv_sec * 1000000000 + until.tv_nsec + wait_ns;
+        until.tv_sec = deadline / 1000000000;
+        until.tv_nsec = deadline % 1000000000;
+        do rc = pthread_mutex_timedlock(&slot->mutex, &until);
+        while (rc == EINTR);
+    }
+    if (rc != 0) return ETIMEDOUT;
     slot->table = table;
     slot->valid_until_ns = valid_until_ns;
     pthread_mutex_unlock(&slot->mutex);
+    return 0;
 }
 
 size_t fp_slot_dispatch(fp_slot *slot, fp_table *table, const uint8_t *data,

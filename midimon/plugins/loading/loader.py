@@ -15,7 +15,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from midimon.plugins.description.capabilities import (
     ALL_CAPABILITY_BITS,
@@ -35,8 +35,14 @@ from midimon.plugins.errors import (
 from midimon.plugins.loading import abi as abi_mod
 from midimon.plugins.loading.context import TriggerContext
 from midimon.plugins.loading.encoded_params import EncodedParams, encode_params
+from midimon.plugins.loading.host import (  # defined there; importable from here as before
+    HostServices,
+    LoggingHost,
+    call_set_led,
+)
 
 log = logging.getLogger(__name__)
+SHUTDOWN_WAIT_S = 2.0  # how long a shutdown waits for an in-process call still running
 
 MESSAGE_CAPACITY = 4096  # bytes of the execute() message buffer the host hands the plugin
 MAX_STRUCT_SIZE = 64 * 1024  # a struct_size beyond this is a corrupt or hostile plugin
@@ -46,44 +52,6 @@ LEDS_EXTENSION = "midimon.leds/1"  # MIDIMON_EXT_LEDS: the host's pad LED servic
 MAX_LOG_BYTES = 8 * 1024  # one log() line
 
 _KEEP_ALIVE: list[object] = []  # host structs and callbacks: never freed
-
-LOG_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
-
-
-class HostServices(Protocol):
-    """What a plugin can ask of the host, already past the capability broker."""
-
-    def log(self, plugin: str, level: int, message: str) -> None:
-        """Record one log line from ``plugin`` (level: MIDIMON_LOG_*)."""
-
-    def send_midi(self, plugin: str, data: bytes) -> int:
-        """Send raw MIDI bytes; return MIDIMON_OK or a MIDIMON_ERR_* code."""
-
-
-def call_set_led(host: object, plugin: str, pad: int, color: str) -> int:
-    """Forward a granted ``set_pad()`` of the "midimon.leds/1" host extension to
-    ``host.set_led(plugin, pad, color)``; MIDIMON_ERR_UNSUPPORTED when the host has none (an
-    optional service: hosts without LED feedback need not define it)."""
-    service = getattr(host, "set_led", None)
-    if service is None:
-        return abi_mod.constant("MIDIMON_ERR_UNSUPPORTED")
-    status = int(service(plugin, pad, color))
-    return status if -(2**31) <= status < 2**31 else abi_mod.constant("MIDIMON_ERR_FAILED")
-
-
-class LoggingHost:
-    """Default host services: logs to ``logging``, refuses MIDI (no output port)."""
-
-    def log(self, plugin: str, level: int, message: str) -> None:
-        """Forward to the ``midimon.plugin.<name>`` logger."""
-        logging.getLogger(f"midimon.plugin.{plugin}").log(
-            LOG_LEVELS.get(level, logging.INFO), "%s", message
-        )
-
-    def send_midi(self, plugin: str, data: bytes) -> int:
-        """No MIDI output is connected here."""
-        return abi_mod.constant("MIDIMON_ERR_UNSUPPORTED")
-
 
 @dataclass(frozen=True)
 class PluginInfo:
@@ -378,12 +346,19 @@ class NativePlugin:
         return buf
 
     def shutdown(self) -> None:
-        """Call shutdown() then destroy(); the library itself stays mapped."""
+        """Call shutdown() then destroy(); the library itself stays mapped. A call in progress
+        is waited for SHUTDOWN_WAIT_S at most: one still running then (a plugin that does not
+        return) leaves the plugin as it is, never destroyed under a running call."""
         ffi = abi_mod.ffi()
-        with self._lock:
+        if not self._lock.acquire(timeout=SHUTDOWN_WAIT_S):
+            self._left_running()
+            return
+        try:
             gate = self._gate
             if gate is not None:  # wait for a native call in progress; none after this
-                self._gate_lib.fp_gate_enter(gate)
+                if not self._gate_lib.fp_gate_enter_within(gate, int(SHUTDOWN_WAIT_S * 1e9)):
+                    self._left_running()
+                    return
                 self._gate_lib.fp_gate_close(gate)
                 self._gate_lib.fp_gate_leave(gate)
             if self._state == "initialized" and self._view.shutdown != ffi.NULL:
@@ -391,6 +366,14 @@ class NativePlugin:
             if self._state in ("created", "initialized") and self._view.destroy != ffi.NULL:
                 self._view.destroy(self._raw)
             self._state = "destroyed"
+        finally:
+            self._lock.release()
+
+    def _left_running(self) -> None:
+        log.error(
+            "%s: still inside a call after %g s: not shut down (its shutdown() and destroy() "
+            "are not called; it ends with the process)", self.name, SHUTDOWN_WAIT_S,
+        )  # fmt: skip
 
     def native_entry(self) -> tuple[int, int, Any] | None:
         """(execute() and the plugin's own pointer as integers, its call gate) for the daemon's
