@@ -56,6 +56,7 @@ def dispatcher_status(daemon: Daemon) -> dict[str, Any] | None:
     not return (``stuck_in_call``); None when no such loop runs."""
     native = daemon.native
     server = native._server if native is not None else None
-    if server is None or native is None:
+    realtime = server.realtime if server is not None else None
+    if native is None or realtime is None:  # no loop yet (its thread sets realtime first)
         return None
-    return {**server.realtime, "stuck_in_call": native.walk_stuck}
+    return {**realtime, "stuck_in_call": native.walk_stuck}

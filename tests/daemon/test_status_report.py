@@ -38,3 +38,17 @@ def test_status_counts_and_names_the_dispatch_path(
         assert status["plugins_loaded"] == ["guarded"]
     finally:
         daemon.stop()
+
+
+def test_status_while_the_c_loop_is_made_but_not_yet_running(
+    plugins: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A JACK input makes the NativeServer before its dispatcher thread starts the loop: STATUS
+    answers then too, with no dispatcher yet."""
+    daemon = native_daemon("native", write_config(tmp_path / "config.toml", plugins), monkeypatch)
+    try:
+        server = daemon.feed.native_server  # what the JACK input asks for first
+        assert server.realtime is None
+        assert daemon.status()["dispatcher"] is None
+    finally:
+        daemon.stop()
