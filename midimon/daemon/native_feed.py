@@ -55,6 +55,14 @@ class EngineLock:
         finally:
             self._lock.release()
 
+    def acquire(self, timeout: float = -1) -> bool:
+        """Take the lock, waiting at most ``timeout`` seconds (default: no limit)."""
+        return self._lock.acquire(timeout=timeout)
+
+    def release(self) -> None:
+        """Publish, then let go (what leaving a ``with`` block does)."""
+        self.__exit__()
+
     def publish(self, timeout: float = -1) -> bool:
         """Publish the table to walk now (the lock taken for it), as a release would; False
         (logged) when the lock was not had within ``timeout`` seconds (default: no limit): a

@@ -20,7 +20,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from types import MethodType
@@ -30,6 +29,7 @@ from midimon import __version__
 from midimon.daemon import plugin_check, startup_report
 from midimon.daemon.action_pool import ActionPool
 from midimon.daemon.command_registry import CommandRegistry
+from midimon.daemon.counters import Counters
 from midimon.daemon.dispatch import Feed, dispatch_path, feed_compiled, preparer
 from midimon.daemon.feedback_output import FeedbackSender
 from midimon.daemon.grant_requests import GrantRequests
@@ -71,21 +71,7 @@ log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 65536  # actions waiting for an action thread; more are dropped and counted
 ACTION_THREADS = 4
-
-
-@dataclass
-class Counters:
-    """What the daemon has done since it started."""
-
-    midi_in: int = 0
-    dropped: int = 0  # actions dropped: the action queue was full (the input never waits)
-    triggers: int = 0
-    actions_ok: int = 0
-    actions_failed: int = 0
-    reloads: int = 0
-    reload_failures: int = 0
-    last_reload_ms: float | None = None
-    started: float = field(default_factory=time.time)
+ENGINE_WAIT_S = 2.0  # a reload waits this long for the engine lock (held briefly, unless stuck)
 
 
 def user_or_default_config() -> Path:
@@ -249,17 +235,17 @@ class Daemon:
             try:
                 config = self.load_checked(target)
             except (ConfigError, OSError) as exc:
-                self.counters.reload_failures += 1
-                errors = [str(e) for e in getattr(exc, "errors", [exc])]
-                self.publish({"type": "reload", "ok": False, "errors": errors})
-                log.error("config reload failed, keeping the running one:\n%s", "\n".join(errors))
-                return {"ok": False, "errors": errors, "warnings": [], "ms": None}
+                return self._reload_refused([str(e) for e in getattr(exc, "errors", [exc])])
             built = self._build(config, self.mapper.mode)
             # The native dispatch's C table for the new config, built here rather than by the
             # first event after the swap (milliseconds for hundreds of mappings, on its way).
             native = self.native
             ready = native.prebuild(built.table, built.mapper.mode) if native is not None else None
-        with self._engine_lock:
+        if not self._engine_lock.acquire(timeout=ENGINE_WAIT_S):  # held inside a stuck call
+            return self._reload_refused([f"{target}: not reloaded: the MIDI input's thread has "
+                                         f"held the engine for over {ENGINE_WAIT_S:g} s (a plugin "
+                                         "call that does not return?)"])  # fmt: skip
+        try:
             mode = self.mapper.mode  # a ModeChange may have run meanwhile
             if mode in config.mode_names and built.mapper.mode != mode:
                 built.mapper.set_mode(mode)
@@ -267,6 +253,8 @@ class Daemon:
             self.config_path = target
             if native is not None and ready is not None:
                 native.install(ready)  # unused (rebuilt lazily) if the mode or plugins changed
+        finally:
+            self._engine_lock.release()
         self.heap.settle()  # the old config was freed as it was replaced: it holds no cycle
         self.manager.settings = config.plugins
         if self.feedback is not None:
@@ -287,6 +275,12 @@ class Daemon:
             "ms": round(elapsed, 3),
             "device": device,  # None: [device] unchanged, else the switched input's state
         }
+
+    def _reload_refused(self, errors: list[str]) -> dict[str, Any]:
+        self.counters.reload_failures += 1
+        self.publish({"type": "reload", "ok": False, "errors": errors})
+        log.error("config reload failed, keeping the running one:\n%s", "\n".join(errors))
+        return {"ok": False, "errors": errors, "warnings": [], "ms": None}
 
     # -- MIDI -------------------------------------------------------------------------------------
     def feed_reference(self, data: bytes, timestamp_ns: int | None = None) -> None:

@@ -290,3 +290,42 @@ def test_a_reload_with_a_bad_plugin_param_keeps_the_running_config(
     with pytest.raises(InvalidConfig, match=r"action\.params\.channel: must be an integer in "
                        r"0\.\.15 for midi_transpose, got 16"):  # fmt: skip
         Daemon(config)
+
+
+@pytest.mark.parametrize("path", ["native", "compiled"])
+def test_a_reload_waits_for_the_engine_a_bounded_time(
+    path: str, isolated_dirs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While something holds the engine lock past ENGINE_WAIT_S (a plugin call on the MIDI
+    input's thread that does not return), a reload is refused with an error saying so and the
+    running config stays; once the lock is free the same reload goes through."""
+    from midimon.daemon import service
+    from midimon.daemon.dispatch import DISPATCH_VARIABLE
+
+    config = tmp_path / "config.toml"
+    config.write_text('[[modes]]\nname = "Default"\n')
+    monkeypatch.setenv(DISPATCH_VARIABLE, path)
+    monkeypatch.setattr(service, "ENGINE_WAIT_S", 0.2)
+    daemon = Daemon(config)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with daemon._engine_lock:
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    try:
+        config.write_text('[[modes]]\nname = "Edited"\n')
+        holder.start()
+        assert holding.wait(5)
+        answer = daemon.reload()
+        assert not answer["ok"] and "not reloaded" in answer["errors"][0]
+        assert "over 0.2 s" in answer["errors"][0]
+        assert daemon.config.mode_names == ("Default",) and daemon.counters.reload_failures == 1
+        release.set()
+        holder.join(5)
+        assert daemon.reload()["ok"] and daemon.config.mode_names == ("Edited",)
+    finally:
+        release.set()
+        daemon.stop()
