@@ -348,7 +348,7 @@ class Daemon:
             self._wake_timer.wait(min(timeout, 0.5))
             self._wake_timer.clear()
             self.tick()
-            self.heap.sweep_if_quiet(self.counters.midi_in)
+            self.heap.sweep_if_quiet(self.counters.midi_in + self.plugin_events.received)
 
     def tick(self, now_ns: int | None = None) -> None:
         """Fire the long presses due at ``now_ns`` (default: the clock); the timer thread

@@ -5,11 +5,13 @@ midimon's, and HeapKeeper freezes, waits for quiet and sweeps what died inside a
 from __future__ import annotations
 
 import gc
+import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import wait_for
 
 from midimon.daemon.heap import HeapKeeper
 from midimon.daemon.service import Daemon
@@ -172,3 +174,16 @@ def test_no_collection_while_a_reload_builds(frozen_heap) -> None:
     with pytest.raises(RuntimeError), keeper.building():
         raise RuntimeError("a failed build turns the collector back on too")
     assert gc.isenabled()
+
+
+def test_the_daemon_sweeps_once_its_input_is_quiet(daemon: Daemon, frozen_heap) -> None:
+    """The timer thread asks for the sweep; MIDI or a plugin event in the meantime puts it off."""
+    daemon.heap = HeapKeeper(quiet_s=0.5)
+    daemon.heap.enable()
+    daemon.start()
+    deadline = time.monotonic() + 0.8
+    while time.monotonic() < deadline:  # input keeps coming: no sweep
+        daemon.feed(bytes([0x90, 99, 1]))  # nothing listens to note 99: counted, no action
+        time.sleep(0.05)
+    assert daemon.heap.sweeps == 0
+    assert wait_for(lambda: daemon.heap.sweeps == 1, 5)  # quiet now
