@@ -10,7 +10,7 @@ reload. Full collections then walk only what was made since.
 Frozen objects are freed by reference counting alone, so the config must hold no reference
 cycles (``tests/daemon/test_heap.py`` checks that a replaced config is freed with the collector
 off). Anything else that was alive at a freeze and later dies inside a cycle (a client's
-connection, say) is reclaimed by a sweep once MIDI has been quiet for a while: unfreeze,
+connection, say) is reclaimed by a sweep once the input has been quiet for a while: unfreeze,
 collect, freeze again; that one pause lands where no note is waiting for it.
 
 While a reload builds the new config the collector does not run at all (``building``): what a
@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 
 log = logging.getLogger(__name__)
 
-QUIET_BEFORE_SWEEP_S = 10.0  # no MIDI for this long after a freeze: sweep the frozen heap
+QUIET_BEFORE_SWEEP_S = 10.0  # no input for this long after a freeze: sweep the frozen heap
 
 
 class HeapKeeper:
@@ -93,9 +93,10 @@ class HeapKeeper:
         self._quiet_since = self._clock()  # a reload is activity too: quiet counts from here
 
     def sweep_if_quiet(self, events: int) -> int | None:
-        """Sweep the frozen heap when ``events`` (a count of MIDI messages seen) has not moved
-        for ``quiet_s`` since the last freeze; returns the objects reclaimed, or None when no
-        sweep ran. The timer thread calls this about twice a second."""
+        """Sweep the frozen heap when ``events`` (a count of input seen: MIDI messages and
+        trigger plugins' events) has not moved for ``quiet_s`` since the last freeze; returns
+        the objects reclaimed, or None when no sweep ran. The timer thread calls this about
+        twice a second."""
         if not (self.enabled and self._unswept):
             return None
         now = self._clock()
