@@ -195,10 +195,11 @@ def worker_wire(folder: Path, calls: int, gap: float) -> list[float]:
             context = TriggerContext(velocity=100, number=36, trigger_kind=TriggerKind.NOTE,
                                      timestamp_ns=time.monotonic_ns())  # fmt: skip
             status, message = worker.execute(b"{}", context, 5.0)
-            if status != 0 or " lat=" not in message:
+            stamp = parse_stamp({"ok": status == 0, "detail": message})
+            if stamp is None:
                 raise RuntimeError(f"bench_stamp answered {status}: {message}")
             if index >= 50:
-                samples.append(int(message.rsplit(" lat=", 1)[1]) / 1000)
+                samples.append(stamp[1] / 1000)
     finally:
         worker.shutdown()
     return samples

@@ -48,7 +48,7 @@ class HeapKeeper:
         self.quiet_s = quiet_s
         self._clock = clock
         self._unswept = False  # a freeze happened since the last sweep
-        self._seen_events = -1  # the MIDI counter at the last look
+        self._seen_events = -1  # the input count at the last look
         self._quiet_since = clock()
         self.freezes = 0
         self.sweeps = 0

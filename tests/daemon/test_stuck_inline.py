@@ -7,10 +7,7 @@ process)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from helpers import MakePlugin, open_jack_output, signed_plugin, wait_for
@@ -71,25 +68,20 @@ action = {{ type = "Plugin", plugin = "spinner", params = {{ mode = "spin" }} }}
 
 
 def test_an_inline_plugin_that_never_returns_does_not_hold_the_daemon(
+    jack_server: Any,  # first: the daemon's environment (midimon_env) then names its server
     isolated_dirs: dict[str, str],
     make_plugin: MakePlugin,
     start_daemon: Any,
-    jack_server: Any,
-    tmp_path: Path,
+    run_midimon: Any,
 ) -> None:
     plugins = signed_plugin(make_plugin, "spinner", SPINNER_SOURCE)
-    env = {**isolated_dirs, **jack_server.env}
-
-    def midimon(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "midimon", *args], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=timeout)  # fmt: skip
 
     def status() -> dict[str, Any]:
-        done = midimon("status", "--json")
+        done = run_midimon("status", "--json")
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
-    proc, _ = start_daemon(CONFIG.format(plugins=plugins), env)
+    proc, _ = start_daemon(CONFIG.format(plugins=plugins))
     controller = open_jack_output("stuck-in")
     try:
         # The first note loads the plugin (a change: the next message goes the Python side's
@@ -101,10 +93,10 @@ def test_an_inline_plugin_that_never_returns_does_not_hold_the_daemon(
         time.sleep(0.5)
         # A reload publishes a new table for the walk: it waits for the walk a second, then
         # goes on without it (the control plane goes on), and STATUS says so.
-        assert midimon("reload").returncode == 0
+        assert run_midimon("reload").returncode == 0
         assert status()["dispatcher"]["stuck_in_call"] is True
         started = time.monotonic()
-        done = midimon("stop")
+        done = run_midimon("stop")
         assert done.returncode == 0, done.stderr
         assert proc.wait(20) == 0
         assert time.monotonic() - started < 15
