@@ -25,6 +25,7 @@ class ActionPool:
         self._work = work
         self._count_lock = threading.Lock()
         self._submitted = self._finished = 0
+        self._native: tuple[Any, Any, Any] | None = None  # (lib, submitted, finished) in C
         self._threads = [
             threading.Thread(target=self._serve, name=f"{name}-{i}", daemon=True)
             for i in range(threads)
@@ -32,10 +33,27 @@ class ActionPool:
         for thread in self._threads:
             thread.start()
 
+    def native_counts(self, ffi: Any, lib: Any) -> tuple[Any, Any]:
+        """The pool's submitted and finished counts as two C counters (fastpath.h's
+        fp_counter), kept from now on: the native dispatch sends a plugin's call itself only
+        while its lane is idle (both equal), so the call cannot overtake one queued here."""
+        with self._count_lock:
+            if self._native is None:
+                submitted = ffi.gc(lib.fp_counter_new(), lib.fp_counter_free)
+                finished = ffi.gc(lib.fp_counter_new(), lib.fp_counter_free)
+                if submitted == ffi.NULL or finished == ffi.NULL:
+                    raise MemoryError("fp_counter_new")
+                for _ in range(self._submitted - self._finished):  # jobs under way now
+                    lib.fp_counter_bump(submitted)
+                self._native = (lib, submitted, finished)
+            return self._native[1], self._native[2]
+
     def submit(self, *args: Any) -> None:
         """Queue one job (any thread; never blocks)."""
         with self._count_lock:
             self._submitted += 1
+            if self._native is not None:
+                self._native[0].fp_counter_bump(self._native[1])
         self._jobs.put(args)
 
     @property
@@ -62,6 +80,8 @@ class ActionPool:
             finally:
                 with self._count_lock:
                     self._finished += 1
+                    if self._native is not None:
+                        self._native[0].fp_counter_bump(self._native[2])
 
     def shutdown(self, timeout: float = 5.0) -> list[tuple[Any, ...]]:
         """Drop jobs not yet started, let running ones finish (up to ``timeout`` s each);

@@ -4,9 +4,14 @@
 front of the compiled path (``midimon.daemon.dispatch``). For the current mode it turns the
 daemon's compiled table into a C table (``midimon/_native/jackin/fastpath.h``) holding every
 (status, number) whose listeners are stateless triggers with only Plugin actions of in-process
-``inline`` plugins, each call with what ``PreparedCall`` looked up (the plugin's execute(), its
-encoded params, its token bucket, its call lock's timeout). ``fp_dispatch`` then decodes, matches
-and calls those plugins itself. On a JACK input the dispatcher thread runs a C loop
+``inline`` plugins, or with one Plugin action of an isolated plugin, each call with what
+``PreparedCall`` looked up (the plugin's execute() or its worker's channel, its encoded params,
+its token bucket, its timeout). ``fp_dispatch`` then decodes, matches and calls those plugins
+itself; an isolated plugin's call it writes to the worker's socket (the EXECUTE message) only
+while the worker has nothing unanswered and the plugin's lane is idle, and the worker's
+pipeline takes it over as its own (``CallPipeline.native_channel``): timed from the send,
+answered, and failed by a crash or hang as any call of its own. A busy worker stops the walk:
+the call goes to the Python path, which pipelines it behind the one in flight. On a JACK input the dispatcher thread runs a C loop
 (``fp_serve``, serve.c): it sleeps on the input's eventfd, drains the ring and walks each batch
 through the table published in a slot, without the GIL, so no interpreter runs between JACK's
 hand-over and the plugin, and a reload holding the GIL does not hold up walked events. The
@@ -14,8 +19,8 @@ loop returns to Python (``NativeServer.handle``) only for the messages the walk 
 Python; another thread accounts for its calls (the ledger). The engine lock (``EngineLock``)
 publishes the table to walk, or none, before letting go (see native_feed.py).
 
-Any message the walk cannot decide exactly as the compiled path would (another action type, an
-isolated plugin, a stateful trigger, a message not in canonical form) stops the walk; that
+Any message the walk cannot decide exactly as the compiled path would (another action type, a
+busy worker, a stateful trigger, a message not in canonical form) stops the walk; that
 message goes to the compiled path and the walk resumes after it, so messages keep their order.
 
 Python keeps what does not have to be in the event's way: after each walk it turns the C
@@ -36,11 +41,15 @@ from __future__ import annotations
 import logging
 import time
 from array import array
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
+from midimon.engine.action_specs import PluginAction
 from midimon.engine.dispatch_table import FALLBACK, VALUE_TABLE
 from midimon.plugins.manager.grants import RECHECK_SECONDS
 from midimon.plugins.manager.prepared import PreparedCall
+from midimon.plugins.sandbox.runners import IsolatedRunner
+from midimon.plugins.sandbox.wire import Wire
 
 if TYPE_CHECKING:
     from midimon.daemon.service import Daemon
@@ -106,6 +115,7 @@ class NativeDispatch:
         self._server: Any = None  # the NativeServer of the C dispatcher loop, once one runs
         self.priority = 0  # the JACK input's dispatcher thread's real-time priority (native_feed)
         self.calls_walked = 0  # plugin calls made in C (the walk's records), for tests and stats
+        self.calls_sent = 0  # calls the walk sent to isolated plugins' workers itself
         self.walk_stuck = False  # the last publish found the walk inside a call past its wait
 
     def plugins_changed(self) -> None:
@@ -232,6 +242,8 @@ class NativeDispatch:
         ffi, lib = self._ffi, self._lib
         targets: dict[int, int] = {}  # id(PreparedCall) -> target index, or -1: not native
         calls: list[tuple[NativeCall, Any]] = []
+        isolated: set[int] = set()  # the indices of calls sent to a worker
+        sendable = len(mode.encode("utf-8")) <= Wire.MAX_MODE  # the mode fits an EXECUTE
 
         def target(prepared: Any) -> int:
             found = targets.get(id(prepared))
@@ -243,10 +255,15 @@ class NativeDispatch:
                 runner = call.loaded.runner if call is not None else None
                 entry = getattr(runner, "native_entry", None)
                 made = entry() if call is not None and entry is not None else None
+                if call is None and sendable:
+                    call = prepared.isolated_call()
+                    made = self._channel_of(call) if call is not None else None
                 bucket = call.bucket.native(ffi, lib) if made is not None and call else None
                 if call is not None and made is not None and bucket is not None:
                     index = len(calls)
                     calls.append((call, (prepared.name, made, bucket)))
+                    if len(made) == 4:
+                        isolated.add(index)
             targets[id(prepared)] = index
             return index
 
@@ -264,7 +281,8 @@ class NativeDispatch:
                     continue
                 cell = entries.get(id(entry))
                 if cell is None:
-                    cell = entries[id(entry)] = self._plan_entry(entry, mode, target, routes_of)
+                    cell = self._plan_entry(entry, mode, target, isolated, routes_of)
+                    entries[id(entry)] = cell
                 cells[base + number] = cell
         pointer = lib.fp_table_new(mode.encode("utf-8"), len(calls), self._changes, key[2])
         if pointer == ffi.NULL:
@@ -273,9 +291,16 @@ class NativeDispatch:
         record = ffi.new("fp_target *")
         for index, (call, (name, made, bucket)) in enumerate(calls):
             params = ffi.new("char[]", bytes(call.payload))
-            table.keep += [params, made[2], bucket]
-            record.execute, record.self = made[0], made[1]
-            record.gate, record.bucket = made[2], bucket
+            table.keep += [params, *made, bucket]
+            if index in isolated:  # (channel, lane submitted, lane finished, the pipeline's)
+                record.execute = record.self = 0
+                record.gate = ffi.NULL
+                record.channel, record.lane_submitted, record.lane_finished = made[:3]
+            else:
+                record.execute, record.self = made[0], made[1]
+                record.gate = made[2]
+                record.channel = record.lane_submitted = record.lane_finished = ffi.NULL
+            record.bucket = bucket
             record.params, record.params_len = params, len(call.payload)
             record.timeout_ns = int(call.timeout * 1e9)
             lib.fp_table_set_target(pointer, index, record)
@@ -298,12 +323,33 @@ class NativeDispatch:
             raise ValueError("native dispatch: a table cell names no entry")
         return table
 
+    def _channel_of(self, call: NativeCall) -> tuple[Any, Any, Any, Any] | None:
+        """What a table needs to send ``call`` to its isolated plugin's worker: the worker's
+        channel, its lane's two counts, and the channel's owner (kept alive with the table);
+        None when the worker takes no calls."""
+        ffi, lib = self._ffi, self._lib
+        loaded = call.loaded
+        runner = loaded.runner
+        if not isinstance(runner, IsolatedRunner):
+            return None
+        name = loaded.manifest.name
+        daemon = self._daemon
+        # its answer is reported as start_call's would be (the lane's _run_action)
+        on_done = partial(daemon._run_action, PluginAction(name), None)
+        channel = runner.native_channel(ffi, lib, self._manager.adopter(loaded, runner, on_done))
+        if channel is None:
+            return None
+        submitted, finished = daemon._lane(name).native_counts(ffi, lib)
+        return channel.pointer, submitted, finished, channel
+
     @staticmethod
     def _plan_entry(
-        entry: Any, mode: str, target: Any, routes_of: list[list[tuple[Route, list[int]]]]
-    ) -> int:
+        entry: Any, mode: str, target: Any, isolated: set[int],
+        routes_of: list[list[tuple[Route, list[int]]]],
+    ) -> int:  # fmt: skip
         """The cell for a Python table entry: CELL_PYTHON unless every route of it in ``mode``
-        is one the walk can make (a new C entry, its index + CELL_FIRST_ENTRY)."""
+        is one the walk can make (a new C entry, its index + CELL_FIRST_ENTRY). A call to an
+        isolated plugin must be the entry's only one (sent only while its worker is idle)."""
         if entry is FALLBACK:
             return CELL_PYTHON
         planned: list[tuple[Route, list[int]]] = []
@@ -321,6 +367,8 @@ class NativeDispatch:
             planned.append((route, indices))
         if total > MAX_RECORDS:
             return CELL_PYTHON
+        if total > 1 and any(i in isolated for _, indices in planned for i in indices):
+            return CELL_PYTHON
         routes_of.append(planned)
         return CELL_FIRST_ENTRY + len(routes_of) - 1
 
@@ -332,6 +380,7 @@ class NativeDispatch:
         were handled (the next one, if any, is the compiled path's). Engine lock held."""
         counts = self._counts
         counts.events = counts.triggers = counts.calls = counts.out_of_records = 0
+        counts.sent = 0
         done = self._lib.fp_slot_dispatch(
             self.slot, table.pointer, data, sizes, stamps, stride, count, self._records,
             MAX_RECORDS, counts,
@@ -363,6 +412,7 @@ class NativeDispatch:
         counters = daemon.counters
         counters.midi_in += counts.events
         counters.triggers += counts.triggers
+        self.calls_sent += counts.sent
         calls = counts.calls
         self.calls_walked += calls
         if not calls:

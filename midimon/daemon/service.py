@@ -147,6 +147,7 @@ class Daemon:
         self._send_midi_hook = send_midi
         self._actions = ActionPool(ACTION_THREADS, self._run_action, "midimon-action")
         self._lanes: dict[str, ActionPool] = {}  # plugin name -> its own action thread
+        self._lanes_lock = threading.Lock()
         # processor + mapper: MIDI thread vs timer thread (on the native path its release also
         # publishes the table the C walk uses)
         self._engine_lock: Any = EngineLock(native) if native is not None else threading.Lock()
@@ -419,23 +420,26 @@ class Daemon:
     _last_drop_warning = float("-inf")
 
     def _lane(self, plugin: str) -> ActionPool:
-        """The one thread that carries out a plugin's Plugin actions, in MIDI order.
-
-        A plugin runs one call at a time anyway; with a lane its queued calls follow each
-        other on one thread instead of action threads taking turns on the plugin's lock (each
-        turn a thread wake-up; what lanes gained: benchmarks/README.md, throughput).
+        """The one thread that carries out a plugin's Plugin actions, in MIDI order (its queued
+        calls follow each other on one thread instead of action threads taking turns on the
+        plugin's lock, each turn a wake-up; what lanes gained: benchmarks/README.md). [any-thread]
         """
         lane = self._lanes.get(plugin)
         if lane is None:
-            lane = self._lanes[plugin] = ActionPool(1, self._run_action, f"midimon-{plugin}")
+            with self._lanes_lock:  # a reload's table build may ask on its own thread
+                lane = self._lanes.get(plugin)
+                if lane is None:
+                    lane = ActionPool(1, self._run_action, f"midimon-{plugin}")
+                    self._lanes[plugin] = lane
         return lane
 
-    def _run_action(self, action: Any, fired: FiredTrigger, call: Any = None) -> None:
+    def _run_action(self, action: Any, fired: FiredTrigger | None, call: Any = None) -> None:
         origin = self.origin
         origin.action, origin.fired = action, fired  # for _not_granted, on this thread
         if call is not None:
             outcomes = self.executor.finish_started(action, call)
         else:
+            assert fired is not None  # only a call the native dispatch sent comes without one
             outcomes = self.executor.run(action, fired)
         for outcome in outcomes:
             self._report(outcome)

@@ -40,6 +40,7 @@ typedef struct fp_route {
 typedef struct fp_entry {
     uint32_t first_route, n_routes;
     uint32_t calls;             /* the most records one message reaching this entry writes */
+    int isolated;               /* its one call goes to an isolated plugin's worker */
 } fp_entry;
 
 struct fp_table {
@@ -122,6 +123,12 @@ int fp_bucket_take(fp_bucket *bucket, double now) {
     return taken;
 }
 
+void fp_bucket_give_back(fp_bucket *bucket) {
+    pthread_mutex_lock(&bucket->mutex);
+    bucket->tokens = bucket->tokens + 1 < bucket->burst ? bucket->tokens + 1 : bucket->burst;
+    pthread_mutex_unlock(&bucket->mutex);
+}
+
 void fp_bucket_free(fp_bucket *bucket) {
     if (bucket == NULL) return;
     pthread_mutex_destroy(&bucket->mutex);
@@ -192,14 +199,21 @@ int64_t fp_table_add_entry(fp_table *table) {
     entry->first_route = (uint32_t)table->n_routes;
     entry->n_routes = 0;
     entry->calls = 0;
+    entry->isolated = 0;
     return (int64_t)table->n_entries++;
 }
 
 int fp_table_add_route(fp_table *table, int32_t low, int32_t high, int how,
                        uint32_t trigger_kind, const uint32_t *targets, uint32_t n_targets) {
     if (table->n_entries == 0) return -1;
-    for (uint32_t i = 0; i < n_targets; i++)
+    fp_entry *entry = &table->entries[table->n_entries - 1];
+    int isolated = entry->isolated;
+    for (uint32_t i = 0; i < n_targets; i++) {
         if (targets[i] >= table->n_targets) return -1;
+        isolated |= table->targets[targets[i]].channel != NULL;
+    }
+    /* an isolated call is sent only while its worker has nothing else: one per message */
+    if (isolated && entry->calls + n_targets > 1) return -1;
     if (grow((void **)&table->routes, &table->cap_routes, table->n_routes + 1,
              sizeof *table->routes) != 0 ||
         grow((void **)&table->calls, &table->cap_calls, table->n_calls + n_targets,
@@ -214,7 +228,7 @@ int fp_table_add_route(fp_table *table, int32_t low, int32_t high, int how,
     route->n_calls = n_targets;
     memcpy(table->calls + table->n_calls, targets, n_targets * sizeof *targets);
     table->n_calls += n_targets;
-    fp_entry *entry = &table->entries[table->n_entries - 1];
+    entry->isolated = isolated;
     entry->n_routes++;
     entry->calls += n_targets;
     return 0;
@@ -264,6 +278,47 @@ static void call(fp_table *table, const fp_target *target, uint32_t index, fp_re
     fp_gate_leave(target->gate);
     record->message[sizeof record->message - 1] = '\0';  /* a plugin that forgot the NUL */
     record->kind = FP_CALLED;
+}
+
+/* The context of one call, as the Python path's TriggerContext for the same trigger. */
+static void fill_context(midimon_trigger_context_t *context, uint8_t status, uint8_t number,
+                         uint8_t velocity, int32_t value, uint32_t trigger_kind, int64_t stamp) {
+    context->velocity = velocity;
+    context->channel = status & 0x0F;
+    context->number = number;
+    context->reserved0 = 0;
+    context->value = value;
+    context->trigger_kind = trigger_kind;
+    context->timestamp_ns = (uint64_t)stamp;
+    context->wall_time_ms = clock_ns(CLOCK_REALTIME) / 1000000;  /* per call, as Python */
+    context->event_value = value;
+}
+
+/* A message reaching an entry whose one call goes to an isolated plugin: the call is sent (or
+ * refused by the rate limit, one record) before anything is counted, since a send the channel
+ * refuses leaves the message to the Python path. 0 when it did. */
+static int send_isolated(fp_table *table, const fp_entry *entry, uint8_t status, uint8_t number,
+                         uint8_t velocity, int32_t checked, int64_t stamp, fp_record *record,
+                         fp_counts *counts) {
+    uint32_t fired = 0;
+    for (uint32_t r = 0; r < entry->n_routes; r++) {
+        const fp_route *route = &table->routes[entry->first_route + r];
+        if (checked < route->low || checked > route->high) continue;
+        fired++;
+        if (route->n_calls == 0) continue;
+        uint32_t index = table->calls[route->first_call];
+        fill_context(&table->context, status, number, velocity, route->how == 0 ? 0 : checked,
+                     route->trigger_kind, stamp);
+        int sent = fp_channel_send(table, &table->targets[index], index, &table->context, record);
+        if (sent == FP_SEND_REFUSED) return -1;
+        if (sent == FP_SEND_RECORDED)
+            counts->calls++;
+        else
+            counts->sent++;
+    }
+    counts->events++;
+    counts->triggers += fired;
+    return 0;
 }
 
 size_t fp_dispatch(fp_table *table, const uint8_t *data, const uint32_t *sizes,
@@ -321,6 +376,12 @@ size_t fp_dispatch(fp_table *table, const uint8_t *data, const uint32_t *sizes,
             counts->out_of_records = 1;
             return i;
         }
+        if (entry->isolated) {
+            if (send_isolated(table, entry, status, number, velocity, checked, stamps[i],
+                              &records[counts->calls], counts) != 0)
+                return i;
+            continue;
+        }
         counts->events++;
         for (uint32_t r = 0; r < entry->n_routes; r++) {
             const fp_route *route = &table->routes[entry->first_route + r];
@@ -329,16 +390,8 @@ size_t fp_dispatch(fp_table *table, const uint8_t *data, const uint32_t *sizes,
             counts->triggers++;
             for (uint32_t c = 0; c < route->n_calls; c++) {
                 uint32_t index = table->calls[route->first_call + c];
-                context->velocity = velocity;
-                context->channel = status & 0x0F;
-                context->number = number;
-                context->reserved0 = 0;
-                context->value = value;
-                context->trigger_kind = route->trigger_kind;
-                context->timestamp_ns = (uint64_t)stamps[i];
-                context->wall_time_ms = clock_ns(CLOCK_REALTIME) / 1000000;  /* per call, as
-                                                                             * the Python path */
-                context->event_value = value;
+                fill_context(context, status, number, velocity, value, route->trigger_kind,
+                             stamps[i]);
                 call(table, &table->targets[index], index, &records[counts->calls++]);
             }
         }

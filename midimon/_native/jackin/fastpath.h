@@ -1,13 +1,15 @@
-/* midimon's native dispatch: raw MIDI bytes -> trigger table -> in-process plugin call, in C.
+/* midimon's native dispatch: raw MIDI bytes -> trigger table -> plugin call, in C.
  *
  * The daemon compiles, for the current mode, the part of its trigger table whose every action is
- * a call to an in-process `inline` plugin (midimon/daemon/native_dispatch.py builds it from the
- * compiled table of midimon/engine/dispatch_table.py). fp_dispatch walks a batch of raw messages
- * through it and calls the plugins' execute() directly: no interpreter runs between the bytes
- * and the plugin. Whatever else an event needs (a stateful trigger, another action type, an
- * isolated plugin, a message not in canonical form, a plugin whose state changed) stops the walk
- * at that event, which the caller then hands to the Python path; order is kept because both run
- * on the caller's one thread. What happened is written to records the caller turns into stats,
+ * a call to an in-process `inline` plugin, or one call to an isolated plugin
+ * (midimon/daemon/native_dispatch.py builds it from the compiled table of
+ * midimon/engine/dispatch_table.py). fp_dispatch walks a batch of raw messages through it and
+ * calls the in-process plugins' execute() directly, or writes the call to the isolated plugin's
+ * worker socket itself while that worker has nothing else to do (channel.c): no interpreter runs
+ * between the bytes and the plugin. Whatever else an event needs (a stateful trigger, another
+ * action type, a busy worker, a message not in canonical form, a plugin whose state changed)
+ * stops the walk at that event, which the caller then hands to the Python path; order is kept
+ * because both run on the caller's one thread. What happened is written to records the caller turns into stats,
  * counters and audit entries after the walk.
  *
  * Threads: fp_dispatch runs on one table from one thread at a time: the serve loop's walks and
@@ -62,14 +64,21 @@ void fp_counter_free(fp_counter *counter);
  * (JSON, NUL-terminated, `params_len` bytes), its gate and bucket, and how long a call waits
  * for a busy gate. Every pointer is owned by the Python side, which keeps it alive as long as
  * the table (the table copies none of them). */
+typedef struct fp_channel fp_channel;  /* below: calls to an isolated plugin's worker */
 typedef struct fp_target {
-    uintptr_t execute;          /* midimon_plugin_t.execute of the plugin */
-    uintptr_t self;             /* the plugin's own midimon_plugin_t pointer */
-    fp_gate *gate;
+    uintptr_t execute;          /* midimon_plugin_t.execute of the plugin (in-process) */
+    uintptr_t self;             /* the plugin's own midimon_plugin_t pointer (in-process) */
+    fp_gate *gate;              /* in-process */
     fp_bucket *bucket;
     const char *params;
     size_t params_len;
     int64_t timeout_ns;
+    /* An isolated plugin's call instead (execute, self and gate unused): the channel to its
+     * worker, and the two counts of its lane (the Python thread that runs its calls in MIDI
+     * order when they cannot be sent at once): calls handed to it, calls it finished. */
+    fp_channel *channel;
+    fp_counter *lane_submitted;
+    fp_counter *lane_finished;
 } fp_target;
 
 /* The table for one config, one mode and one change count. Built by the caller:
@@ -87,7 +96,8 @@ int fp_table_set_cells(fp_table *table, const uint8_t *rows, const uint32_t *cel
 /* A new entry (returns its index, or -1 without memory); then its routes in order, each with
  * its value range, how its value is made (0: 0, 1: the value checked), the trigger kind the
  * context reports (MIDIMON_TRIGGER_*) and its calls (indices of targets; copied). Returns 0, or
- * -1 without memory or with no entry yet. */
+ * -1 without memory or with no entry yet, or when an entry would hold a call to an isolated
+ * plugin and any other call (such an entry holds that one call and no other). */
 int64_t fp_table_add_entry(fp_table *table);
 int fp_table_add_route(fp_table *table, int32_t low, int32_t high, int how,
                        uint32_t trigger_kind, const uint32_t *targets, uint32_t n_targets);
@@ -95,7 +105,9 @@ void fp_table_free(fp_table *table);
 
 /* What fp_dispatch did for one call. `kind`: FP_CALLED (status: execute()'s return value),
  * FP_RATE_LIMITED, FP_BUSY (the gate stayed busy past the target's timeout), FP_GONE (the plugin
- * was shut down meanwhile). `message` holds what execute() wrote (FP_CALLED only). */
+ * was shut down meanwhile). `message` holds what execute() wrote (FP_CALLED only). A call sent
+ * to an isolated plugin's worker writes no record (counts.sent; its channel hands it to the
+ * Python side, which reads the answer); one refused by the rate limit writes FP_RATE_LIMITED. */
 typedef struct fp_record {
     uint32_t target;             /* the index of the call in `table` */
     int32_t kind;
@@ -114,6 +126,7 @@ typedef struct fp_counts {
     uint64_t triggers;           /* triggers fired */
     uint64_t calls;              /* records written */
     uint64_t out_of_records;     /* set to 1 when a walk stopped for want of records */
+    uint64_t sent;               /* calls sent to isolated plugins' workers (no record) */
 } fp_counts;
 
 /* Walk `count` messages (message i: `sizes[i]` bytes at data + i * stride, received at
@@ -124,6 +137,41 @@ typedef struct fp_counts {
 size_t fp_dispatch(fp_table *table, const uint8_t *data, const uint32_t *sizes,
                    const int64_t *stamps, size_t stride, size_t count, fp_record *records,
                    size_t max_records, fp_counts *counts);
+
+/* -- Calls to isolated plugins (channel.c) -----------------------------------------------------
+ * A channel lets the walk write an execute() call to an isolated plugin's worker itself (the
+ * same EXECUTE message midimon/plugins/sandbox/wire.py makes) instead of stopping for Python,
+ * but only while nothing else of that worker's is unanswered and its lane is idle: then the
+ * call cannot overtake another. The Python pipeline that reads the worker's answers
+ * (pipeline.py) numbers its own calls through the channel too, and takes the call the walk sent
+ * over as its own before anything else (fp_channel_claim, fp_channel_adopt): it times it, reads
+ * its answer, and a crash or hang during it is that call's, as for any call of its own.
+ * `busy` counts every call not answered yet, the walk's and the pipeline's; the pipeline
+ * releases each one answered or failed. The channel holds the fd numbers of the pipeline's
+ * socket and wake-up pipe, which the pipeline closes only after fp_channel_close (under the
+ * channel's mutex, so no send is under way then). Owned by the pipeline. [any-thread] */
+typedef struct fp_sent {
+    uint32_t seq;               /* 0: no call to take over */
+    uint32_t reserved0;
+    int64_t sent_ns;            /* CLOCK_MONOTONIC of the send */
+    int64_t timeout_ns;         /* the call's timeout (the target's) */
+} fp_sent;
+/* `last_seq`: the last request number the pipeline used (the next is last_seq % 0x7FFFFFFF + 1). */
+fp_channel *fp_channel_new(int tx_fd, int wake_fd, uint32_t last_seq);
+/* The number of a call of the pipeline's own (busy + 1), after taking over into `sent` the call
+ * the walk sent, if any (sent->seq 0: none). */
+uint32_t fp_channel_claim(fp_channel *channel, fp_sent *sent);
+/* Take over the call the walk sent, if any, into `sent`; the reader is awake. */
+void fp_channel_adopt(fp_channel *channel, fp_sent *sent);
+/* `calls` of the unanswered ones were answered or failed. */
+void fp_channel_release(fp_channel *channel, uint32_t calls);
+/* The reader is about to sleep without a deadline: 1, and the walk writes the wake-up pipe after
+ * its next send; or 0 with the walk's call taken over into `sent` (time it instead). */
+int fp_channel_sleep(fp_channel *channel, fp_sent *sent);
+/* No sends from the walk from now on (the worker is gone or shutting down); the call it sent
+ * and nobody took over yet goes into `sent`. Returns the last request number used. */
+uint32_t fp_channel_close(fp_channel *channel, fp_sent *sent);
+void fp_channel_free(fp_channel *channel);
 
 /* -- The serve loop (serve.c) -------------------------------------------------------------------
  * The JACK input's dispatcher thread runs fp_serve with the GIL released: it waits for the ring,
@@ -197,5 +245,17 @@ int fp_thread_priority(int priority);
 int fp_serve(struct mj_input *in, fp_slot *slot, uint8_t *data, uint32_t *sizes,
              int64_t *stamps, uint32_t max_events, fp_serve_state *state);
 /* MIDIMON_FASTPATH_CDEF_END */
+
+/* channel.c, for fastpath.c: send one call for `target` (index `index` of `table`) with
+ * `context`, when the channel is free. FP_SEND_REFUSED: not now (busy, closed, lane not idle,
+ * the socket full or gone; nothing changed: the Python path takes the event); FP_SEND_SENT;
+ * FP_SEND_RECORDED: `record` says what happened instead (the rate limit refused it). */
+struct midimon_trigger_context;
+enum { FP_SEND_REFUSED = 0, FP_SEND_SENT = 1, FP_SEND_RECORDED = 2 };
+int fp_channel_send(fp_table *table, const fp_target *target, uint32_t index,
+                    const struct midimon_trigger_context *context, fp_record *record);
+/* fastpath.c, for channel.c: a token taken for a call that then could not be sent goes back
+ * (the Python path takes one for the same event). [any-thread] */
+void fp_bucket_give_back(fp_bucket *bucket);
 
 #endif

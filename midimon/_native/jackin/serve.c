@@ -114,7 +114,7 @@ fp_batch *fp_ledger_take(fp_ledger *ledger, int64_t timeout_ns) {
 void fp_ledger_done(fp_ledger *ledger, fp_batch *batch) {
     pthread_mutex_lock(&ledger->mutex);
     batch->counts.events = batch->counts.triggers = batch->counts.calls = 0;
-    batch->counts.out_of_records = 0;
+    batch->counts.out_of_records = batch->counts.sent = 0;
     ledger->full[batch - ledger->batches] = 0;
     pthread_cond_broadcast(&ledger->changed);
     pthread_mutex_unlock(&ledger->mutex);

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from midimon.plugins.errors import WorkerCrashed, WorkerTimeout
 from midimon.plugins.loading.loader import EncodedParams
 from midimon.plugins.manager.results import ExecutionResult, Outcome
+from midimon.plugins.sandbox.runners import IsolatedRunner
+from midimon.plugins.sandbox.wire import Wire
 
 if TYPE_CHECKING:
     from midimon.plugins.description.capabilities import Capability
@@ -117,6 +119,24 @@ class PreparedCall:
             payload = self.payload = self._params()
         if type(payload) is not EncodedParams or self._bucket is None:
             return None
+        return NativeCall(loaded, payload, self._bucket, self._timeout)
+
+    def isolated_call(self) -> NativeCall | None:
+        """What the native dispatch needs to send this call to an isolated plugin's worker
+        itself: when the prepared path applies now, the worker takes calls, the plugin is
+        enabled, needs no restart, and its params are valid and fit one message; else None."""
+        loaded = self._current()
+        runner = loaded.runner if loaded is not None else None
+        if loaded is None or loaded.needs_restart or type(runner) is not IsolatedRunner:
+            return None
+        if not runner.usable or self._manager.state.disabled_reason(self.name) is not None:
+            return None
+        payload = self.payload
+        if payload is None:
+            payload = self.payload = self._params()
+        if type(payload) is not EncodedParams or len(payload) > Wire.PARAMS_CHUNK:
+            return None
+        assert self._bucket is not None  # looked up whenever the prepared path is ready
         return NativeCall(loaded, payload, self._bucket, self._timeout)
 
     def __call__(self, context: TriggerContext) -> ExecutionResult:

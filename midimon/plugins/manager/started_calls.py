@@ -22,7 +22,7 @@ from midimon.plugins.manager.grants import PluginStateStore
 from midimon.plugins.manager.ratelimit import TokenBucket
 from midimon.plugins.manager.results import ExecutionResult, LoadedPlugin, Outcome, StartedCall
 from midimon.plugins.manager.stats import PluginStats
-from midimon.plugins.sandbox.pipeline import PendingCall
+from midimon.plugins.sandbox.pending import PendingCall
 from midimon.plugins.sandbox.runners import IsolatedRunner
 from midimon.plugins.settings import PluginSettings
 
@@ -126,6 +126,26 @@ class StartedCalls(abc.ABC):
         """Give up a started call (shutting down): nothing to release, its answer is read by
         the worker's reader thread and stopping the plugin fails it if it never comes."""
         return None
+
+    def adopter(
+        self, loaded: LoadedPlugin, runner: IsolatedRunner, on_done: Callable[[StartedCall], None]
+    ) -> Callable[[int, float, float], PendingCall]:
+        """What turns a call the native dispatch sent to ``runner``'s worker itself into this
+        manager's started call, as :meth:`start_call` would have made it (native_channel.py's
+        Adopter): counted, answered on the reader thread, ``on_done`` run with its result."""
+        stats = self._stats[loaded.manifest.name]
+
+        def adopt(seq: int, sent_at: float, timeout: float) -> PendingCall:
+            # sent_at is CLOCK_MONOTONIC, as time.perf_counter() on Linux (the only platform
+            # with a native dispatch): the call's time counts from the send
+            call = StartedCall(loaded, stats, sent_at, runner, on_done)
+            stats.executions += 1
+            stats.last_execution = time.time()
+            pending = PendingCall(seq, timeout, self._answered, call)
+            pending.sent_at = sent_at
+            return pending
+
+        return adopt
 
     # -- on the worker's reader thread ------------------------------------------------------------
     def _answered(self, pending: PendingCall) -> None:

@@ -19,6 +19,9 @@ Timeouts are per call and measured from when the worker starts the call: the mom
 sent, or the moment the answer to the call before it arrived, whichever is later (the worker
 starts a call as soon as it has answered the previous one). A call queued behind a slow one is
 not charged for the wait.
+
+A call the native dispatch writes itself (:meth:`CallPipeline.native_channel`) is taken over as
+the pipeline's own before anything else: timed, answered and failed like any other.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from midimon.plugins.errors import (  # defined there; importable from here too
     CallNotRun,
@@ -44,6 +48,8 @@ from midimon.plugins.errors import (  # defined there; importable from here too
     WorkerTimeout,
 )
 from midimon.plugins.loading.context import TriggerContext
+from midimon.plugins.sandbox.native_channel import Adopter, NativeChannel
+from midimon.plugins.sandbox.pending import PendingCall
 from midimon.plugins.sandbox.wire import (
     MAX_DATAGRAM,
     Wire,
@@ -59,46 +65,7 @@ DEFAULT_QUEUE_SIZE = 4096  # calls sent and not answered, or waiting to be sent
 _IDLE_POLL_MS = 50.0  # the reader's longest sleep: how late a hang may be noticed
 _DEEP_SLEEP_AFTER = 1.0  # seconds without a call before the reader sleeps until woken
 _READS_PER_WAKE = 512  # answers read before callbacks run and queued calls are flushed
-_HEADER = struct.Struct("<IIII")
 _RESULT_HEAD = struct.Struct("<IIIIi")  # the header and a RESULT's status
-
-
-class PendingCall:
-    """One call handed to the pipeline; finished when ``error`` or ``status`` is set."""
-
-    __slots__ = (
-        "error",
-        "message",
-        "on_done",
-        "sent_at",
-        "seq",
-        "status",
-        "tag",
-        "timeout",
-    )  # fmt: skip
-
-    def __init__(
-        self,
-        seq: int,
-        timeout: float,
-        on_done: Callable[[PendingCall], None] | None,
-        tag: object = None,
-    ) -> None:
-        self.seq = seq
-        self.timeout = timeout
-        self.sent_at = 0.0  # time.monotonic() of the send; 0 while queued
-        self.on_done = on_done
-        self.status: int | None = None
-        self.message = ""
-        self.error: WorkerError | None = None
-        self.tag = tag  # the submitter's own data
-
-    def outcome(self) -> tuple[int, str]:
-        """(status, message) of the finished call; raises its WorkerError when it failed."""
-        if self.error is not None:
-            raise self.error
-        assert self.status is not None, "outcome() of an unfinished call"
-        return self.status, self.message
 
 
 class CallPipeline:
@@ -127,6 +94,7 @@ class CallPipeline:
         self.calls_sent = 0  # calls written to the worker
         self.datagrams_sent = 0  # the writes that carried them (fewer: packed)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._channel: NativeChannel | None = None  # the native dispatch's sends, once asked
         self._idle = threading.Condition(self._lock)
         self._thread = threading.Thread(
             target=self._read_loop, name=f"midimon-{self.plugin_name}-reader", daemon=True
@@ -138,6 +106,31 @@ class CallPipeline:
     def usable(self) -> bool:
         """Whether calls are accepted (the worker is alive and not shutting down)."""
         return self._dead is None and not self._closing
+
+    def native_channel(self, ffi: Any, lib: Any, adopt: Adopter) -> NativeChannel | None:
+        """The native dispatch's channel for sending calls itself (None once the worker is gone
+        or shutting down); ``adopt`` makes each such call's PendingCall (lock held)."""
+        with self._lock:
+            if self._dead is not None or self._closing or self._tx is None:
+                return None
+            if self._channel is None:
+                self._channel = NativeChannel(
+                    ffi, lib, self._tx.fileno(), self._wake_w, self._seq, adopt
+                )
+            return self._channel
+
+    def _took(self, call: PendingCall | None) -> None:  # the walk's, taken over; lock held
+        if call is not None:  # the newest in flight (nothing else was when it was sent)
+            self._in_flight.append(call)
+            self.calls_sent += 1
+            self.datagrams_sent += 1
+
+    def _close_channel(self) -> None:
+        """No more sends from the walk; its call not taken over yet becomes ours. Lock held."""
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            self._seq, call = channel.close()
+            self._took(call)
 
     @property
     def queued(self) -> int:
@@ -166,8 +159,18 @@ class CallPipeline:
                 )
             if len(self._in_flight) + len(self._unsent) >= self.queue_size:
                 raise PipelineFull(self.plugin_name, self.queue_size)
-            seq = self._seq % 0x7FFFFFFF + 1
-            datagrams = execute_messages(seq, params_json, context)  # ValueError: no seq taken
+            channel = self._channel
+            if channel is None:
+                seq = self._seq % 0x7FFFFFFF + 1
+            else:  # the walk's call, if any, goes before this one
+                seq, sent = channel.claim()
+                self._took(sent)
+            try:
+                datagrams = execute_messages(seq, params_json, context)
+            except ValueError:  # nothing sent: the number stays unused
+                if channel is not None:
+                    channel.release(1)
+                raise
             self._seq = seq
             call = PendingCall(seq, timeout, on_done, tag)
             busy = bool(self._in_flight or self._unsent)
@@ -248,6 +251,7 @@ class CallPipeline:
         deadline = time.monotonic() + grace
         with self._lock:
             self._closing = True
+            self._close_channel()
             while (self._in_flight or self._unsent) and self._dead is None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -300,12 +304,19 @@ class CallPipeline:
             with self._lock:
                 if self._stop:
                     return
+                channel = self._channel
+                if channel is not None:
+                    self._took(channel.adopt())
                 head = self._in_flight[0] if self._in_flight else None
                 wait_ms: float | None = _IDLE_POLL_MS  # a call sent meanwhile is seen within it
                 idle_for = time.monotonic() - self._last_answer
                 if head is None and not self._unsent and idle_for > _DEEP_SLEEP_AFTER:
-                    self._asleep = True  # the next submit wakes it
-                    wait_ms = None
+                    asleep, sent = channel.sleep() if channel is not None else (True, None)
+                    self._took(sent)
+                    head = sent
+                    if asleep:
+                        self._asleep = True  # the next submit (or the walk's send) wakes it
+                        wait_ms = None
                 if self._blocked != want_out:
                     want_out = self._blocked
                     events = select.POLLIN | (select.POLLOUT if want_out else 0)
@@ -348,6 +359,8 @@ class CallPipeline:
             with self._lock:
                 if answered:
                     self._last_answer = time.monotonic()
+                    if self._channel is not None:
+                        self._channel.release(len(answered))
                 if self._unsent and not violation and not lost:
                     self._flush_locked()
                 if not self._in_flight and not self._unsent:
@@ -371,6 +384,8 @@ class CallPipeline:
     ) -> str:
         """Match a RESULT to the oldest call in flight; '' or what was wrong with it."""
         with self._lock:
+            if not self._in_flight and self._channel is not None:  # the walk's, not taken yet
+                self._took(self._channel.adopt())
             head = self._in_flight[0] if self._in_flight else None
             if head is None or head.seq != seq:
                 expected = f"#{head.seq}" if head is not None else "none"
@@ -419,6 +434,7 @@ class CallPipeline:
     # -- failures --------------------------------------------------------------------------------
     def _mark_dead(self, error: WorkerError) -> None:
         with self._lock:
+            self._close_channel()
             if self._dead is None:
                 self._dead = error
             if self._tx is not None:
@@ -428,6 +444,7 @@ class CallPipeline:
     def _lost(self, detail: str) -> None:
         """The worker died (or broke the protocol): the oldest call in flight crashed."""
         with self._lock:
+            self._close_channel()  # a call the walk sent is the one that was running
             head = self._in_flight[0] if self._in_flight else None
         call = f"execute #{head.seq}" if head is not None else "execute (between calls)"
         self._mark_dead(WorkerError(f"{self.plugin_name}: the worker was lost"))
@@ -448,6 +465,7 @@ class CallPipeline:
         """The oldest unanswered call gets ``error`` (unless ``all_not_run``: none of them ran);
         every later one CallNotRun."""
         with self._lock:
+            self._close_channel()
             if self._dead is None:
                 self._dead = error
             calls = list(self._in_flight) + [call for call, _ in self._unsent]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from midimon.plugins.description.capabilities import Capability
 from midimon.plugins.description.manifest import PluginManifest
@@ -39,7 +39,9 @@ from midimon.plugins.loading.loader import (
 )
 from midimon.plugins.sandbox.denials import Denial
 from midimon.plugins.sandbox.grant_paths import FilesystemAccess
-from midimon.plugins.sandbox.pipeline import DEFAULT_QUEUE_SIZE, CallPipeline, PendingCall
+from midimon.plugins.sandbox.native_channel import Adopter, NativeChannel
+from midimon.plugins.sandbox.pending import PendingCall
+from midimon.plugins.sandbox.pipeline import DEFAULT_QUEUE_SIZE, CallPipeline
 from midimon.plugins.sandbox.spec import SandboxSpec
 from midimon.plugins.sandbox.worker import WorkerProcess
 from midimon.plugins.settings import ExecutionSettings
@@ -219,6 +221,12 @@ class IsolatedRunner:
         if self._pipeline is None:
             raise WorkerError(f"{self.info.name}: the worker is not initialized")
         return self._pipeline.submit(payload, context, timeout, on_done, tag)
+
+    def native_channel(self, ffi: Any, lib: Any, adopt: Adopter) -> NativeChannel | None:
+        """The channel the native dispatch sends this worker's calls through
+        (``CallPipeline.native_channel``); None before initialize() or once it is gone."""
+        pipeline = self._pipeline
+        return pipeline.native_channel(ffi, lib, adopt) if pipeline is not None else None
 
     def shutdown(self) -> None:
         """Let queued calls finish (briefly), then a graceful shutdown of the worker; kill

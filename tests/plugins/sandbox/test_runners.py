@@ -18,7 +18,7 @@ from midimon.plugins.hazmat import InProcessRunner, load_image
 from midimon.plugins.loading.context import TriggerContext, TriggerKind
 from midimon.plugins.loading.loader import encode_params, read_binary
 from midimon.plugins.sandbox.grant_paths import FilesystemAccess
-from midimon.plugins.sandbox.pipeline import PendingCall
+from midimon.plugins.sandbox.pending import PendingCall
 from midimon.plugins.sandbox.runners import IsolatedRunner, Runner, sandbox_spec
 from midimon.plugins.settings import ExecutionSettings
 
