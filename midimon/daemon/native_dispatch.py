@@ -11,13 +11,14 @@ itself; an isolated plugin's call it writes to the worker's socket (the EXECUTE 
 while the worker has nothing unanswered and the plugin's lane is idle, and the worker's
 pipeline takes it over as its own (``CallPipeline.native_channel``): timed from the send,
 answered, and failed by a crash or hang as any call of its own. A busy worker stops the walk:
-the call goes to the Python path, which pipelines it behind the one in flight. On a JACK input the dispatcher thread runs a C loop
-(``fp_serve``, serve.c): it sleeps on the input's eventfd, drains the ring and walks each batch
-through the table published in a slot, without the GIL, so no interpreter runs between JACK's
-hand-over and the plugin, and a reload holding the GIL does not hold up walked events. The
-loop returns to Python (``NativeServer.handle``) only for the messages the walk leaves to
-Python; another thread accounts for its calls (the ledger). The engine lock (``EngineLock``)
-publishes the table to walk, or none, before letting go (see native_feed.py).
+the call goes to the Python path, which pipelines it behind the one in flight. On a JACK input
+the dispatcher thread runs a C loop (``fp_serve``, serve.c): it sleeps on the input's eventfd,
+drains the ring and walks each batch through the table published in a slot, without the GIL,
+so no interpreter runs between JACK's hand-over and the plugin, and a reload holding the GIL
+does not hold up walked events. The loop returns to Python (``NativeServer.handle``) only for
+the messages the walk leaves to Python; another thread accounts for its calls (the ledger).
+The engine lock (``EngineLock``) publishes the table to walk, or none, before letting go (see
+native_feed.py).
 
 Any message the walk cannot decide exactly as the compiled path would (another action type, a
 busy worker, a stateful trigger, a message not in canonical form) stops the walk; that
