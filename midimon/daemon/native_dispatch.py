@@ -7,11 +7,11 @@ daemon's compiled table into a C table (``midimon/_native/jackin/fastpath.h``) h
 ``inline`` plugins, or with one Plugin action of an isolated plugin, each call with what
 ``PreparedCall`` looked up (the plugin's execute() or its worker's channel, its encoded params,
 its token bucket, its timeout). ``fp_dispatch`` then decodes, matches and calls those plugins
-itself; an isolated plugin's call it writes to the worker's socket (the EXECUTE message) only
-while the worker has nothing unanswered and the plugin's lane is idle, and the worker's
-pipeline takes it over as its own (``CallPipeline.native_channel``): timed from the send,
-answered, and failed by a crash or hang as any call of its own. A busy worker stops the walk:
-the call goes to the Python path, which pipelines it behind the one in flight. On a JACK input
+itself; an isolated plugin's call it writes to the worker's socket (the EXECUTE message),
+behind the calls in flight, unless a call of the Python path's waits to be written or the
+plugin's lane is busy (then the walk stops there: the Python path queues the call behind
+those), and the worker's pipeline takes it over as its own (``CallPipeline.native_channel``):
+timed from the send, answered, and failed by a crash or hang as any call of its own. On a JACK input
 the dispatcher thread runs a C loop (``fp_serve``, serve.c): it sleeps on the input's eventfd,
 drains the ring and walks each batch through the table published in a slot, without the GIL,
 so no interpreter runs between JACK's hand-over and the plugin, and a reload holding the GIL
@@ -21,8 +21,9 @@ The engine lock (``EngineLock``) publishes the table to walk, or none, before le
 native_feed.py).
 
 Any message the walk cannot decide exactly as the compiled path would (another action type, a
-busy worker, a stateful trigger, a message not in canonical form) stops the walk; that
-message goes to the compiled path and the walk resumes after it, so messages keep their order.
+call that would overtake another, a stateful trigger, a message not in canonical form) stops
+the walk; that message goes to the compiled path and the walk resumes after it, so messages
+keep their order.
 
 Python keeps what does not have to be in the event's way: after each walk it turns the C
 records into the same stats, counters, audit entries and failure logs the compiled path makes.

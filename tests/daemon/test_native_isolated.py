@@ -3,7 +3,7 @@ plugins"; midimon/plugins/sandbox/native_channel.py): while the worker has nothi
 and its lane is idle, the C walk writes the EXECUTE to the worker's socket, and the worker's
 pipeline takes the call over. Each rule is checked on a real daemon with a real sandboxed
 worker: the answers, stats and counters are those of the reference path's; MIDI order holds
-when a burst mixes C-sent and Python-sent calls; a crash or hang during a C-sent call is that
+when C-sent calls and Python-sent ones mix; a crash or hang during a C-sent call is that
 call's (and the plugin restarts); the rate limit counts both paths; over JACK, the C loop sends
 without Python."""
 
@@ -23,6 +23,7 @@ from midimon.daemon.dispatch import DISPATCH_VARIABLE
 from midimon.daemon.midi_device import MidiDevice
 from midimon.daemon.native_feed import NativeFeed
 from midimon.daemon.service import Daemon
+from midimon.plugins.loading.context import TriggerContext, TriggerKind
 
 # Counts its calls (the worker keeps its state between calls); aborts at velocity 127, hangs
 # for 10 s at 126; answers with its count, the velocity, the mode and its params.
@@ -157,29 +158,33 @@ def test_sent_calls_are_answered_as_the_reference_path(
         native.stop()
 
 
-def test_a_burst_keeps_midi_order_across_c_and_python_sends(
+def test_a_burst_keeps_order_across_c_and_python_calls(
     plugins: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """200 notes back to back: the first finds the worker idle and goes from C, the ones behind
-    it are pipelined by Python (the worker is busy), later lulls let C send again; the worker
-    runs them in the order played, each once."""
+    """200 notes back to back, the walk sending each behind those in flight, and a Python call
+    (`plugins exec`'s PluginManager.execute) after every 50th: the worker runs them all once, in
+    the order they were made (its count says which it ran when)."""
     config = _config(tmp_path, plugins)
     native = _daemon("native", config, monkeypatch)
     stream = native.registry.events.subscribe(["action"])
     velocities = [1 + i % 100 for i in range(200)]
+    context = TriggerContext(velocity=1, number=36, trigger_kind=TriggerKind.MANUAL)
+    executed: list[str] = []
     try:
         for index, velocity in enumerate(velocities):
             native.feed(_note(velocity))
             if index % 50 == 49:
-                time.sleep(0.05)  # a lull: the worker drains, the next note goes from C
-        assert wait_for(lambda: native.manager.stats("ordered")["successes"] == 200, 20)
+                executed.append(native.manager.execute("ordered", {"tag": "exec"}, context).message)
+        assert wait_for(lambda: native.manager.stats("ordered")["successes"] == 204, 20)
         matches = [DETAIL.match(e["detail"]) for e in _actions(stream)]
         assert all(matches)
-        assert [int(m.group(1)) for m in matches if m] == list(range(1, 201))
+        counts = [n for n in range(1, 205) if n % 51]  # 51, 102, 153, 204: the exec calls
+        assert [int(m.group(1)) for m in matches if m] == counts
         assert [int(m.group(2)) for m in matches if m] == velocities
-        assert 4 <= _sent(native) < 200  # C after each lull, Python behind busy workers
+        assert [message.split()[0] for message in executed] == ["n=51", "n=102", "n=153", "n=204"]
+        assert _sent(native) >= 100  # most notes went from C
         tally = _tally(native)
-        assert tally["executions"] == tally["ok"] == 200 and tally["failed"] == 0
+        assert tally["executions"] == 204 and tally["ok"] == 200 and tally["failed"] == 0
     finally:
         native.stop()
 
@@ -240,9 +245,9 @@ def test_a_hang_during_a_sent_call_times_out_from_its_send(
 def test_the_rate_limit_counts_c_and_python_sends_as_the_reference(
     plugins: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Rate 5/s, burst 5, 12 quick notes: the same refusals on both daemons, counted and
+    """Rate 1/s, burst 1, 12 quick notes: the same refusals on both daemons, counted and
     audited, whichever path took each note."""
-    config = _config(tmp_path, plugins, rate=5)
+    config = _config(tmp_path, plugins, rate=1)
     reference = _daemon("reference", config, monkeypatch)
     native = _daemon("native", config, monkeypatch)
     try:
@@ -251,7 +256,8 @@ def test_the_rate_limit_counts_c_and_python_sends_as_the_reference(
                 daemon.feed(_note(1))
         assert wait_for(lambda: _tally(native) == _tally(reference), 10)
         tally = _tally(native)
-        assert tally["rate_limited"] >= 6 and tally["ok"] + tally["failed"] == 12
+        # (how many depends on how long the 24 notes took: a loaded machine refills tokens)
+        assert tally["rate_limited"] >= 1 and tally["ok"] + tally["failed"] == 12
         assert _sent(native) >= 1
         assert '"rate_limit"' in native.manager.audit.path.read_text()
     finally:

@@ -1,6 +1,6 @@
 /* Calls to an isolated plugin's worker written by the walk itself (see fastpath.h, "Calls to
- * isolated plugins"): the EXECUTE message of protocol.h, sent only while the worker has nothing
- * else unanswered, then handed to the Python pipeline that reads the worker's answers. */
+ * isolated plugins"): the EXECUTE message of protocol.h, sent only while no call of the
+ * pipeline's waits to be written, then handed to the Python pipeline that reads the answers. */
 #define _GNU_SOURCE
 #include "fastpath.h"
 
@@ -20,9 +20,12 @@ struct fp_channel {
     pthread_mutex_t mutex;      /* every field below with it held */
     int tx_fd, wake_fd;         /* -1 once closed */
     uint32_t seq;               /* the last request number used, by the walk or the pipeline */
-    uint32_t busy;              /* calls sent or queued and not answered yet */
+    uint32_t busy;              /* calls sent or claimed and not answered yet */
+    uint32_t unwritten;         /* the pipeline's calls claimed and not on the socket yet */
+    uint32_t max_busy;
     int asleep;                 /* the pipeline's reader sleeps until its pipe is written */
-    fp_sent sent;               /* the walk's call nobody took over yet (seq 0: none) */
+    uint32_t n_sent;            /* the walk's calls nobody took over yet, oldest first */
+    fp_sent sent[FP_CHANNEL_SENT_MAX];
 };
 
 static int64_t monotonic_ns(void) {
@@ -33,36 +36,47 @@ static int64_t monotonic_ns(void) {
 
 static uint32_t next_seq(uint32_t seq) { return seq % 0x7FFFFFFFu + 1; }  /* as pipeline.py */
 
-fp_channel *fp_channel_new(int tx_fd, int wake_fd, uint32_t last_seq) {
+fp_channel *fp_channel_new(int tx_fd, int wake_fd, uint32_t last_seq, uint32_t max_busy) {
     fp_channel *channel = calloc(1, sizeof *channel);
     if (channel == NULL) return NULL;
     pthread_mutex_init(&channel->mutex, NULL);
     channel->tx_fd = tx_fd;
     channel->wake_fd = wake_fd;
     channel->seq = last_seq;
+    channel->max_busy = max_busy;
     return channel;
 }
 
-/* Hand the walk's call to the caller (mutex held). */
-static void take_over(fp_channel *channel, fp_sent *sent) {
-    *sent = channel->sent;
-    channel->sent.seq = 0;
+/* Hand the walk's calls to the caller, oldest first (mutex held); how many. */
+static uint32_t take_over(fp_channel *channel, fp_sent *taken) {
+    uint32_t n = channel->n_sent;
+    memcpy(taken, channel->sent, n * sizeof *taken);
+    channel->n_sent = 0;
+    return n;
 }
 
-uint32_t fp_channel_claim(fp_channel *channel, fp_sent *sent) {
+uint32_t fp_channel_claim(fp_channel *channel, fp_sent *taken, uint32_t *n_taken) {
     pthread_mutex_lock(&channel->mutex);
-    take_over(channel, sent);
+    *n_taken = take_over(channel, taken);
     channel->seq = next_seq(channel->seq);
     channel->busy++;
+    channel->unwritten++;
     uint32_t seq = channel->seq;
     pthread_mutex_unlock(&channel->mutex);
     return seq;
 }
 
-void fp_channel_adopt(fp_channel *channel, fp_sent *sent) {
+uint32_t fp_channel_adopt(fp_channel *channel, fp_sent *taken) {
     pthread_mutex_lock(&channel->mutex);
-    take_over(channel, sent);
+    uint32_t n = take_over(channel, taken);
     channel->asleep = 0;
+    pthread_mutex_unlock(&channel->mutex);
+    return n;
+}
+
+void fp_channel_written(fp_channel *channel, uint32_t calls) {
+    pthread_mutex_lock(&channel->mutex);
+    channel->unwritten = channel->unwritten > calls ? channel->unwritten - calls : 0;
     pthread_mutex_unlock(&channel->mutex);
 }
 
@@ -72,18 +86,18 @@ void fp_channel_release(fp_channel *channel, uint32_t calls) {
     pthread_mutex_unlock(&channel->mutex);
 }
 
-int fp_channel_sleep(fp_channel *channel, fp_sent *sent) {
+int fp_channel_sleep(fp_channel *channel, fp_sent *taken, uint32_t *n_taken) {
     pthread_mutex_lock(&channel->mutex);
-    take_over(channel, sent);
-    channel->asleep = sent->seq == 0;
+    *n_taken = take_over(channel, taken);
+    channel->asleep = *n_taken == 0;
     int asleep = channel->asleep;
     pthread_mutex_unlock(&channel->mutex);
     return asleep;
 }
 
-uint32_t fp_channel_close(fp_channel *channel, fp_sent *sent) {
+uint32_t fp_channel_close(fp_channel *channel, fp_sent *taken, uint32_t *n_taken) {
     pthread_mutex_lock(&channel->mutex);
-    take_over(channel, sent);
+    *n_taken = take_over(channel, taken);
     channel->tx_fd = channel->wake_fd = -1;
     uint32_t seq = channel->seq;
     pthread_mutex_unlock(&channel->mutex);
@@ -100,7 +114,10 @@ int fp_channel_send(fp_table *table, const fp_target *target, uint32_t index,
                     const struct midimon_trigger_context *context, fp_record *record) {
     fp_channel *channel = target->channel;
     pthread_mutex_lock(&channel->mutex);
-    if (channel->tx_fd < 0 || channel->busy != 0 ||
+    /* a call of the pipeline's not on the socket yet, or one queued on the lane, would be
+     * overtaken */
+    if (channel->tx_fd < 0 || channel->unwritten != 0 || channel->busy >= channel->max_busy ||
+        channel->n_sent == FP_CHANNEL_SENT_MAX ||
         fp_counter_get(target->lane_submitted) != fp_counter_get(target->lane_finished)) {
         pthread_mutex_unlock(&channel->mutex);
         return FP_SEND_REFUSED;
@@ -154,8 +171,9 @@ int fp_channel_send(fp_table *table, const fp_target *target, uint32_t index,
         return FP_SEND_REFUSED;
     }
     channel->seq = seq;
-    channel->busy = 1;
-    channel->sent = (fp_sent){.seq = seq, .sent_ns = now, .timeout_ns = target->timeout_ns};
+    channel->busy++;
+    channel->sent[channel->n_sent++] =
+        (fp_sent){.seq = seq, .sent_ns = now, .timeout_ns = target->timeout_ns};
     if (channel->asleep) {  /* the reader must start timing the call */
         ssize_t unused = write(channel->wake_fd, "", 1);
         (void)unused;  /* a full pipe already wakes it */

@@ -5,12 +5,12 @@
  * (midimon/daemon/native_dispatch.py builds it from the compiled table of
  * midimon/engine/dispatch_table.py). fp_dispatch walks a batch of raw messages through it and
  * calls the in-process plugins' execute() directly, or writes the call to the isolated plugin's
- * worker socket itself while that worker has nothing else to do (channel.c): no interpreter runs
- * between the bytes and the plugin. Whatever else an event needs (a stateful trigger, another
- * action type, a busy worker, a message not in canonical form, a plugin whose state changed)
- * stops the walk at that event, which the caller then hands to the Python path; order is kept
- * because both run on the caller's one thread. What happened is written to records the caller turns into stats,
- * counters and audit entries after the walk.
+ * worker socket itself, behind the calls in flight (channel.c): no interpreter runs between the
+ * bytes and the plugin. Whatever else an event needs (a stateful trigger, another action type, a
+ * worker with a call of Python's not written yet, a message not in canonical form, a plugin
+ * whose state changed) stops the walk at that event, which the caller then hands to the Python
+ * path; order is kept because both run on the caller's one thread. What happened is written to
+ * records the caller turns into stats, counters and audit entries after the walk.
  *
  * Threads: fp_dispatch runs on one table from one thread at a time: the serve loop's walks and
  * the Python side's (fp_slot_dispatch) both hold the slot's mutex; the table builders are the
@@ -139,38 +139,47 @@ size_t fp_dispatch(fp_table *table, const uint8_t *data, const uint32_t *sizes,
                    size_t max_records, fp_counts *counts);
 
 /* -- Calls to isolated plugins (channel.c) -----------------------------------------------------
- * A channel lets the walk write an execute() call to an isolated plugin's worker itself (the
- * same EXECUTE message midimon/plugins/sandbox/wire.py makes) instead of stopping for Python,
- * but only while nothing else of that worker's is unanswered and its lane is idle: then the
- * call cannot overtake another. The Python pipeline that reads the worker's answers
- * (pipeline.py) numbers its own calls through the channel too, and takes the call the walk sent
- * over as its own before anything else (fp_channel_claim, fp_channel_adopt): it times it, reads
- * its answer, and a crash or hang during it is that call's, as for any call of its own.
- * `busy` counts every call not answered yet, the walk's and the pipeline's; the pipeline
- * releases each one answered or failed. The channel holds the fd numbers of the pipeline's
- * socket and wake-up pipe, which the pipeline closes only after fp_channel_close (under the
- * channel's mutex, so no send is under way then). Owned by the pipeline. [any-thread] */
+ * A channel lets the walk write execute() calls to an isolated plugin's worker itself (the same
+ * EXECUTE message midimon/plugins/sandbox/wire.py makes) instead of stopping for Python, while
+ * every call of the pipeline's own is already on the socket and the plugin's lane is idle: then
+ * no call can overtake another, and the walk's calls queue behind those in flight (the worker
+ * answers in order). The Python pipeline that reads the worker's answers (pipeline.py) numbers
+ * its own calls through the channel too, and takes the calls the walk sent over as its own, in
+ * order, before anything else (fp_channel_claim, fp_channel_adopt, fp_channel_sleep,
+ * fp_channel_close): it times them, reads their answers, and a crash or hang during one is that
+ * call's, as for any call of its own. `busy` counts every call not answered yet, the walk's and
+ * the pipeline's; the pipeline releases each one answered or failed. The channel holds the fd
+ * numbers of the pipeline's socket and wake-up pipe, which the pipeline closes only after
+ * fp_channel_close (under the channel's mutex, so no send is under way then). Owned by the
+ * pipeline (freed once no table points to it). [any-thread]; the pipeline calls all but
+ * fp_channel_release with its own lock held, and every `taken` array has FP_CHANNEL_SENT_MAX
+ * entries. */
+enum { FP_CHANNEL_SENT_MAX = 64 };   /* the walk's calls not taken over yet, at most */
 typedef struct fp_sent {
-    uint32_t seq;               /* 0: no call to take over */
+    uint32_t seq;
     uint32_t reserved0;
     int64_t sent_ns;            /* CLOCK_MONOTONIC of the send */
     int64_t timeout_ns;         /* the call's timeout (the target's) */
 } fp_sent;
-/* `last_seq`: the last request number the pipeline used (the next is last_seq % 0x7FFFFFFF + 1). */
-fp_channel *fp_channel_new(int tx_fd, int wake_fd, uint32_t last_seq);
-/* The number of a call of the pipeline's own (busy + 1), after taking over into `sent` the call
- * the walk sent, if any (sent->seq 0: none). */
-uint32_t fp_channel_claim(fp_channel *channel, fp_sent *sent);
-/* Take over the call the walk sent, if any, into `sent`; the reader is awake. */
-void fp_channel_adopt(fp_channel *channel, fp_sent *sent);
+/* `last_seq`: the last request number the pipeline used (the next is last_seq % 0x7FFFFFFF + 1);
+ * `max_busy`: the pipeline's queue size (the walk sends nothing past it). */
+fp_channel *fp_channel_new(int tx_fd, int wake_fd, uint32_t last_seq, uint32_t max_busy);
+/* The number of a call of the pipeline's own (busy + 1; the walk sends nothing until it is
+ * written), after taking over into `taken` (`*n_taken` of them, oldest first) the walk's calls
+ * sent before it. */
+uint32_t fp_channel_claim(fp_channel *channel, fp_sent *taken, uint32_t *n_taken);
+/* Take over the walk's calls into `taken`, oldest first; how many. The reader is awake. */
+uint32_t fp_channel_adopt(fp_channel *channel, fp_sent *taken);
+/* `calls` claimed calls of the pipeline's are on the socket now (or were given up unsent). */
+void fp_channel_written(fp_channel *channel, uint32_t calls);
 /* `calls` of the unanswered ones were answered or failed. */
 void fp_channel_release(fp_channel *channel, uint32_t calls);
 /* The reader is about to sleep without a deadline: 1, and the walk writes the wake-up pipe after
- * its next send; or 0 with the walk's call taken over into `sent` (time it instead). */
-int fp_channel_sleep(fp_channel *channel, fp_sent *sent);
-/* No sends from the walk from now on (the worker is gone or shutting down); the call it sent
- * and nobody took over yet goes into `sent`. Returns the last request number used. */
-uint32_t fp_channel_close(fp_channel *channel, fp_sent *sent);
+ * its next send; or 0 with the walk's calls taken over into `taken` (time them instead). */
+int fp_channel_sleep(fp_channel *channel, fp_sent *taken, uint32_t *n_taken);
+/* No sends from the walk from now on (the worker is gone or shutting down); the calls it sent
+ * that nobody took over yet go into `taken`. Returns the last request number used. */
+uint32_t fp_channel_close(fp_channel *channel, fp_sent *taken, uint32_t *n_taken);
 void fp_channel_free(fp_channel *channel);
 
 /* -- The serve loop (serve.c) -------------------------------------------------------------------
@@ -247,8 +256,9 @@ int fp_serve(struct mj_input *in, fp_slot *slot, uint8_t *data, uint32_t *sizes,
 /* MIDIMON_FASTPATH_CDEF_END */
 
 /* channel.c, for fastpath.c: send one call for `target` (index `index` of `table`) with
- * `context`, when the channel is free. FP_SEND_REFUSED: not now (busy, closed, lane not idle,
- * the socket full or gone; nothing changed: the Python path takes the event); FP_SEND_SENT;
+ * `context`, when the channel takes it. FP_SEND_REFUSED: not now (a call of the pipeline's not
+ * written yet, the lane not idle, closed, full, the socket full or gone; nothing changed: the
+ * Python path takes the event); FP_SEND_SENT;
  * FP_SEND_RECORDED: `record` says what happened instead (the rate limit refused it). */
 struct midimon_trigger_context;
 enum { FP_SEND_REFUSED = 0, FP_SEND_SENT = 1, FP_SEND_RECORDED = 2 };

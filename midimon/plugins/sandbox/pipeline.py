@@ -114,23 +114,20 @@ class CallPipeline:
             if self._dead is not None or self._closing or self._tx is None:
                 return None
             if self._channel is None:
-                self._channel = NativeChannel(
-                    ffi, lib, self._tx.fileno(), self._wake_w, self._seq, adopt
-                )
+                tx, wake = self._tx.fileno(), self._wake_w
+                self._channel = NativeChannel(ffi, lib, tx, wake, self._seq, self.queue_size, adopt)
             return self._channel
 
-    def _took(self, call: PendingCall | None) -> None:  # the walk's, taken over; lock held
-        if call is not None:  # the newest in flight (nothing else was when it was sent)
-            self._in_flight.append(call)
-            self.calls_sent += 1
-            self.datagrams_sent += 1
+    def _took(self, calls: list[PendingCall]) -> None:  # the walk's, taken over; lock held
+        self._in_flight.extend(calls)  # the newest in flight (sent after every call of ours)
+        self.calls_sent += len(calls)
 
     def _close_channel(self) -> None:
-        """No more sends from the walk; its call not taken over yet becomes ours. Lock held."""
+        """No more sends from the walk; its calls not taken over yet become ours. Lock held."""
         channel, self._channel = self._channel, None
         if channel is not None:
-            self._seq, call = channel.close()
-            self._took(call)
+            self._seq, calls = channel.close()
+            self._took(calls)
 
     @property
     def queued(self) -> int:
@@ -169,7 +166,7 @@ class CallPipeline:
                 datagrams = execute_messages(seq, params_json, context)
             except ValueError:  # nothing sent: the number stays unused
                 if channel is not None:
-                    channel.release(1)
+                    channel.abandon()
                 raise
             self._seq = seq
             call = PendingCall(seq, timeout, on_done, tag)
@@ -225,6 +222,8 @@ class CallPipeline:
                 self._requeue(parts, done)
                 return
             now = time.monotonic()
+            if self._channel is not None:  # the walk may send behind these now
+                self._channel.written(len(done))
             self.datagrams_sent += 1
             self.calls_sent += len(done)
             for call in done:
@@ -311,9 +310,9 @@ class CallPipeline:
                 wait_ms: float | None = _IDLE_POLL_MS  # a call sent meanwhile is seen within it
                 idle_for = time.monotonic() - self._last_answer
                 if head is None and not self._unsent and idle_for > _DEEP_SLEEP_AFTER:
-                    asleep, sent = channel.sleep() if channel is not None else (True, None)
+                    asleep, sent = channel.sleep() if channel is not None else (True, [])
                     self._took(sent)
-                    head = sent
+                    head = sent[0] if sent else None
                     if asleep:
                         self._asleep = True  # the next submit (or the walk's send) wakes it
                         wait_ms = None

@@ -1,8 +1,10 @@
 """The channel through which the C walk sends calls to an isolated plugin's worker itself
 (midimon/plugins/sandbox/native_channel.py over channel.c), on the real library: the EXECUTE it
-writes is byte for byte the one wire.py makes for the same call; it sends only while nothing
-is unanswered, the lane is idle and the channel open; request numbers are shared with the
-pipeline's; the rate limit refuses (one record) and a refused send gives its token back.
+writes is byte for byte the one wire.py makes for the same call; it sends behind the calls in
+flight, but never ahead of a call of the pipeline's not written yet or of one queued on the
+lane, never past the queue size, and not once closed; the pipeline takes its calls over in
+order; request numbers are shared with the pipeline's; the rate limit refuses (one record) and
+a refused send gives its token back.
 
 The pipeline taking such calls over on a real worker: tests/daemon/test_native_isolated.py."""
 
@@ -33,7 +35,9 @@ class Rig:
     """A one-entry C table (note 36 on channel 1 -> one isolated call; its bucket never refills)
     whose channel writes to one end of a SEQPACKET socketpair, as to a worker's socket."""
 
-    def __init__(self, ffi: Any, lib: Any, tokens: float = 100.0, last_seq: int = 0) -> None:
+    def __init__(
+        self, ffi: Any, lib: Any, tokens: float = 100.0, last_seq: int = 0, max_busy: int = 4096
+    ) -> None:
         self.ffi, self.lib = ffi, lib
         self.host, self.worker = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.worker.setblocking(False)
@@ -43,12 +47,12 @@ class Rig:
             self.adopted.append((seq, sent_at, timeout))
             return PendingCall(seq, timeout, None)
 
-        self.channel = NativeChannel(ffi, lib, self.host.fileno(), -1, last_seq, adopt)
+        self.channel = NativeChannel(ffi, lib, self.host.fileno(), -1, last_seq, max_busy, adopt)
         gc = ffi.gc
         self.changes = gc(lib.fp_counter_new(), lib.fp_counter_free)
         self.submitted = gc(lib.fp_counter_new(), lib.fp_counter_free)
         self.finished = gc(lib.fp_counter_new(), lib.fp_counter_free)
-        self.bucket = gc(lib.fp_bucket_new(0.0, 100.0, tokens, 0.0), lib.fp_bucket_free)
+        self.bucket = gc(lib.fp_bucket_new(0.0, 1000.0, tokens, 0.0), lib.fp_bucket_free)
         self.table = gc(lib.fp_table_new(b"Default", 1, self.changes, 0), lib.fp_table_free)
         self.params = ffi.new("char[]", PARAMS)
         target = ffi.new("fp_target *")
@@ -108,32 +112,55 @@ def test_the_walk_writes_wire_pys_execute_and_the_pipeline_takes_it_over(rig: Ri
         timestamp_ns=123_456_789, wall_time_ms=wall_ms,
     )  # fmt: skip
     assert [datagram] == execute_messages(1, PARAMS, context)
-    call = rig.channel.adopt()
-    assert call is not None and call.seq == 1 and call.timeout == 0.5
-    assert rig.adopted[0][0] == 1 and rig.channel.adopt() is None  # taken over once
+    [call] = rig.channel.adopt()
+    assert call.seq == 1 and call.timeout == 0.5
+    assert rig.adopted[0][0] == 1 and rig.channel.adopt() == []  # taken over once
 
 
-def test_it_sends_only_while_nothing_is_unanswered_and_the_lane_is_idle(rig: Rig) -> None:
+def seqs(calls: list[PendingCall]) -> list[int]:
+    return [call.seq for call in calls]
+
+
+def test_it_sends_behind_calls_in_flight_but_never_ahead_of_a_queued_one(rig: Rig) -> None:
     lib = rig.lib
-    assert rig.note(1) == 1
-    assert rig.note(2) == 0  # the first is unanswered: Python's
-    rig.channel.release(1)
-    assert rig.note(3) == 1
+    assert rig.note(1) == 1 and rig.note(2) == 1  # pipelined behind the first
     seq, taken = rig.channel.claim()  # a call of the pipeline's own follows the walk's
-    assert seq == 3 and taken is not None and taken.seq == 2
-    rig.channel.release(2)
+    assert seq == 3 and seqs(taken) == [1, 2]
+    assert rig.note(3) == 0  # the pipeline's call is not written yet: Python's
+    rig.channel.written(1)
+    assert rig.note(4) == 1
     lib.fp_counter_bump(rig.submitted)  # a job queued on the plugin's lane
-    assert rig.note(4) == 0
+    assert rig.note(5) == 0
     lib.fp_counter_bump(rig.finished)
-    assert rig.note(5) == 1
-    assert len(rig.received()) == 3  # nothing of the refused ones went out
-    asleep, call = rig.channel.sleep()
-    assert not asleep and call is not None and call.seq == 4  # time it instead of sleeping
-    rig.channel.release(1)
-    assert rig.channel.sleep() == (True, None)
+    assert rig.note(6) == 1
+    assert [int.from_bytes(d[4:8], "little") for d in rig.received()] == [1, 2, 4, 5]
+    asleep, calls = rig.channel.sleep()
+    assert not asleep and seqs(calls) == [4, 5]  # time them instead of sleeping
+    assert rig.channel.sleep() == (True, [])
+    rig.channel.release(5)
+    assert rig.note(7) == 1
     last, left = rig.channel.close()
-    assert (last, left) == (4, None)
-    assert rig.note(6) == 0 and rig.received() == []  # closed: nothing is sent any more
+    assert last == 6 and seqs(left) == [6]  # the call not taken over yet is the pipeline's
+    assert rig.note(8) == 0 and len(rig.received()) == 1  # closed: nothing is sent any more
+
+
+def test_it_sends_nothing_past_the_queue_size_or_its_own_list(native: tuple[Any, Any]) -> None:
+    rig = Rig(*native, max_busy=2)
+    try:
+        assert rig.note(1) == 1 and rig.note(2) == 1 and rig.note(3) == 0  # busy 2 of 2
+        rig.channel.release(1)
+        assert rig.note(4) == 1
+    finally:
+        rig.close()
+    rig = Rig(*native)
+    try:
+        sent_max = rig.lib.FP_CHANNEL_SENT_MAX
+        assert [rig.note(1) for _ in range(sent_max + 1)] == [1] * sent_max + [0]
+        rig.received()  # (the socket's buffer holds them all)
+        assert len(rig.channel.adopt()) == sent_max
+        assert rig.note(1) == 1  # taken over: room again
+    finally:
+        rig.close()
 
 
 def test_request_numbers_are_shared_and_wrap_as_the_pipelines(native: tuple[Any, Any]) -> None:
@@ -141,7 +168,7 @@ def test_request_numbers_are_shared_and_wrap_as_the_pipelines(native: tuple[Any,
     try:
         seq, _ = rig.channel.claim()
         assert seq == 0x7FFFFFFF
-        rig.channel.release(1)
+        rig.channel.written(1)
         assert rig.note(1) == 1
         assert int.from_bytes(rig.received()[0][4:8], "little") == 1  # after 0x7FFFFFFF: 1
     finally:
