@@ -84,16 +84,17 @@ def guarded_plugins(make_plugin: MakePlugin) -> Path:
 
 
 def native_daemon(
-    path: str, config: Path, monkeypatch: pytest.MonkeyPatch, grant: bool = True
-) -> Daemon:
-    """A daemon on dispatch ``path`` with `guarded` granted (unless not) and loaded."""
+    path: str, config: Path, monkeypatch: pytest.MonkeyPatch, grant: bool = True,
+    plugin: str = "guarded",
+) -> Daemon:  # fmt: skip
+    """A daemon on dispatch ``path`` with `guarded` granted (unless not) and ``plugin`` loaded."""
     monkeypatch.setenv(DISPATCH_VARIABLE, path)
     daemon = Daemon(config)
     monkeypatch.delenv(DISPATCH_VARIABLE)
     assert daemon.dispatch == path
     if grant:
         daemon.manager.grant("guarded", Capability.NETWORK, [])
-    daemon.manager.load("guarded")
+    daemon.manager.load(plugin)
     return daemon
 
 

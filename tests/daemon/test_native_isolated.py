@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 from helpers import MakePlugin, open_jack_output, signed_plugin, wait_for
+from native_guarded import native_daemon
 
 from midimon.daemon.control_streams import EMPTY
-from midimon.daemon.dispatch import DISPATCH_VARIABLE
 from midimon.daemon.midi_device import MidiDevice
 from midimon.daemon.native_feed import NativeFeed
 from midimon.daemon.service import Daemon
@@ -93,12 +93,7 @@ def _config(tmp_path: Path, plugins: Path, rate: float = 1e6, virtual: bool = Fa
 
 
 def _daemon(path: str, config: Path, monkeypatch: pytest.MonkeyPatch) -> Daemon:
-    monkeypatch.setenv(DISPATCH_VARIABLE, path)
-    daemon = Daemon(config)
-    monkeypatch.delenv(DISPATCH_VARIABLE)
-    assert daemon.dispatch == path
-    daemon.manager.load("ordered")
-    return daemon
+    return native_daemon(path, config, monkeypatch, grant=False, plugin="ordered")
 
 
 def _sent(daemon: Daemon) -> int:

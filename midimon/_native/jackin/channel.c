@@ -28,12 +28,6 @@ struct fp_channel {
     fp_sent sent[FP_CHANNEL_SENT_MAX];
 };
 
-static int64_t monotonic_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static uint32_t next_seq(uint32_t seq) { return seq % 0x7FFFFFFFu + 1; }  /* as pipeline.py */
 
 fp_channel *fp_channel_new(int tx_fd, int wake_fd, uint32_t last_seq, uint32_t max_busy) {
@@ -122,7 +116,7 @@ int fp_channel_send(fp_table *table, const fp_target *target, uint32_t index,
         pthread_mutex_unlock(&channel->mutex);
         return FP_SEND_REFUSED;
     }
-    int64_t now = monotonic_ns();
+    int64_t now = fp_clock_ns(CLOCK_MONOTONIC);
     if (!fp_bucket_take(target->bucket, (double)now / 1e9)) {
         pthread_mutex_unlock(&channel->mutex);
         record->target = index;

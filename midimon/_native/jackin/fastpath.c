@@ -60,12 +60,6 @@ struct fp_table {
     midimon_trigger_context_t context;   /* reused: calls on one table never overlap */
 };
 
-static int64_t clock_ns(clockid_t clock) {
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* -- gates ------------------------------------------------------------------------------------ */
 fp_gate *fp_gate_new(void) {
     fp_gate *gate = calloc(1, sizeof *gate);
@@ -91,7 +85,7 @@ void fp_gate_free(fp_gate *gate) {
 /* Take the gate, waiting at most timeout_ns (what the Python path's call lock waits). */
 static int gate_take(fp_gate *gate, int64_t timeout_ns) {
     if (pthread_mutex_trylock(&gate->mutex) == 0) return 1;
-    int64_t deadline = clock_ns(CLOCK_REALTIME) + (timeout_ns > 0 ? timeout_ns : 0);
+    int64_t deadline = fp_clock_ns(CLOCK_REALTIME) + (timeout_ns > 0 ? timeout_ns : 0);
     struct timespec until = {deadline / 1000000000, deadline % 1000000000};
     int rc;
     do rc = pthread_mutex_timedlock(&gate->mutex, &until);
@@ -256,7 +250,7 @@ static void call(fp_table *table, const fp_target *target, uint32_t index, fp_re
     record->status = 0;
     record->elapsed_ns = 0;
     record->message[0] = '\0';
-    if (!fp_bucket_take(target->bucket, (double)clock_ns(CLOCK_MONOTONIC) / 1e9)) {
+    if (!fp_bucket_take(target->bucket, (double)fp_clock_ns(CLOCK_MONOTONIC) / 1e9)) {
         record->kind = FP_RATE_LIMITED;
         return;
     }
@@ -270,11 +264,11 @@ static void call(fp_table *table, const fp_target *target, uint32_t index, fp_re
         return;
     }
     execute_fn execute = (execute_fn)target->execute;
-    int64_t started = clock_ns(CLOCK_MONOTONIC);
+    int64_t started = fp_clock_ns(CLOCK_MONOTONIC);
     record->status = execute((const midimon_plugin_t *)target->self, target->params,
                              target->params_len, &table->context, record->message,
                              sizeof record->message);
-    record->elapsed_ns = clock_ns(CLOCK_MONOTONIC) - started;
+    record->elapsed_ns = fp_clock_ns(CLOCK_MONOTONIC) - started;
     fp_gate_leave(target->gate);
     record->message[sizeof record->message - 1] = '\0';  /* a plugin that forgot the NUL */
     record->kind = FP_CALLED;
@@ -290,7 +284,7 @@ static void fill_context(midimon_trigger_context_t *context, uint8_t status, uin
     context->value = value;
     context->trigger_kind = trigger_kind;
     context->timestamp_ns = (uint64_t)stamp;
-    context->wall_time_ms = clock_ns(CLOCK_REALTIME) / 1000000;  /* per call, as Python */
+    context->wall_time_ms = fp_clock_ns(CLOCK_REALTIME) / 1000000;  /* per call, as Python */
     context->event_value = value;
 }
 

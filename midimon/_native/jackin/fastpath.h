@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct mj_input;  /* jackin.h's input, which fp_serve drains (declared there for cffi) */
 
@@ -264,6 +265,14 @@ struct midimon_trigger_context;
 enum { FP_SEND_REFUSED = 0, FP_SEND_SENT = 1, FP_SEND_RECORDED = 2 };
 int fp_channel_send(fp_table *table, const fp_target *target, uint32_t index,
                     const struct midimon_trigger_context *context, fp_record *record);
+/* The clock `clock` in ns (CLOCK_MONOTONIC: the stamps; CLOCK_REALTIME: wall time, timed
+ * waits), for fastpath.c and channel.c. */
+static inline int64_t fp_clock_ns(clockid_t clock) {
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* fastpath.c, for channel.c: a token taken for a call that then could not be sent goes back
  * (the Python path takes one for the same event). [any-thread] */
 void fp_bucket_give_back(fp_bucket *bucket);
