@@ -84,18 +84,6 @@ class Route(NamedTuple):
 Entry = tuple[Route, ...] | str | None
 Row = list[Entry]
 
-_STATELESS: Final = (
-    NoteTrigger,
-    VelocityRangeTrigger,
-    CCTrigger,
-    EncoderTurnTrigger,
-    AftertouchTrigger,
-    PitchBendTrigger,
-)
-
-
-_STATELESS_TYPES: Final = frozenset(_STATELESS)
-
 
 class DispatchTable(NamedTuple):
     """What the compiled dispatch reads per event (immutable once built; swapped whole)."""
@@ -107,21 +95,26 @@ NOTHING_COMPILED: Final = DispatchTable([None] * 256)
 """A table where nothing listens (what a daemon on the reference path keeps)."""
 
 
+# type -> (low, high, how, values) of a stateless spec: the EventProcessor handler's rule
+_BOUNDS: Final[dict[type, Callable[[Any], tuple[int, int, int, tuple[int | None, ...] | None]]]] = {
+    NoteTrigger: lambda s: (s.velocity_min, s.velocity_max, VALUE_ZERO, None),
+    VelocityRangeTrigger: lambda s: (s.min, s.max, VALUE_ZERO, None),
+    CCTrigger: lambda s: (s.value_min, s.value_max, VALUE_SAME, None),
+    EncoderTurnTrigger: lambda s: (0, 127, VALUE_TABLE, ENCODER_VALUES[s.encoding, s.direction]),
+    AftertouchTrigger: lambda s: (s.pressure_min, s.pressure_max, VALUE_SAME, None),
+    PitchBendTrigger: lambda s: (s.min, s.max, VALUE_SAME, None),
+}
+
+
+_STATELESS_TYPES: Final = frozenset(_BOUNDS)
+
+
 def _bounds(spec: TriggerSpec) -> tuple[int, int, int, tuple[int | None, ...] | None]:
     """(low, high, how, values) of a stateless spec: the EventProcessor handler's rule."""
-    if isinstance(spec, NoteTrigger):
-        return spec.velocity_min, spec.velocity_max, VALUE_ZERO, None
-    if isinstance(spec, VelocityRangeTrigger):
-        return spec.min, spec.max, VALUE_ZERO, None
-    if isinstance(spec, CCTrigger):
-        return spec.value_min, spec.value_max, VALUE_SAME, None
-    if isinstance(spec, EncoderTurnTrigger):
-        return 0, 127, VALUE_TABLE, ENCODER_VALUES[spec.encoding, spec.direction]
-    if isinstance(spec, AftertouchTrigger):
-        return spec.pressure_min, spec.pressure_max, VALUE_SAME, None
-    if isinstance(spec, PitchBendTrigger):
-        return spec.min, spec.max, VALUE_SAME, None
-    raise TypeError(f"not a stateless trigger spec: {spec!r}")
+    rule = _BOUNDS.get(type(spec))
+    if rule is None:
+        raise TypeError(f"not a stateless trigger spec: {spec!r}")
+    return rule(spec)
 
 
 def compile_table(
@@ -177,37 +170,39 @@ def compile_table(
         if not selected:
             return None
         for spec, _, _ in selected:
-            if not isinstance(spec, _STATELESS):
+            if type(spec) not in _STATELESS_TYPES:
                 return FALLBACK
         return tuple([route(spec) for spec, _, _ in selected])
 
+    def place(status: int, number: int, found: Entry) -> None:
+        row = rows[status]
+        if row is None:
+            row = rows[status] = [None] * 128
+        row[number] = found
+
     for (kind, number), listeners in routes.items():
         base = KIND_STATUS[kind]
-        if len(listeners) == 1:  # the usual key: one trigger listens
-            spec, wanted, _ = listeners[0]
-            found: Entry = (route(spec),) if type(spec) in _STATELESS_TYPES else FALLBACK
-            for channel in range(16) if wanted is None else (wanted,):
-                row = rows[base | channel]
-                if row is None:
-                    row = rows[base | channel] = [None] * 128
-                row[number] = found
-            continue
-        specific = {wanted for _, wanted, _ in listeners if wanted is not None}
-        if any(wanted is None for _, wanted, _ in listeners):  # some listen on every channel
-            anywhere = entry([r for r in listeners if r[1] is None])
-            channels: Any = range(16)
-        else:
-            anywhere = None
-            channels = specific
-        for channel in channels:
-            if channel in specific:
-                found = entry([r for r in listeners if r[1] is None or r[1] == channel])
+        anywhere_listeners: list[tuple[Any, int | None, Any]] = []
+        by_channel: dict[int, list[tuple[Any, int | None, Any]]] = {}
+        for listener in listeners:  # in the EventProcessor's order within each channel
+            wanted = listener[1]
+            if wanted is None:
+                anywhere_listeners.append(listener)
             else:
-                found = anywhere
-            row = rows[base | channel]
-            if row is None:
-                row = rows[base | channel] = [None] * 128
-            row[number] = found
+                by_channel.setdefault(wanted, []).append(listener)
+        if not anywhere_listeners:  # the usual key: each listens on its own channel
+            for channel, selected in by_channel.items():
+                place(base | channel, number, entry(selected))
+            continue
+        # Some listen on every channel: a channel's entry keeps the order of all its listeners.
+        anywhere = entry(anywhere_listeners)
+        for channel in range(16):
+            found = (
+                entry([r for r in listeners if r[1] is None or r[1] == channel])
+                if channel in by_channel
+                else anywhere
+            )
+            place(base | channel, number, found)
     for channel in range(16):  # a note-on with velocity 0 is a note-off: look at both rows
         if rows[0x80 | channel] is not None and rows[0x90 | channel] is None:
             rows[0x90 | channel] = [None] * 128
