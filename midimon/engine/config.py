@@ -328,7 +328,7 @@ def parse_config(
     path = Path(path) if path is not None else None
     check = Checker(path)
     try:
-        doc = _toml.loads(text)
+        doc = reuse.documents.loads(text) if reuse is not None else _toml.loads(text)
     except _toml.TOMLDecodeError as exc:
         raise InvalidConfig(path, [ConfigError(path, None, None, f"invalid TOML: {exc}")]) from None
     check.unknown("(top level)", "", doc, _TOP_KEYS)
