@@ -96,9 +96,6 @@ class NativeDispatch:
         daemon.manager.changed = self.plugins_changed
         self._records = ffi.new("fp_record[]", MAX_RECORDS)
         self._counts = ffi.new("fp_counts *")
-        self._one = ffi.new("uint8_t[]", 4)  # feed(): one message at a time
-        self._one_size = ffi.new("uint32_t[1]")
-        self._one_stamp = ffi.new("int64_t[1]")
         self._table: NativeTable | None = None
         self._checked_at = 0.0
         # The C dispatcher loop's view (fastpath.h, "The serve loop"): the slot it walks the
@@ -381,9 +378,7 @@ class NativeDispatch:
         """Walk ``count`` messages through ``table`` in C and account for what it did; how many
         were handled (the next one, if any, is the compiled path's). Engine lock held."""
         counts = self._counts
-        counts.events = counts.triggers = counts.calls = counts.out_of_records = 0
-        counts.sent = 0
-        done = self._lib.fp_slot_dispatch(
+        done = self._lib.fp_slot_dispatch(  # which zeroes the counts first
             self.slot, table.pointer, data, sizes, stamps, stride, count, self._records,
             MAX_RECORDS, counts,
         )  # fmt: skip
@@ -397,12 +392,12 @@ class NativeDispatch:
 
     def walk_one(self, table: NativeTable, data: bytes, stamp: int) -> bool:
         """``walk`` for one message (``Daemon.feed``); True when it was handled."""
-        if len(data) > 3:
-            return False
-        self._ffi.memmove(self._one, data, len(data))
-        self._one_size[0] = len(data)
-        self._one_stamp[0] = stamp
-        return self.walk(table, self._one, self._one_size, self._one_stamp, 4, 1) == 1
+        counts = self._counts
+        done = self._lib.fp_slot_dispatch_one(
+            self.slot, table.pointer, data, len(data), stamp, self._records, MAX_RECORDS, counts
+        )
+        self._account(table, counts, self._records)
+        return done == 1
 
     def _account(
         self, table: NativeTable | None, counts: Any, records: Any,

@@ -445,7 +445,7 @@ def test_native_dispatch_calls_exactly_what_the_reference_calls(
     native = LoggingSide("native", config, tmp_path / "native.log", monkeypatch)
     walked = {"events": 0, "calls": 0, "fired": 0, "reference_calls": 0}
     dispatch = native.daemon.feed.native
-    original_walk = dispatch.walk
+    original_walk, original_walk_one = dispatch.walk, dispatch.walk_one
 
     def counting_walk(table: Any, *args: Any) -> int:
         done = original_walk(table, *args)
@@ -453,7 +453,13 @@ def test_native_dispatch_calls_exactly_what_the_reference_calls(
         walked["calls"] += dispatch.last_counts()[2]
         return done
 
-    native.daemon.feed.native.walk = counting_walk
+    def counting_walk_one(table: Any, data: bytes, stamp: int) -> bool:  # Daemon.feed's
+        done = original_walk_one(table, data, stamp)
+        walked["events"] += done
+        walked["calls"] += dispatch.last_counts()[2]
+        return done
+
+    dispatch.walk, dispatch.walk_one = counting_walk, counting_walk_one
 
     @settings(max_examples=250, deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
@@ -526,14 +532,14 @@ def test_native_dispatch_calls_plain_plugin_mappings_from_c(
     ]  # fmt: skip
     walked = []
     dispatch = sides[1].daemon.feed.native
-    original_walk = dispatch.walk
+    original_walk_one = dispatch.walk_one
 
-    def counting_walk(table: Any, *args: Any) -> int:
-        done = original_walk(table, *args)
-        walked.append((done, dispatch.last_counts()))
+    def counting_walk_one(table: Any, data: bytes, stamp: int) -> bool:  # Daemon.feed's walk
+        done = original_walk_one(table, data, stamp)
+        walked.append((int(done), dispatch.last_counts()))
         return done
 
-    dispatch.walk = counting_walk
+    dispatch.walk_one = counting_walk_one
     try:
         for side in sides:
             for offset, message in enumerate(messages):

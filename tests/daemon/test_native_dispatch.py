@@ -24,6 +24,7 @@ from native_guarded import tally as _tally
 from native_guarded import write_config as _write
 
 from midimon.daemon.control_streams import EMPTY
+from midimon.daemon.native_dispatch import usable_table
 from midimon.plugins.description.capabilities import Capability
 from midimon.plugins.loading.context import TriggerContext, TriggerKind
 
@@ -200,5 +201,28 @@ def test_a_reload_builds_the_table_before_the_swap(
         native.plugins_changed()
         daemon.feed(bytes([0x90, 37, 100]))
         assert len(builds) == 3 and native._table is not table and walked.calls == 3
+    finally:
+        daemon.stop()
+
+
+def test_a_message_longer_than_three_bytes_is_left_to_the_compiled_path(
+    plugins: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Daemon.feed's one-message walk (fp_slot_dispatch_one) leaves a SysEx message to the
+    compiled path, with nothing counted by the walk: the daemon counts it once."""
+    config = _write(tmp_path / "config.toml", plugins)
+    daemon = _daemon("native", config, monkeypatch)
+    walked = WalkCounter(daemon)
+    native = walked.native
+    sysex = bytes([0xF0, 0x7E, 0x7F, 0x06, 0x01, 0xF7])
+    try:
+        with daemon._engine_lock:
+            table = usable_table(daemon, native)
+            assert table is not None
+            assert native.walk_one(table, sysex, 0) is False
+            assert native.last_counts() == (0, 0, 0)
+        daemon.feed(sysex)
+        daemon.feed(NOTE_ON)
+        assert daemon.counters.midi_in == 2 and walked.calls == 1
     finally:
         daemon.stop()

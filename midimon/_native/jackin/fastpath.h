@@ -197,10 +197,17 @@ void fp_channel_free(fp_channel *channel);
 typedef struct fp_slot fp_slot;
 fp_slot *fp_slot_new(void);
 int fp_slot_publish(fp_slot *slot, fp_table *table, int64_t valid_until_ns, int64_t wait_ns);
-/* fp_dispatch with the slot's mutex held. */
+/* fp_dispatch with the slot's mutex held, `counts` zeroed first (Python's own walks; the
+ * caller owns every buffer). */
 size_t fp_slot_dispatch(fp_slot *slot, fp_table *table, const uint8_t *data,
                         const uint32_t *sizes, const int64_t *stamps, size_t stride,
                         size_t count, fp_record *records, size_t max_records, fp_counts *counts);
+/* fp_slot_dispatch of one message of `size` bytes (Daemon.feed, on the thread that feeds;
+ * `message` is the caller's, read during the call only): 1 when walked, 0 when it is the
+ * compiled path's (a message longer than 3 bytes too, with nothing counted). */
+size_t fp_slot_dispatch_one(fp_slot *slot, fp_table *table, const char *message, uint32_t size,
+                            int64_t stamp, fp_record *records, size_t max_records,
+                            fp_counts *counts);
 void fp_slot_free(fp_slot *slot);
 
 /* One batch of walks for Python to account for: the counts and the records (64 at most, each

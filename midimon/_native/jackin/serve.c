@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,11 +51,23 @@ int fp_slot_publish(fp_slot *slot, fp_table *table, int64_t valid_until_ns, int6
 size_t fp_slot_dispatch(fp_slot *slot, fp_table *table, const uint8_t *data,
                         const uint32_t *sizes, const int64_t *stamps, size_t stride,
                         size_t count, fp_record *records, size_t max_records, fp_counts *counts) {
+    memset(counts, 0, sizeof *counts);
     pthread_mutex_lock(&slot->mutex);
     size_t done = fp_dispatch(table, data, sizes, stamps, stride, count, records, max_records,
                               counts);
     pthread_mutex_unlock(&slot->mutex);
     return done;
+}
+
+size_t fp_slot_dispatch_one(fp_slot *slot, fp_table *table, const char *message, uint32_t size,
+                            int64_t stamp, fp_record *records, size_t max_records,
+                            fp_counts *counts) {
+    if (size > 3) {
+        memset(counts, 0, sizeof *counts);
+        return 0;
+    }
+    return fp_slot_dispatch(slot, table, (const uint8_t *)message, &size, &stamp, 4, 1, records,
+                            max_records, counts);
 }
 
 void fp_slot_free(fp_slot *slot) {
