@@ -141,6 +141,9 @@ class EventHub:
         self._subscribers: list[tuple[Stream, frozenset[str] | None]] = []
         self._wanted: frozenset[str] | None = frozenset()  # None: some subscriber wants all
         self._named: frozenset[str] = frozenset()  # the types some subscriber named
+        # wants("midi") or wants("trigger"), kept up to date: the native dispatch's walk stops
+        # while someone watches either, and reads this once per message
+        self.input_watched = False
         # Called (any thread) when what is wanted changed: the native dispatch walks MIDI in C
         # only while nobody watches MIDI or trigger events, and must look again.
         self.on_change: Callable[[], None] | None = None
@@ -172,6 +175,7 @@ class EventHub:
                 union |= types
         self._named = frozenset(union)
         self._wanted = None if every else self._named
+        self.input_watched = self.wants("midi") or self.wants("trigger")
         if self.on_change is not None:
             self.on_change()
 

@@ -390,8 +390,12 @@ class NativeDispatch:
         counts = self._counts
         return int(counts.events), int(counts.triggers), int(counts.calls)
 
-    def walk_one(self, table: NativeTable, data: bytes, stamp: int) -> bool:
-        """``walk`` for one message (``Daemon.feed``); True when it was handled."""
+    def feed_one(self, data: bytes, stamp: int) -> bool:
+        """``Daemon.feed``'s message walked in C when the walk may run now (``usable_table``);
+        True when it was handled, else it is the compiled path's. Engine lock held."""
+        table = usable_table(self._daemon, self)
+        if table is None:
+            return False
         counts = self._counts
         done = self._lib.fp_slot_dispatch_one(
             self.slot, table.pointer, data, len(data), stamp, self._records, MAX_RECORDS, counts
@@ -475,12 +479,6 @@ def usable_table(daemon: Daemon, native: NativeDispatch) -> NativeTable | None:
     trigger events (built along the Python path; action events are built from the records),
     a long press is held (it may fall due before the message), or
     the daemon stops. Engine lock held."""
-    events = daemon.registry.events
-    if (
-        daemon._stopping
-        or daemon.processor.pending_holds
-        or events.wants("midi")
-        or events.wants("trigger")
-    ):
+    if daemon._stopping or daemon.processor.pending_holds or daemon.registry.events.input_watched:
         return None
     return native.table(daemon._table, daemon.mapper.mode)

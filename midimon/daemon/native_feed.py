@@ -284,10 +284,7 @@ class NativeFeed:
         if daemon._stopping:
             return
         with daemon._engine_lock:
-            table = usable_table(daemon, self.native)
-            if table is None or type(data) is not bytes or not self.native.walk_one(
-                table, data, stamp
-            ):  # fmt: skip
+            if type(data) is not bytes or not self.native.feed_one(data, stamp):
                 feed_compiled_locked(daemon, data, stamp)
 
     def feed_batch(

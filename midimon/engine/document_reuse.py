@@ -20,36 +20,59 @@ error included, is parsed whole, so every message is the full parser's.
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
-from typing import Any, NamedTuple
+from typing import Any
 
 from midimon import _toml
 
-# An array-of-tables header the layout counts: [[modes]], [[modes.mappings]], [[global_mappings]]
-_COUNTED = re.compile(
-    r"[ \t]*\[\[[ \t]*(modes|modes[ \t]*\.[ \t]*mappings|global_mappings)[ \t]*\]\]"
-    r"[ \t]*(?:#.*)?"
+# Line patterns start with the newline before the line (a literal: the regex engine skips to
+# each newline instead of trying every position); layout() puts one before the text.
+_KEY = r"[A-Za-z0-9_-]+"
+_COUNTED = (
+    r"\[[ \t]*(modes|modes[ \t]*\.[ \t]*mappings|global_mappings)[ \t]*\]\][ \t]*(?:#[^\n]*)?$"
 )
-# Any other header of bare keys ([plugins], [[x.y]]): group 1 is its first key
-_OTHER_HEADER = re.compile(
-    r"[ \t]*\[\[?[ \t]*([A-Za-z0-9_-]+)(?:[ \t]*\.[ \t]*[A-Za-z0-9_-]+)*[ \t]*\]\]?[ \t]*(?:#.*)?"
+# A counted header line: [[modes]], [[modes.mappings]], [[global_mappings]] (group 1 its name)
+_COUNTED_LINE = re.compile(r"\n[ \t]*\[" + _COUNTED, re.MULTILINE)
+# A line starting with "[" that is neither a counted header nor a header of bare keys whose first
+# key is not modes or global_mappings ([plugins], [[x.y]]; an array's line such as [1, 2] too)
+_SUSPECT_LINE = re.compile(
+    r"\n[ \t]*\[(?!" + _COUNTED + r"|\[?[ \t]*(?!(?:modes|global_mappings)(?![A-Za-z0-9_-]))"
+    + _KEY + r"(?:[ \t]*\.[ \t]*" + _KEY + r")*[ \t]*\]\]?[ \t]*(?:#[^\n]*)?$)",
+    re.MULTILINE,
 )
-_BRACKET_LINE = re.compile(r"^[ \t]*\[[^\n]*", re.MULTILINE)
-_MAPPING_ROOTS = frozenset({"modes", "global_mappings"})
+_BRACKET_LINE = re.compile(r"^[ \t]*\[", re.MULTILINE)
 
 
-class Section(NamedTuple):
-    """One mapping table of the text: its body's span and where the document holds it."""
+class Layout:
+    """The mapping tables of a text, in order: where each body starts (just after its header
+    line's newline) and ends (the next counted header's start, or the end of the text), and
+    where the document holds it: (its mode's index in ``modes``, or None for
+    ``global_mappings``; its index in that array)."""
 
-    body_start: int  # just after its header line's newline
-    body_end: int  # the next counted header's start, or the end of the text
-    mode: int | None  # its mode's index in ``modes``; None: in ``global_mappings``
-    position: int  # its index in that mappings array
+    __slots__ = ("ends", "places", "starts")
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.places: list[tuple[int | None, int]] = []
+
+    def around(self, start: int, end: int) -> int | None:
+        """The index of the mapping whose body holds ``[start, end)``, or None."""
+        at = bisect.bisect_right(self.starts, start) - 1
+        return at if at >= 0 and end <= self.ends[at] else None
+
+    def grow(self, at: int, shift: int) -> None:
+        """Mapping ``at``'s body grew by ``shift`` characters (fewer when negative)."""
+        if shift:
+            self.ends[at] += shift
+            self.starts[at + 1 :] = [start + shift for start in self.starts[at + 1 :]]
+            self.ends[at + 1 :] = [end + shift for end in self.ends[at + 1 :]]
 
 
-def layout(text: str, doc: dict[str, Any]) -> list[Section] | None:
-    """The mapping sections of ``text`` (parsed as ``doc``), or None when its headers do not
+def layout(text: str, doc: dict[str, Any]) -> Layout | None:
+    """The mapping tables of ``text`` (parsed as ``doc``), or None when its headers do not
     account for every element of the document's arrays (a header written another way, a quoted
     key, an inline array), a header other than the counted ones reaches under ``modes`` or
     ``global_mappings`` (``[modes.mappings.action]`` adds to the last mapping from wherever it
@@ -60,42 +83,39 @@ def layout(text: str, doc: dict[str, Any]) -> list[Section] | None:
     globals_ = doc.get("global_mappings", [])
     if not isinstance(modes, list) or not isinstance(globals_, list):
         return None
+    lined = "\n" + text  # lined[i + 1] is text[i]: a match's "\n" at i starts text's line at i
+    if _SUSPECT_LINE.search(lined):
+        return None  # it may reach into a mapping from outside its body
+    found = Layout()
+    starts, ends, places = found.starts, found.ends, found.places
     counts = [0] * len(modes)
     found_modes = found_globals = 0
-    sections: list[Section] = []
-    open_section: tuple[int, int | None, int] | None = None
-    for line in _BRACKET_LINE.finditer(text):
-        header = _COUNTED.fullmatch(line.group())
-        if header is None:
-            other = _OTHER_HEADER.fullmatch(line.group())
-            if other is None or other.group(1) in _MAPPING_ROOTS:
-                return None  # it may reach into a mapping from outside its body
-            continue  # another table (or an array's line): it changes no mapping
-        if open_section is not None:
-            sections.append(Section(open_section[0], line.start(), *open_section[1:]))
-            open_section = None
+    for header in _COUNTED_LINE.finditer(lined):
+        if len(starts) > len(ends):
+            ends.append(header.start())
         kind = header.group(1)  # "modes", "global_mappings" or "modes.mappings" (maybe spaced)
-        body_start = line.end() + 1  # past its newline (the end of the text if there is none)
         if kind == "modes":
             found_modes += 1
-        elif kind[0] == "g":
-            open_section = (body_start, None, found_globals)
+            continue
+        starts.append(header.end())  # past its newline in text (past the end if none)
+        if kind[0] == "g":
+            places.append((None, found_globals))
             found_globals += 1
         else:
             mode = found_modes - 1
             if mode < 0 or mode >= len(modes):
                 return None
-            open_section = (body_start, mode, counts[mode])
+            places.append((mode, counts[mode]))
             counts[mode] += 1
-    if open_section is not None:
-        sections.append(Section(open_section[0], len(text), *open_section[1:]))
+    if len(starts) > len(ends):
+        ends.append(len(text))
     if found_modes != len(modes) or found_globals != len(globals_):
         return None
     for mode, table in enumerate(modes):
         mappings = table.get("mappings", []) if isinstance(table, dict) else None
         if not isinstance(mappings, list) or len(mappings) != counts[mode]:
             return None
-    return sections
+    return found
 
 
 def _common_prefix(a: str, b: str) -> int:
@@ -122,20 +142,23 @@ def _common_suffix(a: str, b: str, limit: int) -> int:
     return low
 
 
-def _replaced(doc: dict[str, Any], section: Section, table: dict[str, Any]) -> dict[str, Any]:
-    """``doc`` with the table of ``section`` replaced, copied along the path only."""
+def _replaced(
+    doc: dict[str, Any], place: tuple[int | None, int], table: dict[str, Any]
+) -> dict[str, Any]:
+    """``doc`` with the mapping table at ``place`` replaced, copied along the path only."""
+    mode_index, position = place
     new = dict(doc)
-    if section.mode is None:
+    if mode_index is None:
         mappings = list(doc["global_mappings"])
-        mappings[section.position] = table
+        mappings[position] = table
         new["global_mappings"] = mappings
         return new
     modes = list(doc["modes"])
-    mode = dict(modes[section.mode])
+    mode = dict(modes[mode_index])
     mappings = list(mode["mappings"])
-    mappings[section.position] = table
+    mappings[position] = table
     mode["mappings"] = mappings
-    modes[section.mode] = mode
+    modes[mode_index] = mode
     new["modes"] = modes
     return new
 
@@ -147,7 +170,8 @@ class DocumentReuse:
         self._lock = threading.Lock()
         self._text: str | None = None
         self._doc: dict[str, Any] = {}
-        self._sections: list[Section] | None = None
+        self._layout: Layout | None = None  # the last text's, once an edit needed it
+        self._laid_out = False  # whether _layout is the last text's (None: it has none)
         self.partial = 0  # parses that read one mapping's body at most
         self.whole = 0  # parses of the whole text
 
@@ -160,65 +184,50 @@ class DocumentReuse:
             found = self._edit_of_one_body(text)
             if found is None:
                 return self._whole(text)
-            at, body = found
+            at, body, laid_out = found
             try:
                 table = _toml.loads(body)
             except _toml.TOMLDecodeError:  # the whole parse says where, in the file's lines
                 return self._whole(text)
-            sections = self._sections or []
-            doc = _replaced(self._doc, sections[at], table)
-            self._sections = _shifted(sections, at, len(text) - len(self._text or ""))
+            doc = _replaced(self._doc, laid_out.places[at], table)
+            laid_out.grow(at, len(text) - len(self._text or ""))
             self._text, self._doc = text, doc
             self.partial += 1
             return doc
 
     def _whole(self, text: str) -> dict[str, Any]:
         doc = _toml.loads(text)
-        self._text, self._doc, self._sections = text, doc, layout(text, doc)
+        self._text, self._doc, self._layout, self._laid_out = text, doc, None, False
         self.whole += 1
         return doc
 
-    def _edit_of_one_body(self, text: str) -> tuple[int, str] | None:
-        """(the section's index, its new body) when ``text`` differs from the last text only
-        inside one mapping's body and that body may be parsed alone; else None."""
-        old, sections = self._text, self._sections
-        if old is None or not sections or "\r" in text or '"""' in text or "'''" in text:
+    def _edit_of_one_body(self, text: str) -> tuple[int, str, Layout] | None:
+        """(the mapping's index, its new body, the layout) when ``text`` differs from the last
+        text only inside one mapping's body and that body may be parsed alone; else None."""
+        old = self._text
+        if old is None or "\r" in text or '"""' in text or "'''" in text:
             return None
         prefix = _common_prefix(old, text)
         suffix = _common_suffix(old, text, min(len(old), len(text)) - prefix)
-        changed_end = len(old) - suffix  # the edit is old[prefix:changed_end]
-        at = _section_around(sections, prefix, changed_end)
-        if at is None:
+        # a line starting with "[" in the edit: not one body's (a quick no before the layout)
+        before = max(prefix - 1, 0)
+        if old.find("\n[", before, len(old) - suffix) >= 0:
             return None
-        section = sections[at]
-        body = text[section.body_start : section.body_end + len(text) - len(old)]
-        if section.body_end < len(old) and not body.endswith("\n"):
+        if text.find("\n[", before, len(text) - suffix) >= 0:
+            return None
+        if not self._laid_out:  # counted once per text an edit starts from
+            self._layout, self._laid_out = layout(old, self._doc), True
+        laid_out = self._layout
+        at = laid_out.around(prefix, len(old) - suffix) if laid_out is not None else None
+        if laid_out is None or at is None:  # the edit is old[prefix:-suffix]
+            return None
+        start, end = laid_out.starts[at], laid_out.ends[at]
+        body = text[start : end + len(text) - len(old)]
+        if end < len(old) and not body.endswith("\n"):
             return None  # the next header would no longer start a line
-        if _BRACKET_LINE.search(body) or _BRACKET_LINE.search(old, *section[:2]):
+        if _BRACKET_LINE.search(body) or _BRACKET_LINE.search(old, start, end):
             return None  # the body would reach outside its table, or it did
-        return at, body
+        return at, body, laid_out
 
 
-def _shifted(sections: list[Section], at: int, shift: int) -> list[Section]:
-    """The sections once the body of ``sections[at]`` grew by ``shift`` characters."""
-    if not shift:
-        return sections
-    edited = sections[at]
-    moved = [Section(a + shift, b + shift, m, i) for a, b, m, i in sections[at + 1 :]]
-    return [*sections[:at], Section(edited[0], edited[1] + shift, *edited[2:]), *moved]
-
-
-def _section_around(sections: list[Section], start: int, end: int) -> int | None:
-    """The index of the section whose body holds old[start:end] (binary search by body start)."""
-    low, high = 0, len(sections) - 1
-    while low < high:
-        middle = (low + high + 1) // 2
-        if sections[middle].body_start <= start:
-            low = middle
-        else:
-            high = middle - 1
-    section = sections[low]
-    return low if section.body_start <= start and end <= section.body_end else None
-
-
-__all__ = ["DocumentReuse", "layout"]
+__all__ = ["DocumentReuse", "Layout", "layout"]

@@ -67,3 +67,19 @@ def test_hub_delivers_only_wanted_types_and_forgets_released_subscribers() -> No
     everything.release()
     assert hub.subscriber_count == 1
     assert hub.wants("midi") and not hub.wants("mode")
+
+
+@pytest.mark.parametrize(
+    ("types", "watched"),
+    [(["midi"], True), (["trigger"], True), (None, True), (["action", "mode"], False),
+     (["stats"], False)],
+)  # fmt: skip
+def test_input_watched_follows_the_subscriptions(types: list[str] | None, watched: bool) -> None:
+    """The native walk's one read per message: wants("midi") or wants("trigger"), kept up to
+    date as subscribers come and go."""
+    hub = EventHub()
+    assert hub.input_watched is False
+    stream = hub.subscribe(types)
+    assert hub.input_watched is watched is (hub.wants("midi") or hub.wants("trigger"))
+    stream.release()
+    assert hub.input_watched is False

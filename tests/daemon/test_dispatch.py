@@ -445,7 +445,7 @@ def test_native_dispatch_calls_exactly_what_the_reference_calls(
     native = LoggingSide("native", config, tmp_path / "native.log", monkeypatch)
     walked = {"events": 0, "calls": 0, "fired": 0, "reference_calls": 0}
     dispatch = native.daemon.feed.native
-    original_walk, original_walk_one = dispatch.walk, dispatch.walk_one
+    original_walk, original_feed_one = dispatch.walk, dispatch.feed_one
 
     def counting_walk(table: Any, *args: Any) -> int:
         done = original_walk(table, *args)
@@ -453,13 +453,14 @@ def test_native_dispatch_calls_exactly_what_the_reference_calls(
         walked["calls"] += dispatch.last_counts()[2]
         return done
 
-    def counting_walk_one(table: Any, data: bytes, stamp: int) -> bool:  # Daemon.feed's
-        done = original_walk_one(table, data, stamp)
-        walked["events"] += done
-        walked["calls"] += dispatch.last_counts()[2]
+    def counting_feed_one(data: bytes, stamp: int) -> bool:  # Daemon.feed's walk
+        done = original_feed_one(data, stamp)
+        if done:
+            walked["events"] += 1
+            walked["calls"] += dispatch.last_counts()[2]
         return done
 
-    dispatch.walk, dispatch.walk_one = counting_walk, counting_walk_one
+    dispatch.walk, dispatch.feed_one = counting_walk, counting_feed_one
 
     @settings(max_examples=250, deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
@@ -532,14 +533,14 @@ def test_native_dispatch_calls_plain_plugin_mappings_from_c(
     ]  # fmt: skip
     walked = []
     dispatch = sides[1].daemon.feed.native
-    original_walk_one = dispatch.walk_one
+    original_feed_one = dispatch.feed_one
 
-    def counting_walk_one(table: Any, data: bytes, stamp: int) -> bool:  # Daemon.feed's walk
-        done = original_walk_one(table, data, stamp)
-        walked.append((int(done), dispatch.last_counts()))
+    def counting_feed_one(data: bytes, stamp: int) -> bool:  # Daemon.feed's walk
+        done = original_feed_one(data, stamp)
+        walked.append((int(done), dispatch.last_counts() if done else None))
         return done
 
-    dispatch.walk_one = counting_walk_one
+    dispatch.feed_one = counting_feed_one
     try:
         for side in sides:
             for offset, message in enumerate(messages):

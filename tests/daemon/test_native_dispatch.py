@@ -217,9 +217,8 @@ def test_a_message_longer_than_three_bytes_is_left_to_the_compiled_path(
     sysex = bytes([0xF0, 0x7E, 0x7F, 0x06, 0x01, 0xF7])
     try:
         with daemon._engine_lock:
-            table = usable_table(daemon, native)
-            assert table is not None
-            assert native.walk_one(table, sysex, 0) is False
+            assert usable_table(daemon, native) is not None  # the walk may run
+            assert native.feed_one(sysex, 0) is False
             assert native.last_counts() == (0, 0, 0)
         daemon.feed(sysex)
         daemon.feed(NOTE_ON)

@@ -171,6 +171,11 @@ def test_headers_written_another_way_leave_no_layout() -> None:
     nested = BASE.replace('"multi-line", "array"', '"multi-line",\n["nested"]')
     for text in (sub_table, nested):
         assert layout(text, _toml.loads(text)) is None
-    sections = layout(BASE, _toml.loads(BASE))
-    assert sections is not None
-    assert [(s.mode, s.position) for s in sections] == [(0, 0), (0, 1), (0, 2), (None, 0), (1, 0)]
+    found = layout(BASE, _toml.loads(BASE))
+    assert found is not None
+    assert found.places == [(0, 0), (0, 1), (0, 2), (None, 0), (1, 0)]
+    spans = zip(found.starts, found.ends, strict=True)
+    assert [BASE[start:end].split("\n", 1)[0] for start, end in spans] == [
+        'description = "one"', 'description = "two"', 'description = "three"',
+        'description = "everywhere"', 'description = "four"']  # fmt: skip
+    assert BASE[found.ends[0] :].startswith("[[ modes . mappings ]]")
