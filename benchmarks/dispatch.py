@@ -18,6 +18,9 @@ In this process, over the same C plugin (``bench_stamp``):
   call costs, whoever sends it (one write and the worker's wake-up), so what the isolated path
   could come down to were the call written from C.
 
+Events 2 ms apart are interleaved with bare calls 2 ms apart (one every millisecond, in turn), and
+each figure's floor is the bare calls of its own run: both under the same state of the CPU.
+
 Events are fed one at a time (the next after the previous action finished) so the figure is
 latency, not queueing; throughput has its own benchmark. Also reports the time of a whole
 ``PluginManager.execute`` call (the answer back in the caller), which is what isolation costs
@@ -26,10 +29,13 @@ an action that waits for its plugin.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from benchmarks.harness import Figure, Report, isolated_home, progress, summarize
 from benchmarks.plugins import Signer, build_plugin, parse_stamp
@@ -72,8 +78,9 @@ action = {{ type = "Plugin", plugin = "bench_stamp" }}
 """
 
 
-def raw_cffi(folder: Path, calls: int, gap: float = 0.0) -> list[float]:
-    """Microseconds per bare cffi ``execute`` call into the plugin (``gap`` s between calls)."""
+def bare_call(folder: Path) -> Callable[[], float]:
+    """A function making one bare cffi ``execute`` call into the plugin (nothing of midimon
+    around it: the floor) and returning how long it took, in microseconds."""
     from midimon.plugins.description.manifest import load_manifest
     from midimon.plugins.hazmat import load_unverified
     from midimon.plugins.loading import abi
@@ -90,24 +97,34 @@ def raw_cffi(folder: Path, calls: int, gap: float = 0.0) -> list[float]:
     message = ffi.new("char[]", 256)
     execute = view.execute
     clock = time.perf_counter_ns
+    kept = (plugin, mode)  # alive as long as the function: ctx points into mode
+
+    def call() -> float:
+        started = clock()
+        execute(raw, params, 2, ctx, message, 256)
+        elapsed = (clock() - started) / 1000
+        assert kept
+        return elapsed
+
+    return call
+
+
+def raw_cffi(folder: Path, calls: int, gap: float = 0.0) -> list[float]:
+    """Microseconds per bare cffi ``execute`` call into the plugin (``gap`` s between calls)."""
+    call = bare_call(folder)
     samples = []
     for _ in range(calls):
         if gap:
             time.sleep(gap)
-        started = clock()
-        execute(raw, params, 2, ctx, message, 256)
-        samples.append((clock() - started) / 1000)
+        samples.append(call())
     return samples
 
 
-def through_daemon(
-    config: Path, events: int, gap: float = 0.0, dispatch: str = "native"
-) -> tuple[list[float], list[float]]:
-    """(callback -> execute entry, manager.execute round trip) in microseconds, per event;
-    ``gap`` seconds between events (then no round-trip figures are taken); ``dispatch``: the
-    MIDIMON_DISPATCH path."""
+@contextlib.contextmanager
+def fed_daemon(config: Path, dispatch: str = "native") -> Iterator[tuple[Any, Callable[[], float]]]:
+    """(a started Daemon on ``config`` with the MIDIMON_DISPATCH path ``dispatch``, a function
+    feeding it one note-on and returning callback -> execute() entry in microseconds)."""
     from midimon.daemon.service import Daemon
-    from midimon.plugins.loading.context import TriggerContext, TriggerKind
 
     saved = os.environ.get(DISPATCH_VARIABLE)
     os.environ[DISPATCH_VARIABLE] = dispatch
@@ -121,17 +138,35 @@ def through_daemon(
     stream = daemon.registry.events.subscribe(["action"])  # woken by nothing else
     daemon.start()
     note_on = bytes([0x90, 36, 100])
-    entry_latency: list[float] = []
+
+    def one() -> float:
+        daemon.feed(note_on, time.monotonic_ns())
+        return _wait_for_stamp(stream) / 1000
+
     try:
+        yield daemon, one
+    finally:
+        daemon.stop()
+
+
+def through_daemon(
+    config: Path, events: int, gap: float = 0.0, dispatch: str = "native"
+) -> tuple[list[float], list[float]]:
+    """(callback -> execute entry, manager.execute round trip) in microseconds, per event;
+    ``gap`` seconds between events (then no round-trip figures are taken); ``dispatch``: the
+    MIDIMON_DISPATCH path."""
+    from midimon.plugins.loading.context import TriggerContext, TriggerKind
+
+    entry_latency: list[float] = []
+    round_trip: list[float] = []
+    with fed_daemon(config, dispatch) as (daemon, one):
         for index in range(events + 50):  # the first 50 warm up (worker start, caches)
             if gap:
                 time.sleep(gap)
-            daemon.feed(note_on, time.monotonic_ns())
-            lat = _wait_for_stamp(stream)
+            latency = one()
             if index >= 50:
-                entry_latency.append(lat / 1000)
+                entry_latency.append(latency)
         context = TriggerContext(velocity=100, number=36, trigger_kind=TriggerKind.NOTE)
-        round_trip = []
         clock = time.perf_counter_ns
         for _ in range(0 if gap else events):
             started = clock()
@@ -139,9 +174,29 @@ def through_daemon(
             round_trip.append((clock() - started) / 1000)
             if not result.ok:
                 raise RuntimeError(f"bench_stamp failed: {result}")
-    finally:
-        daemon.stop()
     return entry_latency, round_trip
+
+
+def spaced_pairs(
+    folder: Path, config: Path, events: int, gap: float, dispatch: str = "native"
+) -> tuple[list[float], list[float]]:
+    """(bare calls, callback -> execute entry through the daemon) in microseconds: each
+    ``gap`` s apart, interleaved (a bare call, ``gap``/2 later an event, ``gap``/2 later the next
+    bare call...), so the floor and the daemon see the same state of the CPU and its caches
+    (this VM's wake-ups swing the spaced figures 2-3x between runs minutes apart)."""
+    call = bare_call(folder)
+    floor: list[float] = []
+    fed: list[float] = []
+    with fed_daemon(config, dispatch) as (_, one):
+        for index in range(events + 50):  # the first 50 warm up (worker start, caches)
+            time.sleep(gap / 2)
+            bare = call()
+            time.sleep(gap / 2)
+            latency = one()
+            if index >= 50:
+                floor.append(bare)
+                fed.append(latency)
+    return floor, fed
 
 
 def thread_handover(count: int) -> list[float]:
@@ -237,10 +292,10 @@ def run(report: Report, quick: bool) -> None:
             config.write_text(config_text(tmp / "plugins", isolation, inline))
             gc.collect()
             results[variant] = [summarize(s) for s in through_daemon(config, events, 0, dispatch)]
-            progress(f"dispatch: {variant}, {spaced} events {SPACED_GAP * 1000:g} ms apart")
-            spaced_results[variant] = summarize(
-                through_daemon(config, spaced, SPACED_GAP, dispatch)[0]
-            )
+            progress(f"dispatch: {variant}, {spaced} events {SPACED_GAP * 1000:g} ms apart, "
+                     "each between two bare calls")  # fmt: skip
+            bare, fed = spaced_pairs(folder, config, spaced, SPACED_GAP, dispatch)
+            spaced_results[variant] = (summarize(fed), summarize(bare))
         progress(f"dispatch: bare thread hand-over x{events}")
         handover = summarize(thread_handover(events))
         progress(f"dispatch: EXECUTE written to a worker, {spaced} events 2 ms apart")
@@ -268,11 +323,14 @@ def run(report: Report, quick: bool) -> None:
                 floor_name=f"raw cffi {stat}", target=target,
                 note=f"Daemon.feed (the MIDI callback) -> execute() entry, {events} events",
             ))  # fmt: skip
+        spaced_fed, spaced_bare = spaced_results[key]
         for stat, target in zip(("p50", "p99"), targets[key][:2], strict=True):
             report.add(Figure(
-                f"dispatch.{key}.spaced.{stat}", spaced_results[key][stat], "us",
-                floor=spaced_floor[stat], floor_name=f"raw cffi {stat}, spaced", target=target,
-                note=f"as above, events {SPACED_GAP * 1000:g} ms apart ({spaced} events)",
+                f"dispatch.{key}.spaced.{stat}", spaced_fed[stat], "us", floor=spaced_bare[stat],
+                floor_name=f"raw cffi {stat}, spaced, interleaved", target=target,
+                note=f"as above, events {SPACED_GAP * 1000:g} ms apart ({spaced} events), each "
+                f"{SPACED_GAP * 500:g} ms after a bare call (themselves {SPACED_GAP * 1000:g} ms "
+                "apart): the floor under the same CPU state",
             ))  # fmt: skip
         report.add(Figure(
             f"dispatch.{key}.manager_call.p50", round_trip["p50"], "us", floor=floor["p50"],

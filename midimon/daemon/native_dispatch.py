@@ -119,7 +119,8 @@ class NativeDispatch:
 
     def plugins_changed(self) -> None:
         """PluginManager.changed: every table built before is stale from now on. [any-thread]"""
-        self._lib.fp_counter_bump(self._changes)
+        self._lib.fp_counter_bump(self._changes)  # what the walk checks
+        self._table = None  # the next message builds (feed_one does not read the counter)
 
     invalidate = plugins_changed  # the mode or the watched event types changed: the same
 
@@ -393,14 +394,29 @@ class NativeDispatch:
     def feed_one(self, data: bytes, stamp: int) -> bool:
         """``Daemon.feed``'s message walked in C when the walk may run now (``usable_table``);
         True when it was handled, else it is the compiled path's. Engine lock held."""
-        table = usable_table(self._daemon, self)
-        if table is None:
-            return False
+        daemon = self._daemon
+        events = daemon.registry.events
+        if daemon._stopping or daemon.processor.pending_holds or events.input_watched:
+            return False  # usable_table's rules
+        compiled, mode, table = daemon._table, daemon.mapper.mode, self._table
+        # The current table, found without reading the change counter (one cffi call; cold
+        # Python costs microseconds per message 2 ms apart): plugins_changed() drops the table,
+        # and should a change land between that read and the walk, the walk refuses the stale
+        # table and the miss below drops it.
+        if (
+            table is None
+            or table.built_for[0] is not compiled
+            or table.built_for[1] != mode
+            or time.monotonic() - self._checked_at >= RECHECK_SECONDS
+        ):
+            table = self.table(compiled, mode)
         counts = self._counts
-        done = self._lib.fp_slot_dispatch_one(
+        done: int = self._lib.fp_slot_dispatch_one(
             self.slot, table.pointer, data, len(data), stamp, self._records, MAX_RECORDS, counts
         )
         self._account(table, counts, self._records)
+        if done != 1 and table.built_for[2] != self._lib.fp_counter_get(self._changes):
+            self._table = None
         return done == 1
 
     def _account(

@@ -283,9 +283,13 @@ class NativeFeed:
         stamp = timestamp_ns or time.monotonic_ns()
         if daemon._stopping:
             return
-        with daemon._engine_lock:
+        lock = daemon._engine_lock
+        lock._lock.acquire()  # `with lock`, without EngineLock.__enter__'s frame on the way in
+        try:
             if type(data) is not bytes or not self.native.feed_one(data, stamp):
                 feed_compiled_locked(daemon, data, stamp)
+        finally:
+            lock.__exit__()
 
     def feed_batch(
         self, data: Any, sizes: Any, stamps: Any, count: int, width: int, view: Any
