@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -322,6 +322,16 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: flo
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+def drain(stream: Any) -> list[Any]:
+    """Every item a daemon event stream holds now (``subscribe``'s), without waiting."""
+    from midimon.daemon.control_streams import EMPTY
+
+    items = []
+    while (item := stream.next_item(0)) is not EMPTY:
+        items.append(item)
+    return items
 
 
 def open_jack_output(port_substring: str, client: str = "controller"):

@@ -1,8 +1,11 @@
 """The `guarded` in-process inline plugin and daemons calling it, for the native dispatch's tests
-(tests/daemon/test_native_dispatch.py, test_native_feed.py)."""
+(tests/daemon/test_native_dispatch.py, test_native_feed.py), and what test_native_isolated.py
+shares with them."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,7 @@ import pytest
 from helpers import MakePlugin, signed_plugin
 
 from midimon.daemon.dispatch import DISPATCH_VARIABLE
+from midimon.daemon.midi_device import MidiDevice
 from midimon.daemon.native_feed import NativeFeed
 from midimon.daemon.service import Daemon
 from midimon.plugins.description.capabilities import Capability
@@ -98,17 +102,34 @@ def native_daemon(
     return daemon
 
 
-def write_config(config: Path, plugins: Path, rate: float = 1e6, virtual: bool = False) -> Path:
-    """CONFIG at ``config``: note 36 calls `guarded` in-process and inline."""
-    port = '"native-in"' if virtual else "false"
-    config.write_text(CONFIG.format(plugins=plugins, rate=rate, burst=max(1, int(rate)),
-                                    virtual=port))  # fmt: skip
+def write_config(
+    config: Path, plugins: Path, rate: float = 1e6, virtual: bool = False,
+    template: str = CONFIG, port: str = "native-in",
+) -> Path:  # fmt: skip
+    """``template`` (CONFIG: note 36 calls `guarded` in-process and inline) at ``config``, with
+    a virtual JACK port named ``port`` when ``virtual``."""
+    name = f'"{port}"' if virtual else "false"
+    config.write_text(template.format(plugins=plugins, rate=rate, burst=max(1, int(rate)),
+                                      virtual=name))  # fmt: skip
     return config
 
 
-def tally(daemon: Daemon) -> dict[str, Any]:
-    """The daemon's counters and `guarded`'s stats that both paths must agree on."""
-    stats = daemon.manager.stats("guarded")
+@contextlib.contextmanager
+def on_jack(daemon: Daemon) -> Iterator[Daemon]:
+    """``daemon`` started with its MIDI input open (its config names a virtual JACK port);
+    stopped after."""
+    daemon.start()
+    device = MidiDevice(daemon.feed, daemon.config.device, publish=daemon.publish).open()
+    try:
+        yield daemon
+    finally:
+        device.close()
+        daemon.stop()
+
+
+def tally(daemon: Daemon, plugin: str = "guarded") -> dict[str, Any]:
+    """The daemon's counters and ``plugin``'s stats that both paths must agree on."""
+    stats = daemon.manager.stats(plugin)
     counters = daemon.counters
     return {
         "midi_in": counters.midi_in,
@@ -116,7 +137,7 @@ def tally(daemon: Daemon) -> dict[str, Any]:
         "ok": counters.actions_ok,
         "failed": counters.actions_failed,
         **{key: stats[key] for key in ("executions", "successes", "failures", "rate_limited",
-                                       "timeouts")},
+                                       "timeouts", "crashes")},
     }  # fmt: skip
 
 

@@ -275,8 +275,7 @@ def test_compiled_dispatch_fires_exactly_what_the_reference_fires(
             side.seen.clear()
             before = side.tally()
             side.run(stream, modes)
-            after = side.tally()
-            tallies.append({k: (before[k], after[k]) for k in before})
+            tallies.append(_delta(before, side.tally()))
         assert compiled.seen == reference.seen
         assert tallies[1] == tallies[0]
         examples["fired"] += bool(reference.seen)
@@ -480,8 +479,7 @@ def test_native_dispatch_calls_exactly_what_the_reference_calls(
             side.log.write_text("")
             before = side.tally()
             side.run(stream, modes)
-            after = side.tally()
-            tallies.append({k: (before[k], after[k]) for k in before})
+            tallies.append(_delta(before, side.tally()))
         assert native.calls() == reference.calls()
         assert tallies[1] == tallies[0]
         walked["fired"] += bool(reference.calls())

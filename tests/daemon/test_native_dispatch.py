@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import MakePlugin, wait_for
+from helpers import MakePlugin, drain, wait_for
 from native_guarded import NOTE_ON, WalkCounter, guarded_plugins
 from native_guarded import native_daemon as _daemon
 from native_guarded import tally as _tally
 from native_guarded import write_config as _write
 
-from midimon.daemon.control_streams import EMPTY
 from midimon.daemon.native_dispatch import usable_table
 from midimon.plugins.description.capabilities import Capability
 from midimon.plugins.loading.context import TriggerContext, TriggerKind
@@ -152,9 +151,7 @@ def test_monitor_sees_walked_actions(
     try:
         daemon.feed(NOTE_ON)
         daemon.feed(bytes([0x90, 36, 1]))
-        seen = []
-        while (item := stream.next_item(0)) is not EMPTY:
-            seen.append(item)
+        seen = drain(stream)
         assert [(e["action"], e["ok"], e["detail"]) for e in seen] == [
             ("Plugin", True, "guarded: ok: n=1 note=36"),
             ("Plugin", True, "guarded: ok: n=2 note=36"),

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from helpers import MakePlugin, open_jack_output, wait_for
-from native_guarded import WalkCounter, guarded_plugins, native_daemon, write_config
+from native_guarded import WalkCounter, guarded_plugins, native_daemon, on_jack, write_config
 
 from midimon.daemon.control_streams import EMPTY
 from midimon.daemon.dispatch import DISPATCH_VARIABLE
@@ -37,14 +37,8 @@ def jack_daemon(
 ) -> Iterator[Daemon]:
     config = write_config(tmp_path / "config.toml", plugins, virtual=True)
     monkeypatch.delenv(DISPATCH_VARIABLE, raising=False)
-    daemon = native_daemon("native", config, monkeypatch)
-    daemon.start()
-    device = MidiDevice(daemon.feed, daemon.config.device, publish=daemon.publish).open()
-    try:
+    with on_jack(native_daemon("native", config, monkeypatch)) as daemon:
         yield daemon
-    finally:
-        device.close()
-        daemon.stop()
 
 
 def test_midi_over_jack_is_walked_in_c(jack_daemon: Daemon) -> None:

@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import MakePlugin, open_jack_output, signed_plugin, wait_for
-from native_guarded import native_daemon
+from helpers import MakePlugin, drain, open_jack_output, signed_plugin, wait_for
+from native_guarded import native_daemon, on_jack, tally, write_config
 
-from midimon.daemon.control_streams import EMPTY
-from midimon.daemon.midi_device import MidiDevice
 from midimon.daemon.native_feed import NativeFeed
 from midimon.daemon.service import Daemon
 from midimon.plugins.loading.context import TriggerContext, TriggerKind
@@ -84,12 +82,7 @@ def plugins(isolated_dirs: dict[str, str], make_plugin: MakePlugin) -> Path:
 
 
 def _config(tmp_path: Path, plugins: Path, rate: float = 1e6, virtual: bool = False) -> Path:
-    config = tmp_path / "config.toml"
-    port = '"isolated-in"' if virtual else "false"
-    config.write_text(
-        CONFIG.format(plugins=plugins, rate=rate, burst=max(1, int(rate)), virtual=port)
-    )
-    return config
+    return write_config(tmp_path / "config.toml", plugins, rate, virtual, CONFIG, "isolated-in")
 
 
 def _daemon(path: str, config: Path, monkeypatch: pytest.MonkeyPatch) -> Daemon:
@@ -104,21 +97,23 @@ def _sent(daemon: Daemon) -> int:
 
 
 def _tally(daemon: Daemon) -> dict[str, Any]:
-    stats = daemon.manager.stats("ordered")
-    counters = daemon.counters
-    return {
-        "midi_in": counters.midi_in, "triggers": counters.triggers,
-        "ok": counters.actions_ok, "failed": counters.actions_failed,
-        **{key: stats[key] for key in ("executions", "successes", "failures", "rate_limited",
-                                       "timeouts", "crashes")},
-    }  # fmt: skip
+    return tally(daemon, "ordered")
 
 
-def _actions(stream: Any) -> list[dict[str, Any]]:
-    seen = []
-    while (item := stream.next_item(0)) is not EMPTY:
-        seen.append(item)
-    return seen
+def _answered_once(
+    tmp_path: Path, plugins: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Daemon, Any]:
+    """A native daemon whose `ordered` worker answered one call the walk sent, and a stream of
+    its action events."""
+    native = _daemon("native", _config(tmp_path, plugins), monkeypatch)
+    stream = native.registry.events.subscribe(["action"])
+    try:
+        native.feed(_note(1))
+        assert wait_for(lambda: native.manager.stats("ordered")["successes"] == 1, 10)
+    except BaseException:
+        native.stop()
+        raise
+    return native, stream
 
 
 def _note(velocity: int) -> bytes:
@@ -144,7 +139,7 @@ def test_sent_calls_are_answered_as_the_reference_path(
         assert wait_for(lambda: _tally(native) == _tally(reference), 5)
         assert _tally(native)["ok"] == 5 and _tally(native)["executions"] == 5
         assert _sent(native) == 5  # all of them: the worker was idle each time
-        details = [DETAIL.match(e["detail"]) for e in _actions(stream)]
+        details = [DETAIL.match(e["detail"]) for e in drain(stream)]
         assert [(m.group(1), m.group(2), m.group(3)) for m in details if m] == [
             (str(n), str(n), '{"tag":"pad"}') for n in range(1, 6)
         ]
@@ -171,7 +166,7 @@ def test_a_burst_keeps_order_across_c_and_python_calls(
             if index % 50 == 49:
                 executed.append(native.manager.execute("ordered", {"tag": "exec"}, context).message)
         assert wait_for(lambda: native.manager.stats("ordered")["successes"] == 204, 20)
-        matches = [DETAIL.match(e["detail"]) for e in _actions(stream)]
+        matches = [DETAIL.match(e["detail"]) for e in drain(stream)]
         assert all(matches)
         counts = [n for n in range(1, 205) if n % 51]  # 51, 102, 153, 204: the exec calls
         assert [int(m.group(1)) for m in matches if m] == counts
@@ -189,16 +184,12 @@ def test_a_crash_during_a_sent_call_is_that_calls_and_the_plugin_restarts(
 ) -> None:
     """The worker aborts in a call the C walk sent: the crash is counted and reported for that
     call, the next note restarts the plugin, and C sends to the new worker."""
-    config = _config(tmp_path, plugins)
-    native = _daemon("native", config, monkeypatch)
-    stream = native.registry.events.subscribe(["action"])
+    native, stream = _answered_once(tmp_path, plugins, monkeypatch)
     try:
-        native.feed(_note(1))
-        assert wait_for(lambda: native.manager.stats("ordered")["successes"] == 1, 10)
         native.feed(_note(127))
         assert wait_for(lambda: native.manager.stats("ordered")["crashes"] == 1, 10)
         assert _sent(native) == 2
-        failed = [e for e in _actions(stream) if not e["ok"]]
+        failed = [e for e in drain(stream) if not e["ok"]]
         assert len(failed) == 1 and "crash" in failed[0]["detail"]
         # the next notes restart the worker (after the restart back-off) and reach it
         assert wait_for(
@@ -218,12 +209,8 @@ def test_a_hang_during_a_sent_call_times_out_from_its_send(
 ) -> None:
     """A call the C walk sent hangs: its pipeline times it from the send (timeout 0.5 s) and
     kills the worker; the failure is that call's timeout."""
-    config = _config(tmp_path, plugins)
-    native = _daemon("native", config, monkeypatch)
-    stream = native.registry.events.subscribe(["action"])
+    native, stream = _answered_once(tmp_path, plugins, monkeypatch)
     try:
-        native.feed(_note(1))
-        assert wait_for(lambda: native.manager.stats("ordered")["successes"] == 1, 10)
         time.sleep(1.5)  # the reader goes into its deep sleep: the send must wake it
         started = time.monotonic()
         native.feed(_note(126))
@@ -231,7 +218,7 @@ def test_a_hang_during_a_sent_call_times_out_from_its_send(
         waited = time.monotonic() - started
         assert 0.45 < waited < 3.0
         assert _sent(native) == 2
-        failed = [e for e in _actions(stream) if not e["ok"]]
+        failed = [e for e in drain(stream) if not e["ok"]]
         assert len(failed) == 1 and "timeout" in failed[0]["detail"]
     finally:
         native.stop()
@@ -265,14 +252,8 @@ def jack_daemon(
     plugins: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jack_server: Any
 ) -> Iterator[Daemon]:
     config = _config(tmp_path, plugins, virtual=True)
-    daemon = _daemon("native", config, monkeypatch)
-    daemon.start()
-    device = MidiDevice(daemon.feed, daemon.config.device, publish=daemon.publish).open()
-    try:
+    with on_jack(_daemon("native", config, monkeypatch)) as daemon:
         yield daemon
-    finally:
-        device.close()
-        daemon.stop()
 
 
 def test_notes_over_jack_are_sent_by_the_c_loop_in_order(jack_daemon: Daemon) -> None:
@@ -286,7 +267,7 @@ def test_notes_over_jack_are_sent_by_the_c_loop_in_order(jack_daemon: Daemon) ->
             controller.send_message([0x90, 36, velocity])
             time.sleep(0.003)
         assert wait_for(lambda: jack_daemon.manager.stats("ordered")["successes"] == 150, 15)
-        matches = [DETAIL.match(e["detail"]) for e in _actions(stream)]
+        matches = [DETAIL.match(e["detail"]) for e in drain(stream)]
         assert [int(m.group(2)) for m in matches if m] == velocities
         assert _sent(jack_daemon) >= 75  # most: a worker answers well within 3 ms
         assert jack_daemon.counters.midi_in == 150

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import MakePlugin, free_udp_port, osc_packet, wait_for
+from helpers import MakePlugin, drain, free_udp_port, osc_packet, wait_for
 
-from midimon.daemon.control_streams import EMPTY
 from midimon.daemon.service import Daemon
 from midimon.paths import config_dir
 from midimon.plugins.description.capabilities import Capability
@@ -97,13 +96,6 @@ def _send(port: int, *packets: bytes) -> None:
             sock.sendto(packet, ("127.0.0.1", port))
 
 
-def _drain(stream: Any) -> list[dict[str, Any]]:
-    items = []
-    while (item := stream.next_item(0)) is not EMPTY:
-        items.append(item)
-    return items
-
-
 def _audit(daemon: Daemon, event: str) -> list[dict[str, Any]]:
     return list(daemon.manager.audit.read(plugin="osc_in", event=event))
 
@@ -124,7 +116,7 @@ def test_osc_packets_fire_mappings_in_a_running_daemon(
         assert sent.count(bytes([0x90, 61, 99])) == 1
         assert sent.count(bytes([0xB0, 7, 3])) == 1
         time.sleep(0.2)
-        items = _drain(stream)
+        items = drain(stream)
         events = [(i["event"], i["value"]) for i in items if i["type"] == "plugin_event"]
         assert events == [("/pad/1", 1.0), ("/global", 1.0), ("/fader", 0.25), ("/fader", 0.75)]
         plugin_actions = [i for i in items if i["type"] == "action" and "kind=" in i["detail"]]
